@@ -1,0 +1,1 @@
+"""The `tai-labs` command line (typer). The only layer that prints and exits."""

@@ -1,0 +1,66 @@
+"""The `tai-labs` application: commands are registered here, errors become exit codes here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tai_labs import __version__
+from tai_labs.cli import doctor as doctor_cmds
+from tai_labs.cli import scenarios as scenario_cmds
+from tai_labs.cli.output import err_console
+from tai_labs.errors import TaiLabsError
+
+app = typer.Typer(
+    name="tai-labs",
+    help=(
+        "Build hands-on IT-support labs for the TAI title (Technicien d'assistance en "
+        "informatique) and grade them against the referential.\n\n"
+        "Start with `tai-labs list`, read a scenario with `tai-labs show ID`, check your own "
+        "scenarios with `tai-labs validate PATH`, and this machine with `tai-labs doctor`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tai-labs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
+
+
+app.command("list")(scenario_cmds.list_scenarios)
+app.command("show")(scenario_cmds.show)
+app.command("validate")(scenario_cmds.validate_cmd)
+app.command("schema")(scenario_cmds.schema)
+app.command("catalog")(scenario_cmds.catalog_cmd)
+app.command("doctor")(doctor_cmds.doctor)
+
+
+def main() -> None:
+    """Entry point: run the app, turning tai-labs errors into a message and an exit code."""
+    # Click's standalone mode handles usage errors (exit 2) and --help; our own errors
+    # propagate through it and are printed here, without a traceback.
+    try:
+        app()
+    except TaiLabsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            err_console.print(f"  [dim]hint:[/dim] {exc.hint}")
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise SystemExit(130) from None

@@ -1,0 +1,1 @@
+"""Faults: named, idempotent breakages injected into a lab for the candidate to find."""

@@ -1,0 +1,41 @@
+"""Faults on Windows nodes (PowerShell over WinRM)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from tai_labs.faults.base import Fault, register_fault
+from tai_labs.registry import NoParams, Params
+
+WINDOWS = frozenset({"windows-client", "windows-server"})
+
+
+@register_fault
+class ServiceStopped(Fault):
+    name = "windows.service_stopped"
+    summary = "Stop a Windows service and set it to Disabled"
+    symptom = "Le service ne démarre plus."
+    node_kinds = WINDOWS
+
+    class Params(Params):
+        service: str
+
+
+@register_fault
+class FirewallOff(Fault):
+    name = "windows.firewall_off"
+    summary = "Turn a firewall profile off"
+    symptom = "L'antivirus affiche une alerte rouge sur le pare-feu."
+    node_kinds = WINDOWS
+
+    class Params(Params):
+        profile: Literal["Domain", "Private", "Public"] = "Domain"
+
+
+@register_fault
+class DefenderOff(Fault):
+    name = "windows.defender_off"
+    summary = "Turn Defender real-time protection off"
+    symptom = "Windows dit que je ne suis plus protégé."
+    node_kinds = WINDOWS
+    Params = NoParams

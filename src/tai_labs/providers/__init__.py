@@ -1,0 +1,8 @@
+"""Engines that run lab nodes: LXC containers and libvirt VMs, behind one interface."""
+
+from __future__ import annotations
+
+
+def available_engines() -> frozenset[str]:
+    """Engines wired into the lab lifecycle (`up`/`down`); grows as each one lands."""
+    return frozenset()

@@ -1,0 +1,1 @@
+"""Reports: what tai-labs tells juries and CI systems (terminal, JSON, JUnit XML, HTML)."""

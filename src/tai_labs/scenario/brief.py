@@ -1,0 +1,77 @@
+"""The candidate's brief: French text, jinja2, rendered with the lab's variables.
+
+Besides the variables, a brief sees ``scenario`` (metadata), ``nodes`` (by name) and
+``directory``; the runtime adds ``access`` (how to reach the lab) when a lab exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from tai_labs.scenario.diagnostics import Diagnostic, Location
+from tai_labs.scenario.render import TEMPLATE_HINT, describe_template_error, make_environment
+
+if TYPE_CHECKING:
+    from tai_labs.scenario.loader import LoadedScenario
+
+#: Placeholder access details used when rendering a brief without a lab.
+PREVIEW_ACCESS = {"how": "(les accès seront donnés au démarrage du lab)", "nodes": {}}
+
+
+def _context(loaded: LoadedScenario, extra: Mapping[str, Any]) -> dict[str, Any]:
+    scenario = loaded.scenario
+    return {
+        **loaded.variables,
+        "scenario": scenario.scenario,
+        "nodes": {n.name: n for n in scenario.topology.nodes},
+        "directory": scenario.directory,
+        "access": PREVIEW_ACCESS,
+        **extra,
+    }
+
+
+def _source(loaded: LoadedScenario) -> tuple[str, Path, int]:
+    """Template text, the file it is in, and the line its first line sits on."""
+    brief = loaded.scenario.brief
+    if brief.file is not None:
+        path = loaded.folder / brief.file
+        return path.read_text(encoding="utf-8"), path, 1
+    location = loaded.source.locate(("brief", "text"))
+    line = location.line + 1 if location else 0  # block scalars start on the next line
+    return brief.text or "", loaded.file, line
+
+
+def render(loaded: LoadedScenario, extra: Mapping[str, Any]) -> str:
+    text, _, _ = _source(loaded)
+    return make_environment().from_string(text).render(**_context(loaded, extra))
+
+
+def check(loaded: LoadedScenario) -> list[Diagnostic]:
+    """Problems rendering the brief, located in the brief's own file when it has one."""
+    brief = loaded.scenario.brief
+    if brief.file is not None:
+        path = loaded.folder / brief.file
+        if not path.is_file():
+            return [
+                Diagnostic(
+                    loaded.source.locate(("brief", "file")),
+                    ("brief", "file"),
+                    f"brief file {brief.file!r} not found beside scenario.yaml",
+                    "create it or fix the name",
+                )
+            ]
+    text, file, first_line = _source(loaded)
+    try:
+        make_environment().from_string(text).render(**_context(loaded, {}))
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        if line and brief.file is None:
+            line = first_line + line - 1
+        key = ("brief", "file" if brief.file else "text")
+        where = Location(file, line) if line else loaded.source.locate(key)
+        return [Diagnostic(where, key, describe_template_error(exc), TEMPLATE_HINT)]
+    return []
