@@ -254,7 +254,7 @@ def validate_cmd(
         for r in results:
             if r.problems:
                 for d in r.problems:
-                    console.print(d.format(), markup=False)
+                    console.print(d.format(), markup=False, soft_wrap=True)
             else:
                 console.print(f"{styled('ok')} {display_path(r.file)}")
         problems = sum(len(r.problems) for r in invalid)

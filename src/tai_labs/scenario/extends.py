@@ -121,8 +121,12 @@ def _merge_named(
         positions[item[key]] = len(result)
         result.append(item)
         out_map.graft((*path, len(result) - 1), base_map, (*path, i))
+    merged_names: set[Any] = set()
     for j, item in enumerate(over):
-        if item[key] in positions:
+        # A name seen twice in the same file is a duplicate, not an override: keep both so
+        # the cross-reference stage reports it.
+        if item[key] in positions and item[key] not in merged_names:
+            merged_names.add(item[key])
             index = positions[item[key]]
             item_map = SourceMap()
             item_map.graft((*path, index), out_map, (*path, index))
@@ -132,6 +136,7 @@ def _merge_named(
             result[index] = _merge(result[index], item, (*path, index), item_map, over_item_map)
             out_map.graft((*path, index), item_map, (*path, index))
         else:
+            merged_names.add(item[key])
             positions[item[key]] = len(result)
             result.append(item)
             out_map.graft((*path, len(result) - 1), over_map, (*path, j))

@@ -100,7 +100,10 @@ def read_yaml(file: Path) -> tuple[Any, SourceMap]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # The context mark is where the broken construct starts (an unclosed bracket or
+        # quote), which is where the author has to look; the problem mark is where the
+        # parser gave up, often a line later.
+        mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark else 0
         what = exc.problem or "invalid YAML"
         if exc.context:

@@ -130,7 +130,8 @@ def _diagnostic(
         message = message[len("Value error, ") :]
     elif message.startswith("Assertion failed, "):
         message = message[len("Assertion failed, ") :]
-    message = message[:1].lower() + message[1:]
+    if message.split(" ", 1)[0] in ("Input", "String", "List", "Value", "Tuple", "Dictionary"):
+        message = message[:1].lower() + message[1:]  # pydantic's own sentences, mid-line
     if kind == "string_pattern_mismatch":
         message = f"{err.get('input')!r} is not a valid value here"
         hint = _pattern_hint(full)

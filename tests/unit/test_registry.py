@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tai_labs.actions.base import ACTIONS
+from tai_labs.errors import TaiLabsError
+from tai_labs.faults.base import FAULTS
+from tai_labs.grading.base import CHECKS
+from tai_labs.registry import Params, Plugin, Registry, UnknownPluginError
+
+ALL = [*CHECKS, *FAULTS, *ACTIONS]
+
+
+def test_catalogue_covers_the_issue_lists() -> None:
+    assert len(CHECKS.names()) >= 40
+    assert len(FAULTS.names()) >= 30
+    for name in ("ad.user", "ad.gpo", "netdev.trunk", "probe.dhcp", "probe.smb", "windows.defender"):
+        assert name in CHECKS
+    for name in ("ad.account_locked", "net.dhcp_relay_missing", "linux.print_queue_paused"):
+        assert name in FAULTS
+
+
+@pytest.mark.parametrize("plugin", ALL, ids=lambda p: p.name)
+def test_every_plugin_is_described_and_strict(plugin: type[Plugin]) -> None:
+    assert plugin.summary and plugin.name.count(".") == 1
+    assert plugin.Params.model_config.get("extra") == "forbid"
+    if plugin in FAULTS:
+        assert plugin.symptom  # type: ignore[attr-defined]
+
+
+def test_unknown_names_suggest_close_ones() -> None:
+    with pytest.raises(UnknownPluginError) as info:
+        CHECKS.get("linux.servise")
+    assert info.value.hint is not None
+    assert info.value.hint.startswith("did you mean 'linux.service'")
+
+
+def test_a_name_cannot_be_registered_twice() -> None:
+    registry: Registry[type[Plugin]] = Registry("thing")
+
+    class A(Plugin):
+        name = "x.a"
+        summary = "a"
+
+    class B(Plugin):
+        name = "x.a"
+        summary = "b"
+
+    registry.register(A)
+    with pytest.raises(TaiLabsError, match="registered twice"):
+        registry.register(B)
+
+
+def test_params_reject_unknown_keys() -> None:
+    with pytest.raises(ValidationError):
+        CHECKS.get("linux.service").Params.model_validate({"service": "ssh", "activ": True})
+
+
+def test_missing_parts_are_reported_not_hidden() -> None:
+    class Half(Params):
+        pass
+
+    assert CHECKS.get("ad.user").missing_parts() in ([], ["collect", "judge"])
+    assert set(FAULTS.get("ad.account_locked").missing_parts()) <= {"inject", "in_place"}
