@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from tai_labs.grading.base import Check, register_check
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 DC = frozenset({"ad-dc", "windows-server"})
 
@@ -20,7 +20,7 @@ class User(DirectoryCheck):
     name = "ad.user"
     summary = "A user account: OU, enabled, locked, expired, must change password, groups"
 
-    class Params(Params):
+    class Params(PluginParams):
         login: str
         exists: bool = True
         ou: str | None = None
@@ -37,7 +37,7 @@ class Group(DirectoryCheck):
     name = "ad.group"
     summary = "A group exists with its scope, OU and members"
 
-    class Params(Params):
+    class Params(PluginParams):
         group: str
         exists: bool = True
         scope: Literal["global", "domainlocal", "universal"] | None = None
@@ -50,7 +50,7 @@ class GpoLink(DirectoryCheck):
     name = "ad.gpo"
     summary = "A GPO exists and is linked to an OU with the link enabled"
 
-    class Params(Params):
+    class Params(PluginParams):
         gpo: str
         linked_to: str | None = None
         link_enabled: bool = True
@@ -61,6 +61,6 @@ class Computer(DirectoryCheck):
     name = "ad.computer"
     summary = "A computer object exists in the given OU"
 
-    class Params(Params):
+    class Params(PluginParams):
         computer: str
         ou: str | None = None

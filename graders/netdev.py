@@ -7,7 +7,7 @@ import ipaddress
 from pydantic import Field
 
 from tai_labs.grading.base import Check, register_check
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 SWITCH = frozenset({"switch"})
 ROUTER = frozenset({"router"})
@@ -25,7 +25,7 @@ class Vlan(DeviceCheck):
     summary = "A VLAN exists with the given name"
     node_kinds = SWITCH
 
-    class Params(Params):
+    class Params(PluginParams):
         vlan: int = Field(ge=1, le=4094)
         vlan_name: str | None = None
         exists: bool = True
@@ -37,7 +37,7 @@ class AccessPort(DeviceCheck):
     summary = "A switch port is an access port in the given VLAN"
     node_kinds = SWITCH
 
-    class Params(Params):
+    class Params(PluginParams):
         port: str
         vlan: int = Field(ge=1, le=4094)
 
@@ -48,7 +48,7 @@ class Trunk(DeviceCheck):
     summary = "A switch port is a trunk that allows exactly (or at least) the listed VLANs"
     node_kinds = SWITCH
 
-    class Params(Params):
+    class Params(PluginParams):
         port: str
         allowed: list[int] = Field(min_length=1)
         exact: bool = False
@@ -59,7 +59,7 @@ class Interface(DeviceCheck):
     name = "netdev.interface"
     summary = "An interface is administratively and operationally up, with its address"
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str
         up: bool = True
         address: ipaddress.IPv4Interface | None = None
@@ -71,7 +71,7 @@ class StaticRoute(DeviceCheck):
     summary = "A static route (or the default route) through the given next hop"
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         prefix: ipaddress.IPv4Network
         next_hop: ipaddress.IPv4Address | None = None
         present: bool = True
@@ -83,7 +83,7 @@ class DhcpRelay(DeviceCheck):
     summary = "DHCP requests on an interface are relayed to a server (ip helper-address)"
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str
         server: ipaddress.IPv4Address
 

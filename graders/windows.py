@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.grading.base import Check, register_check
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 WINDOWS = frozenset({"windows-client", "windows-server"})
 
@@ -21,7 +21,7 @@ class Service(WindowsCheck):
     name = "windows.service"
     summary = "A Windows service is running (and its start mode)"
 
-    class Params(Params):
+    class Params(PluginParams):
         service: str
         running: bool = True
         start_mode: Literal["Automatic", "Manual", "Disabled"] | None = None
@@ -32,7 +32,7 @@ class Firewall(WindowsCheck):
     name = "windows.firewall"
     summary = "Windows Defender Firewall profiles are enabled"
 
-    class Params(Params):
+    class Params(PluginParams):
         profiles: list[Literal["Domain", "Private", "Public"]] = ["Domain", "Private", "Public"]
         enabled: bool = True
 
@@ -42,7 +42,7 @@ class Defender(WindowsCheck):
     name = "windows.defender"
     summary = "Microsoft Defender real-time protection is on and signatures are recent"
 
-    class Params(Params):
+    class Params(PluginParams):
         realtime: bool = True
         max_signature_age_days: int | None = Field(default=None, gt=0)
 
@@ -52,7 +52,7 @@ class LocalGroup(WindowsCheck):
     name = "windows.local_group"
     summary = "A local group has (or lacks) a member"
 
-    class Params(Params):
+    class Params(PluginParams):
         group: str
         member: str
         present: bool = True
@@ -63,7 +63,7 @@ class Program(WindowsCheck):
     name = "windows.program"
     summary = "A program is installed (from the uninstall registry keys)"
 
-    class Params(Params):
+    class Params(PluginParams):
         program: str
         installed: bool = True
 
@@ -73,7 +73,7 @@ class Volume(WindowsCheck):
     name = "windows.volume"
     summary = "A volume with a drive letter exists, with its file system and size"
 
-    class Params(Params):
+    class Params(PluginParams):
         letter: str = Field(pattern=r"^[D-Z]$")
         filesystem: Literal["NTFS", "ReFS", "FAT32", "exFAT"] | None = "NTFS"
         min_size_gib: float | None = Field(default=None, gt=0)

@@ -21,7 +21,7 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Params(BaseModel):
+class PluginParams(BaseModel):
     """Base of every plugin's parameters: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")

@@ -57,7 +57,8 @@ def test_directory_references(case: Path) -> None:
 def test_windows_nodes_are_vms(case: Path) -> None:
     got = messages(
         case,
-        "topology:\n  nodes:\n    - name: w1\n      kind: windows-client\n      engine: container\n",
+        "topology:\n  nodes:\n    - name: w1\n"
+        "      kind: windows-client\n      engine: container\n",
     )
     assert got == ["Windows nodes run as virtual machines: use engine: vm"]
 

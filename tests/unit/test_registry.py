@@ -7,7 +7,7 @@ from tai_labs.actions.base import ACTIONS
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
-from tai_labs.registry import Params, Plugin, Registry, UnknownPluginError
+from tai_labs.registry import Plugin, PluginParams, Registry, UnknownPluginError
 
 ALL = [*CHECKS, *FAULTS, *ACTIONS]
 
@@ -15,7 +15,14 @@ ALL = [*CHECKS, *FAULTS, *ACTIONS]
 def test_catalogue_covers_the_issue_lists() -> None:
     assert len(CHECKS.names()) >= 40
     assert len(FAULTS.names()) >= 30
-    for name in ("ad.user", "ad.gpo", "netdev.trunk", "probe.dhcp", "probe.smb", "windows.defender"):
+    for name in (
+        "ad.user",
+        "ad.gpo",
+        "netdev.trunk",
+        "probe.dhcp",
+        "probe.smb",
+        "windows.defender",
+    ):
         assert name in CHECKS
     for name in ("ad.account_locked", "net.dhcp_relay_missing", "linux.print_queue_paused"):
         assert name in FAULTS
@@ -58,7 +65,7 @@ def test_params_reject_unknown_keys() -> None:
 
 
 def test_missing_parts_are_reported_not_hidden() -> None:
-    class Half(Params):
+    class Half(PluginParams):
         pass
 
     assert CHECKS.get("ad.user").missing_parts() in ([], ["collect", "judge"])

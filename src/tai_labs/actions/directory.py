@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from tai_labs.actions.base import Action, register_action
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 DC = frozenset({"ad-dc", "windows-server"})
 
@@ -19,7 +19,7 @@ class Ou(DirectoryAction):
     name = "ad.ou"
     summary = "Create an OU (path such as 'Siege/Compta')"
 
-    class Params(Params):
+    class Params(PluginParams):
         ou: str
 
 
@@ -28,7 +28,7 @@ class User(DirectoryAction):
     name = "ad.user"
     summary = "Create or change a user: OU, password, enabled, unlock, must change password"
 
-    class Params(Params):
+    class Params(PluginParams):
         login: str
         first: str | None = None
         last: str | None = None
@@ -46,7 +46,7 @@ class Group(DirectoryAction):
     name = "ad.group"
     summary = "Create a group or change its members"
 
-    class Params(Params):
+    class Params(PluginParams):
         group: str
         scope: Literal["global", "domainlocal", "universal"] = "global"
         ou: str | None = None
@@ -59,7 +59,7 @@ class GpoLink(DirectoryAction):
     name = "ad.gpo_link"
     summary = "Create a GPO if needed and link it to an OU (enabled or not)"
 
-    class Params(Params):
+    class Params(PluginParams):
         gpo: str
         ou: str
         enabled: bool = True
@@ -70,7 +70,7 @@ class DnsRecord(DirectoryAction):
     name = "ad.dns_record"
     summary = "Add or delete a DNS record in the domain's zone"
 
-    class Params(Params):
+    class Params(PluginParams):
         record: str
         type: Literal["A", "PTR", "CNAME"] = "A"
         value: str
@@ -82,7 +82,7 @@ class Share(DirectoryAction):
     name = "smb.share"
     summary = "Create an SMB share on the DC: a folder, its share section, who may write"
 
-    class Params(Params):
+    class Params(PluginParams):
         share: str
         path: str
         writers: list[str] = []

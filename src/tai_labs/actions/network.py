@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from tai_labs.actions.base import Action, register_action
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 
 @register_action
@@ -14,6 +14,6 @@ class DeviceConfig(Action):
     summary = "Send configuration lines in configuration mode, then optionally save"
     node_kinds = frozenset({"router", "switch"})
 
-    class Params(Params):
+    class Params(PluginParams):
         lines: list[str] = Field(min_length=1)
         save: bool = True

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.actions.base import Action, register_action
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
 WINDOWS = frozenset({"windows-client", "windows-server"})
@@ -20,7 +20,7 @@ class Exec(Action):
     summary = "Run a command given as an argument list (no shell: values are never re-parsed)"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         argv: list[str] = Field(min_length=1)
         input: str | None = None
         ok_codes: list[int] = [0]
@@ -32,7 +32,7 @@ class WriteFile(Action):
     summary = "Write a file (content rendered with the lab's variables), with mode and owner"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         path: str = Field(pattern=r"^/")
         content: str | None = None
         template: str | None = Field(default=None, description="a jinja2 file beside scenario.yaml")
@@ -48,7 +48,7 @@ class Service(Action):
     summary = "Start, stop or restart a systemd unit, and enable or disable it"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         service: str = Field(pattern=r"^[A-Za-z0-9@._-]+$")
         state: Literal["started", "stopped", "restarted"] | None = None
         enabled: bool | None = None
@@ -60,7 +60,7 @@ class Package(Action):
     summary = "Install or remove Debian packages (from the lab's package cache)"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         packages: list[str] = Field(min_length=1)
         state: Literal["present", "absent"] = "present"
 
@@ -71,7 +71,7 @@ class User(Action):
     summary = "Create or change a local user: groups, password, shell"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         user: str
         groups: list[str] = []
         password: str | None = None
@@ -84,7 +84,7 @@ class PowerShell(Action):
     summary = "Run a PowerShell script with named parameters (quoted by the WinRM session)"
     node_kinds = WINDOWS
 
-    class Params(Params):
+    class Params(PluginParams):
         script: str
         parameters: dict[str, str] = {}
 
@@ -95,7 +95,7 @@ class Network(Action):
     summary = "Set an interface's static address, gateway and DNS the way the image configures it"
     node_kinds = LINUX
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str
         address: ipaddress.IPv4Interface
         gateway: ipaddress.IPv4Address | None = None

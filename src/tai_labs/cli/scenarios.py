@@ -17,6 +17,7 @@ from tai_labs.errors import UsageError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
 from tai_labs.referential import load_referential
+from tai_labs.registry import Registry
 from tai_labs.reports.validation import ValidationResult, junit_xml
 from tai_labs.scenario import catalog
 from tai_labs.scenario.diagnostics import ScenarioError, display_path
@@ -291,7 +292,8 @@ def catalog_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the checks, faults or actions scenarios can use, with their parameters."""
-    registry = {"checks": CHECKS, "faults": FAULTS, "actions": ACTIONS}[kind.value]
+    registries: dict[str, Registry[Any]] = {"checks": CHECKS, "faults": FAULTS, "actions": ACTIONS}
+    registry = registries[kind.value]
     items = []
     for plugin in registry:
         fields = plugin.Params.model_fields

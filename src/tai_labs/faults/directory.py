@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from tai_labs.faults.base import Fault, register_fault
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 DC = frozenset({"ad-dc", "windows-server"})
 
@@ -14,7 +14,7 @@ class DirectoryFault(Fault):
     node_kinds = DC
 
 
-class _User(Params):
+class _User(PluginParams):
     login: str
 
 
@@ -78,7 +78,7 @@ class GpoLinkDisabled(DirectoryFault):
     summary = "Disable a GPO's link on an OU"
     symptom = "La stratégie ne s'applique plus aux postes du service."
 
-    class Params(Params):
+    class Params(PluginParams):
         gpo: str
         ou: str
 
@@ -89,6 +89,6 @@ class DnsRecordMissing(DirectoryFault):
     summary = "Delete a DNS record from the domain's zone"
     symptom = "Le serveur d'impression est introuvable par son nom."
 
-    class Params(Params):
+    class Params(PluginParams):
         record: str
         type: Literal["A", "PTR", "CNAME"] = "A"

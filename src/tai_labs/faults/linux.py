@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.faults.base import Fault, register_fault
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router"})
 
@@ -23,7 +23,7 @@ class ServiceStopped(LinuxFault):
     summary = "Stop a systemd unit, and optionally disable it"
     symptom = "Le service ne répond plus."
 
-    class Params(Params):
+    class Params(PluginParams):
         service: str = Field(pattern=r"^[A-Za-z0-9@._-]+$")
         disable: bool = False
 
@@ -34,7 +34,7 @@ class WrongResolver(LinuxFault):
     summary = "Point the node's DNS resolver at a wrong address"
     symptom = "Je n'arrive plus à accéder aux sites ni aux serveurs par leur nom."
 
-    class Params(Params):
+    class Params(PluginParams):
         nameserver: ipaddress.IPv4Address
 
 
@@ -44,7 +44,7 @@ class WrongGateway(LinuxFault):
     summary = "Replace the default gateway with a wrong one (persistently)"
     symptom = "Je n'ai plus accès à Internet, mais l'imprimante du bureau marche."
 
-    class Params(Params):
+    class Params(PluginParams):
         gateway: ipaddress.IPv4Address
 
 
@@ -54,7 +54,7 @@ class WrongAddress(LinuxFault):
     summary = "Give an interface a wrong static address (persistently)"
     symptom = "Plus rien ne marche sur le réseau depuis ce matin."
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str
         address: ipaddress.IPv4Interface
 
@@ -65,7 +65,7 @@ class InterfaceDown(LinuxFault):
     summary = "Bring an interface down and keep it down across restarts"
     symptom = "Mon ordinateur dit qu'il n'y a pas de réseau."
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str
 
 
@@ -75,7 +75,7 @@ class DiskFull(LinuxFault):
     summary = "Fill a size-capped file system with a junk file, leaving little free space"
     symptom = "Je ne peux plus enregistrer mes fichiers, il dit que le disque est plein."
 
-    class Params(Params):
+    class Params(PluginParams):
         path: str = Field(default="/var/tmp", pattern=r"^/")
         leave_mib: int = Field(default=1, ge=0)
         junk: str = Field(default="/var/tmp/.cache-update.bin", pattern=r"^/")
@@ -87,7 +87,7 @@ class FstabBroken(LinuxFault):
     summary = "Corrupt the fstab entry of a mount point (wrong UUID or option)"
     symptom = "Le dossier partagé du poste est vide depuis le redémarrage."
 
-    class Params(Params):
+    class Params(PluginParams):
         mountpoint: str = Field(pattern=r"^/")
         how: Literal["uuid", "option", "fstype"] = "uuid"
 
@@ -98,7 +98,7 @@ class WrongPermissions(LinuxFault):
     summary = "Change a folder's mode and/or owner"
     symptom = "On me dit « permission refusée » quand j'ouvre le dossier."
 
-    class Params(Params):
+    class Params(PluginParams):
         path: str = Field(pattern=r"^/")
         mode: str | None = Field(default=None, pattern=r"^[0-7]{3,4}$")
         owner: str | None = None
@@ -111,7 +111,7 @@ class PackageRemoved(LinuxFault):
     summary = "Remove a package (keeping its configuration)"
     symptom = "Le logiciel a disparu de mon poste."
 
-    class Params(Params):
+    class Params(PluginParams):
         package: str
 
 
@@ -121,7 +121,7 @@ class HostsPoisoned(LinuxFault):
     summary = "Add a wrong entry for a name in /etc/hosts"
     symptom = "Le serveur marche pour mes collègues mais pas pour moi."
 
-    class Params(Params):
+    class Params(PluginParams):
         hostname: str
         address: ipaddress.IPv4Address
 
@@ -132,7 +132,7 @@ class WrongTimezone(LinuxFault):
     summary = "Set a wrong time zone"
     symptom = "L'heure affichée sur mon poste est fausse."
 
-    class Params(Params):
+    class Params(PluginParams):
         timezone: str = "America/New_York"
 
 
@@ -142,7 +142,7 @@ class ClockSkew(LinuxFault):
     summary = "Shift the clock (time sync off) so that Kerberos refuses tickets"
     symptom = "Je ne peux plus me connecter au domaine, on me dit que mon mot de passe est refusé."
 
-    class Params(Params):
+    class Params(PluginParams):
         minutes: int = Field(default=30, ge=6)
 
 
@@ -152,7 +152,7 @@ class GroupRemoved(LinuxFault):
     summary = "Remove a local user from a group"
     symptom = "Je n'ai plus accès à ce que je pouvais faire hier."
 
-    class Params(Params):
+    class Params(PluginParams):
         user: str
         group: str
 
@@ -163,7 +163,7 @@ class FirewallBlock(LinuxFault):
     summary = "Add an nftables rule that drops a port"
     symptom = "Personne n'arrive plus à se connecter à ce service."
 
-    class Params(Params):
+    class Params(PluginParams):
         port: int = Field(ge=1, le=65535)
         protocol: Literal["tcp", "udp"] = "tcp"
 
@@ -174,7 +174,7 @@ class PrintQueuePaused(LinuxFault):
     summary = "Disable a CUPS queue (jobs pile up)"
     symptom = "J'envoie mes impressions mais rien ne sort."
 
-    class Params(Params):
+    class Params(PluginParams):
         queue: str
 
 
@@ -184,5 +184,5 @@ class WrongProxy(LinuxFault):
     summary = "Set a system-wide HTTP proxy that does not exist"
     symptom = "Internet ne marche plus dans le navigateur."
 
-    class Params(Params):
+    class Params(PluginParams):
         proxy: str = "http://10.255.255.1:3128"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.faults.base import Fault, register_fault
-from tai_labs.registry import Params
+from tai_labs.registry import PluginParams
 
 SWITCH = frozenset({"switch"})
 ROUTER = frozenset({"router"})
@@ -21,7 +21,7 @@ class PortShutdown(Fault):
     symptom = "Le poste du bureau 12 n'a plus de réseau."
     node_kinds = SWITCH | ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         port: str
 
 
@@ -32,7 +32,7 @@ class WrongAccessVlan(Fault):
     symptom = "Mon poste a une adresse bizarre et je ne vois plus le serveur."
     node_kinds = SWITCH
 
-    class Params(Params):
+    class Params(PluginParams):
         port: str
         vlan: int = Field(ge=1, le=4094)
 
@@ -44,7 +44,7 @@ class TrunkVlanRemoved(Fault):
     symptom = "Tout un service n'a plus accès au réseau."
     node_kinds = SWITCH
 
-    class Params(Params):
+    class Params(PluginParams):
         port: str
         vlan: int = Field(ge=1, le=4094)
 
@@ -56,7 +56,7 @@ class RouteMissing(Fault):
     symptom = "Le site distant est injoignable."
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         prefix: ipaddress.IPv4Network
 
 
@@ -67,7 +67,7 @@ class DhcpScopeDisabled(Fault):
     symptom = "Les nouveaux postes n'obtiennent pas d'adresse."
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         network: str
 
 
@@ -78,7 +78,7 @@ class DhcpWrongOption(Fault):
     symptom = "Les postes ont une adresse mais pas Internet."
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         network: str
         option: Literal["router", "dns-server"]
         value: ipaddress.IPv4Address
@@ -91,5 +91,5 @@ class DhcpRelayMissing(Fault):
     symptom = "Les postes de l'étage n'obtiennent plus d'adresse."
     node_kinds = ROUTER
 
-    class Params(Params):
+    class Params(PluginParams):
         interface: str

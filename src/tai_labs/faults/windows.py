@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from tai_labs.faults.base import Fault, register_fault
-from tai_labs.registry import NoParams, Params
+from tai_labs.registry import NoParams, PluginParams
 
 WINDOWS = frozenset({"windows-client", "windows-server"})
 
@@ -17,7 +17,7 @@ class ServiceStopped(Fault):
     symptom = "Le service ne démarre plus."
     node_kinds = WINDOWS
 
-    class Params(Params):
+    class Params(PluginParams):
         service: str
 
 
@@ -28,7 +28,7 @@ class FirewallOff(Fault):
     symptom = "L'antivirus affiche une alerte rouge sur le pare-feu."
     node_kinds = WINDOWS
 
-    class Params(Params):
+    class Params(PluginParams):
         profile: Literal["Domain", "Private", "Public"] = "Domain"
 
 

@@ -173,8 +173,8 @@ def check_topology(scenario: Scenario, report: Report) -> None:
     for i, node in enumerate(topo.nodes):
         for k, port in enumerate(node.switch.ports if node.switch else []):
             if port.connects and port.connects not in names:
-                path = ("topology", "nodes", i, "switch", "ports", k, "connects")
-                _unknown(report, path, "node", port.connects, names)
+                where: KeyPath = ("topology", "nodes", i, "switch", "ports", k, "connects")
+                _unknown(report, where, "node", port.connects, names)
 
 
 def check_directory(scenario: Scenario, report: Report) -> None:
@@ -302,7 +302,9 @@ def check_checks(scenario: Scenario, report: Report) -> None:
         if check.id in ids:
             report.error(("checks", i, "id"), f"duplicate check id {check.id!r}")
         ids[check.id] = i
-        targets = [(t, ("checks", i, "target")) for t in check.targets]
+        targets: list[tuple[str | None, KeyPath]] = [
+            (t, ("checks", i, "target")) for t in check.targets
+        ]
         _check_plugin_use(
             report,
             CHECKS,

@@ -27,8 +27,6 @@ from tai_labs.scenario.diagnostics import Diagnostic, ScenarioError, dedupe
 from tai_labs.scenario.extends import load_document
 from tai_labs.scenario.model import Scenario
 from tai_labs.scenario.render import (
-    TEMPLATE_HINT,
-    describe_template_error,
     make_environment,
     render_document,
     render_value,
@@ -168,17 +166,6 @@ def _variables(
     except VariableError as exc:
         path = ("variables", exc.name)
         raise ScenarioError([Diagnostic(prep.srcmap.locate(path), path, str(exc), None)]) from None
-    except jinja2.TemplateError as exc:
-        # A template variable failed; find which one by name in the message is unreliable,
-        # so point at the variables section.
-        path = ("variables",)
-        raise ScenarioError(
-            [
-                Diagnostic(
-                    prep.srcmap.locate(path), path, describe_template_error(exc), TEMPLATE_HINT
-                )
-            ]
-        ) from None
 
 
 def _build(

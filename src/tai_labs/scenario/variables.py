@@ -225,7 +225,10 @@ def resolve(
             value = secret(name, spec.secret.length)
         else:
             assert spec.template is not None
-            value = render(spec.template, values)
+            try:
+                value = render(spec.template, values)
+            except Exception as exc:  # the renderer's errors (jinja2) name no variable
+                raise VariableError(name, f"template error: {exc}") from exc
         values[name] = value
     return values
 

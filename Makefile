@@ -1,0 +1,41 @@
+# One command for each job; see README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install system-deps python-deps demo test unit lint schema clean
+
+install: system-deps python-deps  ## system packages (root) + the Python package in .venv
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+python-deps: $(BIN)/tai-labs
+
+$(BIN)/tai-labs: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: python-deps  ## the main job: check the catalogue and list it
+	$(BIN)/tai-labs validate
+	$(BIN)/tai-labs list
+	$(BIN)/tai-labs list --coverage
+
+test: python-deps  ## every test tier; tiers that need something absent skip and say why
+	$(BIN)/python -m pytest
+
+unit: python-deps  ## pure unit tests only (no lab, no root)
+	$(BIN)/python -m pytest tests/unit
+
+lint: python-deps
+	$(BIN)/ruff check src graders tests bench
+	$(BIN)/ruff format --check src graders tests bench
+	$(BIN)/mypy
+
+schema: python-deps  ## refresh the JSON Schema shipped for editors
+	$(BIN)/tai-labs schema -o docs/scenario.schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

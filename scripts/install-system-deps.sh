@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages tai-labs and its tests need (Debian 12 "bookworm"; run as root).
+# Grouped by what needs them, so an instructor can see why each package is there.
+set -euo pipefail
+
+packages=(
+  # building the Python package
+  python3-venv python3-dev build-essential pkg-config
+  # lab networks and the doctor's probes
+  iproute2 nftables
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: run as root (sudo $0)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-system-deps: ${#packages[@]} packages present"
