@@ -105,7 +105,8 @@ def list_scenarios(
         print_json(rows)
         return
     table = Table(title=f"{len(rows)} scénario(s)", title_justify="left")
-    for col in ("id", "block", "competences", "title", "min", "checks", "status"):
+    table.add_column("id", no_wrap=True)
+    for col in ("block", "competences", "title", "min", "checks", "status"):
         table.add_column(col)
     for r in rows:
         if not r["valid"]:
@@ -261,7 +262,7 @@ def validate_cmd(
         problems = sum(len(r.problems) for r in invalid)
         console.print(
             f"{len(results) - len(invalid)} valid, {len(invalid)} invalid"
-            + (f" ({problems} problems)" if problems else "")
+            + (f" ({problems} problem{'s' if problems != 1 else ''})" if problems else "")
         )
     if invalid:
         raise typer.Exit(1)

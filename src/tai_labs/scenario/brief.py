@@ -45,6 +45,20 @@ def _source(loaded: LoadedScenario) -> tuple[str, Path, int]:
     return brief.text or "", loaded.file, line
 
 
+def _template_line(exc: BaseException) -> int | None:
+    """Line of the template being rendered when a runtime error (undefined name) was raised.
+
+    jinja2 rewrites tracebacks so template frames carry the template's own line numbers.
+    """
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def render(loaded: LoadedScenario, extra: Mapping[str, Any]) -> str:
     text, _, _ = _source(loaded)
     return make_environment().from_string(text).render(**_context(loaded, extra))
@@ -68,7 +82,7 @@ def check(loaded: LoadedScenario) -> list[Diagnostic]:
     try:
         make_environment().from_string(text).render(**_context(loaded, {}))
     except jinja2.TemplateError as exc:
-        line = getattr(exc, "lineno", None)
+        line = getattr(exc, "lineno", None) or _template_line(exc)
         if line and brief.file is None:
             line = first_line + line - 1
         key = ("brief", "file" if brief.file else "text")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from pathlib import Path
 
 from tai_labs.content import scenarios_dir
 from tai_labs.errors import UsageError
 from tai_labs.scenario.loader import SCENARIO_FILE
-
-BLOCK_FOLDERS = ("ccp1", "ccp2", "ccp3")
 
 
 def iter_scenario_files(root: Path | None = None) -> Iterator[Path]:
@@ -37,8 +36,6 @@ def find(name: str) -> Path:
     if len(matches) > 1:
         raise UsageError(f"several scenarios are named {name!r}", hint="give the path instead")
     known = sorted(p.parent.name for p in iter_scenario_files())
-    import difflib
-
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"did you mean {', '.join(close)}?" if close else "run `tai-labs list` to see them"
     raise UsageError(f"no scenario {name!r}", hint=hint)

@@ -10,6 +10,7 @@ import difflib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,6 +24,9 @@ from tai_labs.scenario.diagnostics import Diagnostic, KeyPath
 from tai_labs.scenario.model import NodeKind, Scenario, Step
 from tai_labs.scenario.source import SourceMap
 from tai_labs.scenario.validation import validate_model
+
+#: Block folders of the catalogue (scenarios/ccp1 ...).
+BLOCK_FOLDERS = ("ccp1", "ccp2", "ccp3")
 
 #: Groups every Samba AD domain has; scenarios may refer to them without declaring them.
 BUILTIN_GROUPS = frozenset(
@@ -50,8 +54,11 @@ def _unknown(report: Report, path: KeyPath, what: str, name: str, known: Iterabl
     report.error(path, f"unknown {what} {name!r}", hint)
 
 
-def check_all(scenario: Scenario, referential: Referential, srcmap: SourceMap) -> list[Diagnostic]:
+def check_all(
+    scenario: Scenario, referential: Referential, srcmap: SourceMap, file: Path
+) -> list[Diagnostic]:
     report = Report(srcmap)
+    check_location(scenario, file, report)
     check_referential(scenario, referential, report)
     check_topology(scenario, report)
     check_directory(scenario, report)
@@ -59,6 +66,25 @@ def check_all(scenario: Scenario, referential: Referential, srcmap: SourceMap) -
     check_faults(scenario, report)
     check_checks(scenario, report)
     return report.problems
+
+
+def check_location(scenario: Scenario, file: Path, report: Report) -> None:
+    """In the catalogue layout, the folder names the scenario and its block."""
+    folder, block_folder = file.parent.name, file.parent.parent.name
+    if block_folder not in BLOCK_FOLDERS:
+        return  # a scenario outside the catalogue layout (an author's draft, a test)
+    if scenario.id != folder:
+        report.error(
+            ("scenario", "id"),
+            f"id {scenario.id!r} differs from its folder name {folder!r}",
+            "rename the folder or the id: they must match",
+        )
+    if scenario.scenario.block.lower() != block_folder:
+        report.error(
+            ("scenario", "block"),
+            f"block {scenario.scenario.block} but the scenario is in {block_folder}/",
+            f"move it to scenarios/{scenario.scenario.block.lower()}/ or fix the block",
+        )
 
 
 def check_referential(scenario: Scenario, referential: Referential, report: Report) -> None:

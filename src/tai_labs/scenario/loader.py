@@ -187,7 +187,7 @@ def _build(
     scenario, problems = validate_model(Scenario, rendered.data, rendered.srcmap)
     if scenario is None:
         raise ScenarioError(dedupe(problems))
-    problems = crossref.check_all(scenario, load_referential(), rendered.srcmap)
+    problems = crossref.check_all(scenario, load_referential(), rendered.srcmap, file)
     loaded = LoadedScenario(scenario, context, file, rendered.srcmap)
     problems += brief_mod.check(loaded)
     if problems:
