@@ -8,6 +8,8 @@ packages=(
   python3-venv python3-dev build-essential pkg-config
   # lab networks and the doctor's probes
   iproute2 nftables
+  # lab nodes: LXC system containers on debootstrapped images; ssh to reach them
+  lxc debootstrap openssh-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then

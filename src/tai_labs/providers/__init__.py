@@ -5,4 +5,4 @@ from __future__ import annotations
 
 def available_engines() -> frozenset[str]:
     """Engines wired into the lab lifecycle (`up`/`down`); grows as each one lands."""
-    return frozenset()
+    return frozenset({"container"})

@@ -1,0 +1,192 @@
+"""The node engine interface, shared by containers (LXC) and, later, virtual machines.
+
+A ``NodeSpec`` says what a node is on the host (image, memory, NICs and their addresses);
+it knows nothing of scenarios, which are mapped onto it by the lab layer. An ``Engine``
+manages the nodes of one lab.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
+_HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+
+
+class NicSpec(BaseModel):
+    """One network interface of a node, plugged into a host bridge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bridge: str = Field(max_length=15)
+    name: str  # interface name inside the node (eth0, eth1, ...)
+    mac: str | None = None  # None: derived from the node and NIC, stable across runs
+    address: ipaddress.IPv4Interface | None = None  # static address with prefix
+    gateway: ipaddress.IPv4Address | None = None
+    dhcp: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _ifname(cls, v: str) -> str:
+        if not _IFNAME_RE.match(v):
+            raise ValueError("interface names are 1-15 chars of [a-zA-Z0-9_.-]")
+        return v
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v: str | None) -> str | None:
+        if v is not None:
+            v = v.lower()
+            if not _MAC_RE.match(v):
+                raise ValueError("MAC must look like 02:00:00:00:00:01")
+            if int(v[:2], 16) & 1:
+                raise ValueError("MAC must be unicast (even first octet)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NicSpec:
+        if self.dhcp and self.address is not None:
+            raise ValueError("a NIC is either static (address) or dhcp, not both")
+        if self.gateway is not None and self.address is None:
+            raise ValueError("a gateway needs a static address on the same NIC")
+        if (
+            self.gateway is not None
+            and self.address is not None
+            and self.gateway not in self.address.network
+        ):
+            raise ValueError(f"gateway {self.gateway} is outside {self.address.network}")
+        return self
+
+
+class NodeSpec(BaseModel):
+    """Everything an engine needs to create one node."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$"
+    )  # full resource name, unique on the host
+    hostname: str
+    domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
+    image: Path  # root of the built image tree (BuiltImage.rootfs)
+    memory_mib: int = Field(default=512, ge=64)
+    management: NicSpec  # the host reaches the node here; no gateway on it
+    nics: tuple[NicSpec, ...] = ()
+    dns_servers: tuple[ipaddress.IPv4Address, ...] = ()
+    authorized_keys: tuple[str, ...] = ()  # OpenSSH public key lines for root
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if not _HOSTNAME_RE.match(v):
+            raise ValueError("hostname must be one DNS label")
+        return v
+
+    @model_validator(mode="after")
+    def _nics(self) -> NodeSpec:
+        names = [self.management.name, *(n.name for n in self.nics)]
+        if len(set(names)) != len(names):
+            raise ValueError("NIC names of a node must be unique")
+        if self.management.gateway is not None:
+            raise ValueError(
+                "the management NIC must not have a gateway (it would carry lab traffic)"
+            )
+        if sum(1 for n in self.nics if n.gateway is not None) > 1:
+            raise ValueError("at most one NIC may have a default gateway")
+        return self
+
+    @property
+    def all_nics(self) -> tuple[NicSpec, ...]:
+        return (self.management, *self.nics)
+
+
+class NodeState(enum.StrEnum):
+    ABSENT = "absent"  # not created (or destroyed)
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    FROZEN = "frozen"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+@dataclass(frozen=True)
+class CreatedNode:
+    """What the caller must remember about a new node."""
+
+    name: str
+    number: int  # engine-assigned, 1-based, unique within the lab
+    host_key: str  # OpenSSH public host key line, to pin in known_hosts
+    management_address: ipaddress.IPv4Interface | None
+
+
+class Engine(ABC):
+    """Lifecycle of the nodes of one lab. Node arguments are NodeSpec.name values."""
+
+    @abstractmethod
+    def create(self, spec: NodeSpec) -> CreatedNode:
+        """Define the node and its disk (copy-on-write over the image); do not start it."""
+
+    @abstractmethod
+    def start(self, node: str, *, wait: bool = True, timeout: float = 60.0) -> None:
+        """Boot the node; with wait, return once its init reports the boot finished."""
+
+    @abstractmethod
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        input: str | bytes | None = None,
+        timeout: float | None = 60.0,
+    ) -> ExecResult:
+        """Run argv as root inside the node without using its network."""
+
+    @abstractmethod
+    def snapshot(self, node: str, name: str) -> None:
+        """Save the node's disk state under name (replacing an older one of that name)."""
+
+    @abstractmethod
+    def revert(self, node: str, name: str) -> None:
+        """Restore the disk state saved under name; a running node is restarted."""
+
+    @abstractmethod
+    def list_snapshots(self, node: str) -> list[str]: ...
+
+    @abstractmethod
+    def stop(self, node: str, *, timeout: float = 20.0) -> None:
+        """Shut the node down cleanly, killing it after timeout."""
+
+    @abstractmethod
+    def destroy(self, node: str) -> None:
+        """Stop the node if needed and remove everything of it from the host."""
+
+    @abstractmethod
+    def console(self, node: str) -> int:
+        """Open an interactive root shell in the caller's terminal; return its exit code."""
+
+    @abstractmethod
+    def state(self, node: str) -> NodeState: ...
+
+    @abstractmethod
+    def nodes(self) -> list[str]:
+        """Names of the nodes this engine has created in the lab."""

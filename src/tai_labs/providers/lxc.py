@@ -1,0 +1,367 @@
+"""LXC engine: system containers on an overlay of a built image, one LXC path per lab.
+
+Layout: ``<data>/labs/<lab>/lxc/<node>/`` holds the LXC config, the overlay upper layer
+(``delta0``), its snapshots and logs. Containers run under ``lxc-start -F`` as children of
+the tool, so no daemonised monitor is left to an init that does not reap it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tai_labs.providers import cgroups, naming
+from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.errors import (
+    EngineError,
+    ExecTimeoutError,
+    NodeNotFoundError,
+    NodeStartError,
+    NodeStateError,
+    SnapshotNotFoundError,
+)
+from tai_labs.providers.hostcmd import require_root, require_tools, run
+from tai_labs.providers.keys import generate_ed25519
+from tai_labs.providers.lxc_config import NodeLayout, render_config
+from tai_labs.providers.mounts import safe_rmtree
+from tai_labs.providers.paths import lab_dir
+from tai_labs.providers.reaper import become_subreaper, reap_orphans
+from tai_labs.providers.seed import seed_upper
+
+ATTACH_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "USER": "root",
+}
+_SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LXC_STATES = {
+    "STOPPED": NodeState.STOPPED,
+    "STARTING": NodeState.STARTING,
+    "RUNNING": NodeState.RUNNING,
+    "FROZEN": NodeState.FROZEN,
+    "FREEZING": NodeState.FROZEN,
+    "THAWED": NodeState.RUNNING,
+    "STOPPING": NodeState.STOPPING,
+    "ABORTING": NodeState.STOPPING,
+}
+
+
+class LxcEngine(Engine):
+    def __init__(self, lab_id: str, *, data: Path | None = None, subreaper: bool = False) -> None:
+        """subreaper: also adopt orphans of the monitors (see providers.reaper).
+
+        Off by default: with ``lxc-start -F`` nothing is orphaned, and a subreaper adopts
+        processes that lxc-attach leaves inside a node, which then block the node's
+        shutdown until reaped (the engine reaps them while stopping when this is on).
+        """
+        require_root("running LXC nodes")
+        require_tools("lxc-start", "lxc-attach", "lxc-info", "lxc-stop", "lxc-freeze")
+        self.lab_id = naming.check_lab_id(lab_id)
+        self.lxcpath = lab_dir(lab_id, data) / "lxc"
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._subreaper = subreaper and become_subreaper()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def layout(self, node: str) -> NodeLayout:
+        return NodeLayout(self.lxcpath / naming.check_node_name(node))
+
+    def _existing(self, node: str) -> NodeLayout:
+        layout = self.layout(node)
+        if not layout.meta.is_file():
+            raise NodeNotFoundError(f"no node {node!r} in lab {self.lab_id}")
+        return layout
+
+    def _lxc(self, tool: str, node: str, *args: str) -> list[str]:
+        return [tool, "-P", str(self.lxcpath), "-n", node, *args]
+
+    def meta(self, node: str) -> dict[str, object]:
+        """What create() recorded: number, host key, spec."""
+        return json.loads(self._existing(node).meta.read_text())
+
+    def nodes(self) -> list[str]:
+        if not self.lxcpath.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.lxcpath.glob("*/node.json"))
+
+    def _free_number(self) -> int:
+        used = {int(self.meta(n)["number"]) for n in self.nodes()}  # type: ignore[call-overload]
+        for number in range(1, naming.MAX_NODES + 1):
+            if number not in used:
+                return number
+        raise EngineError(f"lab {self.lab_id} already has {naming.MAX_NODES} nodes")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def create(self, spec: NodeSpec) -> CreatedNode:
+        layout = self.layout(spec.name)
+        if layout.dir.exists():
+            raise EngineError(f"node {spec.name!r} already exists in lab {self.lab_id}")
+        if not (spec.image / "etc/os-release").exists():
+            raise EngineError(f"{spec.image} is not an image tree (no etc/os-release)")
+        self.lxcpath.mkdir(parents=True, exist_ok=True)
+        number = self._free_number()
+        layout.dir.mkdir(mode=0o700)
+        try:
+            host_key = generate_ed25519(f"root@{spec.hostname}")
+            seed_upper(spec, layout.upper, host_key)
+            layout.snapshots.mkdir()
+            layout.config.write_text(render_config(spec, self.lab_id, number, layout))
+            meta = {
+                "number": number,
+                "host_key": host_key.public_line,
+                "spec": spec.model_dump(mode="json"),
+            }
+            # Written last: a node dir without node.json is an unfinished create.
+            layout.meta.write_text(json.dumps(meta, indent=2))
+        except BaseException:
+            safe_rmtree(layout.dir)
+            raise
+        return CreatedNode(spec.name, number, host_key.public_line, spec.management.address)
+
+    def state(self, node: str) -> NodeState:
+        layout = self.layout(node)
+        if not layout.meta.is_file():
+            return NodeState.ABSENT
+        proc = run(self._lxc("lxc-info", node, "-s", "-H"), check=False)
+        text = proc.stdout.decode().strip()
+        return _LXC_STATES.get(text, NodeState.STOPPED)
+
+    def start(self, node: str, *, wait: bool = True, timeout: float = 60.0) -> None:
+        layout = self._existing(node)
+        if self.state(node) != NodeState.STOPPED:
+            raise NodeStateError(f"node {node!r} is {self.state(node)}, not stopped")
+        deadline = time.monotonic() + timeout
+        with open(layout.start_log, "ab") as log:
+            # Foreground monitor as our child: it is reaped by us, never orphaned.
+            proc = subprocess.Popen(
+                self._lxc("lxc-start", node, "-F"),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._procs[node] = proc
+        while self.state(node) != NodeState.RUNNING:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self._abort_start(node, proc)
+                raise NodeStartError(
+                    f"node {node!r} did not start:\n{_tail(layout.start_log)}"
+                    f"\n{_tail(layout.lxc_log)}"
+                )
+            time.sleep(0.05)
+        if wait:
+            self.wait_booted(node, timeout=max(1.0, deadline - time.monotonic()))
+
+    def _abort_start(self, node: str, proc: subprocess.Popen[bytes]) -> None:
+        self._lxc_stop(node, ["-k"], 30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self._procs.pop(node, None)
+
+    def wait_booted(self, node: str, *, timeout: float = 60.0) -> str:
+        """Wait until systemd finished booting; return its state (running or degraded)."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            remaining = max(1.0, deadline - time.monotonic())
+            try:
+                res = self.exec(
+                    node, ["systemctl", "is-system-running", "--wait"], timeout=remaining
+                )
+            except ExecTimeoutError:
+                break
+            last = res.stdout.strip() or res.stderr.strip()
+            if last in ("running", "degraded"):
+                return last
+            # Before systemd's private bus is up the command fails at once; poll again.
+            time.sleep(0.1)
+        raise NodeStartError(
+            f"node {node!r} did not finish booting in {timeout:.0f}s (last: {last!r})"
+        )
+
+    def stop(self, node: str, *, timeout: float = 20.0) -> None:
+        self._existing(node)
+        if self.state(node) not in (NodeState.STOPPED, NodeState.ABSENT):
+            if self.state(node) == NodeState.FROZEN:
+                run(self._lxc("lxc-unfreeze", node), check=False)
+            clean = self._lxc_stop(node, ["-t", str(int(timeout))], timeout + 10)
+            if not clean and self.state(node) != NodeState.STOPPED:
+                self._lxc_stop(node, ["-k"], 30)
+        self._reap(node)
+
+    def _lxc_stop(self, node: str, args: list[str], timeout: float) -> bool:
+        """Run lxc-stop; a subreaper must reap adopted node processes meanwhile or the
+        node's PID namespace cannot finish dying (its zombies would have no one to reap them)."""
+        proc = subprocess.Popen(
+            self._lxc("lxc-stop", node, *args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                return False
+            if self._subreaper:
+                reap_orphans(keep=[proc.pid, *(p.pid for p in self._procs.values())])
+            time.sleep(0.05)
+        return proc.returncode == 0
+
+    def _reap(self, node: str) -> None:
+        proc = self._procs.pop(node, None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._subreaper:
+            reap_orphans(keep=[p.pid for p in self._procs.values()])
+
+    def destroy(self, node: str) -> None:
+        layout = self.layout(node)
+        if not layout.dir.exists():
+            return
+        if layout.meta.is_file() and self.state(node) not in (NodeState.STOPPED, NodeState.ABSENT):
+            # The disk is thrown away: no need for a clean shutdown.
+            if self.state(node) == NodeState.FROZEN:
+                run(self._lxc("lxc-unfreeze", node), check=False)
+            self._lxc_stop(node, ["-k"], 30)
+        self._reap(node)
+        for rel in (
+            naming.cgroup_container_dir(self.lab_id, node),
+            naming.cgroup_monitor_dir(self.lab_id, node),
+        ):
+            cgroups.kill_all(rel)
+            cgroups.remove_tree(rel)
+        cgroups.prune_empty_parents(naming.cgroup_container_dir(self.lab_id, node))
+        safe_rmtree(layout.dir)
+
+    # -- inside the node -----------------------------------------------------------------
+
+    def _attach_argv(self, node: str, argv: Sequence[str], env: dict[str, str]) -> list[str]:
+        cmd = self._lxc("lxc-attach", node, "--clear-env")
+        for key, value in env.items():
+            cmd += ["-v", f"{key}={value}"]
+        return [*cmd, "--", *argv]
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        input: str | bytes | None = None,
+        timeout: float | None = 60.0,
+    ) -> ExecResult:
+        self._existing(node)
+        if not argv:
+            raise EngineError("exec needs a non-empty argv")
+        if self.state(node) != NodeState.RUNNING:
+            raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
+        data = input.encode() if isinstance(input, str) else input
+        inner = list(argv)
+        host_timeout = None
+        if timeout is not None:
+            # Killing lxc-attach would leave the command running in the node: let the
+            # node's own timeout(1) kill it, and keep a host-side limit only as a backstop.
+            inner = ["timeout", "-k", "2", f"{timeout:g}", *inner]
+            host_timeout = timeout + 10
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                self._attach_argv(node, inner, ATTACH_ENV),
+                input=data,
+                stdin=subprocess.DEVNULL if data is None else None,
+                capture_output=True,
+                timeout=host_timeout,
+                check=False,
+                cwd="/",
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s") from exc
+        # 124/137 are timeout(1)'s codes; the elapsed time tells them from a command's own.
+        if (
+            timeout is not None
+            and proc.returncode in (124, 137)
+            and time.monotonic() - started >= timeout
+        ):
+            raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+        return ExecResult(
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
+
+    def console(self, node: str) -> int:
+        self._existing(node)
+        env = dict(ATTACH_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
+        return subprocess.call(self._attach_argv(node, ["/bin/bash", "-l"], env), cwd="/")
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot(self, node: str, name: str) -> None:
+        layout = self._existing(node)
+        _check_snapshot_name(name)
+        st = self.state(node)
+        freeze = st == NodeState.RUNNING
+        if freeze:
+            # Frozen processes cannot write, so the copied upper layer is consistent.
+            run(self._lxc("lxc-freeze", node))
+        try:
+            tmp = layout.snapshots / f".tmp-{name}"
+            safe_rmtree(tmp)
+            run(["cp", "-a", "--reflink=auto", str(layout.upper), str(tmp)])
+        finally:
+            if freeze:
+                run(self._lxc("lxc-unfreeze", node))
+        final = layout.snapshots / name
+        old = layout.snapshots / f".old-{name}"
+        if final.exists():
+            os.rename(final, old)
+        os.rename(tmp, final)
+        safe_rmtree(old)
+
+    def revert(self, node: str, name: str) -> None:
+        layout = self._existing(node)
+        _check_snapshot_name(name)
+        snap = layout.snapshots / name
+        if not snap.is_dir():
+            raise SnapshotNotFoundError(f"node {node!r} has no snapshot {name!r}")
+        was_running = self.state(node) in (NodeState.RUNNING, NodeState.FROZEN, NodeState.STARTING)
+        if was_running:
+            # An overlay's upper dir cannot be swapped under a mounted filesystem.
+            self.stop(node)
+        safe_rmtree(layout.upper)
+        safe_rmtree(layout.workdir)
+        run(["cp", "-a", "--reflink=auto", str(snap), str(layout.upper)])
+        if was_running:
+            self.start(node)
+
+    def list_snapshots(self, node: str) -> list[str]:
+        layout = self._existing(node)
+        return sorted(p.name for p in layout.snapshots.iterdir() if not p.name.startswith("."))
+
+
+def _check_snapshot_name(name: str) -> None:
+    if not _SNAPSHOT_RE.match(name):
+        raise EngineError(f"invalid snapshot name {name!r}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

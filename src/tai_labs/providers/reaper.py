@@ -1,0 +1,56 @@
+"""Keeping the tool the parent of whatever it starts.
+
+On this kind of host PID 1 is not an init that reaps promptly, so processes orphaned by a
+container monitor would linger as zombies. Making the tool a child subreaper (prctl) puts
+such orphans under the tool, which reaps them here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterable
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Mark this process as a child subreaper; False if the kernel refused."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except OSError:
+        return False
+
+
+def _zombie_children() -> list[int]:
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # Fields after the command name (which may contain spaces) start after the last ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z" and int(fields[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def reap_orphans(keep: Iterable[int] = ()) -> list[int]:
+    """Reap zombie children that are not ours to wait for (keep: pids owned by Popen objects)."""
+    keep = set(keep)
+    reaped = []
+    for pid in _zombie_children():
+        if pid in keep:
+            continue
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            reaped.append(pid)
+        except ChildProcessError:
+            pass
+    return reaped
