@@ -1,0 +1,402 @@
+"""What the ``ad-dc`` role has to do, computed without touching a node.
+
+Pure functions over the scenario's ``Directory`` and the directory's current state (as read
+by ``ldbsearch``): distinguished names, the smb.conf settings the role manages, the AD
+password rule, and the list of ``samba-tool`` commands that create what is missing. Keeping
+this apart from the role lets it be tested without a domain controller.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tai_labs.scenario.model import AdUser, Directory, Node, Scenario
+
+#: samba-tool's names for the group scopes of the scenario format.
+GROUP_SCOPES = {"global": "Global", "domainlocal": "Domain", "universal": "Universal"}
+#: userAccountControl bit of a disabled account.
+UAC_DISABLED = 0x2
+#: Characters that must be escaped in an RDN value (RFC 4514).
+_DN_SPECIAL = ',+"\\<>;'
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command to run inside the DC; secrets travel in ``input``, never in ``argv``."""
+
+    argv: tuple[str, ...]
+    what: str  # names the object for error messages, never a secret
+    input: str | None = None
+
+
+# -- names ---------------------------------------------------------------------------------------
+
+
+def domain_dn(realm: str) -> str:
+    return ",".join(f"DC={label}" for label in realm.split("."))
+
+
+def escape_rdn_value(value: str) -> str:
+    out = "".join(f"\\{c}" if c in _DN_SPECIAL else c for c in value)
+    if out.startswith((" ", "#")):
+        out = "\\" + out
+    if out.endswith(" ") and not out.endswith("\\ "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+def ou_rdns(path: str) -> str:
+    """'Siege/Utilisateurs' -> 'OU=Utilisateurs,OU=Siege', relative to the domain DN."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"empty OU path {path!r}")
+    return ",".join(f"OU={escape_rdn_value(p)}" for p in reversed(parts))
+
+
+def ou_dn(path: str, realm: str) -> str:
+    return f"{ou_rdns(path)},{domain_dn(realm)}"
+
+
+def normalize_dn(dn: str) -> str:
+    """A DN in a form fit for comparison: AD compares attribute names and values without case."""
+    return ",".join(part.strip() for part in dn.split(",")).lower()
+
+
+def ou_paths(directory: Directory) -> list[str]:
+    """Every OU the directory needs (listed or used by a group or user), parents first."""
+    wanted: list[str] = []
+    used = [
+        *directory.ous,
+        *(g.ou for g in directory.groups if g.ou),
+        *(u.ou for u in directory.users if u.ou),
+    ]
+    for path in used:
+        parts = [p for p in path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            if prefix not in wanted:
+                wanted.append(prefix)
+    # Stable sort by depth: a parent always comes before its children.
+    return sorted(wanted, key=lambda p: p.count("/"))
+
+
+# -- current state ---------------------------------------------------------------------------------
+
+#: What ldbsearch must return for ``DirectoryState.from_ldif``.
+STATE_FILTER = (
+    "(|(objectClass=organizationalUnit)(objectClass=group)"
+    "(&(objectClass=user)(!(objectClass=computer))))"
+)
+STATE_ATTRS = ("objectClass", "sAMAccountName", "memberOf", "userAccountControl", "pwdLastSet")
+
+
+def parse_ldif(text: str) -> list[dict[str, list[str]]]:
+    """Entries of ldbsearch's LDIF output (folded lines, base64 values); referrals are skipped."""
+    entries: list[dict[str, list[str]]] = []
+    current: dict[str, list[str]] = {}
+    logical: list[str] = []
+    for raw in text.splitlines():
+        if raw.startswith(" ") and logical:
+            logical[-1] += raw[1:]
+        else:
+            logical.append(raw)
+    for line in logical:
+        if not line.strip():
+            if "dn" in current:
+                entries.append(current)
+            current = {}
+            continue
+        if line.startswith("#") or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        if value.startswith(":"):
+            value = base64.b64decode(value[1:].strip()).decode("utf-8", errors="replace")
+        else:
+            value = value.strip()
+        current.setdefault(key.lower() if key.lower() == "dn" else key, []).append(value)
+    if "dn" in current:
+        entries.append(current)
+    return entries
+
+
+@dataclass(frozen=True)
+class UserState:
+    dn: str
+    member_of: frozenset[str]  # normalized group DNs
+    disabled: bool
+    must_change_password: bool
+
+
+@dataclass
+class DirectoryState:
+    ous: set[str] = field(default_factory=set)  # normalized DNs
+    groups: dict[str, str] = field(default_factory=dict)  # lower sAMAccountName -> normalized DN
+    users: dict[str, UserState] = field(default_factory=dict)  # lower login -> state
+
+    @classmethod
+    def from_ldif(cls, text: str) -> DirectoryState:
+        state = cls()
+        for entry in parse_ldif(text):
+            dn = normalize_dn(entry["dn"][0])
+            classes = {c.lower() for c in entry.get("objectClass", [])}
+            sam = (entry.get("sAMAccountName") or [""])[0].lower()
+            if "organizationalunit" in classes:
+                state.ous.add(dn)
+            elif "group" in classes and sam:
+                state.groups[sam] = dn
+            elif "user" in classes and "computer" not in classes and sam:
+                uac = int((entry.get("userAccountControl") or ["0"])[0])
+                state.users[sam] = UserState(
+                    dn=dn,
+                    member_of=frozenset(normalize_dn(g) for g in entry.get("memberOf", [])),
+                    disabled=bool(uac & UAC_DISABLED),
+                    must_change_password=(entry.get("pwdLastSet") or [""])[0] == "0",
+                )
+        return state
+
+
+# -- passwords -------------------------------------------------------------------------------------
+
+
+def password_problem(password: str, account: str, *names: str) -> str | None:
+    """Why AD's default complexity rule would refuse ``password``, or None.
+
+    The rule: at least 7 characters, 3 of the 4 classes (upper, lower, digit, other), and
+    neither the account name nor any 3+ character token of the display name in it.
+    """
+    if len(password) < 7:
+        return "shorter than 7 characters"
+    classes = sum(
+        [
+            any(c.isupper() for c in password),
+            any(c.islower() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        ]
+    )
+    if classes < 3:
+        return "needs 3 of: upper case, lower case, digit, other character"
+    lowered = password.lower()
+    if len(account) >= 3 and account.lower() in lowered:
+        return "contains the account name"
+    for name in names:
+        for token in _name_tokens(name):
+            if token in lowered:
+                return f"contains {token!r} from the user's name"
+    return None
+
+
+def _name_tokens(name: str) -> list[str]:
+    token, tokens = "", []
+    for c in name.lower() + ",":
+        if c in ",.-_ #\t":
+            if len(token) >= 3:
+                tokens.append(token)
+            token = ""
+        else:
+            token += c
+    return tokens
+
+
+def check_passwords(directory: Directory, admin_password: str) -> None:
+    """Raise ValueError naming the first account whose password the domain would refuse."""
+    problem = password_problem(admin_password, "Administrator")
+    if problem:
+        raise ValueError(f"the Administrator password is too weak for AD: {problem}")
+    for user in directory.users:
+        problem = password_problem(user.password, user.login, f"{user.first} {user.last}")
+        if problem:
+            raise ValueError(
+                f"the password of AD user {user.login!r} is too weak for AD: {problem}"
+            )
+
+
+# -- smb.conf ------------------------------------------------------------------------------------
+
+
+def _conf_key(line: str) -> str:
+    return " ".join(line.split("=", 1)[0].split()).lower()
+
+
+def apply_global_settings(
+    text: str, settings: Mapping[str, str], remove: Iterable[str] = ()
+) -> str:
+    """smb.conf with ``settings`` set and ``remove`` dropped in [global]; other lines kept."""
+    drop = {k.lower() for k in (*settings, *remove)}
+    out: list[str] = []
+    section = ""
+    seen_global = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip().lower()
+            out.append(line)
+            if section == "global":
+                seen_global = True
+                out += [f"\t{k} = {v}" for k, v in settings.items()]
+            continue
+        is_setting = "=" in stripped and not stripped.startswith(("#", ";"))
+        if section == "global" and is_setting and _conf_key(stripped) in drop:
+            continue
+        out.append(line)
+    if not seen_global:
+        out = ["[global]", *(f"\t{k} = {v}" for k, v in settings.items()), *out]
+    return "\n".join(out) + "\n"
+
+
+def conf_realm(text: str) -> str | None:
+    """The realm an smb.conf declares, lower case, if any."""
+    for line in text.splitlines():
+        if "=" in line and _conf_key(line.strip()) == "realm":
+            return line.split("=", 1)[1].strip().lower()
+    return None
+
+
+# -- topology ------------------------------------------------------------------------------------
+
+
+def static_addresses(node: Node) -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """(network, address) of the node's statically addressed interfaces, in order."""
+    return [
+        (i.network, i.address)
+        for i in node.interfaces
+        if isinstance(i.address, ipaddress.IPv4Interface)
+    ]
+
+
+def dns_records(scenario: Scenario, dc: Node) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """One A record per node with a static lab address: its address on a network the DC is
+    on when it has one (a router's WAN side is not what the LAN should resolve), else its first."""
+    dc_networks = {net for net, _ in static_addresses(dc)} | {i.network for i in dc.interfaces}
+    records = []
+    for node in scenario.topology.nodes:
+        addresses = static_addresses(node)
+        if not addresses:
+            continue
+        shared = [a for net, a in addresses if net in dc_networks]
+        records.append((node.name, (shared or [addresses[0][1]])[0].ip))
+    return records
+
+
+def allowed_networks(scenario: Scenario, extra: Sequence[ipaddress.IPv4Network]) -> list[str]:
+    """``hosts allow`` of the DC: loopback, every lab network, and the extra ones (management)."""
+    nets = ["127.0.0.0/8", *(str(n.subnet) for n in scenario.topology.networks)]
+    nets += [str(n) for n in extra if str(n) not in nets]
+    return nets
+
+
+# -- objects ---------------------------------------------------------------------------------------
+
+
+def _no_option(value: str, what: str) -> str:
+    # A positional argument starting with '-' would be read by samba-tool as an option.
+    if value.startswith("-"):
+        raise ValueError(f"{what} {value!r} must not start with '-'")
+    return value
+
+
+def object_commands(directory: Directory, state: DirectoryState) -> list[Command]:
+    """samba-tool commands creating what ``state`` lacks, in dependency order:
+    OUs (parents first), groups, users, then memberships and account flags."""
+    realm = directory.realm
+    commands: list[Command] = []
+    for path in ou_paths(directory):
+        if normalize_dn(ou_dn(path, realm)) not in state.ous:
+            commands.append(Command(("samba-tool", "ou", "add", ou_rdns(path)), f"OU {path!r}"))
+    for group in directory.groups:
+        if group.name.lower() in state.groups:
+            continue
+        argv = [
+            "samba-tool",
+            "group",
+            "add",
+            _no_option(group.name, "group name"),
+            f"--group-scope={GROUP_SCOPES[group.scope]}",
+            "--group-type=Security",
+        ]
+        if group.ou:
+            argv.append(f"--groupou={ou_rdns(group.ou)}")
+        if group.description:
+            argv.append(f"--description={group.description}")
+        commands.append(Command(tuple(argv), f"group {group.name!r}"))
+    for user in directory.users:
+        if user.login.lower() not in state.users:
+            commands.append(_create_user(user))
+    commands += _membership_commands(directory, state)
+    commands += _flag_commands(directory, state)
+    return commands
+
+
+def _create_user(user: AdUser) -> Command:
+    argv = [
+        "samba-tool",
+        "user",
+        "create",
+        user.login,
+        f"--given-name={user.first}",
+        f"--surname={user.last}",
+    ]
+    if user.ou:
+        argv.append(f"--userou={ou_rdns(user.ou)}")
+    if user.title:
+        argv.append(f"--job-title={user.title}")
+    if user.must_change_password:
+        argv.append("--must-change-at-next-login")
+    # samba-tool prompts twice for the password; without a terminal it reads stdin, so the
+    # password never shows on a command line (ps) inside the node.
+    return Command(tuple(argv), f"user {user.login!r}", input=f"{user.password}\n{user.password}\n")
+
+
+def _membership_commands(directory: Directory, state: DirectoryState) -> list[Command]:
+    missing: dict[str, list[str]] = {}
+    for user in directory.users:
+        current = state.users.get(user.login.lower())
+        for group in user.groups:
+            group_dn = state.groups.get(group.lower())
+            if current is not None and group_dn is not None and group_dn in current.member_of:
+                continue
+            missing.setdefault(group, []).append(user.login)
+    return [
+        Command(
+            (
+                "samba-tool",
+                "group",
+                "addmembers",
+                _no_option(group, "group name"),
+                ",".join(logins),
+            ),
+            f"members of group {group!r}",
+        )
+        for group, logins in missing.items()
+    ]
+
+
+def _flag_commands(directory: Directory, state: DirectoryState) -> list[Command]:
+    commands = []
+    for user in directory.users:
+        current = state.users.get(user.login.lower())
+        disabled = current.disabled if current else False
+        if disabled == user.enabled:  # state differs from the scenario
+            verb = "enable" if user.enabled else "disable"
+            commands.append(
+                Command(("samba-tool", "user", verb, user.login), f"{verb} user {user.login!r}")
+            )
+        # A new user got --must-change-at-next-login at creation; only an existing one
+        # (left by an interrupted run) may need fixing.
+        if current is not None and current.must_change_password != user.must_change_password:
+            # pwdLastSet 0 forces a change at next logon; -1 means "now" (no change needed).
+            value = "0" if user.must_change_password else "-1"
+            ldif = (
+                f"dn: {current.dn}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: {value}\n"
+            )
+            commands.append(
+                Command(
+                    ("ldbmodify", "-H", "/var/lib/samba/private/sam.ldb"),
+                    f"must-change-password of user {user.login!r}",
+                    input=ldif,
+                )
+            )
+    return commands
