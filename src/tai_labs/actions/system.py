@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.actions.base import Action, register_action
+from tai_labs.errors import TaiLabsError
 from tai_labs.registry import PluginParams
+from tai_labs.roles.base import RoleContext
 
 LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
 WINDOWS = frozenset({"windows-client", "windows-server"})
@@ -24,6 +26,14 @@ class Exec(Action):
         argv: list[str] = Field(min_length=1)
         input: str | None = None
         ok_codes: list[int] = [0]
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        result = ctx.run(params.argv, input=params.input, check=False)
+        if result.rc not in params.ok_codes:
+            raise TaiLabsError(
+                f"{ctx.node.name}: {params.argv[0]} exited with {result.rc}: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
 
 
 @register_action
@@ -41,6 +51,36 @@ class WriteFile(Action):
         group: str = "root"
         state: Literal["present", "absent", "directory"] = "present"
 
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        owner = f"{params.owner}:{params.group}"
+        if params.state == "absent":
+            ctx.run(["rm", "-rf", "--", params.path])
+            return
+        if params.state == "directory":
+            ctx.run(
+                [
+                    "install",
+                    "-d",
+                    "-m",
+                    params.mode,
+                    "-o",
+                    params.owner,
+                    "-g",
+                    params.group,
+                    params.path,
+                ]
+            )
+            return
+        content = params.content
+        if params.template is not None:
+            content = _render_template(ctx, params.template)
+        if content is None:
+            raise TaiLabsError(
+                f"{ctx.node.name}: linux.file {params.path} needs content or template"
+            )
+        ctx.run(["install", "-D", "-m", params.mode, "/dev/stdin", params.path], input=content)
+        ctx.run(["chown", owner, params.path])
+
 
 @register_action
 class Service(Action):
@@ -52,6 +92,14 @@ class Service(Action):
         service: str = Field(pattern=r"^[A-Za-z0-9@._-]+$")
         state: Literal["started", "stopped", "restarted"] | None = None
         enabled: bool | None = None
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        if params.enabled is not None:
+            verb = "enable" if params.enabled else "disable"
+            ctx.run(["systemctl", verb, "--", params.service])
+        if params.state is not None:
+            verb = {"started": "start", "stopped": "stop", "restarted": "restart"}[params.state]
+            ctx.run(["systemctl", verb, "--", params.service])
 
 
 @register_action
@@ -72,10 +120,24 @@ class User(Action):
     node_kinds = LINUX
 
     class Params(PluginParams):
-        user: str
+        user: str = Field(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")
         groups: list[str] = []
         password: str | None = None
         state: Literal["present", "absent"] = "present"
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        exists = ctx.run(["id", "-u", "--", params.user], check=False).ok
+        if params.state == "absent":
+            if exists:
+                ctx.run(["userdel", "-r", "--", params.user])
+            return
+        if not exists:
+            ctx.run(["useradd", "-m", "-s", "/bin/bash", "--", params.user])
+        for group in params.groups:
+            ctx.run(["usermod", "-a", "-G", group, "--", params.user])
+        if params.password is not None:
+            # chpasswd reads "user:password" on stdin: the password is on no command line.
+            ctx.run(["chpasswd"], input=f"{params.user}:{params.password}\n")
 
 
 @register_action
@@ -96,7 +158,40 @@ class Network(Action):
     node_kinds = LINUX
 
     class Params(PluginParams):
-        interface: str
+        interface: str = Field(pattern=r"^eth[1-9][0-9]?$")
         address: ipaddress.IPv4Interface
         gateway: ipaddress.IPv4Address | None = None
         dns: list[ipaddress.IPv4Address] = []
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        lines = [
+            "[Match]",
+            f"Name={params.interface}",
+            "",
+            "[Link]",
+            "RequiredForOnline=no",
+            "",
+            "[Network]",
+            "LinkLocalAddressing=no",
+            "IPv6AcceptRA=no",
+            "ConfigureWithoutCarrier=yes",
+            f"Address={params.address.with_prefixlen}",
+        ]
+        if params.gateway is not None:
+            lines.append(f"Gateway={params.gateway}")
+        lines += [f"DNS={d}" for d in params.dns]
+        path = f"/etc/systemd/network/10-tai-labs-{params.interface}.network"
+        ctx.write_file(path, "\n".join(lines) + "\n")
+        # Drop whatever the interface had (a wrong address from a fault) and apply the file.
+        ctx.run(["ip", "addr", "flush", "dev", params.interface])
+        ctx.run(["networkctl", "reload"])
+        ctx.run(["networkctl", "reconfigure", params.interface])
+
+
+def _render_template(ctx: RoleContext, name: str) -> str:
+    from tai_labs.scenario.render import make_environment
+
+    if ctx.folder is None:
+        raise TaiLabsError(f"{ctx.node.name}: template {name!r} given but no scenario folder")
+    text = (ctx.folder / name).read_text(encoding="utf-8")
+    return make_environment().from_string(text).render(**ctx.variables)

@@ -8,6 +8,8 @@ import typer
 
 from tai_labs import __version__
 from tai_labs.cli import doctor as doctor_cmds
+from tai_labs.cli import images as image_cmds
+from tai_labs.cli import labs as lab_cmds
 from tai_labs.cli import scenarios as scenario_cmds
 from tai_labs.cli.output import err_console
 from tai_labs.errors import TaiLabsError
@@ -42,12 +44,20 @@ def _root(
     pass
 
 
-app.command("list")(scenario_cmds.list_scenarios)
-app.command("show")(scenario_cmds.show)
-app.command("validate")(scenario_cmds.validate_cmd)
-app.command("schema")(scenario_cmds.schema)
-app.command("catalog")(scenario_cmds.catalog_cmd)
-app.command("doctor")(doctor_cmds.doctor)
+app.command("list", rich_help_panel="Catalogue")(scenario_cmds.list_scenarios)
+app.command("show", rich_help_panel="Catalogue")(scenario_cmds.show)
+app.command("validate", rich_help_panel="Catalogue")(scenario_cmds.validate_cmd)
+app.command("schema", rich_help_panel="Catalogue")(scenario_cmds.schema)
+app.command("catalog", rich_help_panel="Catalogue")(scenario_cmds.catalog_cmd)
+app.command("up", rich_help_panel="Labs")(lab_cmds.up)
+app.command("ls", rich_help_panel="Labs")(lab_cmds.ls)
+app.command("status", rich_help_panel="Labs")(lab_cmds.status)
+app.command("console", rich_help_panel="Labs")(lab_cmds.console_cmd)
+app.command("exec", rich_help_panel="Labs")(lab_cmds.exec_cmd)
+app.command("down", rich_help_panel="Labs")(lab_cmds.down)
+app.command("gc", rich_help_panel="Host")(lab_cmds.gc)
+app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)
+app.add_typer(image_cmds.app, name="image", rich_help_panel="Host")
 
 
 def main() -> None:

@@ -6,25 +6,47 @@ need exist. The answer is derived from the registries, never written by hand.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tai_labs.actions.base import ACTIONS
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
 from tai_labs.providers import available_engines
+from tai_labs.registry import Registry
 from tai_labs.scenario.model import Scenario
 
 
-def blockers(scenario: Scenario) -> list[str]:
-    """What stands between this scenario and a real lab; empty when runnable."""
+def up_blockers(scenario: Scenario) -> list[str]:
+    """What `up` lacks for this scenario: engines, roles and setup actions."""
+    from tai_labs.roles.registry import NoRoleError, role_for
+
     missing: list[str] = []
     engines = available_engines()
     for engine in sorted({n.effective_engine.value for n in scenario.topology.nodes}):
         if engine not in engines:
             missing.append(f"engine {engine!r} not available yet")
+    for kind in sorted({n.kind.value for n in scenario.topology.nodes}):
+        try:
+            role_for(kind)
+        except NoRoleError as exc:
+            missing.append(exc.message)
+    missing += _plugin_gaps([(ACTIONS, s.action) for s in scenario.setup])
+    return missing
+
+
+def blockers(scenario: Scenario) -> list[str]:
+    """What stands between this scenario and a full exam (up, faults, grading, self-test)."""
+    missing = up_blockers(scenario)
     uses = (
         [(CHECKS, c.grader) for c in scenario.checks]
         + [(FAULTS, f.fault) for f in scenario.faults]
         + [(ACTIONS, s.action) for s in [*scenario.setup, *scenario.solution.steps]]
     )
+    return missing + [m for m in _plugin_gaps(uses) if m not in missing]
+
+
+def _plugin_gaps(uses: list[tuple[Registry[Any], str]]) -> list[str]:
+    missing: list[str] = []
     seen: set[str] = set()
     for registry, name in uses:
         key = f"{registry.kind} {name}"

@@ -1,0 +1,224 @@
+"""Lab commands: up, down, ls, status, console, exec, gc."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tai_labs.cli.completion import scenario_names
+from tai_labs.cli.output import console, err_console, print_json, styled
+from tai_labs.lab import lifecycle
+from tai_labs.lab.access import access_details
+from tai_labs.lab.runtime import Lab, open_lab
+from tai_labs.lab.store import Store
+from tai_labs.scenario import catalog
+
+
+def lab_ids(incomplete: str) -> list[str]:
+    try:
+        return [r.id for r in Store().labs() if r.id.startswith(incomplete)]
+    except Exception:  # completion must never fail loudly
+        return []
+
+
+def _describe(lab: Lab, *, live: bool = True) -> dict[str, Any]:
+    nodes = []
+    records = {r.name: r for r in lab.store.nodes(lab.id)}
+    for plan in lab.plan.nodes:
+        record = records.get(plan.name)
+        state = "absent"
+        if live and record is not None:
+            try:
+                state = lab.engine.state(plan.resource).value
+            except Exception as exc:  # the status of a broken lab must still print
+                state = f"unknown ({exc})"
+        nodes.append(
+            {
+                "name": plan.name,
+                "kind": plan.kind.value,
+                "engine": plan.engine.value,
+                "resource": plan.resource,
+                "state": state,
+                "ready": bool(record and record.ready),
+                "management": record.mgmt_address if record else None,
+                "addresses": [str(n.address) for n in plan.nics if n.address],
+            }
+        )
+    rec = lab.record
+    return {
+        "id": rec.id,
+        "scenario": rec.scenario,
+        "candidate": rec.candidate,
+        "seed": rec.seed,
+        "status": rec.status,
+        "error": rec.error,
+        "created": rec.created,
+        "folder": str(lab.folder),
+        "brief": str(lab.folder / "brief.md"),
+        "steps": [s.__dict__ for s in lab.store.steps(lab.id)],
+        "nodes": nodes,
+    }
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]lab {info['id']}[/bold] · {info['scenario']} · candidat « {info['candidate']} » "
+        f"· graine {info['seed']} · {styled(info['status'])}"
+    )
+    if info["error"]:
+        console.print(f"[red]{info['error']}[/red]", markup=False)
+    table = Table("node", "kind", "state", "ready", "management", "lab addresses")
+    for n in info["nodes"]:
+        table.add_row(
+            n["name"],
+            n["kind"],
+            n["state"],
+            "[green]yes[/green]" if n["ready"] else "no",
+            n["management"] or "-",
+            ", ".join(n["addresses"]) or "-",
+        )
+    console.print(table)
+
+
+def up(
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario id or path.", autocompletion=scenario_names)
+    ],
+    candidate: Annotated[str, typer.Option(help="Candidate name (drives the variation).")] = "demo",
+    seed: Annotated[int, typer.Option(help="Seed of the per-candidate variation.")] = 0,
+    lab_id: Annotated[
+        str | None, typer.Option("--lab-id", help="Use (or resume) this lab id: 6 of [a-z0-9].")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the lab as JSON when ready.")
+    ] = False,
+) -> None:
+    """Bring a lab up: validate, build missing images, create networks and nodes, wait until
+    every role is ready, run the setup steps, and print how to reach it.
+
+    Run it again with the same `--lab-id` after an interruption and it resumes; a lab that
+    failed half-way stays for inspection until `tai-labs down LAB`.
+    """
+    file = catalog.find(scenario)
+    start = time.monotonic()
+
+    def report(event: lifecycle.Event) -> None:
+        if as_json:
+            return
+        who = f"{event.node}: " if event.node else ""
+        err_console.print(
+            f"[dim]{time.monotonic() - start:6.1f}s[/dim] [cyan]{event.step:8}[/cyan] "
+            f"{who}{event.message}",
+            highlight=False,
+        )
+
+    lab = lifecycle.up(file, candidate=candidate, seed=seed, lab_id=lab_id, report=report)
+    info = _describe(lab)
+    if as_json:
+        info["access"] = access_details(lab)["nodes"]
+        print_json(info)
+        return
+    _print_status(info)
+    console.print(f"Prêt en {time.monotonic() - start:.1f} s. Énoncé : {info['brief']}")
+    for name, access in access_details(lab)["nodes"].items():
+        console.print(f"  {name:8} {access['console']}   [dim]{access['ssh']}[/dim]")
+
+
+def down(
+    lab_id: Annotated[
+        str | None, typer.Argument(help="Lab id (see `tai-labs ls`).", autocompletion=lab_ids)
+    ] = None,
+    all_labs: Annotated[bool, typer.Option("--all", help="Remove every lab of this host.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Remove a lab: its nodes, overlays, bridges, cgroups, mounts, processes and state."""
+    from tai_labs.errors import UsageError
+
+    if bool(lab_id) == all_labs:
+        raise UsageError("give a lab id or --all (not both)")
+    targets = [r.id for r in Store().labs()] if all_labs else [lab_id or ""]
+    removed = {t: lifecycle.down(t) for t in targets}
+    if as_json:
+        print_json(removed)
+        return
+    for t, items in removed.items():
+        console.print(f"lab {t}: removed {len(items)} resource(s)")
+
+
+def ls(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the labs of this host."""
+    records = Store().labs()
+    if as_json:
+        print_json([r.__dict__ for r in records])
+        return
+    table = Table("lab", "scenario", "candidate", "seed", "status", "age", title_justify="left")
+    now = time.time()
+    for r in records:
+        table.add_row(
+            r.id,
+            r.scenario,
+            r.candidate,
+            str(r.seed),
+            styled(r.status),
+            f"{(now - r.created) / 60:.0f} min",
+        )
+    console.print(table)
+
+
+def status(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show a lab's nodes: state, readiness and addresses."""
+    info = _describe(open_lab(lab_id))
+    if as_json:
+        print_json(info)
+    else:
+        _print_status(info)
+
+
+def console_cmd(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    node: Annotated[str, typer.Argument(help="Node name, as in the scenario.")],
+) -> None:
+    """Open a root shell in a node (through the engine: works even if its network is broken)."""
+    lab = open_lab(lab_id)
+    raise typer.Exit(lab.engine.console(lab.node_plan(node).resource))
+
+
+def exec_cmd(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    node: Annotated[str, typer.Argument(help="Node name, as in the scenario.")],
+    argv: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
+    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 120.0,
+) -> None:
+    """Run a command in a node and exit with its exit code: `tai-labs exec LAB pc1 -- ip a`."""
+    result = open_lab(lab_id).exec(node, argv, timeout=timeout)
+    if result.stdout:
+        typer.echo(result.stdout, nl=False)
+    if result.stderr:
+        typer.echo(result.stderr, nl=False, err=True)
+    raise typer.Exit(result.rc)
+
+
+def gc(
+    failed: Annotated[
+        bool,
+        typer.Option("--failed", help="Also remove labs whose `up` failed or was interrupted."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Find and remove what crashed runs left behind (everything is named after its lab)."""
+    removed = lifecycle.gc(include_failed=failed)
+    if as_json:
+        print_json(removed)
+        return
+    if not removed:
+        console.print("nothing to collect")
+    for lab_id, items in removed.items():
+        console.print(f"lab {lab_id}: removed {len(items)} resource(s)")

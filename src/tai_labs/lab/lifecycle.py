@@ -1,0 +1,316 @@
+"""`up`, `down` and `gc`: the lab's life, as a list of idempotent steps.
+
+Like Molecule's sequences, the lifecycle is data (``UP_STEPS``); the store records each step
+as it finishes, so an interrupted `up` resumes where it stopped, and every step can be run
+again safely (it checks what exists before creating). `down` needs no state at all: every
+host resource carries the lab id in its name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tai_labs.actions.base import run_step
+from tai_labs.errors import TaiLabsError
+from tai_labs.lab.plan import NodePlan
+from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
+from tai_labs.lab.secrets import LabSecrets
+from tai_labs.lab.store import LabBusyError, NodeRecord, Store, lab_lock
+from tai_labs.paths import data_dir
+from tai_labs.roles.registry import role_for
+from tai_labs.scenario.readiness import up_blockers
+
+#: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
+BOOT_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the user should see while a long command runs."""
+
+    step: str
+    message: str
+    node: str | None = None
+
+
+Reporter = Callable[[Event], None]
+
+
+def _quiet(_: Event) -> None:
+    pass
+
+
+def _parallel(items: Sequence[NodePlan], work: Callable[[NodePlan], None]) -> None:
+    """Run ``work`` on every node at once; raise the first failure after all have finished."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+# -- steps -------------------------------------------------------------------------------------
+
+
+def step_images(lab: Lab, report: Reporter) -> None:
+    from tai_labs.images.builder import ImageBuilder
+
+    builder = ImageBuilder()
+    for name in sorted({n.image for n in lab.plan.nodes}):
+        report(Event("images", f"image {name}"))
+        builder.build(name, progress=lambda p: report(Event("images", _image_line(p))))
+
+
+def _image_line(progress: object) -> str:
+    pct = getattr(progress, "percent", None)
+    step = getattr(progress, "step", "")
+    image = getattr(progress, "image", "")
+    return f"image {image}: {step} {pct:.0f}%" if pct is not None else f"image {image}: {step}"
+
+
+def step_network(lab: Lab, report: Reporter) -> None:
+    from tai_labs.providers.errors import NetworkError
+    from tai_labs.providers.network import create_lab_network, load_lab_network
+
+    try:
+        load_lab_network(lab.id)
+        return
+    except NetworkError:
+        pass
+    net = create_lab_network(lab.id, list(lab.plan.links))
+    report(Event("network", f"{len(net.bridges)} lab links, management {net.mgmt_subnet}"))
+
+
+def step_nodes(lab: Lab, report: Reporter) -> None:
+    from tai_labs.images.builder import ImageBuilder
+    from tai_labs.providers.base import NicSpec, NodeSpec
+    from tai_labs.providers.keys import ensure_lab_keypair
+
+    builder = ImageBuilder()
+    net = lab.network()
+    _, public_key = ensure_lab_keypair(lab.folder, lab.id)
+    existing = set(lab.engine.nodes())
+    for node in lab.plan.nodes:
+        if node.resource in existing:
+            continue
+        spec = NodeSpec(
+            name=node.resource,
+            hostname=node.name,
+            domain=lab.plan.domain,
+            image=builder.get(node.image).rootfs,
+            memory_mib=node.memory_mib,
+            management=NicSpec(
+                bridge=net.mgmt_bridge, name="eth0", address=net.node_mgmt_address(node.number)
+            ),
+            nics=tuple(
+                NicSpec(
+                    bridge=net.bridges[nic.link],
+                    name=nic.name,
+                    address=nic.address,
+                    gateway=nic.gateway,
+                    dhcp=nic.dhcp,
+                )
+                for nic in node.nics
+            ),
+            dns_servers=node.dns,
+            authorized_keys=(public_key,),
+        )
+        created = lab.engine.create(spec)
+        lab.store.put_node(
+            NodeRecord(
+                lab_id=lab.id,
+                name=node.name,
+                resource=node.resource,
+                kind=node.kind.value,
+                engine=node.engine.value,
+                number=created.number,
+                mgmt_address=str(spec.management.address.ip) if spec.management.address else None,
+                host_key=created.host_key,
+                ready=False,
+                info={"image": node.image, "memory_mib": node.memory_mib},
+            )
+        )
+        report(Event("nodes", "created", node.name))
+    _write_known_hosts(lab)
+
+
+def _write_known_hosts(lab: Lab) -> None:
+    from tai_labs.providers.keys import known_hosts_line
+
+    lines = [
+        known_hosts_line([r.mgmt_address, r.name], r.host_key)
+        for r in lab.store.nodes(lab.id)
+        if r.mgmt_address and r.host_key
+    ]
+    (lab.folder / "known_hosts").write_text("\n".join(lines) + "\n")
+
+
+def step_boot(lab: Lab, report: Reporter) -> None:
+    from tai_labs.providers.base import NodeState
+
+    def boot(node: NodePlan) -> None:
+        if lab.engine.state(node.resource) is not NodeState.RUNNING:
+            lab.engine.start(node.resource, wait=True, timeout=BOOT_TIMEOUT)
+        report(Event("boot", "booted", node.name))
+
+    _parallel(lab.plan.nodes, boot)
+
+
+def step_roles(lab: Lab, report: Reporter) -> None:
+    lab.secrets.get("device_password", 12)  # the routers' and switches' CLI password
+    for group in lab.plan.groups:
+
+        def ready(node: NodePlan) -> None:
+            role = role_for(node.kind.value)
+            ctx = lab.context(node.name)
+            report(Event("roles", f"provisioning ({type(role).__name__})", node.name))
+            role.provision(ctx)
+            role.wait_ready(ctx)
+            lab.store.set_ready(lab.id, node.name, True)
+            report(Event("roles", "ready", node.name))
+
+        _parallel(group, ready)
+
+
+def step_setup(lab: Lab, report: Reporter) -> None:
+    for step in lab.loaded.scenario.setup:
+        if step.target is None:
+            raise TaiLabsError(f"setup step {step.action!r} has no target node")
+        report(Event("setup", step.name or step.action, step.target))
+        run_step(lab.context(step.target), step.action, step.params)
+
+
+def step_brief(lab: Lab, report: Reporter) -> None:
+    from tai_labs.lab.access import access_details
+
+    brief = lab.loaded.render_brief({"access": access_details(lab)})
+    path = lab.folder / "brief.md"
+    path.write_text(brief, encoding="utf-8")
+    report(Event("brief", f"written to {path}"))
+
+
+UP_STEPS: tuple[tuple[str, Callable[[Lab, Reporter], None]], ...] = (
+    ("images", step_images),
+    ("network", step_network),
+    ("nodes", step_nodes),
+    ("boot", step_boot),
+    ("roles", step_roles),
+    ("setup", step_setup),
+    ("brief", step_brief),
+)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def up(
+    scenario_file: Path,
+    *,
+    candidate: str,
+    seed: int,
+    lab_id: str | None = None,
+    report: Reporter = _quiet,
+    store: Store | None = None,
+) -> Lab:
+    """Bring a lab up (or resume one); return it ready, or raise with the lab left for `down`."""
+    from tai_labs.providers.naming import check_lab_id, new_lab_id
+
+    store = store or Store()
+    lab_id = check_lab_id(lab_id) if lab_id else new_lab_id()
+    scenario_file = scenario_file.resolve()
+    folder = lab_folder(lab_id)
+    with lab_lock(data_dir() / "labs", lab_id):
+        existing = store.find_lab(lab_id)
+        if existing is not None:
+            same = (Path(existing.scenario_file), existing.candidate, existing.seed)
+            if same != (scenario_file, candidate, seed):
+                raise TaiLabsError(
+                    f"lab {lab_id} exists for {existing.scenario} / {existing.candidate} / "
+                    f"seed {existing.seed}",
+                    hint="resume it with the same scenario, candidate and seed, or pick another id",
+                )
+            report(Event("resume", f"resuming lab {lab_id} ({existing.status})"))
+        # Render (and so validate) before anything touches the host; the folder holds the
+        # lab's secrets, so it exists first, and goes again if the scenario is refused.
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+        try:
+            loaded = render_for_lab(scenario_file, lab_id, candidate, seed, LabSecrets(folder))
+            missing = up_blockers(loaded.scenario)
+            if missing:
+                raise TaiLabsError(
+                    f"scenario {loaded.scenario.id} cannot be brought up yet: " + "; ".join(missing)
+                )
+        except BaseException:
+            if existing is None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if existing is None:
+            store.add_lab(lab_id, loaded.scenario.id, scenario_file, candidate, seed)
+        lab = open_lab(lab_id, store)
+        done = store.done_steps(lab_id)
+        store.set_status(lab_id, "creating")
+        for name, step in UP_STEPS:
+            if name in done:
+                continue
+            store.step_started(lab_id, name)
+            report(Event(name, "started"))
+            try:
+                step(lab, report)
+            except BaseException as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                store.step_finished(lab_id, name, "failed", str(exc) or type(exc).__name__)
+                store.set_status(lab_id, "interrupted" if interrupted else "failed", str(exc))
+                raise
+            store.step_finished(lab_id, name, "done")
+        store.set_status(lab_id, "ready")
+        return open_lab(lab_id, store)
+
+
+def down(lab_id: str, *, store: Store | None = None) -> list[str]:
+    """Remove every trace of the lab from the host and the store; return what was removed."""
+    from tai_labs.providers.cleanup import cleanup_lab
+    from tai_labs.providers.naming import check_lab_id
+
+    store = store or Store()
+    check_lab_id(lab_id)
+    labs_root = data_dir() / "labs"
+    with lab_lock(labs_root, lab_id):
+        report = cleanup_lab(lab_id)
+        store.remove_lab(lab_id)
+    (labs_root / f".{lab_id}.lock").unlink(missing_ok=True)
+    removed = [f"container {c}" for c in report.containers]
+    removed += [f"interface {link}" for link in report.links]
+    removed += [f"mount {m}" for m in report.mounts]
+    removed += [f"cgroup {c}" for c in report.cgroup_dirs]
+    removed += [f"process {p}" for p in report.processes]
+    if report.removed_dir:
+        removed.append(f"folder {lab_folder(lab_id)}")
+    return removed
+
+
+def gc(*, include_failed: bool = False, store: Store | None = None) -> dict[str, list[str]]:
+    """Remove what crashed runs left: host resources of labs the store does not know
+    (and, with ``include_failed``, labs whose `up` failed or was interrupted)."""
+    from tai_labs.providers.cleanup import known_labs
+
+    store = store or Store()
+    records = {r.id: r for r in store.labs()}
+    targets = set(known_labs()) - set(records)
+    if include_failed:
+        targets |= {i for i, r in records.items() if r.status in ("failed", "interrupted")}
+    removed: dict[str, list[str]] = {}
+    for lab_id in sorted(targets):
+        try:
+            removed[lab_id] = down(lab_id, store=store)
+        except LabBusyError:
+            continue  # an `up` is running on it right now: not debris
+    return removed

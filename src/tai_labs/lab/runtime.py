@@ -1,0 +1,132 @@
+"""An existing lab, opened: its scenario rendered with its own secrets, plan, engine, network.
+
+Every command that acts on a lab (up, status, exec, console, grade later) opens it through
+``open_lab``, so they all see the same rendering of the scenario and the same names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
+from tai_labs.lab.secrets import LabSecrets
+from tai_labs.lab.store import LabRecord, Store
+from tai_labs.providers.base import ExecResult
+from tai_labs.roles.base import RoleContext
+from tai_labs.scenario.loader import LoadedScenario, load_scenario
+
+if TYPE_CHECKING:
+    from tai_labs.providers.lxc import LxcEngine
+    from tai_labs.providers.network import LabNetwork
+
+
+def lab_folder(lab_id: str) -> Path:
+    from tai_labs.providers.paths import lab_dir
+
+    return lab_dir(lab_id)
+
+
+@dataclass
+class Lab:
+    record: LabRecord
+    store: Store
+    loaded: LoadedScenario
+    _engine: LxcEngine | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def folder(self) -> Path:
+        return lab_folder(self.id)
+
+    @property
+    def secrets(self) -> LabSecrets:
+        return LabSecrets(self.folder)
+
+    @cached_property
+    def plan(self) -> LabPlan:
+        from tai_labs.roles.registry import port_ifname
+
+        return make_plan(self.loaded.scenario, self.id, port_ifname=port_ifname)
+
+    @property
+    def engine(self) -> LxcEngine:
+        if self._engine is None:
+            from tai_labs.providers.lxc import LxcEngine
+
+            self._engine = LxcEngine(self.id)
+        return self._engine
+
+    def network(self) -> LabNetwork:
+        from tai_labs.providers.network import load_lab_network
+
+        return load_lab_network(self.id)
+
+    def node_plan(self, name: str) -> NodePlan:
+        try:
+            return self.plan.node(name)
+        except KeyError:
+            known = ", ".join(n.name for n in self.plan.nodes)
+            raise TaiLabsError(
+                f"lab {self.id} has no node {name!r}", hint=f"nodes: {known}"
+            ) from None
+
+    def exec(
+        self,
+        node: str,
+        argv: list[str],
+        input: str | bytes | None = None,
+        timeout: float | None = 60,
+    ) -> ExecResult:
+        return self.engine.exec(self.node_plan(node).resource, argv, input=input, timeout=timeout)
+
+    def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
+        return self.network().node_mgmt_address(self.node_plan(node).number).ip
+
+    def context(self, node: str) -> RoleContext:
+        """What roles and steps get to act on ``node``."""
+        plan = self.node_plan(node)
+        resource = plan.resource
+
+        def run(argv: object, input: object, timeout: object) -> ExecResult:
+            return self.engine.exec(resource, argv, input=input, timeout=timeout)  # type: ignore[arg-type]
+
+        return RoleContext(
+            lab_id=self.id,
+            node=self.loaded.scenario.node(node),
+            scenario=self.loaded.scenario,
+            variables=self.loaded.variables,
+            exec=run,
+            mgmt_address=self.mgmt_address(node),
+            secrets=self.secrets.all(),
+            folder=self.loaded.folder,
+        )
+
+
+def render_for_lab(
+    scenario_file: Path, lab_id: str, candidate: str, seed: int, secrets: LabSecrets
+) -> LoadedScenario:
+    """The scenario as this lab sees it: its candidate, seed, id and generated secrets."""
+    return load_scenario(
+        scenario_file, candidate=candidate, seed=seed, lab_id=lab_id, secret=secrets.get
+    )
+
+
+def open_lab(lab_id: str, store: Store | None = None) -> Lab:
+    store = store or Store()
+    record = store.lab(lab_id)
+    loaded = render_for_lab(
+        Path(record.scenario_file),
+        record.id,
+        record.candidate,
+        record.seed,
+        LabSecrets(lab_folder(record.id)),
+    )
+    return Lab(record, store, loaded)

@@ -1,0 +1,279 @@
+"""The lab state store: one embedded SQLite database for every lab on this host.
+
+Several `tai-labs` processes may run at once (ten `up` on different labs, a `status` while
+an `up` runs): the database is in WAL mode, every write is a short ``BEGIN IMMEDIATE``
+transaction, and readers never block writers. A separate per-lab lock file (see
+``lab_lock``) keeps two commands from changing the same lab at the same time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.paths import data_dir
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS labs (
+    id TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    scenario_file TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS steps (
+    lab_id TEXT NOT NULL REFERENCES labs(id) ON DELETE CASCADE,
+    step TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    detail TEXT,
+    PRIMARY KEY (lab_id, step)
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    lab_id TEXT NOT NULL REFERENCES labs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    number INTEGER,
+    mgmt_address TEXT,
+    host_key TEXT,
+    ready INTEGER NOT NULL DEFAULT 0,
+    info TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (lab_id, name)
+);
+"""
+
+
+class StoreError(TaiLabsError):
+    pass
+
+
+class LabNotFoundError(StoreError):
+    exit_code = 2
+
+    def __init__(self, lab_id: str) -> None:
+        super().__init__(f"no lab {lab_id!r}", hint="`tai-labs ls` lists the labs of this host")
+
+
+class LabBusyError(StoreError):
+    def __init__(self, lab_id: str) -> None:
+        super().__init__(
+            f"lab {lab_id} is being changed by another tai-labs command",
+            hint="wait for it to finish (or stop it with Ctrl-C), then try again",
+        )
+
+
+@dataclass(frozen=True)
+class LabRecord:
+    id: str
+    scenario: str
+    scenario_file: str
+    candidate: str
+    seed: int
+    status: str
+    created: float
+    updated: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    lab_id: str
+    name: str
+    resource: str
+    kind: str
+    engine: str
+    number: int | None
+    mgmt_address: str | None
+    host_key: str | None
+    ready: bool
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: str
+    status: str
+    started: float | None
+    finished: float | None
+    detail: str | None
+
+
+class Store:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / "state.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 30000")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- labs ------------------------------------------------------------------------------
+
+    def add_lab(
+        self, lab_id: str, scenario: str, scenario_file: Path, candidate: str, seed: int
+    ) -> LabRecord:
+        now = time.time()
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO labs VALUES (?, ?, ?, ?, ?, 'creating', ?, ?, NULL)",
+                    (lab_id, scenario, str(scenario_file), candidate, seed, now, now),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"lab id {lab_id!r} is already used",
+                hint="pick another --lab-id, or resume it with `tai-labs up --lab-id` "
+                "and the same scenario",
+            ) from None
+        return self.lab(lab_id)
+
+    def lab(self, lab_id: str) -> LabRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM labs WHERE id = ?", (lab_id,)).fetchone()
+        if row is None:
+            raise LabNotFoundError(lab_id)
+        return LabRecord(**dict(row))
+
+    def find_lab(self, lab_id: str) -> LabRecord | None:
+        try:
+            return self.lab(lab_id)
+        except LabNotFoundError:
+            return None
+
+    def labs(self) -> list[LabRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM labs ORDER BY created").fetchall()
+        return [LabRecord(**dict(r)) for r in rows]
+
+    def set_status(self, lab_id: str, status: str, error: str | None = None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE labs SET status = ?, error = ?, updated = ? WHERE id = ?",
+                (status, error, time.time(), lab_id),
+            )
+
+    def remove_lab(self, lab_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM labs WHERE id = ?", (lab_id,))
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def step_started(self, lab_id: str, step: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, 'running', ?, NULL, NULL)",
+                (lab_id, step, time.time()),
+            )
+
+    def step_finished(self, lab_id: str, step: str, status: str, detail: str | None = None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, finished = ?, detail = ? "
+                "WHERE lab_id = ? AND step = ?",
+                (status, time.time(), detail, lab_id, step),
+            )
+
+    def steps(self, lab_id: str) -> list[StepRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT step, status, started, finished, detail FROM steps WHERE lab_id = ? "
+                "ORDER BY started",
+                (lab_id,),
+            ).fetchall()
+        return [StepRecord(**dict(r)) for r in rows]
+
+    def done_steps(self, lab_id: str) -> set[str]:
+        return {s.step for s in self.steps(lab_id) if s.status == "done"}
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def put_node(self, node: NodeRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    node.lab_id,
+                    node.name,
+                    node.resource,
+                    node.kind,
+                    node.engine,
+                    node.number,
+                    node.mgmt_address,
+                    node.host_key,
+                    int(node.ready),
+                    json.dumps(node.info),
+                ),
+            )
+
+    def set_ready(self, lab_id: str, name: str, ready: bool) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE nodes SET ready = ? WHERE lab_id = ? AND name = ?",
+                (int(ready), lab_id, name),
+            )
+
+    def nodes(self, lab_id: str) -> list[NodeRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM nodes WHERE lab_id = ? ORDER BY number, name", (lab_id,)
+            ).fetchall()
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["ready"] = bool(data["ready"])
+            data["info"] = json.loads(data["info"])
+            out.append(NodeRecord(**data))
+        return out
+
+
+@contextmanager
+def lab_lock(folder: Path, lab_id: str) -> Iterator[None]:
+    """Exclusive right to change one lab; fails at once if another command holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{lab_id}.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabBusyError(lab_id) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
