@@ -19,4 +19,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Every node runs its own systemd, which takes several inotify instances: the default of
+# 128 per user stops a few labs from booting at once.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 8192 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=8192
+fi
 echo "install-system-deps: ${#packages[@]} packages present"

@@ -154,6 +154,16 @@ def _memory() -> Finding:
     return Finding(status, f"{avail:.1f} GiB available")
 
 
+def _inotify() -> Finding:
+    try:
+        value = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except (OSError, ValueError):
+        return Finding(Status.WARN, "cannot read fs.inotify.max_user_instances")
+    # Each node's systemd takes several instances; 128 (the default) stops a few labs.
+    status = Status.OK if value >= 1024 else Status.WARN
+    return Finding(status, f"fs.inotify.max_user_instances = {value}")
+
+
 APT = "apt-get update && apt-get install -y"
 
 PROBES: tuple[Probe, ...] = (
@@ -162,6 +172,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("debootstrap", "images", _tool("debootstrap", ["--version"]), f"{APT} debootstrap"),
     Probe("linux bridges", "lab networks", _bridges, f"{APT} iproute2"),
     Probe("cgroups", "containers", _cgroups, "mount a cgroup file system (cgroup-tools)"),
+    Probe("inotify", "many nodes", _inotify, "sysctl -w fs.inotify.max_user_instances=8192"),
     Probe(
         "ovs-vsctl", "switch nodes", _tool("ovs-vsctl", ["--version"]), f"{APT} openvswitch-switch"
     ),

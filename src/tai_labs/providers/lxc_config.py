@@ -76,6 +76,10 @@ def render_config(spec: NodeSpec, lab_id: str, number: int, layout: NodeLayout) 
         # systemd powers off on SIGRTMIN+3; the default SIGPWR would be ignored.
         "lxc.signal.halt = SIGRTMIN+3",
         "lxc.autodev = 1",
+        # /dev/net/tun: Open vSwitch's userspace datapath (switch nodes) opens it; the
+        # node still needs CAP_NET_ADMIN inside to create devices, as on a real machine.
+        "lxc.cgroup.devices.allow = c 10:200 rwm",
+        "lxc.cgroup2.devices.allow = c 10:200 rwm",
         # Discoverable by name: everything of the lab lives under tai-labs/<lab> in every hierarchy.
         f"lxc.cgroup.dir.container = {naming.cgroup_container_dir(lab_id, spec.name)}",
         f"lxc.cgroup.dir.monitor = {naming.cgroup_monitor_dir(lab_id, spec.name)}",
