@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps python-deps demo test unit lint schema clean
+.PHONY: install system-deps python-deps demo test unit lint schema bench clean
 
 install: system-deps python-deps  ## system packages (root) + the Python package in .venv
 
@@ -18,10 +18,12 @@ $(BIN)/tai-labs: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-demo: python-deps  ## the main job: check the catalogue and list it
+demo: python-deps  ## the main job: check the catalogue, bring a lab up, show it (root)
 	$(BIN)/tai-labs validate
-	$(BIN)/tai-labs list
 	$(BIN)/tai-labs list --coverage
+	$(BIN)/tai-labs up compte-verrouille --candidate demo
+	$(BIN)/tai-labs ls
+	@echo "remove it with: $(BIN)/tai-labs down --all"
 
 test: python-deps  ## every test tier; tiers that need something absent skip and say why
 	$(BIN)/python -m pytest
@@ -33,6 +35,10 @@ lint: python-deps
 	$(BIN)/ruff check src graders tests bench
 	$(BIN)/ruff format --check src graders tests bench
 	$(BIN)/mypy
+
+bench: python-deps  ## figures for the README (root; creates and removes labs)
+	$(BIN)/python bench/bench_lab.py
+	$(BIN)/python bench/bench_runtime.py --skip-cold
 
 schema: python-deps  ## refresh the JSON Schema shipped for editors
 	$(BIN)/tai-labs schema -o docs/scenario.schema.json
