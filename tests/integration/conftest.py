@@ -73,7 +73,14 @@ class Lab:
     def node_name(self, short: str) -> str:
         return f"{self.lab_id}-{short}"
 
-    def add_node(self, short: str, lan: dict[str, str], *, start: bool = True) -> str:
+    def add_node(
+        self,
+        short: str,
+        lan: dict[str, str],
+        *,
+        start: bool = True,
+        disk_limit_mib: int | None = None,
+    ) -> str:
         """lan maps lab network name -> address/prefix; NICs are eth1, eth2, ... in that order."""
         name = self.node_name(short)
         number = len(self.engine.nodes()) + 1
@@ -90,6 +97,7 @@ class Lab:
             hostname=short,
             image=self.image.rootfs,
             memory_mib=256,
+            disk_limit_mib=disk_limit_mib,
             management=NicSpec(
                 bridge=self.net.mgmt_bridge, name="eth0", address=self.net.node_mgmt_address(number)
             ),

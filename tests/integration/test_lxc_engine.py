@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -106,6 +107,24 @@ def test_exec_works_with_the_network_down(lab: Lab) -> None:
     assert lab.engine.exec(
         node, ["sh", "-c", "for i in $(seq 50); do ping -c1 -W1 10.0.0.1 && exit 0; done; exit 1"]
     ).ok
+
+
+def test_a_capped_writable_layer_fills_up_without_touching_the_host(lab: Lab) -> None:
+    node = lab.add_node("full", {"lan": "10.0.0.9/24"}, disk_limit_mib=96)
+    layout = lab.engine.layout(node)
+    host_free_before = shutil.disk_usage(layout.dir).free
+    fill = lab.engine.exec(
+        node, ["dd", "if=/dev/zero", "of=/var/tmp/junk", "bs=1M", "count=200"], timeout=60
+    )
+    assert fill.rc != 0 and "No space left on device" in fill.stderr
+    df = lab.engine.exec(node, ["df", "--output=avail", "-B1M", "/"]).stdout.split()
+    assert int(df[-1]) < 5  # the node sees its own disk full
+    # Nothing spilled onto the host's file system beyond the sparse file's blocks.
+    assert host_free_before - shutil.disk_usage(layout.dir).free < 130 * 2**20
+    assert lab.engine.exec(node, ["rm", "/var/tmp/junk"]).ok
+    lab.engine.destroy(node)
+    assert not layout.dir.exists()
+    assert str(layout.dir) not in Path("/proc/mounts").read_text()
 
 
 def test_snapshot_and_revert(lab: Lab) -> None:

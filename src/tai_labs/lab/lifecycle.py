@@ -107,6 +107,7 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
             domain=lab.plan.domain,
             image=builder.get(node.image).rootfs,
             memory_mib=node.memory_mib,
+            disk_limit_mib=node.disk_mib,
             management=NicSpec(
                 bridge=net.mgmt_bridge, name="eth0", address=net.node_mgmt_address(node.number)
             ),

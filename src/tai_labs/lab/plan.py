@@ -75,6 +75,7 @@ class NodePlan:
     engine: Engine
     image: str
     memory_mib: int
+    disk_mib: int | None
     number: int  # 1-based, fixes the management address
     nics: tuple[NicPlan, ...]
     dns: tuple[ipaddress.IPv4Address, ...]
@@ -178,6 +179,7 @@ def make_plan(
                 engine=node.effective_engine,
                 image=image,
                 memory_mib=node.memory or KIND_MEMORY[node.kind],
+                disk_mib=node.disk_mib,
                 number=number,
                 nics=node_nics,
                 dns=tuple(node.dns),

@@ -79,6 +79,8 @@ class NodeSpec(BaseModel):
     domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
     image: Path  # root of the built image tree (BuiltImage.rootfs)
     memory_mib: int = Field(default=512, ge=64)
+    #: Size cap of the node's writable layer (MiB); None: it shares the host's disk.
+    disk_limit_mib: int | None = Field(default=None, ge=64)
     management: NicSpec  # the host reaches the node here; no gateway on it
     nics: tuple[NicSpec, ...] = ()
     dns_servers: tuple[ipaddress.IPv4Address, ...] = ()

@@ -109,6 +109,8 @@ class LxcEngine(Engine):
         number = self._free_number()
         layout.dir.mkdir(mode=0o700)
         try:
+            if spec.disk_limit_mib is not None:
+                _make_capped_disk(layout, spec.disk_limit_mib)
             host_key = generate_ed25519(f"root@{spec.hostname}")
             seed_upper(spec, layout.upper, host_key)
             layout.snapshots.mkdir()
@@ -135,6 +137,8 @@ class LxcEngine(Engine):
 
     def start(self, node: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         layout = self._existing(node)
+        if layout.capped:
+            _mount_capped_disk(layout)  # after a host reboot the loop mount is gone
         if self.state(node) != NodeState.STOPPED:
             raise NodeStateError(f"node {node!r} is {self.state(node)}, not stopped")
         deadline = time.monotonic() + timeout
@@ -353,6 +357,20 @@ class LxcEngine(Engine):
     def list_snapshots(self, node: str) -> list[str]:
         layout = self._existing(node)
         return sorted(p.name for p in layout.snapshots.iterdir() if not p.name.startswith("."))
+
+
+def _make_capped_disk(layout: NodeLayout, size_mib: int) -> None:
+    """A sparse ext4 file of size_mib, loop-mounted to hold the node's writable layer."""
+    with open(layout.disk_image, "wb") as fh:
+        fh.truncate(size_mib * 2**20)
+    run(["mkfs.ext4", "-q", "-F", "-m", "0", "-L", "tai-node", str(layout.disk_image)])
+    _mount_capped_disk(layout)
+
+
+def _mount_capped_disk(layout: NodeLayout) -> None:
+    layout.disk_mount.mkdir(mode=0o700, exist_ok=True)
+    if run(["mountpoint", "-q", str(layout.disk_mount)], check=False).returncode != 0:
+        run(["mount", "-o", "loop", str(layout.disk_image), str(layout.disk_mount)])
 
 
 def _check_snapshot_name(name: str) -> None:

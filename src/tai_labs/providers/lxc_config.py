@@ -25,13 +25,28 @@ class NodeLayout:
         return self.dir / "config"
 
     @property
+    def disk_image(self) -> Path:
+        """Backing file of a size-capped writable layer (absent when the node has no cap)."""
+        return self.dir / "disk.img"
+
+    @property
+    def disk_mount(self) -> Path:
+        return self.dir / "disk"
+
+    @property
+    def capped(self) -> bool:
+        return self.disk_image.exists()
+
+    @property
     def upper(self) -> Path:
-        return self.dir / "delta0"
+        # A capped node keeps its writable layer on its own small file system, so a full
+        # disk inside the node fills that file system and nothing of the host.
+        return (self.disk_mount if self.capped else self.dir) / "delta0"
 
     @property
     def workdir(self) -> Path:
         # LXC's overlay driver creates the overlayfs workdir beside the upper dir under this name.
-        return self.dir / "work"
+        return self.upper.parent / "work"
 
     @property
     def snapshots(self) -> Path:

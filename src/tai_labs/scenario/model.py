@@ -180,6 +180,12 @@ class Node(_Model):
     image: str | None = Field(default=None, description="image name; default: the kind's image")
     memory: int | None = Field(default=None, ge=64, le=16384, description="MiB")
     cpus: int = Field(default=1, ge=1, le=8)
+    disk_mib: int | None = Field(
+        default=None,
+        ge=64,
+        le=65536,
+        description="size cap of the node's writable layer, MiB (for faults that fill the disk)",
+    )
     description: str = ""
     interfaces: list[Interface] = Field(default_factory=list)
     dns: list[ipaddress.IPv4Address] = []
