@@ -211,10 +211,18 @@ def gc(
         bool,
         typer.Option("--failed", help="Also remove labs whose `up` failed or was interrupted."),
     ] = False,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="Also host resources of labs no folder or state row knows (only when no "
+            "other tai-labs data folder is used on this host).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Find and remove what crashed runs left behind (everything is named after its lab)."""
-    removed = lifecycle.gc(include_failed=failed)
+    removed = lifecycle.gc(include_failed=failed, orphans=orphans)
     if as_json:
         print_json(removed)
         return

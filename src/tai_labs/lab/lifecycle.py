@@ -298,14 +298,28 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
     return removed
 
 
-def gc(*, include_failed: bool = False, store: Store | None = None) -> dict[str, list[str]]:
-    """Remove what crashed runs left: host resources of labs the store does not know
-    (and, with ``include_failed``, labs whose `up` failed or was interrupted)."""
+def gc(
+    *, include_failed: bool = False, orphans: bool = False, store: Store | None = None
+) -> dict[str, list[str]]:
+    """Remove what crashed runs left.
+
+    By default: labs that have a folder in this data folder but no row in its store (an `up`
+    killed before it recorded the lab, a `down` killed half-way), and with ``include_failed``
+    the labs whose `up` failed or was interrupted. With ``orphans``, also host resources named
+    after labs that neither the store nor a folder knows (an interface or a cgroup whose
+    folder is gone): use it only when no other tai-labs data folder is in use on this host,
+    since their labs would look like orphans too.
+    """
     from tai_labs.providers.cleanup import known_labs
+    from tai_labs.providers.paths import labs_dir
 
     store = store or Store()
     records = {r.id: r for r in store.labs()}
-    targets = set(known_labs()) - set(records)
+    root = labs_dir()
+    folders = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+    targets = {lab for lab in folders if _is_lab_id(lab)} - set(records)
+    if orphans:
+        targets |= set(known_labs()) - set(records)
     if include_failed:
         targets |= {i for i, r in records.items() if r.status in ("failed", "interrupted")}
     removed: dict[str, list[str]] = {}
@@ -315,3 +329,13 @@ def gc(*, include_failed: bool = False, store: Store | None = None) -> dict[str,
         except LabBusyError:
             continue  # an `up` is running on it right now: not debris
     return removed
+
+
+def _is_lab_id(name: str) -> bool:
+    from tai_labs.providers.naming import check_lab_id
+
+    try:
+        check_lab_id(name)
+    except TaiLabsError:
+        return False
+    return True
