@@ -17,9 +17,18 @@ from tai_labs.registry import Plugin, Registry
 
 
 class Check(Plugin):
-    """A named, parameterised check. Subclasses define ``Params``, ``collect`` and ``judge``."""
+    """A named, parameterised check. Subclasses define ``Params``, ``collect`` and ``judge``:
 
-    #: The protocol family the check needs on its target: "command", "directory" or "device".
+    - ``collect(self, session, params) -> Evidence`` asks the target through ``session`` only
+      (a ``CommandSession``, ``PowerShellSession``, ``DirectorySession`` or ``DeviceSession``,
+      as ``session_kind`` says) and records every command with its output. It raises
+      ``SessionError`` when the node cannot be asked; the verdict is then ``error``.
+    - ``judge(self, evidence, params) -> Judgement`` is a pure function of the evidence: it
+      says pass or fail and why, in French and English, and answers ``error`` (never pass) for
+      empty or unexpected output.
+    """
+
+    #: The protocol family the check needs: "command", "powershell", "directory", "device".
     session: ClassVar[str] = "command"
 
     @classmethod

@@ -1,0 +1,94 @@
+"""A graded lab: one result per check, summed per competence against the referential.
+
+The JSON form (``GradeReport.model_dump(mode="json")``) is the stable, documented schema of
+`tai-labs grade --format json` (docs/grading.md); add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tai_labs.grading.model import Verdict
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class EvidenceItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    transport: str  # ssh, exec, winrm, ldap, cli
+    command: str
+    rc: int | None = None
+    output: str = Field(description="the output, cut to what a jury needs to read")
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    grader: str
+    targets: list[str]
+    competence: str
+    criterion: str
+    criterion_text: str
+    verdict: Verdict
+    points: float = Field(description="points earned")
+    max_points: float
+    message: str = Field(description="French message for the jury (the scenario's, or why)")
+    why_fr: str
+    why_en: str
+    decisive: str = ""
+    evidence: list[EvidenceItem] = []
+    seconds: float
+
+
+class CompetenceResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    block: str
+    points: float
+    max_points: float
+    acquired: bool
+    checks: list[str]
+
+
+class GradeReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = REPORT_SCHEMA_VERSION
+    lab: str
+    scenario: str
+    scenario_title: str
+    block: str
+    candidate: str
+    seed: int
+    started: datetime
+    finished: datetime
+    exam_started: datetime | None = Field(
+        default=None, description="when the lab was handed to the candidate"
+    )
+    threshold: float = Field(description="share of a competence's points needed to acquire it")
+    checks: list[CheckResult]
+    competences: list[CompetenceResult]
+    points: float
+    max_points: float
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished - self.started).total_seconds()
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for c in self.checks if c.verdict is verdict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all pass, 3 any error, 1 any other failure (skipped counts as failed)."""
+        if self.count(Verdict.ERROR):
+            return 3
+        return 0 if all(c.verdict is Verdict.PASS for c in self.checks) else 1

@@ -1,0 +1,238 @@
+"""Run a scenario's checks against a lab: in dependency waves, in parallel across nodes.
+
+Within a wave (checks whose prerequisites are all judged), checks are grouped by target node;
+nodes run in parallel, the checks of one node one after the other on its reused sessions.
+A check whose prerequisite did not pass is skipped with that reason; a check that cannot
+reach its node is in error. Nothing passes by default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.grading.base import CHECKS
+from tai_labs.grading.model import Evidence, Judgement, Verdict
+from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
+from tai_labs.referential import Referential, load_referential
+from tai_labs.scenario.model import CheckUse, Scenario
+from tai_labs.sessions.base import SessionError
+
+#: Evidence output kept per command in a report: enough for a jury, not a log dump.
+EVIDENCE_CHARS = 1500
+
+
+class Sessions(Protocol):
+    def get(self, node: str, kind: str) -> Any:
+        """The session of ``kind`` ("command", "powershell", "directory", "device") to node."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    judgement: Judgement
+    evidence: list[EvidenceItem]
+    seconds: float
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
+
+
+def judge_on(check: CheckUse, node: str, sessions: Sessions) -> Outcome:
+    """Collect then judge one check on one node."""
+    plugin = CHECKS.get(check.grader)
+    start = time.monotonic()
+    evidence = Evidence()
+    params = plugin.Params.model_validate(check.params)
+    try:
+        session = sessions.get(node, plugin.session)
+        transport = getattr(session, "transport", plugin.session)
+        evidence = plugin().collect(session, params)  # type: ignore[attr-defined]
+        judgement: Judgement = plugin().judge(evidence, params)  # type: ignore[attr-defined]
+    except SessionError as exc:
+        transport = plugin.session
+        judgement = Judgement.error(
+            f"{node} injoignable : {exc.message}", f"{node} unreachable: {exc.message}"
+        )
+    except Exception as exc:  # a grader bug must cost one check its verdict, not the report
+        transport = plugin.session
+        judgement = Judgement.error(
+            f"le contrôle n'a pas pu être évalué ({type(exc).__name__})",
+            f"grader {check.grader} failed: {type(exc).__name__}: {exc}",
+        )
+    items = [
+        EvidenceItem(
+            node=node,
+            transport=transport,
+            command=c.command,
+            rc=c.rc,
+            output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else "")),
+        )
+        for c in evidence.commands
+    ]
+    return Outcome(judgement, items, time.monotonic() - start)
+
+
+def _combine(outcomes: Sequence[Outcome]) -> Outcome:
+    """A check on several nodes passes only if it passes on each."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    worst = next(
+        (o for v in (Verdict.ERROR, Verdict.FAIL) for o in outcomes if o.judgement.verdict is v),
+        outcomes[0],
+    )
+    evidence = [e for o in outcomes for e in o.evidence]
+    return Outcome(worst.judgement, evidence, sum(o.seconds for o in outcomes))
+
+
+def _waves(checks: Sequence[CheckUse]) -> list[list[CheckUse]]:
+    ids = {c.id for c in checks}
+    done: set[str] = set()
+    remaining = list(checks)
+    waves = []
+    while remaining:
+        wave = [c for c in remaining if all(d in done or d not in ids for d in c.depends_on)]
+        if not wave:  # the loader refuses cycles; never loop forever on one anyway
+            raise TaiLabsError(
+                "circular depends_on between checks: " + ", ".join(c.id for c in remaining)
+            )
+        waves.append(wave)
+        done |= {c.id for c in wave}
+        remaining = [c for c in remaining if c.id not in done]
+    return waves
+
+
+def _result(
+    check: CheckUse, outcome: Outcome, ref: Referential, verdict: Verdict | None = None
+) -> CheckResult:
+    judgement = outcome.judgement
+    verdict = verdict or judgement.verdict
+    if verdict is Verdict.PASS:
+        message = check.messages.passed
+    elif verdict is Verdict.FAIL:
+        message = check.messages.failed
+    else:
+        message = judgement.why_fr
+    return CheckResult(
+        id=check.id,
+        title=check.title,
+        grader=check.grader,
+        targets=check.targets,
+        competence=check.competence_id,
+        criterion=check.criterion,
+        criterion_text=ref.criterion(check.criterion).text,
+        verdict=verdict,
+        points=check.points if verdict is Verdict.PASS else 0.0,
+        max_points=check.points,
+        message=message,
+        why_fr=judgement.why_fr,
+        why_en=judgement.why_en,
+        decisive=judgement.decisive,
+        evidence=outcome.evidence,
+        seconds=round(outcome.seconds, 3),
+    )
+
+
+def grade(
+    scenario: Scenario,
+    sessions: Sessions,
+    *,
+    lab: str,
+    candidate: str,
+    seed: int,
+    only: Sequence[str] = (),
+    threshold: float = 0.5,
+    exam_started: datetime | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> GradeReport:
+    ref = load_referential()
+    started = datetime.now(UTC)
+    checks = [c for c in scenario.checks if not only or c.id in only]
+    unknown = set(only) - {c.id for c in scenario.checks}
+    if unknown:
+        raise TaiLabsError(
+            f"no check {', '.join(sorted(unknown))} in {scenario.id}",
+            hint="checks: " + ", ".join(c.id for c in scenario.checks),
+        )
+    results: dict[str, CheckResult] = {}
+    for wave in _waves(checks):
+        runnable: list[CheckUse] = []
+        for check in wave:
+            blocked = [
+                d
+                for d in check.depends_on
+                if d in results and results[d].verdict is not Verdict.PASS
+            ]
+            if blocked:
+                titles = " ; ".join(f"« {results[d].title} »" for d in blocked)
+                why = Judgement(
+                    Verdict.SKIPPED,
+                    f"non évalué : le prérequis {titles} n'est pas réussi",
+                    f"skipped: prerequisite {', '.join(blocked)} did not pass",
+                )
+                results[check.id] = _result(check, Outcome(why, [], 0.0), ref, Verdict.SKIPPED)
+            else:
+                runnable.append(check)
+        by_node: dict[str, list[tuple[CheckUse, str]]] = {}
+        for check in runnable:
+            for node in check.targets:
+                by_node.setdefault(node, []).append((check, node))
+        outcomes: dict[str, list[Outcome]] = {}
+
+        def run_node(items: list[tuple[CheckUse, str]]) -> list[tuple[str, Outcome]]:
+            return [(check.id, judge_on(check, node, sessions)) for check, node in items]
+
+        with ThreadPoolExecutor(max_workers=max(1, len(by_node))) as pool:
+            for done in pool.map(run_node, by_node.values()):
+                for check_id, outcome in done:
+                    outcomes.setdefault(check_id, []).append(outcome)
+        for check in runnable:
+            results[check.id] = _result(check, _combine(outcomes[check.id]), ref)
+            if on_result:
+                on_result(results[check.id])
+    ordered = [results[c.id] for c in checks]
+    return GradeReport(
+        lab=lab,
+        scenario=scenario.id,
+        scenario_title=scenario.scenario.title,
+        block=scenario.scenario.block,
+        candidate=candidate,
+        seed=seed,
+        started=started,
+        finished=datetime.now(UTC),
+        exam_started=exam_started,
+        threshold=threshold,
+        checks=ordered,
+        competences=_competences(ordered, scenario, ref, threshold),
+        points=sum(r.points for r in ordered),
+        max_points=sum(r.max_points for r in ordered),
+    )
+
+
+def _competences(
+    results: Sequence[CheckResult], scenario: Scenario, ref: Referential, threshold: float
+) -> list[CompetenceResult]:
+    out = []
+    for competence_id in scenario.scenario.competences:
+        mine = [r for r in results if r.competence == competence_id]
+        earned = sum(r.points for r in mine)
+        total = sum(r.max_points for r in mine)
+        competence = ref.competence(competence_id)
+        out.append(
+            CompetenceResult(
+                id=competence_id,
+                title=competence.title,
+                block=ref.block_of(competence_id).id,
+                points=earned,
+                max_points=total,
+                acquired=total > 0 and earned / total >= threshold,
+                checks=[r.id for r in mine],
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Sessions: the transport layer graders use (command, device CLI, directory)."""

@@ -1,0 +1,135 @@
+"""Session interfaces: one per protocol family. Graders see only these.
+
+As in testinfra's backends, a command session only runs a command and returns a small result;
+it quotes the arguments for its own shell (POSIX or PowerShell), never the caller. Sessions
+are opened once per node and reused across checks; every call has a timeout.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from tai_labs.errors import TaiLabsError
+
+
+class SessionError(TaiLabsError):
+    """The node could not be asked (unreachable, authentication, timeout): verdict `error`."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    rc: int
+    stdout: str
+    stderr: str
+    #: The command as the node ran it, for the evidence shown to the jury.
+    command: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class CommandSession(ABC):
+    """Runs commands on one node. ``shell`` says how arguments are quoted."""
+
+    shell: ClassVar[str]  # "posix" or "powershell"
+    #: How the session reaches the node ("ssh", "exec", "winrm"), shown in evidence.
+    transport: ClassVar[str]
+
+    @abstractmethod
+    def run(
+        self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> CommandResult:
+        """Run argv (quoted by the session for its shell); raise SessionError if unreachable."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release the connection; the default has nothing to release."""
+
+
+class PowerShellSession(CommandSession):
+    """A command session whose shell is PowerShell: scripts take named, quoted parameters."""
+
+    shell = "powershell"
+
+    @abstractmethod
+    def run_ps(
+        self, script: str, parameters: Mapping[str, str] | None = None, *, timeout: float = 60.0
+    ) -> CommandResult:
+        """Run a PowerShell script block with ``parameters`` bound as quoted variables."""
+
+
+class DeviceSession(ABC):
+    """A network device's CLI (netmiko): show commands, configuration lines, saving."""
+
+    device_type: ClassVar[str]
+
+    @abstractmethod
+    def send(self, command: str, *, timeout: float = 30.0) -> CommandResult:
+        """Run one exec-mode command (``show running-config``)."""
+
+    @abstractmethod
+    def configure(self, lines: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
+        """Enter configuration mode, send lines, leave it."""
+
+    @abstractmethod
+    def save(self, *, timeout: float = 30.0) -> CommandResult:
+        """Save the running configuration (``write memory``)."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release the connection."""
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One LDAP object: its DN and attributes (lists of strings, names lowercased)."""
+
+    dn: str
+    attributes: Mapping[str, list[str]] = field(default_factory=dict)
+
+    def first(self, name: str, default: str | None = None) -> str | None:
+        values = self.attributes.get(name.lower()) or []
+        return values[0] if values else default
+
+
+class DirectorySession(ABC):
+    """LDAP over TLS to a domain controller, bound as the lab's administrator."""
+
+    #: ``DC=dupuis,DC=lan``
+    base_dn: str
+
+    @abstractmethod
+    def search(
+        self,
+        base: str,
+        ldap_filter: str,
+        attributes: Sequence[str],
+        *,
+        scope: str = "subtree",
+        timeout: float = 15.0,
+    ) -> list[DirectoryEntry]:
+        """Search; filter values must be escaped by the caller with ``escape_filter``."""
+
+    @abstractmethod
+    def bind_as(self, user: str, password: str, *, timeout: float = 10.0) -> tuple[bool, str]:
+        """Try a simple bind as another account (True, "") or (False, server's reason)."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Unbind."""
+
+
+def escape_filter(value: str) -> str:
+    """RFC 4515 escaping of a value put into an LDAP filter."""
+    out = []
+    for ch in value:
+        if ch in "\\*()\0":
+            out.append(f"\\{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+#: What a check gets: the sessions of its target, opened on demand by the pool.
+SessionsOf = Mapping[str, Any]
