@@ -8,9 +8,11 @@ import typer
 
 from tai_labs import __version__
 from tai_labs.cli import doctor as doctor_cmds
+from tai_labs.cli import grade as grade_cmds
 from tai_labs.cli import images as image_cmds
 from tai_labs.cli import labs as lab_cmds
 from tai_labs.cli import scenarios as scenario_cmds
+from tai_labs.cli import selftest as selftest_cmds
 from tai_labs.cli.output import err_console
 from tai_labs.errors import TaiLabsError
 
@@ -49,11 +51,17 @@ app.command("show", rich_help_panel="Catalogue")(scenario_cmds.show)
 app.command("validate", rich_help_panel="Catalogue")(scenario_cmds.validate_cmd)
 app.command("schema", rich_help_panel="Catalogue")(scenario_cmds.schema)
 app.command("catalog", rich_help_panel="Catalogue")(scenario_cmds.catalog_cmd)
+app.command("selftest", rich_help_panel="Catalogue")(selftest_cmds.selftest)
 app.command("up", rich_help_panel="Labs")(lab_cmds.up)
 app.command("ls", rich_help_panel="Labs")(lab_cmds.ls)
 app.command("status", rich_help_panel="Labs")(lab_cmds.status)
 app.command("console", rich_help_panel="Labs")(lab_cmds.console_cmd)
 app.command("exec", rich_help_panel="Labs")(lab_cmds.exec_cmd)
+app.command("brief", rich_help_panel="Labs")(grade_cmds.brief)
+app.command("grade", rich_help_panel="Labs")(grade_cmds.grade)
+app.command("reset", rich_help_panel="Labs")(lab_cmds.reset)
+app.command("snapshot", rich_help_panel="Labs")(lab_cmds.snapshot)
+app.command("revert", rich_help_panel="Labs")(lab_cmds.revert)
 app.command("down", rich_help_panel="Labs")(lab_cmds.down)
 app.command("gc", rich_help_panel="Host")(lab_cmds.gc)
 app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)

@@ -6,6 +6,7 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tai_labs.cli.completion import scenario_names
@@ -104,17 +105,7 @@ def up(
     """
     file = catalog.find(scenario)
     start = time.monotonic()
-
-    def report(event: lifecycle.Event) -> None:
-        if as_json:
-            return
-        who = f"{event.node}: " if event.node else ""
-        err_console.print(
-            f"[dim]{time.monotonic() - start:6.1f}s[/dim] [cyan]{event.step:8}[/cyan] "
-            f"{who}{event.message}",
-            highlight=False,
-        )
-
+    report = (lambda event: None) if as_json else _reporter(start)
     lab = lifecycle.up(file, candidate=candidate, seed=seed, lab_id=lab_id, report=report)
     info = _describe(lab)
     if as_json:
@@ -124,7 +115,8 @@ def up(
     _print_status(info)
     console.print(f"Prêt en {time.monotonic() - start:.1f} s. Énoncé : {info['brief']}")
     for name, access in access_details(lab)["nodes"].items():
-        console.print(f"  {name:8} {access['console']}   [dim]{access['ssh']}[/dim]")
+        console.print(f"  {name:8} {access['console']}", soft_wrap=True)
+        console.print(f"  {'':8} [dim]{escape(access['ssh'])}[/dim]", soft_wrap=True)
 
 
 def down(
@@ -230,3 +222,60 @@ def gc(
         console.print("nothing to collect")
     for lab_id, items in removed.items():
         console.print(f"lab {lab_id}: removed {len(items)} resource(s)")
+
+
+def _reporter(start: float) -> lifecycle.Reporter:
+    def report(event: lifecycle.Event) -> None:
+        who = f"{event.node}: " if event.node else ""
+        err_console.print(
+            f"[dim]{time.monotonic() - start:6.1f}s[/dim] [cyan]{event.step:8}[/cyan] "
+            f"{who}{event.message}",
+            highlight=False,
+        )
+
+    return report
+
+
+def reset(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    nodes: Annotated[
+        list[str] | None, typer.Argument(help="Nodes to reset (default: all of them).")
+    ] = None,
+) -> None:
+    """Put a lab (or some of its nodes) back as the candidate got it: the exam-start point."""
+    from tai_labs.lab.store import lab_lock
+    from tai_labs.paths import data_dir
+
+    start = time.monotonic()
+    with lab_lock(data_dir() / "labs", lab_id):
+        lab = open_lab(lab_id)
+        lifecycle.revert_to(lab, lifecycle.EXAM_START, nodes or (), report=_reporter(start))
+    console.print(f"lab {lab_id} reset in {time.monotonic() - start:.1f} s")
+
+
+def snapshot(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    name: Annotated[str, typer.Argument(help="Snapshot name (letters, digits, -, _).")],
+) -> None:
+    """Save every node of a lab under a name (for instructors: a state to come back to)."""
+    from tai_labs.lab.store import lab_lock
+    from tai_labs.paths import data_dir
+
+    start = time.monotonic()
+    with lab_lock(data_dir() / "labs", lab_id):
+        lifecycle.take_snapshot(open_lab(lab_id), name)
+    console.print(f"lab {lab_id}: snapshot {name!r} taken in {time.monotonic() - start:.1f} s")
+
+
+def revert(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    name: Annotated[str, typer.Argument(help="Snapshot name.")],
+) -> None:
+    """Put every node of a lab back to a named snapshot and wait until it is ready again."""
+    from tai_labs.lab.store import lab_lock
+    from tai_labs.paths import data_dir
+
+    start = time.monotonic()
+    with lab_lock(data_dir() / "labs", lab_id):
+        lifecycle.revert_to(open_lab(lab_id), name, report=_reporter(start))
+    console.print(f"lab {lab_id}: back to {name!r} in {time.monotonic() - start:.1f} s")

@@ -209,6 +209,11 @@ def load_scenario(
     return _build(file, prep, candidate=candidate, seed=seed, lab_id=lab_id, secret=secret)
 
 
+def variable_specs(path: Path) -> dict[str, Variable]:
+    """The scenario's variables as declared (generators, not values)."""
+    return _prepare(scenario_file(Path(path)).resolve()).specs
+
+
 def validate(path: Path) -> list[Diagnostic]:
     """Every problem in a scenario, across all its variants; empty when it is valid."""
     file = scenario_file(Path(path)).resolve()

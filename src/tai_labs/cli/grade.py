@@ -1,0 +1,165 @@
+"""`tai-labs grade LAB` and `tai-labs brief LAB`."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tai_labs.cli.labs import lab_ids
+from tai_labs.cli.output import console, err_console
+from tai_labs.errors import UsageError
+from tai_labs.grading.model import Verdict
+from tai_labs.grading.result import CheckResult, GradeReport
+from tai_labs.lab.runtime import open_lab
+from tai_labs.reports import grading as render
+
+VERDICT_STYLE = {
+    Verdict.PASS: "green",
+    Verdict.FAIL: "red",
+    Verdict.ERROR: "yellow",
+    Verdict.SKIPPED: "dim",
+}
+
+
+class Format(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JUNIT = "junit"
+    HTML = "html"
+
+
+def _table(report: GradeReport) -> None:
+    console.print(
+        f"[bold]{escape(report.scenario_title)}[/bold] · lab {report.lab} · candidat "
+        f"« {escape(report.candidate)} » · {report.points:g}/{report.max_points:g} points · "
+        f"{report.seconds:.1f} s"
+    )
+    for comp in report.competences:
+        state = "[green]acquise[/green]" if comp.acquired else "[red]non acquise[/red]"
+        table = Table(
+            "critère",
+            "contrôle",
+            "verdict",
+            "points",
+            "message",
+            "preuve",
+            title=f"{comp.id} — {escape(comp.title)} : "
+            f"{comp.points:g}/{comp.max_points:g}, {state}",
+            title_justify="left",
+        )
+        for check in (c for c in report.checks if c.competence == comp.id):
+            style = VERDICT_STYLE[check.verdict]
+            proof = check.decisive or (check.evidence[0].command if check.evidence else "")
+            table.add_row(
+                check.criterion,
+                check.id,
+                f"[{style}]{check.verdict.label_fr}[/{style}]",
+                f"{check.points:g}/{check.max_points:g}",
+                escape(check.message),
+                escape(proof),
+            )
+        console.print(table)
+
+
+def _exam_start(lab: object) -> datetime | None:
+    """When the lab was handed over: the end of `up`'s last step."""
+    steps = [s for s in lab.store.steps(lab.id) if s.status == "done" and s.finished]  # type: ignore[attr-defined]
+    if not steps:
+        return None
+    return datetime.fromtimestamp(max(s.finished for s in steps), UTC)
+
+
+def grade(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="Share of a competence's points needed to mark it acquired.", min=0, max=1
+        ),
+    ] = 0.5,
+) -> None:
+    """Grade a lab by looking at its real end state, and report against the referential.
+
+    Checks run in parallel across nodes; a check whose prerequisite failed is skipped.
+    Every report is also kept in the lab's folder (grades/). Exit code: 0 all checks pass,
+    1 any fails or is skipped, 3 any could not be judged (node unreachable, timeout).
+    """
+    from tai_labs.grading.runner import grade as run
+    from tai_labs.sessions.pool import SessionPool
+
+    lab = open_lab(lab_id)
+    shown = 0
+
+    def progress(result: CheckResult) -> None:
+        nonlocal shown
+        shown += 1
+        if fmt is Format.TABLE and output is None:
+            return
+        style = VERDICT_STYLE[result.verdict]
+        err_console.print(
+            f"[{style}]{result.verdict.value:7}[/{style}] {result.id}", highlight=False
+        )
+
+    with SessionPool(lab) as sessions:
+        report = run(
+            lab.loaded.scenario,
+            sessions,
+            lab=lab.id,
+            candidate=lab.record.candidate,
+            seed=lab.record.seed,
+            only=only or (),
+            threshold=threshold,
+            exam_started=_exam_start(lab),
+            on_result=progress,
+        )
+    history = lab.folder / "grades"
+    history.mkdir(exist_ok=True)
+    stamp = report.started.strftime("%Y%m%dT%H%M%S")
+    (history / f"{stamp}.json").write_text(render.to_json(report), encoding="utf-8")
+    renderers = {
+        Format.JSON: render.to_json,
+        Format.JUNIT: render.to_junit,
+        Format.HTML: render.to_html,
+    }
+    if fmt is Format.TABLE:
+        if output is not None:
+            raise UsageError("--output needs --format json, junit or html")
+        _table(report)
+    else:
+        text = renderers[fmt](report)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            err_console.print(f"report written to {output}")
+        else:
+            typer.echo(text, nl=False)
+    raise typer.Exit(report.exit_code)
+
+
+def brief(
+    lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
+    raw: Annotated[bool, typer.Option("--raw", help="Print the Markdown source.")] = False,
+) -> None:
+    """Print the candidate's brief, rendered with the lab's variables and access details."""
+    from rich.markdown import Markdown
+
+    from tai_labs.lab.access import access_details
+
+    lab = open_lab(lab_id)
+    text = lab.loaded.render_brief({"access": access_details(lab)})
+    if raw:
+        typer.echo(text, nl=False)
+    else:
+        console.print(Markdown(text))

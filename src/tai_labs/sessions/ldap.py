@@ -1,0 +1,289 @@
+"""LDAPS directory session (ldap3) to a domain controller, bound as the domain Administrator.
+
+Samba refuses simple binds in clear text, so everything goes over LDAPS (636). The DC's
+certificate is the self-signed one Samba generates at its first start: there is no CA to
+check it against, so validation is off. What this trusts instead is the management network,
+which only the host and the lab's nodes are on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import ssl
+import struct
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tai_labs.errors import require_module
+from tai_labs.sessions.base import DirectoryEntry, DirectorySession, SessionError
+
+if TYPE_CHECKING:
+    import ldap3
+
+LDAPS_PORT = 636
+_SCOPES = {"base": "BASE", "one": "LEVEL", "onelevel": "LEVEL", "subtree": "SUBTREE"}
+#: LDAP result code of a refused password (RFC 4511).
+INVALID_CREDENTIALS = 49
+
+
+def realm_dn(realm: str) -> str:
+    """``dupuis.lan`` -> ``DC=dupuis,DC=lan``."""
+    return ",".join(f"DC={part}" for part in realm.strip(".").split("."))
+
+
+def sid_to_str(raw: bytes) -> str:
+    """A binary objectSid as ``S-1-5-21-...`` (MS-DTYP 2.4.2.2)."""
+    if len(raw) < 8:
+        return raw.hex()
+    revision, count = raw[0], raw[1]
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = struct.unpack(f"<{count}I", raw[8 : 8 + 4 * count])
+    return "-".join(["S", str(revision), str(authority), *map(str, subs)])
+
+
+def decode_value(name: str, raw: bytes) -> str:
+    """One attribute value as text: GUIDs and SIDs in their usual printable forms."""
+    if name == "objectguid" and len(raw) == 16:
+        return str(uuid.UUID(bytes_le=raw))
+    if name in ("objectsid", "sidhistory"):
+        return sid_to_str(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()  # other binary attributes: printable and lossless
+
+
+# -- distinguished names ---------------------------------------------------------------------
+
+
+def split_dn(dn: str) -> list[tuple[str, str]]:
+    """``CN=a\\,b,OU=x`` -> [("cn", "a,b"), ("ou", "x")]: RDNs, values unescaped."""
+    parts: list[tuple[str, str]] = []
+    buf: list[str] = []
+    i = 0
+    while i <= len(dn):
+        ch = dn[i] if i < len(dn) else ","
+        if ch == "\\" and i + 1 < len(dn):
+            nxt = dn[i + 1 : i + 3]
+            if re.fullmatch(r"[0-9A-Fa-f]{2}", nxt):
+                buf.append(chr(int(nxt, 16)))
+                i += 3
+                continue
+            buf.append(dn[i + 1])
+            i += 2
+            continue
+        if ch == ",":
+            attr, _, value = "".join(buf).partition("=")
+            if attr.strip():
+                parts.append((attr.strip().lower(), value.strip()))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    return parts
+
+
+def escape_dn_value(value: str) -> str:
+    """RFC 4514 escaping of an RDN value."""
+    out = "".join(f"\\{c}" if c in ',+"\\<>;=' else c for c in value)
+    if out.startswith((" ", "#")):
+        out = "\\" + out
+    if out.endswith(" ") and not out.endswith("\\ "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+def ou_path(dn: str, base_dn: str) -> str:
+    """The container path of an object, top first: user in OU=U,OU=Siege -> ``Siege/U``.
+
+    CN containers count too (``Users`` for CN=Users), so a user moved there is visible.
+    """
+    base_len = len(split_dn(base_dn))
+    rdns = split_dn(dn)[1:]
+    containers = rdns[: len(rdns) - base_len] if base_len else rdns
+    return "/".join(value for _, value in reversed(containers))
+
+
+def ou_dn(path: str, base_dn: str) -> str:
+    """``Siege/Utilisateurs`` -> ``OU=Utilisateurs,OU=Siege,<base>``."""
+    names = [p for p in path.strip("/").split("/") if p]
+    return ",".join([*(f"OU={escape_dn_value(n)}" for n in reversed(names)), base_dn])
+
+
+def rdn_value(dn: str) -> str:
+    rdns = split_dn(dn)
+    return rdns[0][1] if rdns else dn
+
+
+def same_dn(a: str, b: str) -> bool:
+    """DN equality as AD compares them: case-insensitive, spacing around ``,``/``=`` ignored."""
+    return [(k, v.lower()) for k, v in split_dn(a)] == [(k, v.lower()) for k, v in split_dn(b)]
+
+
+def _entry(item: dict[str, Any]) -> DirectoryEntry:
+    attributes: dict[str, list[str]] = {}
+    for name, values in (item.get("raw_attributes") or {}).items():
+        key = name.lower()
+        if values:  # ldap3 lists requested attributes the object lacks, with no values
+            attributes[key] = [decode_value(key, v) for v in values]
+    return DirectoryEntry(item["dn"], attributes)
+
+
+class LdapSession(DirectorySession):
+    transport = "ldaps"
+
+    def __init__(
+        self,
+        node: str,
+        host: str,
+        *,
+        realm: str,
+        password: str,
+        user: str | None = None,
+        port: int = LDAPS_PORT,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.node = node
+        self.host = host
+        self.realm = realm
+        self.base_dn = realm_dn(realm)
+        self.user = user or f"Administrator@{realm}"
+        self._password = password
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self._conn: ldap3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _server(self, timeout: float) -> ldap3.Server:
+        ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
+        return ldap3.Server(
+            self.host,
+            port=self.port,
+            use_ssl=True,
+            tls=ldap3.Tls(validate=ssl.CERT_NONE),  # self-signed: see the module docstring
+            connect_timeout=timeout,
+            get_info=ldap3.NONE,
+        )
+
+    def _bind(self, user: str, password: str, timeout: float) -> ldap3.Connection:
+        """A bound connection, or SessionError (unreachable) / _Refused (bad credentials)."""
+        ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
+        conn = ldap3.Connection(
+            self._server(min(timeout, self.connect_timeout)),
+            user=user,
+            password=password,
+            authentication=ldap3.SIMPLE,
+            # ldap3 packs this into SO_RCVTIMEO with struct: it must be an int.
+            receive_timeout=max(1, round(timeout)),
+            raise_exceptions=False,
+        )
+        try:
+            bound = conn.bind()
+        except (ldap3.core.exceptions.LDAPException, OSError) as exc:
+            raise SessionError(
+                f"{self.node}: LDAPS to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not bound:
+            result = conn.result or {}
+            with contextlib.suppress(Exception):
+                conn.unbind()
+            raise _Refused(result)
+        return conn
+
+    def open(self) -> None:
+        """Bind as the administrator if not bound yet (idempotent)."""
+        with self._lock:
+            if self._conn is not None and not self._conn.closed:
+                return
+            try:
+                self._conn = self._bind(self.user, self._password, self.connect_timeout)
+            except _Refused as exc:
+                raise SessionError(f"{self.node}: bind as {self.user} refused: {exc}") from None
+
+    def search(
+        self,
+        base: str,
+        ldap_filter: str,
+        attributes: Sequence[str],
+        *,
+        scope: str = "subtree",
+        timeout: float = 15.0,
+    ) -> list[DirectoryEntry]:
+        ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
+        if scope.lower() not in _SCOPES:
+            raise ValueError(f"unknown LDAP scope {scope!r}: {', '.join(_SCOPES)}")
+        self.open()
+        conn = self._conn
+        assert conn is not None
+        _set_receive_timeout(conn, timeout)
+        try:
+            conn.search(
+                base,
+                ldap_filter,
+                search_scope=getattr(ldap3, _SCOPES[scope.lower()]),
+                attributes=list(attributes),
+                time_limit=max(1, int(timeout)),  # the server gives up too
+            )
+        except (ldap3.core.exceptions.LDAPException, OSError) as exc:
+            self.close()  # a timed-out socket is unusable: the next call binds again
+            raise SessionError(
+                f"{self.node}: search {ldap_filter} under {base} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        result = conn.result or {}
+        code = result.get("result", 0)
+        if code == 32:  # noSuchObject: the base is gone, which is an answer, not an error
+            return []
+        if code not in (0, 4):  # 4: sizeLimitExceeded still returns what fits
+            raise SessionError(
+                f"{self.node}: search {ldap_filter} under {base}: "
+                f"{result.get('description')} {result.get('message', '')}".strip()
+            )
+        # Referrals (DomainDnsZones and the like) are not objects of this base.
+        return [
+            _entry(item) for item in conn.response or [] if item.get("type") == "searchResEntry"
+        ]
+
+    def bind_as(self, user: str, password: str, *, timeout: float = 10.0) -> tuple[bool, str]:
+        """A simple bind on a separate connection; a refusal counts as a bad logon on the DC."""
+        if "@" not in user and "\\" not in user and "=" not in user:
+            user = f"{user}@{self.realm}"
+        try:
+            conn = self._bind(user, password, timeout)
+        except _Refused as exc:
+            return False, str(exc)
+        with contextlib.suppress(Exception):
+            conn.unbind()
+        return True, "bound"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.unbind()
+                self._conn = None
+
+
+class _Refused(Exception):
+    """The server answered the bind with an error (bad password, locked, expired...)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        # AD puts the reason in the message: "80090308: LdapErr: ... data 775" = locked out.
+        text = f"{result.get('description', 'refused')} {result.get('message', '')}".strip()
+        super().__init__(text)
+        self.code = result.get("result")
+
+
+def _set_receive_timeout(conn: ldap3.Connection, timeout: float) -> None:
+    """Apply this call's timeout to the bound socket (ldap3 only sets one at connect)."""
+    sock = getattr(conn, "socket", None)
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.settimeout(timeout)
+        seconds = max(1, int(timeout))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, 0))

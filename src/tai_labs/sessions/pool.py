@@ -1,0 +1,189 @@
+"""The sessions of one lab, opened on demand and cached per (node, kind).
+
+What graders get from ``get(node, kind)``:
+
+- ``command``: SSH as root on the management network; when SSH cannot connect (the
+  candidate may have broken the node's network, its sshd or its host keys), the engine's
+  exec channel, which needs no network. ``session.transport`` says which ("ssh"/"exec");
+  ``pool.fallbacks[node]`` says why SSH was not used. Windows nodes: WinRM.
+- ``directory``: LDAPS to an ad-dc (or Windows server) as the domain Administrator.
+- ``device``: netmiko ``cisco_ios`` to a router's vtysh; for a switch (Open vSwitch), an
+  ``OvsSession`` over the switch's own command session.
+- ``powershell``: WinRM, for Windows nodes only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tai_labs.lab.runtime import Lab
+from tai_labs.scenario.model import NodeKind
+from tai_labs.sessions.base import SessionError
+from tai_labs.sessions.device import NetmikoSession, OvsSession
+from tai_labs.sessions.exec import ExecSession
+from tai_labs.sessions.ldap import LdapSession
+from tai_labs.sessions.ssh import SshConnectError, SshSession
+from tai_labs.sessions.winrm import WinRmSession
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tai_labs.providers.base import ExecResult
+
+KINDS = ("command", "powershell", "directory", "device")
+DIRECTORY_KINDS = frozenset({NodeKind.AD_DC, NodeKind.WINDOWS_SERVER})
+
+
+class SessionPool:
+    def __init__(self, lab: Lab, *, connect_timeout: float = 5.0) -> None:
+        self.lab = lab
+        self.connect_timeout = connect_timeout
+        #: node -> why SSH was not used for its command session (evidence for the report).
+        self.fallbacks: dict[str, str] = {}
+        self._sessions: dict[tuple[str, str], Any] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, node: str, kind: str) -> Any:
+        """The open session of ``kind`` to ``node``; SessionError if it cannot be opened."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown session kind {kind!r}: {', '.join(KINDS)}")
+        key = (node, kind)
+        with self._lock:
+            if key in self._sessions:
+                return self._sessions[key]
+            # One lock per key: opening a slow node does not hold up the other nodes.
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._sessions:
+                    return self._sessions[key]
+            session = self._open(node, kind)
+            with self._lock:
+                self._sessions[key] = session
+            return session
+
+    def _open(self, node: str, kind: str) -> Any:
+        plan = self.lab.node_plan(node)  # unknown node: TaiLabsError naming the known ones
+        windows = plan.kind.is_windows
+        if kind == "command":
+            return self._winrm(node) if windows else self._command(node)
+        if kind == "powershell":
+            if not windows:
+                raise SessionError(
+                    f"{node} is a {plan.kind.value} node: no Windows node support in this lab"
+                )
+            return self._winrm(node)
+        if kind == "directory":
+            if plan.kind not in DIRECTORY_KINDS:
+                raise SessionError(f"{node} is a {plan.kind.value}, not a domain controller")
+            return self._directory(node)
+        if plan.kind is NodeKind.ROUTER:
+            return self._router(node)
+        if plan.kind is NodeKind.SWITCH:
+            return OvsSession(node, self.get(node, "command"))
+        raise SessionError(f"{node} is a {plan.kind.value}: it has no device CLI")
+
+    # -- openers ---------------------------------------------------------------------------
+
+    def _command(self, node: str) -> Any:
+        ssh = SshSession(
+            node,
+            str(self.lab.mgmt_address(node)),
+            key_file=self.lab.folder / "id_ed25519",
+            known_hosts=self.lab.folder / "known_hosts",
+            connect_timeout=self.connect_timeout,
+        )
+        try:
+            ssh.open()
+            return ssh
+        except SshConnectError as exc:
+            # The exec channel reaches the same node without trusting the network, so it is
+            # as good a witness of the node's state; the reason stays in the evidence.
+            self.fallbacks[node] = exc.message
+        return self.exec_session(node)
+
+    def exec_session(self, node: str) -> ExecSession:
+        """The engine's out-of-band channel to ``node`` (not cached: it holds no connection)."""
+        lab = self.lab
+
+        def run(argv: Sequence[str], input: str | None, timeout: float) -> ExecResult:
+            return lab.exec(node, list(argv), input=input, timeout=timeout)
+
+        return ExecSession(node, run)
+
+    def _directory(self, node: str) -> LdapSession:
+        directory = self.lab.loaded.scenario.directory
+        if directory is None:
+            raise SessionError(f"{node}: the scenario declares no directory (realm unknown)")
+        session = LdapSession(
+            node,
+            str(self.lab.mgmt_address(node)),
+            realm=directory.realm,
+            password=self._secret("admin_password"),
+            connect_timeout=self.connect_timeout,
+        )
+        session.open()
+        return session
+
+    def _router(self, node: str) -> NetmikoSession:
+        from tai_labs.roles.router import ADMIN_USER, DEFAULT_DEVICE_PASSWORD
+
+        session = NetmikoSession(
+            node,
+            str(self.lab.mgmt_address(node)),
+            username=ADMIN_USER,
+            password=self.lab.secrets.all().get("device_password") or DEFAULT_DEVICE_PASSWORD,
+            known_hosts=self.lab.folder / "known_hosts",
+            connect_timeout=max(self.connect_timeout, 10.0),
+        )
+        session.open()
+        return session
+
+    def _winrm(self, node: str) -> WinRmSession:
+        directory = self.lab.loaded.scenario.directory
+        user = f"Administrator@{directory.realm}" if directory else "Administrator"
+        session = WinRmSession(
+            node,
+            str(self.lab.mgmt_address(node)),
+            username=user,
+            password=self._secret("admin_password"),
+            connect_timeout=max(self.connect_timeout, 10.0),
+        )
+        session.open()
+        return session
+
+    def _secret(self, name: str) -> str:
+        value = self.lab.secrets.all().get(name)
+        if not value:
+            raise SessionError(f"lab {self.lab.id} has no {name!r} secret")
+        return value
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def transport(self, node: str, kind: str) -> str | None:
+        """How an already opened session reaches its node, or None if not opened."""
+        session = self._sessions.get((node, kind))
+        return None if session is None else str(getattr(session, "transport", kind))
+
+    def close(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            with contextlib.suppress(Exception):  # a dead node must not stop the others closing
+                session.close()
+
+    def __enter__(self) -> SessionPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

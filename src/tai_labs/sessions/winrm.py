@@ -1,0 +1,177 @@
+"""WinRM PowerShell session (pywinrm, NTLM over HTTPS) to a Windows node.
+
+Kept thin on purpose: no Windows machine runs where this is developed, so it is tested only
+against recorded WS-Management exchanges. Scripts go as ``powershell -EncodedCommand``
+(UTF-16LE base64, so no cmd.exe quoting is involved); parameters are bound in a prelude as
+single-quoted literals, never spliced into the script text.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tai_labs.errors import require_module
+from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
+from tai_labs.sessions.quoting import ps_command, ps_prelude
+
+WINRM_HTTPS_PORT = 5986
+#: Progress records would come back as CLIXML noise on stderr.
+_PREAMBLE = "$ProgressPreference = 'SilentlyContinue'\n"
+_CLIXML_S = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
+
+
+def encoded_command(script: str) -> str:
+    """The powershell.exe command line that runs ``script`` (UTF-16LE base64)."""
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return f"powershell.exe -NoProfile -NonInteractive -EncodedCommand {encoded}"
+
+
+def clean_clixml(stderr: str) -> str:
+    """PowerShell's CLIXML error stream as plain text (what pywinrm's run_ps also does)."""
+    if not stderr.startswith("#< CLIXML"):
+        return stderr
+    parts = _CLIXML_S.findall(stderr)
+    text = "".join(parts).replace("_x000D__x000A_", "\n")
+    for entity, char in (
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&quot;", '"'),
+        ("&apos;", "'"),
+        ("&amp;", "&"),
+    ):
+        text = text.replace(entity, char)
+    return text.strip() if parts else stderr
+
+
+class WinRmSession(PowerShellSession):
+    transport = "winrm"
+
+    def __init__(
+        self,
+        node: str,
+        host: str,
+        *,
+        username: str,
+        password: str,
+        port: int = WINRM_HTTPS_PORT,
+        connect_timeout: float = 10.0,
+        protocol: Any = None,
+    ) -> None:
+        self.node = node
+        self.host = host
+        self.username = username
+        self._password = password
+        self.port = port
+        self.connect_timeout = connect_timeout
+        #: A pywinrm Protocol; tests give one whose transport replays recorded responses.
+        self._protocol = protocol
+        self._shell: str | None = None
+        self._lock = threading.Lock()
+
+    def _make_protocol(self) -> Any:
+        winrm = require_module("winrm", package="pywinrm", purpose="a WinRM session")
+        return winrm.protocol.Protocol(
+            endpoint=f"https://{self.host}:{self.port}/wsman",
+            transport="ntlm",
+            username=self.username,
+            password=self._password,
+            # Lab nodes use self-signed certificates; NTLM still proves the password.
+            server_cert_validation="ignore",
+            read_timeout_sec=int(self.connect_timeout) + 20,
+            operation_timeout_sec=20,
+        )
+
+    def open(self) -> None:
+        """Open one remote shell, reused by every call (idempotent)."""
+        with self._lock:
+            if self._shell is not None:
+                return
+            if self._protocol is None:
+                self._protocol = self._make_protocol()
+            try:
+                self._shell = self._protocol.open_shell(codepage=65001)  # UTF-8 output
+            except Exception as exc:  # requests, NTLM and WS-Man faults: all "cannot reach"
+                raise SessionError(
+                    f"{self.node}: WinRM to {self.host}:{self.port} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+    def run_ps(
+        self, script: str, parameters: Mapping[str, str] | None = None, *, timeout: float = 60.0
+    ) -> CommandResult:
+        full = _PREAMBLE + ps_prelude(parameters) + script
+        return self._execute(encoded_command(full), shown=full, timeout=timeout)
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> CommandResult:
+        if input is not None:
+            raise SessionError(f"{self.node}: stdin is not supported over WinRM; pass a parameter")
+        script = ps_command(argv)
+        return self._execute(encoded_command(_PREAMBLE + script), shown=script, timeout=timeout)
+
+    def _execute(self, command_line: str, *, shown: str, timeout: float) -> CommandResult:
+        winrm = require_module("winrm", package="pywinrm", purpose="a WinRM session")
+        self.open()
+        protocol, shell = self._protocol, self._shell
+        deadline = time.monotonic() + timeout
+        try:
+            command_id = protocol.run_command(shell, command_line)
+        except Exception as exc:
+            self._forget_shell()
+            raise SessionError(
+                f"{self.node}: WinRM command failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        out: list[bytes] = []
+        err: list[bytes] = []
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise SessionError(
+                        f"{self.node}: PowerShell did not finish within {timeout:g} s"
+                    )
+                try:
+                    stdout, stderr, rc, done = protocol.get_command_output_raw(shell, command_id)
+                except winrm.exceptions.WinRMOperationTimeoutError:
+                    continue  # the server's long-poll ended without output: ask again
+                out.append(stdout)
+                err.append(stderr)
+                if done:
+                    break
+        except SessionError:
+            self._forget_shell()
+            raise
+        except Exception as exc:
+            self._forget_shell()
+            raise SessionError(
+                f"{self.node}: WinRM receive failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            # The shell may be gone already; there is nothing else to release then.
+            with contextlib.suppress(Exception):
+                protocol.cleanup_command(shell, command_id)
+        return CommandResult(
+            rc,
+            b"".join(out).decode("utf-8", errors="replace"),
+            clean_clixml(b"".join(err).decode("utf-8", errors="replace")),
+            shown,
+        )
+
+    def _forget_shell(self) -> None:
+        """Drop a shell that failed; the next call opens a new one."""
+        with self._lock:
+            self._shell = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shell is not None and self._protocol is not None:
+                # Unreachable node: the server reaps idle shells itself.
+                with contextlib.suppress(Exception):
+                    self._protocol.close_shell(self._shell)
+            self._shell = None
