@@ -1,0 +1,67 @@
+"""Grading a real lab through the CLI: verdicts follow the real state, reports are written."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from labtools import tai
+
+
+def verdicts(lab: str) -> tuple[int, dict[str, str]]:
+    out = tai("grade", lab, "--format", "json", check=False)
+    report = json.loads(out.stdout)
+    return out.returncode, {c["id"]: c["verdict"] for c in report["checks"]}
+
+
+def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
+    info = json.loads(tai("up", "compte-verrouille", "--candidate", "grader", "--json").stdout)
+    lab = info["id"]
+    labs.append(lab)
+    login = json.loads(tai("show", "compte-verrouille", "--candidate", "grader", "--json").stdout)[
+        "variables"
+    ]["user"]["login"]
+
+    # Before the candidate works: nothing forces a password change yet.
+    rc, got = verdicts(lab)
+    assert got["must-change"] == "fail" and rc == 1
+    assert got["unlocked"] == got["member"] == got["same-ou"] == "pass"
+
+    # The candidate's fix, done as a technician would on the DC.
+    tai(
+        "exec",
+        lab,
+        "dc1",
+        "--",
+        "samba-tool",
+        "user",
+        "setpassword",
+        login,
+        "--newpassword=Provisoire-2026x",
+        "--must-change-at-next-login",
+    )
+    rc, got = verdicts(lab)
+    assert rc == 0 and set(got.values()) == {"pass"}
+
+    # A broken prerequisite: the user leaves the group, the membership check fails.
+    tai("exec", lab, "dc1", "--", "samba-tool", "group", "removemembers", "Comptabilite", login)
+    rc, got = verdicts(lab)
+    assert rc == 1 and got["member"] == "fail"
+
+    # Reports a jury and a CI system read.
+    junit, html = tmp_path / "grade.xml", tmp_path / "grade.html"
+    tai("grade", lab, "--format", "junit", "--output", str(junit), check=False)
+    tai("grade", lab, "--format", "html", "--output", str(html), check=False)
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "1" and suite.get("tests") == "5"
+    page = html.read_text()
+    assert "non acquise" in page or "acquise" in page
+    assert login in page and "memberOf" in page
+
+    # The DC's directory service stopped: its checks cannot be judged -> error, exit 3;
+    # the check that depends on one of them is skipped, not failed.
+    tai("exec", lab, "dc1", "--", "systemctl", "stop", "samba-ad-dc")
+    rc, got = verdicts(lab)
+    assert rc == 3 and got.pop("must-change") == "skipped"
+    assert set(got.values()) == {"error"}
