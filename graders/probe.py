@@ -1,20 +1,45 @@
-"""Live probes run from inside the lab, on a chosen node, over its command session."""
+"""Live probes run from inside the lab, on a chosen node, over its command session.
+
+A probe that expects success fails when the service cannot be reached from the node (that is
+the state the candidate must fix: wrong resolver, firewall, address). A probe that expects a
+refusal or an absence passes only on a definite answer (NXDOMAIN, access denied): a timeout
+proves nothing, so it is ``error``. Passwords go to the node on stdin, never in argv (argv is
+shown in the evidence and in ``ps``).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field
 
+from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
+from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.registry import PluginParams
+from tai_labs.sessions.base import CommandResult, CommandSession
 
 PROBE_NODES = frozenset({"linux-client", "linux-server", "ad-dc", "router"})
+HOST = r"^[A-Za-z0-9_.:-]+$"
+#: Name-resolution failures as glibc and the tools print them (English and French).
+NO_NAME = (
+    "name or service not known",
+    "nom ou service inconnu",
+    "temporary failure in name resolution",
+    "échec temporaire dans la résolution du nom",
+    "no address associated",
+)
 
 
 class Probe(Check):
     node_kinds = PROBE_NODES
+
+
+def _no_name(result: CommandResult) -> bool:
+    text = (result.stderr + result.stdout).lower()
+    return any(s in text for s in NO_NAME)
 
 
 @register_check
@@ -23,11 +48,123 @@ class Dns(Probe):
     summary = "A name resolves (A or PTR) to the expected answer, or fails to"
 
     class Params(PluginParams):
-        query: str
+        query: str = Field(pattern=HOST)
         type: Literal["A", "PTR", "SRV", "CNAME"] = "A"
         expect: list[str] = []
         server: ipaddress.IPv4Address | None = None
         resolves: bool = True
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        if params.type == "A" and params.server is None:
+            # what applications see: nsswitch, so /etc/hosts as well as DNS
+            p.run(ev, session, "getent", ["getent", "ahostsv4", "--", params.query])
+        if params.type != "A" or params.server is not None or not params.resolves:
+            argv = ["dig", "+noall", "+comments", "+answer", "+time=2", "+tries=2"]
+            if params.server is not None:
+                argv.append(f"@{params.server}")
+            if params.type == "PTR" and _is_ip(params.query):
+                argv += ["-x", params.query]
+            else:
+                argv += [params.query, params.type]
+            p.run(ev, session, "dig", argv, timeout=20)
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        q = params.query
+        g, d = p.output(ev, "getent"), p.output(ev, "dig")
+        answers: list[str] = []
+        decisive = ""
+        definite_none = False  # the resolver said "no such name"
+        if g is not None:
+            if g.ok and g.stdout.strip():
+                answers = p.parse_getent_ahosts(g.stdout)
+                decisive = "getent: " + " ".join(answers)
+            elif g.rc == 2 and not g.stdout.strip():
+                definite_none = d is None  # rc 2 is also a timeout: only dig can say NXDOMAIN
+                decisive = "getent ahostsv4: introuvable (rc=2)"
+            else:
+                return p.not_run(g, "getent ahostsv4")
+        if d is not None and not answers:
+            if p.tool_missing(d):
+                return p.not_run(d, "dig")
+            parsed = p.parse_dig(d.stdout)
+            if parsed is None:
+                if d.rc == 9 or "no servers could be reached" in d.stdout:
+                    if params.resolves:
+                        return Judgement.failed(
+                            f"aucun serveur DNS ne répond pour {q}",
+                            f"no DNS server answers for {q}",
+                            p.first_line(d.stdout),
+                        )
+                    return Judgement.error(
+                        f"aucun serveur DNS ne répond : impossible de dire si {q} est absent",
+                        "no DNS server answered, cannot judge",
+                        p.first_line(d.stdout),
+                    )
+                return p.not_run(d, "dig")
+            want_type = params.type
+            answers = [rdata for _, rtype, rdata in parsed.records if rtype == want_type]
+            decisive = f"dig: status {parsed.status}" + (
+                f" ; {' | '.join(parsed.lines)}" if parsed.lines else ""
+            )
+            if not answers and parsed.status in ("NXDOMAIN", "NOERROR"):
+                definite_none = True
+            elif not answers and params.resolves:
+                return Judgement.failed(
+                    f"le serveur DNS refuse de résoudre {q} ({parsed.status})",
+                    f"server answered {parsed.status}",
+                    decisive,
+                )
+            elif not answers:
+                return Judgement.error(
+                    f"réponse DNS {parsed.status} : impossible de dire si {q} est absent",
+                    f"DNS status {parsed.status}, cannot judge",
+                    decisive,
+                )
+        if not params.resolves:
+            if answers:
+                return Judgement.failed(
+                    f"{q} se résout encore ({', '.join(answers)})", f"{q} still resolves", decisive
+                )
+            if definite_none:
+                return Judgement.passed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
+            return Judgement.error(
+                f"impossible de dire si {q} est absent", "no definite answer", decisive
+            )
+        if not answers:
+            return Judgement.failed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
+        got = {_norm_answer(a, params.type) for a in answers}
+        want = {_norm_answer(e, params.type) for e in params.expect}
+        if params.type == "SRV":
+            got |= {a.split()[-1] for a in got}  # expect may name only the target host
+        if params.type == "A" and want and {a for a in got} != want:
+            return Judgement.failed(
+                f"{q} se résout en {', '.join(sorted(got))} au lieu de {', '.join(sorted(want))}",
+                f"{q} resolves to {sorted(got)}",
+                decisive,
+            )
+        if want - got:
+            return Judgement.failed(
+                f"{q} ne donne pas {', '.join(sorted(want - got))}",
+                f"{q} lacks {sorted(want - got)}",
+                decisive,
+            )
+        return Judgement.passed(
+            f"{q} se résout en {', '.join(answers)}", f"{q} resolves to {answers}", decisive
+        )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _norm_answer(text: str, rtype: str) -> str:
+    return text.strip() if rtype == "A" else " ".join(p.dns_name(w) for w in text.split())
 
 
 @register_check
@@ -36,21 +173,191 @@ class Reach(Probe):
     summary = "A host answers ping, or a TCP port accepts connections"
 
     class Params(PluginParams):
-        host: str
+        host: str = Field(pattern=HOST)
         port: int | None = Field(default=None, ge=1, le=65535)
         reachable: bool = True
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        if params.port is None:
+            # two echoes: the first may be lost to ARP resolution on a cold neighbour table
+            p.run(
+                ev,
+                session,
+                "ping",
+                [*p.C_LOCALE, "ping", "-n", "-c", "2", "-i", "0.5", "-W", "2", params.host],
+                timeout=15,
+            )
+        else:
+            p.run(
+                ev,
+                session,
+                "nc",
+                [*p.C_LOCALE, "nc", "-v", "-z", "-w", "3", params.host, str(params.port)],
+                timeout=15,
+            )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        target = params.host if params.port is None else f"{params.host}:{params.port}"
+        r = p.output(ev, "ping" if params.port is None else "nc")
+        if r is None or p.tool_missing(r):
+            return p.not_run(r, "ping" if params.port is None else "nc")
+        text = (r.stdout + "\n" + r.stderr).lower()
+        if _no_name(r):
+            if params.reachable:
+                return Judgement.failed(
+                    f"le nom {params.host} ne se résout pas",
+                    f"{params.host} does not resolve",
+                    p.quote(r),
+                )
+            return Judgement.error(
+                f"{params.host} ne se résout pas : impossible de juger",
+                "name does not resolve",
+                p.quote(r),
+            )
+        if params.port is None:
+            m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", text)
+            if r.rc in (0, 1) and m:
+                up = int(m.group(2)) > 0
+                decisive = m.group(0)
+            else:
+                return p.not_run(r, "ping")
+        else:
+            if r.rc == 0 and "succeeded" in text:
+                up, decisive = True, p.first_line(r.stderr) or "succeeded"
+            elif r.rc == 1 and re.search(
+                r"refused|timed out|no route|unreachable|refusée|expiré", text
+            ):
+                up, decisive = False, p.quote(r)
+            else:
+                return p.not_run(r, "nc")
+        if up == params.reachable:
+            word = "joignable" if up else "injoignable"
+            return Judgement.passed(f"{target} est {word}", f"{target} reachable={up}", decisive)
+        word = "ne répond pas" if not up else "répond encore"
+        return Judgement.failed(f"{target} {word}", f"{target} reachable={up}", decisive)
+
+
+#: dhclient in the foreground of a throw-away folder: its own config (short timeout), lease
+#: file and pid file, and ``-sf /bin/true`` so the lease is never applied to the interface.
+DHCP_SCRIPT = r"""
+d=$(mktemp -d) || exit 125
+printf 'timeout 10;\nretry 1;\nrequest subnet-mask, broadcast-address, routers, %s;\n' \
+    'domain-name, domain-name-servers' > "$d/conf"
+timeout 25 dhclient -1 -v -sf /bin/true -cf "$d/conf" -lf "$d/leases" -pf "$d/pid" "$1"
+rc=$?
+[ -s "$d/pid" ] && kill "$(cat "$d/pid")" 2>/dev/null
+echo "== lease file =="
+cat "$d/leases" 2>/dev/null
+rm -rf "$d"
+exit $rc
+"""
+
+
+def _dhclient_reason(stderr: str) -> str:
+    """The line saying why dhclient got no lease (not its copyright banner)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if re.search(r"No DHCPOFFERS|Unable|Cannot|No such|does not exist|[Ee]rror", ln):
+            return ln
+    return lines[-1] if lines else ""
 
 
 @register_check
 class DhcpLease(Probe):
+    """Side effects, deliberately small: the node sends DISCOVER/REQUEST from its own MAC, so
+    the server records (or renews) a lease for it; nothing is applied to the interface, no
+    DHCPRELEASE is sent (it would cancel the lease the node really uses), and the dhclient
+    started for the probe is stopped."""
+
     name = "probe.dhcp"
     summary = "A DHCP client on an interface really obtains a lease with the expected options"
 
     class Params(PluginParams):
-        interface: str
+        interface: str = Field(pattern=r"^[A-Za-z0-9._@-]{1,15}$")
         range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
         gateway: ipaddress.IPv4Address | None = None
         dns: list[ipaddress.IPv4Address] = []
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(
+            ev, session, "dhclient", ["sh", "-c", DHCP_SCRIPT, "sh", params.interface], timeout=40
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "dhclient")
+        if r is None or p.tool_missing(r) or r.rc == 125 or "== lease file ==" not in r.stdout:
+            return p.not_run(r, "dhclient")
+        lease = p.parse_dhclient_lease(r.stdout.split("== lease file ==", 1)[1])
+        if lease is None or "fixed-address" not in lease:
+            if "no dhcpoffers" in r.stderr.lower() or r.rc != 0:
+                return Judgement.failed(
+                    f"aucun bail DHCP obtenu sur {params.interface}",
+                    f"no DHCP lease on {params.interface}",
+                    _dhclient_reason(r.stderr) or p.quote(r),
+                )
+            return p.not_run(r, "dhclient")
+        address = lease["fixed-address"][0]
+        decisive = (
+            f"bail {address} ; routeur {','.join(lease.get('routers', ['-']))} ; "
+            f"DNS {','.join(lease.get('domain-name-servers', ['-']))}"
+        )
+        if params.range is not None:
+            low, high = params.range
+            if not low <= ipaddress.IPv4Address(address) <= high:
+                return Judgement.failed(
+                    f"l'adresse {address} est hors de la plage {low}-{high}",
+                    f"{address} outside {low}-{high}",
+                    decisive,
+                )
+        if params.gateway is not None and str(params.gateway) not in lease.get("routers", []):
+            return Judgement.failed(
+                f"le bail n'annonce pas la passerelle {params.gateway}",
+                f"lease lacks router {params.gateway}",
+                decisive,
+            )
+        missing = [str(a) for a in params.dns if str(a) not in lease.get("domain-name-servers", [])]
+        if missing:
+            return Judgement.failed(
+                f"le bail n'annonce pas le DNS {', '.join(missing)}",
+                f"lease lacks DNS {missing}",
+                decisive,
+            )
+        return Judgement.passed(f"bail DHCP obtenu : {address}", f"DHCP lease {address}", decisive)
+
+
+#: smbclient with the password read from stdin into PASSWD (smbclient reads that variable).
+SMB_SCRIPT = r"""
+IFS= read -r PASSWD || exit 125
+export PASSWD
+share=$1 user=$2 mode=$3
+smbclient "$share" -U "$user" --use-kerberos=off -t 15 -c 'ls' || exit $?
+[ "$mode" = write ] || exit 0
+echo "== write =="
+f=$(mktemp) || exit 125
+name=tai-labs-probe-$$.txt
+echo probe > "$f"
+smbclient "$share" -U "$user" --use-kerberos=off -t 15 -c "put $f $name; del $name"
+rc=$?
+rm -f "$f"
+exit $rc
+"""
+
+DENIED = (
+    "NT_STATUS_ACCESS_DENIED",
+    "NT_STATUS_LOGON_FAILURE",
+    "NT_STATUS_ACCOUNT_LOCKED_OUT",
+    "NT_STATUS_ACCOUNT_DISABLED",
+    "NT_STATUS_PASSWORD_EXPIRED",
+    "NT_STATUS_PASSWORD_MUST_CHANGE",
+    "NT_STATUS_WRONG_PASSWORD",
+    "NT_STATUS_NO_SUCH_USER",
+    "NT_STATUS_INVALID_LOGON_HOURS",
+    "NT_STATUS_ACCOUNT_RESTRICTION",
+)
 
 
 @register_check
@@ -59,10 +366,113 @@ class Smb(Probe):
     summary = "An SMB share is readable, writable, or denied for a given user"
 
     class Params(PluginParams):
-        share: str = Field(pattern=r"^//[^/]+/[^/]+$", description="//server/share")
+        share: str = Field(pattern=r"^//[^/\s]+/[^/]+$", description="//server/share")
         user: str
         password: str
         access: Literal["read", "write", "denied"]
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(
+            ev,
+            session,
+            "smb",
+            ["sh", "-c", SMB_SCRIPT, "sh", params.share, params.user, params.access],
+            input=params.password + "\n",
+            timeout=60,
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "smb")
+        if r is None or p.tool_missing(r) or r.rc == 125:
+            return p.not_run(r, "smbclient")
+        read_part, _, write_part = (r.stdout + "\n" + r.stderr).partition("== write ==")
+        status = re.findall(r"NT_STATUS_[A-Z_]+", r.stdout + r.stderr)
+        share, user = params.share, params.user
+        decisive = next(
+            (ln.strip() for ln in (r.stdout + r.stderr).splitlines() if "NT_STATUS" in ln), ""
+        )
+        read_ok = "== write ==" in r.stdout or (r.rc == 0 and params.access != "write")
+        if not read_ok:
+            denied = next((s for s in status if s in DENIED), None)
+            if denied:
+                if params.access == "denied":
+                    return Judgement.passed(
+                        f"accès refusé à {user} sur {share}", f"access denied ({denied})", decisive
+                    )
+                return Judgement.failed(
+                    f"{user} n'a pas accès à {share} ({denied})",
+                    f"access denied ({denied})",
+                    decisive,
+                )
+            if status or _no_name(r) or "connection to" in r.stderr.lower():
+                if params.access == "denied":
+                    if "NT_STATUS_BAD_NETWORK_NAME" in status:
+                        return Judgement.failed(
+                            f"le partage {share} n'existe pas", "share does not exist", decisive
+                        )
+                    return Judgement.error(
+                        f"{share} injoignable : impossible de dire si l'accès est refusé",
+                        "share unreachable, cannot judge",
+                        decisive or p.quote(r),
+                    )
+                return Judgement.failed(
+                    f"{user} ne peut pas ouvrir {share}",
+                    f"cannot open {share}",
+                    decisive or p.quote(r),
+                )
+            return p.not_run(r, "smbclient")
+        listing = read_part.strip().splitlines()
+        decisive = decisive or next(
+            (ln.strip() for ln in listing if "blocks of size" in ln), "ls : OK"
+        )
+        if params.access == "denied":
+            return Judgement.failed(
+                f"{user} accède encore à {share}", f"{user} can still read {share}", decisive
+            )
+        if params.access == "read":
+            return Judgement.passed(
+                f"{user} lit le partage {share}", f"{user} can read {share}", decisive
+            )
+        if r.rc == 0:
+            return Judgement.passed(
+                f"{user} écrit dans le partage {share}",
+                f"{user} can write to {share}",
+                "put + del : OK",
+            )
+        w_status = re.findall(r"NT_STATUS_[A-Z_]+", write_part)
+        if w_status:
+            line = next(ln.strip() for ln in write_part.splitlines() if "NT_STATUS" in ln)
+            return Judgement.failed(
+                f"{user} lit {share} mais ne peut pas y écrire", f"{user} cannot write", line
+            )
+        return p.not_run(r, "smbclient (écriture)")
+
+
+#: kinit in a private credential cache (the candidate's own tickets are left alone).
+KRB_SCRIPT = r"""
+d=$(mktemp -d) || exit 125
+export KRB5CCNAME="FILE:$d/cc"
+kinit "$1"
+rc=$?
+[ $rc -eq 0 ] && klist
+rm -rf "$d"
+exit $rc
+"""
+
+KRB_FAILURES = {
+    "password incorrect": "mot de passe refusé",
+    "preauthentication failed": "mot de passe refusé",
+    "credentials have been revoked": "compte verrouillé ou désactivé",
+    "clock skew too great": "horloge trop décalée par rapport au contrôleur",
+    "not found in kerberos database": "compte inconnu du domaine",
+    "password expired": "mot de passe expiré ou à changer",
+    "password has expired": "mot de passe expiré ou à changer",
+    "cannot contact any kdc": "contrôleur de domaine (KDC) injoignable",
+    "cannot find kdc": "aucun KDC trouvé pour le domaine",
+    "cannot resolve network address for kdc": "nom du KDC non résolu",
+}
 
 
 @register_check
@@ -71,8 +481,56 @@ class Kerberos(Probe):
     summary = "A user obtains a Kerberos ticket (password valid, clock in sync)"
 
     class Params(PluginParams):
-        principal: str
+        principal: str = Field(pattern=r"^[A-Za-z0-9._@-]+$")
         password: str
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(
+            ev,
+            session,
+            "kinit",
+            [*p.C_LOCALE, "sh", "-c", KRB_SCRIPT, "sh", params.principal],
+            input=params.password + "\n",
+            timeout=30,
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "kinit")
+        if r is None or p.tool_missing(r) or r.rc == 125:
+            return p.not_run(r, "kinit")
+        if r.ok:
+            principal = re.search(r"Default principal: (\S+)", r.stdout)
+            tgt = re.search(r"krbtgt/\S+", r.stdout)
+            if principal and tgt:
+                return Judgement.passed(
+                    f"ticket Kerberos obtenu pour {principal.group(1)}",
+                    f"got a TGT for {principal.group(1)}",
+                    f"{principal.group(0)} ; {tgt.group(0)}",
+                )
+            return p.not_run(r, "klist")
+        low = r.stderr.lower()
+        for needle, why in KRB_FAILURES.items():
+            if needle in low:
+                return Judgement.failed(
+                    f"pas de ticket Kerberos pour {params.principal} : {why}",
+                    f"kinit failed: {needle}",
+                    p.quote(r),
+                )
+        return p.not_run(r, "kinit")
+
+
+#: curl with the node's system-wide proxy settings (/etc/environment, /etc/profile.d), as a
+#: user's session would have them; the proxy in use is printed to stderr for the evidence.
+HTTP_SCRIPT = r"""
+set -a
+[ -r /etc/environment ] && . /etc/environment
+for f in /etc/profile.d/*.sh; do [ -r "$f" ] && . "$f"; done >/dev/null 2>&1
+set +a
+echo "proxy: ${http_proxy:-${HTTP_PROXY:-none}} / ${https_proxy:-${HTTPS_PROXY:-none}}" >&2
+exec curl -sS -L --max-time 15 -w '\n== status %{http_code}' "$1"
+"""
 
 
 @register_check
@@ -81,6 +539,44 @@ class Http(Probe):
     summary = "A URL answers with the expected status (through the node's proxy settings)"
 
     class Params(PluginParams):
-        url: str = Field(pattern=r"^https?://")
+        url: str = Field(pattern=r"^https?://\S+$")
         status: int = 200
         contains: str | None = None
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(ev, session, "curl", ["sh", "-c", HTTP_SCRIPT, "sh", params.url], timeout=30)
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "curl")
+        if r is None or p.tool_missing(r):
+            return p.not_run(r, "curl")
+        m = re.search(r"\n?== status (\d{3})\s*$", r.stdout)
+        if not m:
+            return p.not_run(r, "curl")
+        code, body = int(m.group(1)), r.stdout[: m.start()]
+        proxy = next((ln for ln in r.stderr.splitlines() if ln.startswith("proxy:")), "")
+        if code == 0:
+            err = next((ln for ln in r.stderr.splitlines() if ln.startswith("curl:")), p.quote(r))
+            return Judgement.failed(
+                f"{params.url} ne répond pas ({err})",
+                f"{params.url} unreachable",
+                f"{err} ; {proxy}",
+            )
+        decisive = f"HTTP {code} ; {proxy}"
+        if code != params.status:
+            return Judgement.failed(
+                f"{params.url} répond {code} au lieu de {params.status}",
+                f"status {code}, expected {params.status}",
+                decisive,
+            )
+        if params.contains is not None and params.contains not in body:
+            return Judgement.failed(
+                f"la page ne contient pas « {params.contains} »",
+                f"body lacks {params.contains!r}",
+                decisive,
+            )
+        return Judgement.passed(
+            f"{params.url} répond {code}", f"{params.url} answers {code}", decisive
+        )

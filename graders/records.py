@@ -1,11 +1,47 @@
-"""Checks on what the candidate writes: intervention reports and asset inventories."""
+"""Checks on what the candidate writes: intervention reports and asset inventories.
+
+The record is the candidate's deliverable: a missing file, a missing field or machine is a
+``fail``. A file whose layout the grader does not recognise (no ``Champ : valeur`` lines, no
+table) is ``error``, so that the jury reads it instead of the grader rejecting it.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
+from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
+from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.registry import PluginParams
+from tai_labs.sessions.base import CommandSession
+
+MAX_READ = 256 * 1024
+
+
+def _read(ev: Evidence, session: CommandSession, path: str) -> None:
+    p.run(ev, session, "stat", [*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", path])
+    p.run(ev, session, "content", ["head", "-c", str(MAX_READ), "--", path])
+
+
+def _content(ev: Evidence, path: str) -> tuple[str | None, Judgement | None]:
+    """The file's text, or the judgement to give when there is none."""
+    st, c = p.output(ev, "stat"), p.output(ev, "content")
+    if st is None:
+        return None, p.not_run(st, "stat")
+    if p.says_no_such_file(st):
+        return None, Judgement.failed(
+            f"le fichier {path} n'existe pas", f"{path} does not exist", p.quote(st)
+        )
+    info = p.parse_stat(st.stdout) if st.ok else None
+    if info is None or c is None or not c.ok:
+        return None, p.not_run(c if info is not None else st, "lecture du fichier")
+    if info.size > 0 and not c.stdout:
+        return None, p.not_run(c, "lecture du fichier")
+    if not c.stdout.strip():
+        return None, Judgement.failed(
+            f"le fichier {path} est vide", f"{path} is empty", st.stdout.strip()
+        )
+    return c.stdout, None
 
 
 @register_check
@@ -19,6 +55,52 @@ class InterventionReport(Check):
         fields: list[str] = Field(min_length=1, description="field names, e.g. 'Diagnostic'")
         mentions: list[str] = Field(default=[], description="words the report must contain")
 
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        _read(ev, session, params.path)
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        text, verdict = _content(ev, params.path)
+        if verdict is not None or text is None:
+            return verdict or p.not_run(None, "lecture du fichier")
+        found = p.report_fields(text)
+        if not found:
+            return Judgement.error(
+                "le compte rendu n'a ni champs « Champ : valeur » ni titres : à lire par le jury",
+                "report layout not recognised",
+                p.first_line(text),
+            )
+        missing, empty = [], []
+        for name in params.fields:
+            entry = found.get(p.fold(name))
+            if entry is None:
+                missing.append(name)
+            elif not p.filled(entry[0]):
+                empty.append((name, entry[1]))
+        if missing:
+            return Judgement.failed(
+                f"champ(s) absent(s) du compte rendu : {', '.join(missing)}",
+                f"missing fields: {missing}",
+                ", ".join(sorted(found))[:200],
+            )
+        if empty:
+            return Judgement.failed(
+                f"champ(s) non rempli(s) : {', '.join(n for n, _ in empty)}",
+                f"empty fields: {[n for n, _ in empty]}",
+                empty[0][1],
+            )
+        body = p.fold(text)
+        absent = [w for w in params.mentions if p.fold(w) not in body]
+        if absent:
+            return Judgement.failed(
+                f"le compte rendu ne mentionne pas : {', '.join(absent)}",
+                f"report does not mention {absent}",
+                "",
+            )
+        first = found[p.fold(params.fields[0])]
+        return Judgement.passed("compte rendu complet", "report complete", first[1])
+
 
 @register_check
 class Inventory(Check):
@@ -30,3 +112,59 @@ class Inventory(Check):
         path: str = Field(pattern=r"^/")
         machines: list[str] = Field(min_length=1)
         columns: list[str] = ["machine", "location", "user"]
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        _read(ev, session, params.path)
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        text, verdict = _content(ev, params.path)
+        if verdict is not None or text is None:
+            return verdict or p.not_run(None, "lecture du fichier")
+        rows = p.parse_table(text)
+        if not rows or len(rows) < 2:
+            return Judgement.error(
+                "aucun tableau (CSV ou Markdown) reconnu dans l'inventaire : à lire par le jury",
+                "no table recognised",
+                p.first_line(text),
+            )
+        header = rows[0]
+        cols = p.find_columns(header, params.columns)
+        key = params.columns[0]
+        if key not in cols:
+            return Judgement.error(
+                f"colonne « {key} » introuvable dans l'en-tête : à lire par le jury",
+                f"no {key} column",
+                " | ".join(header),
+            )
+        missing_cols = [c for c in params.columns if c not in cols]
+        if missing_cols:
+            return Judgement.failed(
+                f"colonne(s) absente(s) de l'inventaire : {', '.join(missing_cols)}",
+                f"missing columns {missing_cols}",
+                " | ".join(header),
+            )
+        by_name = {p.fold(r[cols[key]]).strip(): r for r in rows[1:] if len(r) > cols[key]}
+        for machine in params.machines:
+            row = by_name.get(p.fold(machine))
+            if row is None:
+                return Judgement.failed(
+                    f"{machine} ne figure pas dans l'inventaire",
+                    f"{machine} not listed",
+                    " | ".join(header),
+                )
+            blanks = [
+                c for c in params.columns[1:] if len(row) <= cols[c] or not p.filled(row[cols[c]])
+            ]
+            if blanks:
+                return Judgement.failed(
+                    f"{machine} : {', '.join(blanks)} non renseigné(s)",
+                    f"{machine}: empty {blanks}",
+                    " | ".join(row),
+                )
+        return Judgement.passed(
+            f"l'inventaire liste {', '.join(params.machines)} avec {', '.join(params.columns[1:])}",
+            "inventory complete",
+            " | ".join(header),
+        )

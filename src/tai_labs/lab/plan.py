@@ -31,7 +31,7 @@ KIND_IMAGES: dict[NodeKind, str] = {
     NodeKind.LINUX_SERVER: "client",
 }
 KIND_MEMORY: dict[NodeKind, int] = {
-    NodeKind.AD_DC: 512,
+    NodeKind.AD_DC: 768,
     NodeKind.ROUTER: 192,
     NodeKind.SWITCH: 256,
     NodeKind.LINUX_CLIENT: 256,

@@ -326,6 +326,7 @@ class CheckUse(_Model):
 class Hint(_Model):
     text: str = Field(min_length=3)
     cost: float = Field(default=0, ge=0, description="points the candidate gives up to read it")
+    when: Condition | None = None
 
 
 class Brief(_Model):

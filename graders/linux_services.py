@@ -1,0 +1,532 @@
+"""Checks on a Linux node's services and software: units, packages, jobs, printers, sshd, modules.
+
+Each ``collect`` records its commands under names (``parsers.run``) and each ``judge`` reads
+them back (``parsers.output``): a judge is a pure function of that evidence. Output it cannot
+read, or a command that did not run, is ``error``; ``fail`` needs the evidence of a wrong state.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from tai_labs.grading import parsers as p
+from tai_labs.grading.base import register_check
+from tai_labs.grading.linux import LinuxCheck
+from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.registry import PluginParams
+from tai_labs.sessions.base import CommandSession
+
+
+def _unit(name: str) -> str:
+    return name if "." in name else f"{name}.service"
+
+
+@register_check
+class Service(LinuxCheck):
+    name = "linux.service"
+    summary = "A systemd unit is active (a 'failed' unit counts as down) and optionally enabled"
+
+    class Params(PluginParams):
+        service: str = Field(pattern=r"^[A-Za-z0-9@._-]+$")
+        active: bool = True
+        enabled: bool | None = None
+
+    ENABLED = frozenset({"enabled", "enabled-runtime", "alias"})
+    DISABLED = frozenset({"disabled", "masked", "masked-runtime", "linked", "linked-runtime"})
+    STATES = frozenset(
+        {"active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance"}
+    )
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(
+            ev,
+            session,
+            "show",
+            [
+                *p.C_LOCALE,
+                "systemctl",
+                "show",
+                "--no-pager",
+                "-p",
+                "LoadState,ActiveState,SubState,UnitFileState",
+                "--",
+                _unit(params.service),
+            ],
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "show")
+        if r is None or not r.ok:
+            return p.not_run(r, "systemctl show")
+        try:
+            blocks = p.parse_systemctl_show(r.stdout)
+        except ValueError:
+            return p.not_run(r, "systemctl show")
+        props = blocks[0] if len(blocks) == 1 else {}
+        load, active = props.get("LoadState"), props.get("ActiveState")
+        if not load or active not in self.STATES:
+            return p.not_run(r, "systemctl show")
+        unit = _unit(params.service)
+        if load == "not-found":
+            if params.active:
+                return Judgement.failed(
+                    f"l'unité {unit} n'existe pas sur le nœud",
+                    f"unit {unit} does not exist",
+                    "LoadState=not-found",
+                )
+            return Judgement.error(
+                f"l'unité {unit} est inconnue : impossible de dire qu'elle est arrêtée",
+                f"unit {unit} unknown, cannot judge",
+                "LoadState=not-found",
+            )
+        decisive = f"ActiveState={active} SubState={props.get('SubState', '')}".strip()
+        if params.active and active != "active":
+            return Judgement.failed(
+                f"{unit} n'est pas actif ({active})", f"{unit} is not active ({active})", decisive
+            )
+        if not params.active and active not in ("inactive", "failed"):
+            return Judgement.failed(
+                f"{unit} tourne encore ({active})", f"{unit} is still running ({active})", decisive
+            )
+        if params.enabled is not None:
+            state = props.get("UnitFileState", "")
+            if state not in self.ENABLED | self.DISABLED:
+                return Judgement.error(
+                    f"{unit} n'a pas d'état d'activation au démarrage ({state or 'vide'})",
+                    f"{unit} has no enable state ({state or 'empty'})",
+                    f"UnitFileState={state}",
+                )
+            if (state in self.ENABLED) != params.enabled:
+                want = "activé" if params.enabled else "désactivé"
+                return Judgement.failed(
+                    f"{unit} n'est pas {want} au démarrage ({state})",
+                    f"{unit} enable state is {state}",
+                    f"UnitFileState={state}",
+                )
+            decisive += f" UnitFileState={state}"
+        word = "actif" if params.active else "arrêté"
+        return Judgement.passed(
+            f"{unit} est {word}", f"{unit} is {'active' if params.active else 'stopped'}", decisive
+        )
+
+
+@register_check
+class Package(LinuxCheck):
+    name = "linux.package"
+    summary = "A Debian package is installed (or absent)"
+
+    class Params(PluginParams):
+        package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
+        installed: bool = True
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(
+            ev,
+            session,
+            "dpkg",
+            [*p.C_LOCALE, "dpkg-query", "-W", "-f=${Status}\\n", "--", params.package],
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "dpkg")
+        if r is None:
+            return p.not_run(r, "dpkg-query")
+        pkg = params.package
+        if r.rc == 1 and not r.stdout.strip() and not p.tool_missing(r):
+            state, decisive = "not-installed", p.quote(r)  # dpkg has never heard of it
+        elif r.ok and (state := p.dpkg_state(p.first_line(r.stdout)) or ""):
+            decisive = p.first_line(r.stdout)
+        else:
+            return p.not_run(r, "dpkg-query")
+        if state == "installed":
+            if params.installed:
+                return Judgement.passed(
+                    f"le paquet {pkg} est installé", f"{pkg} is installed", decisive
+                )
+            return Judgement.failed(
+                f"le paquet {pkg} est toujours installé", f"{pkg} is installed", decisive
+            )
+        if state in ("not-installed", "config-files"):
+            if params.installed:
+                return Judgement.failed(
+                    f"le paquet {pkg} n'est pas installé", f"{pkg} is not installed", decisive
+                )
+            return Judgement.passed(f"le paquet {pkg} est absent", f"{pkg} is absent", decisive)
+        return Judgement.failed(
+            f"le paquet {pkg} est dans un état incomplet ({state})",
+            f"{pkg} is half-installed ({state})",
+            decisive,
+        )
+
+
+@register_check
+class Cron(LinuxCheck):
+    name = "linux.cron"
+    summary = "A cron job (or systemd timer) runs the given command"
+
+    class Params(PluginParams):
+        user: str = Field(default="root", pattern=r"^[A-Za-z0-9._-]+$")
+        command: str = Field(description="text the job's command line contains")
+        schedule: str | None = Field(default=None, description="five cron fields, if imposed")
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(ev, session, "crontab", [*p.C_LOCALE, "crontab", "-l", "-u", params.user])
+        p.run(ev, session, "files", ["sh", "-c", p.CRON_FILES_SCRIPT])
+        t = p.run(
+            ev,
+            session,
+            "timers",
+            [
+                *p.C_LOCALE,
+                "systemctl",
+                "show",
+                "--no-pager",
+                "-p",
+                "Id,Unit,TimersCalendar,ActiveState",
+                "--",
+                "*.timer",
+            ],
+        )
+        try:
+            units = (
+                [b["Unit"] for b in p.parse_systemctl_show(t.stdout) if b.get("Unit")]
+                if t.ok
+                else []
+            )
+        except ValueError:
+            units = []
+        if units:
+            p.run(
+                ev,
+                session,
+                "timer_units",
+                [
+                    *p.C_LOCALE,
+                    "systemctl",
+                    "show",
+                    "--no-pager",
+                    "-p",
+                    "Id,ExecStart,User",
+                    "--",
+                    *units,
+                ],
+            )
+        return ev
+
+    def _timer_jobs(self, ev: Evidence) -> list[p.CronJob] | None:
+        t, u = p.output(ev, "timers"), p.output(ev, "timer_units")
+        if t is None or not t.ok:
+            return None
+        try:
+            timers = p.parse_systemctl_show(t.stdout)
+            services = (
+                {b.get("Id"): b for b in p.parse_systemctl_show(u.stdout)}
+                if u is not None and u.ok
+                else {}
+            )
+        except ValueError:
+            return None
+        jobs = []
+        for timer in timers:
+            svc = services.get(timer.get("Unit"), {})
+            cal = re.findall(r"OnCalendar=(.*?) ;", timer.get("TimersCalendar", ""))
+            schedule = p.oncalendar_to_cron(cal[0]) if len(cal) == 1 else None
+            ignored = (
+                ""
+                if timer.get("ActiveState") == "active"
+                else f"le minuteur {timer.get('Id')} n'est pas actif"
+            )
+            for argv in p.execstart_argvs(svc.get("ExecStart", "")):
+                jobs.append(
+                    p.CronJob(
+                        timer.get("Id", "?"),
+                        schedule or "?",
+                        svc.get("User") or "root",
+                        argv,
+                        f"{timer.get('Id')}: {'; '.join(cal)} -> {argv}",
+                        ignored,
+                    )
+                )
+        return jobs
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        c, f = p.output(ev, "crontab"), p.output(ev, "files")
+        if c is None or not (c.ok or (c.rc == 1 and "no crontab" in c.stderr.lower())):
+            return p.not_run(c, "crontab -l")
+        if f is None or not f.ok:
+            return p.not_run(f, "lecture de /etc/crontab et /etc/cron.d")
+        jobs = (
+            p.parse_cron_table(
+                c.stdout, f"crontab de {params.user}", with_user=False, owner=params.user
+            )
+            if c.ok
+            else []
+        )
+        jobs += p.parse_cron_files(f.stdout)
+        timer_jobs = self._timer_jobs(ev)
+        jobs += timer_jobs or []
+        found = [j for j in jobs if params.command in j.command and j.user == params.user]
+        if not found:
+            return Judgement.failed(
+                f"aucune tâche planifiée de {params.user} ne lance « {params.command} »",
+                f"no job of {params.user} runs {params.command!r}",
+                "aucune tâche correspondante",
+            )
+        live = [j for j in found if not j.ignored]
+        if not live:
+            return Judgement.failed(
+                found[0].ignored, f"job exists but is ignored: {found[0].ignored}", found[0].line
+            )
+        if params.schedule is None:
+            return Judgement.passed(
+                f"tâche planifiée trouvée ({live[0].source})", "job found", live[0].line
+            )
+        want = p.normalize_schedule(params.schedule)
+        for job in live:
+            if p.normalize_schedule(job.schedule) == want:
+                return Judgement.passed(
+                    f"tâche planifiée trouvée à l'horaire demandé ({job.source})",
+                    "job found with the expected schedule",
+                    job.line,
+                )
+        if any(j.schedule == "?" for j in live) and not any(
+            p.normalize_schedule(j.schedule) for j in live
+        ):
+            return Judgement.error(
+                "la tâche est un minuteur systemd dont l'horaire n'est pas comparable",
+                "timer schedule not comparable to cron fields",
+                live[0].line,
+            )
+        return Judgement.failed(
+            f"la tâche existe mais pas à l'horaire {params.schedule}",
+            f"job runs at {live[0].schedule}, not {params.schedule}",
+            live[0].line,
+        )
+
+
+@register_check
+class Printer(LinuxCheck):
+    name = "linux.printer"
+    summary = "A CUPS queue exists, is enabled, accepts jobs and is (or is not) the default"
+
+    class Params(PluginParams):
+        queue: str = Field(pattern=r"^[^\s/#]+$")
+        enabled: bool = True
+        accepting: bool = True
+        default: bool | None = None
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        # Without a running cupsd, lpstat calls every queue "invalid": ask about cupsd first.
+        p.run(ev, session, "scheduler", [*p.C_LOCALE, "lpstat", "-r"])
+        p.run(ev, session, "printer", [*p.C_LOCALE, "lpstat", "-p", params.queue])
+        p.run(ev, session, "accepting", [*p.C_LOCALE, "lpstat", "-a", params.queue])
+        if params.default is not None:
+            p.run(ev, session, "default", [*p.C_LOCALE, "lpstat", "-d"])
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        q = params.queue
+        r, a = p.output(ev, "printer"), p.output(ev, "accepting")
+        if r is None or a is None:
+            return p.not_run(r, "lpstat")
+        sched = p.output(ev, "scheduler")
+        state = p.fold(sched.stdout) if sched is not None and sched.ok else ""
+        if "not running" in state or "pas en cours" in state:
+            return Judgement.error(
+                "le service d'impression CUPS ne tourne pas : état de la file illisible",
+                "CUPS scheduler not running, queue state unknown",
+                p.first_line(state),
+            )
+        if "running" not in state and "en cours" not in state:
+            return p.not_run(sched, "lpstat -r")
+        for x in (r, a):
+            low = p.fold(x.stderr)
+            if (
+                "invalid destination" in low
+                or "destination incorrecte" in low
+                or "non valide" in low
+            ):
+                return Judgement.failed(
+                    f"la file d'impression {q} n'existe pas",
+                    f"queue {q} does not exist",
+                    p.quote(x),
+                )
+        enabled, line = p.parse_lpstat_printer(r.stdout, q)
+        accepting, aline = p.parse_lpstat_accepting(a.stdout, q)
+        if enabled is None:
+            return p.not_run(r, "lpstat -p")
+        if accepting is None:
+            return p.not_run(a, "lpstat -a")
+        if enabled != params.enabled:
+            word = "désactivée" if not enabled else "activée"
+            return Judgement.failed(f"la file {q} est {word}", f"queue {q} enabled={enabled}", line)
+        if accepting != params.accepting:
+            word = "refuse" if not accepting else "accepte"
+            return Judgement.failed(
+                f"la file {q} {word} les travaux", f"queue {q} accepting={accepting}", aline
+            )
+        decisive = f"{line} | {aline}"
+        if params.default is not None:
+            d = p.output(ev, "default")
+            name, dline = p.parse_lpstat_default(
+                (d.stdout + "\n" + d.stderr) if d is not None else ""
+            )
+            if name is None:
+                return p.not_run(d, "lpstat -d")
+            decisive += f" | {dline}"
+            if (name == q) != params.default:
+                what = (
+                    f"la file par défaut est {name or 'absente'}"
+                    if params.default
+                    else f"{q} est la file par défaut"
+                )
+                return Judgement.failed(what, f"default queue is {name!r}", dline)
+        return Judgement.passed(
+            f"la file {q} est dans l'état attendu", f"queue {q} as expected", decisive
+        )
+
+
+@register_check
+class Sshd(LinuxCheck):
+    name = "linux.sshd"
+    summary = "The effective sshd settings (root login, password authentication)"
+
+    class Params(PluginParams):
+        permit_root_login: Literal["yes", "no", "prohibit-password"] | None = None
+        password_authentication: bool | None = None
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(ev, session, "sshd", [*p.C_LOCALE, "sshd", "-T"])
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        r = p.output(ev, "sshd")
+        if (
+            r is not None
+            and r.rc == 255
+            and re.search(r"line \d+: |Bad configuration option", r.stderr)
+        ):
+            return Judgement.failed(
+                "la configuration de sshd est invalide (le service ne redémarrerait pas)",
+                "sshd configuration is invalid",
+                p.quote(r),
+            )
+        settings = p.parse_sshd_t(r.stdout) if r is not None and r.ok else {}
+        if "permitrootlogin" not in settings or "passwordauthentication" not in settings:
+            return p.not_run(r, "sshd -T")
+        root = {"without-password": "prohibit-password"}.get(
+            settings["permitrootlogin"], settings["permitrootlogin"]
+        )
+        pw = settings["passwordauthentication"]
+        decisive = f"permitrootlogin {settings['permitrootlogin']} ; passwordauthentication {pw}"
+        if params.permit_root_login is not None and root != params.permit_root_login:
+            return Judgement.failed(
+                f"PermitRootLogin vaut {root} au lieu de {params.permit_root_login}",
+                f"PermitRootLogin is {root}",
+                decisive,
+            )
+        if (
+            params.password_authentication is not None
+            and (pw == "yes") != params.password_authentication
+        ):
+            return Judgement.failed(
+                f"PasswordAuthentication vaut {pw}", f"PasswordAuthentication is {pw}", decisive
+            )
+        return Judgement.passed(
+            "la configuration de sshd est conforme", "sshd settings as expected", decisive
+        )
+
+
+@register_check
+class KernelModule(LinuxCheck):
+    name = "linux.kernel_module"
+    summary = "A kernel module is loaded (or not) and not blacklisted"
+
+    class Params(PluginParams):
+        module: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+        loaded: bool = True
+        blacklisted: bool | None = Field(
+            default=None,
+            description="default: the opposite of loaded (an unloaded module stays out)",
+        )
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        p.run(ev, session, "modules", ["cat", "/proc/modules"])
+        name = params.module.replace("-", "_")
+        # In a container /proc/modules may be hidden; /sys/module/NAME exists for loaded modules.
+        p.run(
+            ev,
+            session,
+            "sysmodule",
+            [
+                "sh",
+                "-c",
+                'if [ -d "/sys/module/$1" ]; then echo present; else echo absent; fi',
+                "sh",
+                name,
+            ],
+        )
+        p.run(
+            ev,
+            session,
+            "blacklist",
+            [
+                "sh",
+                "-c",
+                "cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf "
+                '/run/modprobe.d/*.conf 2>/dev/null; echo "# end"',
+            ],
+        )
+        return ev
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        name = params.module.replace("-", "_")
+        m, s, b = p.output(ev, "modules"), p.output(ev, "sysmodule"), p.output(ev, "blacklist")
+        if m is not None and m.ok and m.stdout.strip():
+            loaded = any(line.split()[0] == name for line in m.stdout.splitlines() if line.split())
+            seen = "/proc/modules"
+        elif s is not None and s.ok and s.stdout.strip() in ("present", "absent"):
+            loaded, seen = s.stdout.strip() == "present", f"/sys/module/{name}"
+        else:
+            return p.not_run(m, "/proc/modules")
+        if b is None or not b.ok or "# end" not in b.stdout:
+            return p.not_run(b, "lecture de /etc/modprobe.d")
+        rule = ""
+        for line in b.stdout.splitlines():
+            words = line.split()
+            if (
+                len(words) >= 2
+                and words[1].replace("-", "_") == name
+                and (
+                    words[0] == "blacklist"
+                    or (words[0] == "install" and ("/bin/false" in line or "/bin/true" in line))
+                )
+            ):
+                rule = line.strip()
+        blacklisted = bool(rule)
+        want_black = (not params.loaded) if params.blacklisted is None else params.blacklisted
+        decisive = f"{seen}: {'chargé' if loaded else 'absent'} ; {rule or 'pas de liste noire'}"
+        if loaded != params.loaded:
+            word = "chargé" if loaded else "non chargé"
+            return Judgement.failed(
+                f"le module {name} est {word}", f"module {name} loaded={loaded}", decisive
+            )
+        if blacklisted != want_black:
+            word = "en liste noire" if blacklisted else "absent de la liste noire"
+            return Judgement.failed(
+                f"le module {name} est {word}", f"module {name} blacklisted={blacklisted}", decisive
+            )
+        return Judgement.passed(
+            f"le module {name} est dans l'état attendu", f"module {name} as expected", decisive
+        )

@@ -1,0 +1,304 @@
+"""The ad.* checks on a real Samba AD DC: each passes on the right state and fails on a broken one.
+
+One lab of the ``compte-verrouille`` scenario (module-scoped, ~15-40 s to bring up, always
+removed). The broken states are made the way a fault or a candidate would: real bad LDAPS
+binds for a lockout, ``samba-tool`` inside the DC for the rest. With ``TAI_LABS_RECORD=1`` the
+answers the DC gave are written to ``tests/unit/graders_ad/captured/`` for the unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import host_problem
+from tai_labs.grading.base import CHECKS
+from tai_labs.grading.model import Verdict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from graders_ad.replay import RecordingDirectory, save_capture
+
+RECORD = os.environ.get("TAI_LABS_RECORD") == "1"
+# TAI_LABS_AD_LAB=<lab id>: run on that lab (left up) instead of bringing one up and down.
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Any]:
+    problem = host_problem("lxc-start", "lxc-attach", "ip", "nft")
+    if problem:
+        pytest.skip(problem)
+    pytest.importorskip("ldap3", reason="ldap3 is needed for the directory session")
+    from tai_labs.errors import TaiLabsError
+    from tai_labs.images.builder import ImageBuilder
+    from tai_labs.lab import lifecycle
+    from tai_labs.scenario.catalog import find
+
+    builder = ImageBuilder()
+    for image in ("ad-dc", "router", "client"):
+        try:
+            builder.get(image)
+        except TaiLabsError:
+            pytest.skip(f"image {image!r} is not built (tai-labs image build {image})")
+    from tai_labs.providers.naming import new_lab_id
+
+    reuse = os.environ.get("TAI_LABS_AD_LAB")
+    if reuse:  # a lab already up (kept afterwards): quicker when iterating on the checks
+        from tai_labs.lab.runtime import open_lab
+
+        yield open_lab(reuse)
+        return
+    lab_id = new_lab_id()  # chosen first: `down` always knows what to remove
+    try:
+        try:
+            lab = lifecycle.up(find("compte-verrouille"), candidate="adg", seed=0, lab_id=lab_id)
+        except TaiLabsError as exc:
+            if "cannot be brought up yet" in exc.message:
+                pytest.skip(exc.message)
+            raise
+        yield lab
+    finally:
+        lifecycle.down(lab_id)
+
+
+@pytest.fixture(scope="module")
+def directory(lab: Any) -> Iterator[Any]:
+    from tai_labs.sessions.ldap import LdapSession
+
+    session = LdapSession(
+        "dc1",
+        str(lab.mgmt_address("dc1")),
+        realm=lab.loaded.scenario.directory.realm,
+        password=lab.secrets.all()["admin_password"],
+    )
+    session.open()
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def login(lab: Any) -> str:
+    return str(lab.loaded.variables["user"]["login"])
+
+
+def tool(lab: Any, *argv: str) -> str:
+    """samba-tool inside the DC; fails the test with its output if it fails."""
+    res = lab.exec("dc1", ["samba-tool", *argv], timeout=120)
+    assert res.ok, f"samba-tool {' '.join(argv[:3])}: {res.stderr[-400:]}{res.stdout[-400:]}"
+    return res.stdout
+
+
+def grade(directory: Any, grader: str, params: dict[str, Any], state: str, expect: Verdict) -> None:
+    """Collect and judge on the live DC; assert the verdict; record it if asked."""
+    plugin = CHECKS.get(grader)
+    p = plugin.Params.model_validate(params)
+    recorder = RecordingDirectory(directory)
+    evidence = plugin().collect(recorder, p)
+    judgement = plugin().judge(evidence, p)
+    print(f"\n[{grader} {state}] {judgement.verdict}: {judgement.why_fr} | {judgement.decisive}")
+    assert judgement.verdict is expect, (judgement, evidence.commands)
+    assert judgement.why_fr and judgement.why_en and judgement.decisive
+    if RECORD:
+        save_capture(
+            f"ad_{grader.split('.')[1]}_{state}",
+            {
+                "check": grader,
+                "params": params,
+                "state": state,
+                "verdict": expect.value,
+                "base_dn": directory.base_dn,
+                "calls": recorder.calls,
+            },
+        )
+
+
+PASS, FAIL = Verdict.PASS, Verdict.FAIL
+
+
+def test_fresh_user_is_in_order(directory: Any, login: str) -> None:
+    grade(
+        directory,
+        "ad.user",
+        {
+            "login": login,
+            "ou": "siege/utilisateurs",  # the case differs on purpose
+            "enabled": True,
+            "locked": False,
+            "expired": False,
+            "must_change_password": False,
+            "member_of": ["Comptabilite"],
+            "not_member_of": ["Direction"],
+        },
+        "fresh",
+        PASS,
+    )
+    grade(directory, "ad.user", {"login": "personne.absente"}, "absent", FAIL)
+    grade(
+        directory,
+        "ad.user",
+        {"login": "personne.absente", "exists": False},
+        "absent_expected",
+        PASS,
+    )
+
+
+def test_group_scope_ou_members(directory: Any, login: str) -> None:
+    params = {"group": "Comptabilite", "scope": "global", "ou": "Siege/Groupes", "members": [login]}
+    grade(directory, "ad.group", params, "fresh", PASS)
+    grade(directory, "ad.group", {**params, "scope": "universal"}, "wrong_scope", FAIL)
+    grade(directory, "ad.group", {"group": "Inexistant"}, "absent", FAIL)
+
+
+def test_computer_in_ou(directory: Any) -> None:
+    grade(directory, "ad.computer", {"computer": "DC1", "ou": "Domain Controllers"}, "dc", PASS)
+    grade(
+        directory, "ad.computer", {"computer": "DC1", "ou": "Siege/Ordinateurs"}, "wrong_ou", FAIL
+    )
+    grade(directory, "ad.computer", {"computer": "PC1"}, "absent", FAIL)
+
+
+def test_lockout_by_real_bad_binds(lab: Any, directory: Any, login: str) -> None:
+    realm = lab.loaded.scenario.directory.realm
+    tool(lab, "domain", "passwordsettings", "set", "--account-lockout-threshold=3")
+    try:
+        for _ in range(4):
+            ok, _why = directory.bind_as(f"{login}@{realm}", "Mauvais-mot-de-passe-1")
+            assert not ok
+        grade(directory, "ad.user", {"login": login, "locked": True}, "locked", PASS)
+        grade(directory, "ad.user", {"login": login, "locked": False}, "locked_unexpected", FAIL)
+        tool(lab, "user", "unlock", login)
+        grade(directory, "ad.user", {"login": login, "locked": False}, "unlocked", PASS)
+    finally:
+        tool(lab, "user", "unlock", login)
+
+
+def test_expired_lockout_is_not_locked(lab: Any, directory: Any, login: str) -> None:
+    """lockoutTime stays set after the lockout duration; the DC's computed bit says it is over."""
+    realm = lab.loaded.scenario.directory.realm
+    tool(
+        lab, "domain", "passwordsettings", "set",
+        "--account-lockout-threshold=3", "--account-lockout-duration=1",
+        "--reset-account-lockout-after=1",
+    )  # fmt: skip
+    try:
+        for _ in range(4):
+            directory.bind_as(f"{login}@{realm}", "Mauvais-mot-de-passe-2")
+        grade(directory, "ad.user", {"login": login, "locked": True}, "locked_short", PASS)
+        time.sleep(65)
+        entry = directory.search(directory.base_dn, f"(sAMAccountName={login})", ["lockoutTime"])[0]
+        assert int(entry.first("lockoutTime") or 0) > 0, "Samba cleared lockoutTime by itself"
+        grade(directory, "ad.user", {"login": login, "locked": False}, "lockout_expired", PASS)
+    finally:
+        tool(lab, "user", "unlock", login)
+        tool(
+            lab, "domain", "passwordsettings", "set",
+            "--account-lockout-duration=30", "--reset-account-lockout-after=30",
+        )  # fmt: skip
+
+
+def test_disabled_account(lab: Any, directory: Any, login: str) -> None:
+    tool(lab, "user", "disable", login)
+    try:
+        grade(directory, "ad.user", {"login": login, "enabled": True}, "disabled", FAIL)
+    finally:
+        tool(lab, "user", "enable", login)
+    grade(directory, "ad.user", {"login": login, "enabled": True}, "enabled", PASS)
+
+
+def test_user_moved_to_another_ou(lab: Any, directory: Any, login: str) -> None:
+    base = directory.base_dn
+    tool(lab, "user", "move", login, f"OU=Departs,{base}")
+    try:
+        grade(directory, "ad.user", {"login": login, "ou": "Siege/Utilisateurs"}, "wrong_ou", FAIL)
+    finally:
+        tool(lab, "user", "move", login, f"OU=Utilisateurs,OU=Siege,{base}")
+    grade(directory, "ad.user", {"login": login, "ou": "Siege/Utilisateurs"}, "right_ou", PASS)
+
+
+def test_membership_removed(lab: Any, directory: Any, login: str) -> None:
+    tool(lab, "group", "removemembers", "Comptabilite", login)
+    try:
+        grade(
+            directory,
+            "ad.user",
+            {"login": login, "member_of": ["Comptabilite"]},
+            "not_member",
+            FAIL,
+        )
+        grade(
+            directory,
+            "ad.group",
+            {"group": "Comptabilite", "members": [login]},
+            "member_missing",
+            FAIL,
+        )
+    finally:
+        tool(lab, "group", "addmembers", "Comptabilite", login)
+    grade(directory, "ad.user", {"login": login, "member_of": ["Comptabilite"]}, "member", PASS)
+
+
+def test_must_change_password_and_expiry(lab: Any, directory: Any, login: str) -> None:
+    password = lab.secrets.all()["temp_password"]
+    grade(
+        directory,
+        "ad.user",
+        {"login": login, "must_change_password": True},
+        "no_change_forced",
+        FAIL,
+    )
+    tool(
+        lab,
+        "user",
+        "setpassword",
+        login,
+        f"--newpassword={password}",
+        "--must-change-at-next-login",
+    )
+    grade(
+        directory, "ad.user", {"login": login, "must_change_password": True}, "change_forced", PASS
+    )
+    tool(lab, "user", "setexpiry", login, "--days=0")
+    time.sleep(2)
+    try:
+        grade(directory, "ad.user", {"login": login, "expired": False}, "expired", FAIL)
+        grade(directory, "ad.user", {"login": login, "expired": True}, "expired_expected", PASS)
+    finally:
+        tool(lab, "user", "setexpiry", login, "--noexpiry")
+    grade(directory, "ad.user", {"login": login, "expired": False}, "not_expired", PASS)
+
+
+def test_gpo_link_enabled_disabled_removed(lab: Any, directory: Any) -> None:
+    admin = ["-U", "Administrator", f"--password={lab.secrets.all()['admin_password']}"]
+    realm = lab.loaded.scenario.directory.realm
+    url = ["-H", f"ldap://dc1.{realm}"]
+    name = f"Fond d'ecran Siege {int(time.time()) % 100000}"  # unique: re-runs on a kept lab
+    out = tool(lab, "gpo", "create", name, *url, *admin)
+    guid = re.search(r"\{[0-9A-Fa-f-]{36}\}", out)
+    assert guid, out
+    ou = f"OU=Utilisateurs,OU=Siege,{directory.base_dn}"
+    params = {"gpo": name, "linked_to": "Siege/Utilisateurs"}
+    grade(directory, "ad.gpo", {"gpo": name}, "exists", PASS)
+    grade(directory, "ad.gpo", {"gpo": "GPO inexistante"}, "absent", FAIL)
+    grade(directory, "ad.gpo", params, "not_linked", FAIL)
+    tool(lab, "gpo", "setlink", ou, guid.group(0), *url, *admin)
+    grade(directory, "ad.gpo", params, "linked", PASS)
+    grade(directory, "ad.gpo", {**params, "linked": False}, "linked_unexpected", FAIL)
+    # Disable the link as the GPMC does: option 1 in the OU's gPLink (an LDAP modify).
+    gplink = directory.search(ou, "(objectClass=*)", ["gPLink"], scope="base")[0].first("gPLink")
+    ldif = (
+        f"dn: {ou}\nchangetype: modify\nreplace: gPLink\ngPLink: {gplink.replace(';0]', ';1]')}\n"
+    )
+    res = lab.exec("dc1", ["ldbmodify", "-H", "/var/lib/samba/private/sam.ldb"], input=ldif)
+    assert res.ok, res.stderr
+    grade(directory, "ad.gpo", params, "link_disabled", FAIL)
+    grade(directory, "ad.gpo", {**params, "link_enabled": False}, "link_disabled_expected", PASS)
+    tool(lab, "gpo", "dellink", ou, guid.group(0), *url, *admin)
+    grade(directory, "ad.gpo", params, "unlinked", FAIL)
+    grade(directory, "ad.gpo", {**params, "linked": False}, "unlinked_expected", PASS)
+    grade(directory, "ad.gpo", {"gpo": name, "linked_to": "Siege/Absente"}, "ou_absent", FAIL)
