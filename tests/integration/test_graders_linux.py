@@ -262,8 +262,16 @@ def test_sshd_printer_module(lab: Any) -> None:
         assert verdict(lab, "pc1", "linux.sshd", permit_root_login="no") is FAIL  # invalid config
     finally:
         sh(lab, "pc1", "rm -f /etc/ssh/sshd_config.d/00-grd.conf")
-    # the client image has cups-client but no cupsd: the queue state cannot be read
-    assert verdict(lab, "pc1", "linux.printer", queue="Compta-Laser") is ERROR
+    # a queue that does not exist, then one that is ready and default, then paused
+    assert verdict(lab, "pc1", "linux.printer", queue="Compta-Laser") is FAIL
+    try:
+        sh(lab, "pc1", "lpadmin -p Compta-Laser -v ipp://192.0.2.9/ipp/print -m raw -E")
+        sh(lab, "pc1", "lpadmin -d Compta-Laser")
+        assert verdict(lab, "pc1", "linux.printer", queue="Compta-Laser", default=True) is PASS
+        sh(lab, "pc1", "cupsdisable Compta-Laser")
+        assert verdict(lab, "pc1", "linux.printer", queue="Compta-Laser") is FAIL
+    finally:
+        sh(lab, "pc1", "lpadmin -x Compta-Laser || true")
     # a container shares the host's kernel: /sys/module shows the host's modules
     assert verdict(lab, "pc1", "linux.kernel_module", module="grd_nosuch") is FAIL
 

@@ -1,4 +1,9 @@
-"""Faults on Windows nodes (PowerShell over WinRM)."""
+"""Faults on Windows nodes (PowerShell over WinRM).
+
+Declared only: ``inject`` / ``in_place`` need a PowerShell session to the node, and a
+RoleContext offers none yet (no Windows engine, no WinRM endpoint in the lab's context).
+``missing_parts`` says so, and scenarios using them are listed as not runnable.
+"""
 
 from __future__ import annotations
 

@@ -189,6 +189,63 @@ def step_setup(lab: Lab, report: Reporter) -> None:
         run_step(lab.context(step.target), step.action, step.params)
 
 
+EXAM_START = "exam-start"
+
+
+def inject_faults(lab: Lab, report: Reporter) -> None:
+    """Inject every fault of the scenario (idempotent: running it again changes nothing)."""
+    from tai_labs.faults.base import FAULTS, FaultError
+
+    for use in lab.loaded.scenario.faults:
+        plugin = FAULTS.get(use.fault)
+        node = lab.node_plan(use.target)
+        if plugin.engines and node.engine.value not in plugin.engines:
+            raise FaultError(
+                f"fault {use.fault} ({use.id}) needs a {' or '.join(sorted(plugin.engines))} "
+                f"node; {use.target} is a {node.engine.value}",
+                hint=f"set engine: {next(iter(sorted(plugin.engines)))} on {use.target}",
+            )
+        report(Event("faults", f"{use.id} ({use.fault})", use.target))
+        plugin().inject(lab.context(use.target), plugin.Params.model_validate(use.params))  # type: ignore[attr-defined]
+
+
+def step_faults(lab: Lab, report: Reporter) -> None:
+    inject_faults(lab, report)
+
+
+def step_snapshot(lab: Lab, report: Reporter) -> None:
+    """Record the lab as the candidate gets it: `reset` comes back here."""
+    take_snapshot(lab, EXAM_START)
+    report(Event("snapshot", f"{EXAM_START} recorded for {len(lab.plan.nodes)} nodes"))
+
+
+def take_snapshot(lab: Lab, name: str) -> None:
+    _parallel(lab.plan.nodes, lambda node: lab.engine.snapshot(node.resource, name))
+
+
+def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter = _quiet) -> None:
+    """Put nodes (default: all) back to a snapshot, then wait until their roles are ready."""
+    chosen = [n for n in lab.plan.nodes if not nodes or n.name in nodes]
+    unknown = set(nodes) - {n.name for n in lab.plan.nodes}
+    if unknown:
+        raise TaiLabsError(f"lab {lab.id} has no node {', '.join(sorted(unknown))}")
+
+    def revert(node: NodePlan) -> None:
+        lab.engine.revert(node.resource, name)
+        report(Event("revert", f"back to {name}", node.name))
+
+    _parallel(chosen, revert)
+    for group in lab.plan.groups:
+        members = [n for n in group if n in chosen]
+
+        def ready(node: NodePlan) -> None:
+            role = role_for(node.kind.value)
+            role.wait_ready(lab.context(node.name))
+            report(Event("ready", "ready", node.name))
+
+        _parallel(members, ready)
+
+
 def step_brief(lab: Lab, report: Reporter) -> None:
     from tai_labs.lab.access import access_details
 
@@ -205,6 +262,8 @@ UP_STEPS: tuple[tuple[str, Callable[[Lab, Reporter], None]], ...] = (
     ("boot", step_boot),
     ("roles", step_roles),
     ("setup", step_setup),
+    ("faults", step_faults),
+    ("snapshot", step_snapshot),
     ("brief", step_brief),
 )
 

@@ -31,6 +31,7 @@ def up_blockers(scenario: Scenario) -> list[str]:
         except NoRoleError as exc:
             missing.append(exc.message)
     missing += _plugin_gaps([(ACTIONS, s.action) for s in scenario.setup])
+    missing += _plugin_gaps([(FAULTS, f.fault) for f in scenario.faults])
     return missing
 
 

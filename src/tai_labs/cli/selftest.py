@@ -1,0 +1,107 @@
+"""`tai-labs selftest`: prove scenarios right on real labs (every variant)."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tai_labs.cli.completion import scenario_names
+from tai_labs.cli.output import console, err_console, print_json
+from tai_labs.lab.selftest import SelftestResult, run_variant, variants
+from tai_labs.scenario import catalog
+
+
+def _junit(results: list[SelftestResult]) -> str:
+    suite = ET.Element(
+        "testsuite",
+        name="tai-labs selftest",
+        tests=str(len(results)),
+        failures=str(sum(1 for r in results if not r.ok)),
+        time=f"{sum(r.seconds for r in results):.1f}",
+    )
+    for r in results:
+        name = r.scenario + "".join(f"[{k}={v}]" for k, v in r.variant.items())
+        case = ET.SubElement(
+            suite, "testcase", classname="selftest", name=name, time=f"{r.seconds:.1f}"
+        )
+        failed = [p for p in r.phases if not p.ok]
+        if failed:
+            node = ET.SubElement(case, "failure", message=", ".join(p.name for p in failed))
+            node.text = "\n".join(f"{p.name}: {p.detail}" for p in failed)
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def selftest(
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Scenario ids or paths (default: the catalogue).", autocompletion=scenario_names
+        ),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Prove scenarios right on real labs, in every variant of their drawn faults.
+
+    For each: up; grade fails exactly on the checks the faults break; the faults injected
+    twice more change nothing; the reference (and alternative) solutions make every check
+    pass; wrong solutions leave their checks failing; down leaves nothing. Exit code 1 on any
+    mismatch.
+    """
+    files = (
+        [catalog.find(s) for s in scenarios] if scenarios else list(catalog.iter_scenario_files())
+    )
+    started = time.monotonic()
+    results: list[SelftestResult] = []
+    for file in files:
+        for seed, variant in variants(file):
+            results.append(
+                run_variant(file, seed, variant, lambda line: err_console.print(escape(line)))
+            )
+    if junit:
+        junit.write_text(_junit(results), encoding="utf-8")
+    if as_json:
+        print_json(
+            [
+                {
+                    "scenario": r.scenario,
+                    "variant": r.variant,
+                    "seed": r.seed,
+                    "ok": r.ok,
+                    "seconds": r.seconds,
+                    "phases": [p.__dict__ for p in r.phases],
+                }
+                for r in results
+            ]
+        )
+    else:
+        table = Table(
+            "scenario",
+            "variant",
+            "phases",
+            "time",
+            "result",
+            title=f"selftest: {len(results)} lab(s) in {time.monotonic() - started:.0f} s",
+            title_justify="left",
+        )
+        for r in results:
+            phases = " ".join(
+                ("[green]" if p.ok else "[red]") + escape(p.name) + "[/]" for p in r.phases
+            )
+            table.add_row(
+                r.scenario,
+                escape(str(r.variant or "")),
+                phases,
+                f"{r.seconds:.0f} s",
+                "[green]ok[/green]" if r.ok else "[red]FAIL[/red]",
+            )
+        console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,218 @@
+"""`tai-labs selftest`: prove a scenario right on a real lab, in every variant.
+
+For each variant (each option of the choice variables its conditions use):
+
+1. up (setup, faults, exam-start snapshot); grade: exactly the checks the faults break (and
+   those marked ``initially: fail``) fail, the others pass; every fault is in place;
+2. back to exam start, inject the faults again twice: nothing changes (same verdicts);
+3. back to exam start, the reference solution: every check passes, no fault is in place;
+4. each alternative solution: every check passes; each wrong solution: its ``must_fail``
+   checks still fail;
+5. down: nothing of the lab is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tai_labs.actions.base import run_step
+from tai_labs.errors import TaiLabsError
+from tai_labs.faults.base import FAULTS
+from tai_labs.grading.model import Verdict
+from tai_labs.grading.result import GradeReport
+from tai_labs.grading.runner import grade
+from tai_labs.lab import lifecycle
+from tai_labs.lab.runtime import Lab
+from tai_labs.providers.naming import new_lab_id
+from tai_labs.scenario.loader import load_scenario, variable_specs
+from tai_labs.scenario.model import Step
+
+CANDIDATE = "selftest"
+SEED_SEARCH = 400
+
+
+@dataclass
+class Phase:
+    name: str
+    ok: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class SelftestResult:
+    scenario: str
+    variant: dict[str, Any]
+    seed: int
+    lab: str = ""
+    phases: list[Phase] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.phases) and all(p.ok for p in self.phases)
+
+
+def variants(file: Path) -> list[tuple[int, dict[str, Any]]]:
+    """One (seed, values) per option of the choice variables that conditions depend on."""
+    loaded = load_scenario(file, candidate=CANDIDATE, seed=0)
+    text = file.read_text(encoding="utf-8")
+    conditions = " ".join(re.findall(r"when:\s*(.+)", text))
+    specs = variable_specs(file)
+    deciding = {
+        name: spec.choice
+        for name, spec in specs.items()
+        if spec.choice is not None and re.search(rf"\b{re.escape(name)}\b", conditions)
+    }
+    if not deciding:
+        return [(0, {})]
+    count = max(len(options) for options in deciding.values())
+    found: list[tuple[int, dict[str, Any]]] = []
+    for k in range(count):
+        target = {name: options[k % len(options)] for name, options in deciding.items()}
+        for seed in range(SEED_SEARCH):
+            values = load_scenario(file, candidate=CANDIDATE, seed=seed).variables
+            if all(values[name] == value for name, value in target.items()):
+                found.append((seed, target))
+                break
+        else:
+            raise TaiLabsError(
+                f"{loaded.scenario.id}: no seed below {SEED_SEARCH} draws {target}",
+                hint="fewer choice variables in conditions, or fewer options",
+            )
+    return found
+
+
+def _verdicts(report: GradeReport) -> dict[str, Verdict]:
+    return {c.id: c.verdict for c in report.checks}
+
+
+def _grade(lab: Lab, sessions: Any) -> GradeReport:
+    return grade(lab.loaded.scenario, sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
+
+
+def _describe(report: GradeReport, ids: list[str]) -> str:
+    by_id = {c.id: c for c in report.checks}
+    return "; ".join(f"{i}: {by_id[i].verdict.value} ({by_id[i].why_en})" for i in ids)
+
+
+def _faults_in_place(lab: Lab) -> dict[str, bool]:
+    out = {}
+    for use in lab.loaded.scenario.faults:
+        plugin = FAULTS.get(use.fault)
+        params = plugin.Params.model_validate(use.params)
+        out[use.id] = bool(plugin().in_place(lab.context(use.target), params))  # type: ignore[attr-defined]
+    return out
+
+
+def _apply(lab: Lab, steps: list[Step]) -> None:
+    for step in steps:
+        if step.target is None:
+            raise TaiLabsError(f"solution step {step.action!r} has no target node")
+        run_step(lab.context(step.target), step.action, step.params)
+
+
+def run_variant(
+    file: Path, seed: int, variant: dict[str, Any], say: Callable[[str], None]
+) -> SelftestResult:
+    start = time.monotonic()
+    result = SelftestResult(file.parent.name, variant, seed)
+
+    def phase(name: str, fn: Callable[[], tuple[bool, str]]) -> bool:
+        t0 = time.monotonic()
+        try:
+            ok, detail = fn()
+        except Exception as exc:  # a phase that crashes fails, and says how
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        result.phases.append(Phase(name, ok, detail, round(time.monotonic() - t0, 2)))
+        say(f"{'ok  ' if ok else 'FAIL'} {result.scenario} {variant or ''} {name} {detail}")
+        return ok
+
+    # The id is chosen here so that a lab whose `up` fails half-way is still brought down.
+    result.lab = new_lab_id()
+    lab: Lab | None = None
+    try:
+
+        def bring_up() -> tuple[bool, str]:
+            nonlocal lab
+            lab = lifecycle.up(file, candidate=CANDIDATE, seed=seed, lab_id=result.lab)
+            return True, f"lab {lab.id}"
+
+        if phase("up", bring_up):
+            assert lab is not None
+            _prove(lab, phase)
+    finally:
+
+        def bring_down() -> tuple[bool, str]:
+            removed = lifecycle.down(result.lab)
+            return True, f"{len(removed)} resources removed"
+
+        phase("down", bring_down)
+        result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool]) -> None:
+    """Phases 1 to 4 on a lab that is up."""
+    from tai_labs.sessions.pool import SessionPool
+
+    scenario = lab.loaded.scenario
+    expected = {c.id: scenario.expected_at_start(c) for c in scenario.checks}
+    with SessionPool(lab) as sessions:
+        start_verdicts: dict[str, Verdict] = {}
+
+        def at_start() -> tuple[bool, str]:
+            report = _grade(lab, sessions)
+            start_verdicts.update(_verdicts(report))
+            wrong = [
+                i
+                for i, v in start_verdicts.items()
+                if (v is Verdict.PASS) != (expected[i] == "pass")
+            ]
+            missing = [f for f, there in _faults_in_place(lab).items() if not there]
+            detail = _describe(report, wrong)
+            if missing:
+                detail += f"; faults not in place: {missing}"
+            return not wrong and not missing, detail or f"{len(expected)} checks as expected"
+
+        phase("exam start", at_start)
+
+        def twice() -> tuple[bool, str]:
+            lifecycle.revert_to(lab, lifecycle.EXAM_START)
+            sessions.close()
+            lifecycle.inject_faults(lab, lambda e: None)
+            first = _verdicts(_grade(lab, sessions))
+            lifecycle.inject_faults(lab, lambda e: None)
+            second = _verdicts(_grade(lab, sessions))
+            changed = [i for i in first if first[i] != second[i] or first[i] != start_verdicts[i]]
+            return not changed, f"changed: {changed}" if changed else "no change"
+
+        phase("inject twice", twice)
+
+        def solve(steps: list[Step], must_fail: list[str] | None) -> tuple[bool, str]:
+            lifecycle.revert_to(lab, lifecycle.EXAM_START)
+            sessions.close()
+            _apply(lab, steps)
+            report = _grade(lab, sessions)
+            verdicts = _verdicts(report)
+            if must_fail is None:
+                bad = [i for i, v in verdicts.items() if v is not Verdict.PASS]
+                left = [f for f, there in _faults_in_place(lab).items() if there]
+                detail = _describe(report, bad)
+                if left:
+                    detail += f"; faults still in place: {left}"
+                return not bad and not left, detail or "every check passes"
+            bad = [i for i in must_fail if verdicts[i] is Verdict.PASS]
+            return not bad, _describe(report, bad) or f"{', '.join(must_fail)} still fail"
+
+        phase("reference solution", functools.partial(solve, scenario.solution.steps, None))
+        for alt in scenario.solution.alternatives:
+            phase(f"alternative {alt.name}", functools.partial(solve, alt.steps, None))
+        for wrong in scenario.solution.wrong:
+            phase(f"wrong {wrong.name}", functools.partial(solve, wrong.steps, wrong.must_fail))
