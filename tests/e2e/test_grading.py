@@ -23,12 +23,20 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
         "variables"
     ]["user"]["login"]
 
-    # Before the candidate works: nothing forces a password change yet.
+    # As the candidate gets it: the account is locked and out of its group (the faults);
+    # the password change depends on the unlock, so it is skipped.
     rc, got = verdicts(lab)
-    assert got["must-change"] == "fail" and rc == 1
-    assert got["unlocked"] == got["member"] == got["same-ou"] == "pass"
+    assert rc == 1
+    assert got == {
+        "unlocked": "fail",
+        "enabled": "pass",
+        "must-change": "skipped",
+        "member": "fail",
+        "same-ou": "pass",
+    }
 
     # The candidate's fix, done as a technician would on the DC.
+    tai("exec", lab, "dc1", "--", "samba-tool", "user", "unlock", login)
     tai(
         "exec",
         lab,
@@ -41,6 +49,7 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
         "--newpassword=Provisoire-2026x",
         "--must-change-at-next-login",
     )
+    tai("exec", lab, "dc1", "--", "samba-tool", "group", "addmembers", "Comptabilite", login)
     rc, got = verdicts(lab)
     assert rc == 0 and set(got.values()) == {"pass"}
 

@@ -112,6 +112,25 @@ class Package(Action):
         packages: list[str] = Field(min_length=1)
         state: Literal["present", "absent"] = "present"
 
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        for name in params.packages:
+            if name.startswith("-"):
+                raise TaiLabsError(f"package name {name!r} must not start with '-'")
+        env = ["env", "DEBIAN_FRONTEND=noninteractive"]
+        if params.state == "absent":
+            ctx.run([*env, "apt-get", "remove", "-y", "--", *params.packages])
+            return
+        status = ctx.run(
+            ["dpkg-query", "-W", "-f", "${Status}\n", "--", *params.packages], check=False
+        )
+        if status.ok and status.stdout.count("install ok installed") == len(params.packages):
+            return
+        # Labs have no Internet: this works when the node's apt sources can serve them.
+        ctx.run(
+            [*env, "apt-get", "install", "-y", "--no-install-recommends", "--", *params.packages],
+            timeout=600,
+        )
+
 
 @register_action
 class User(Action):

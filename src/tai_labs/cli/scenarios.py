@@ -331,3 +331,18 @@ def catalog_cmd(
             styled("ok") if item["implemented"] else "[dim]not yet[/dim]",
         )
     console.print(table)
+
+
+def docs(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of the pages.")] = Path(
+        "docs/scenarios"
+    ),
+) -> None:
+    """Write a Markdown page per scenario of the catalogue, generated from its data."""
+    from tai_labs.reports.scenario_doc import scenario_page
+
+    output.mkdir(parents=True, exist_ok=True)
+    files = list(catalog.iter_scenario_files())
+    for file in files:
+        (output / f"{file.parent.name}.md").write_text(scenario_page(file), encoding="utf-8")
+    console.print(f"wrote {len(files)} pages to {output}")

@@ -25,6 +25,11 @@ def up_blockers(scenario: Scenario) -> list[str]:
     for engine in sorted({n.effective_engine.value for n in scenario.topology.nodes}):
         if engine not in engines:
             missing.append(f"engine {engine!r} not available yet")
+    for node in scenario.topology.nodes:
+        if node.disks and node.effective_engine.value == "container":
+            # A blank disk a candidate partitions needs a VM (or a loop device passed into
+            # the container with its partition nodes, which this engine does not do yet).
+            missing.append(f"node {node.name!r}: extra disks need the VM engine")
     for kind in sorted({n.kind.value for n in scenario.topology.nodes}):
         try:
             role_for(kind)
