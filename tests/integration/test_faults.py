@@ -73,7 +73,7 @@ def lab() -> Iterator[Any]:
 
     up = None
     try:
-        up = lifecycle.up(find("compte-verrouille"), candidate="flt", seed=0)
+        up = lifecycle.up(find("compte-verrouille"), candidate="flt", seed=0, faults=False)
         yield up
     finally:
         from tai_labs.lab.store import Store
@@ -614,7 +614,7 @@ def disk_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     (target / "scenario.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     up = None
     try:
-        up = lifecycle.up(target / "scenario.yaml", candidate="flt-disk", seed=0)
+        up = lifecycle.up(target / "scenario.yaml", candidate="flt-disk", seed=0, faults=False)
         yield up
     finally:
         if up is not None:

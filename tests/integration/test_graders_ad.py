@@ -57,7 +57,9 @@ def lab() -> Iterator[Any]:
     lab_id = new_lab_id()  # chosen first: `down` always knows what to remove
     try:
         try:
-            lab = lifecycle.up(find("compte-verrouille"), candidate="adg", seed=0, lab_id=lab_id)
+            lab = lifecycle.up(
+                find("compte-verrouille"), candidate="adg", seed=0, lab_id=lab_id, faults=False
+            )
         except TaiLabsError as exc:
             if "cannot be brought up yet" in exc.message:
                 pytest.skip(exc.message)

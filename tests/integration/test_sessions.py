@@ -45,7 +45,12 @@ def lab() -> Iterator[Lab]:
         started = time.monotonic()
         try:
             opened = lifecycle.up(
-                find("compte-verrouille"), candidate="sess", seed=0, lab_id=lab_id, store=store
+                find("compte-verrouille"),
+                candidate="sess",
+                seed=0,
+                lab_id=lab_id,
+                store=store,
+                faults=False,
             )
         except TaiLabsError as exc:
             if "cannot be brought up yet" in exc.message:

@@ -96,6 +96,9 @@ def up(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the lab as JSON when ready.")
     ] = False,
+    faults: Annotated[
+        bool, typer.Option("--faults/--no-faults", help="Inject the scenario's faults.")
+    ] = True,
 ) -> None:
     """Bring a lab up: validate, build missing images, create networks and nodes, wait until
     every role is ready, run the setup steps, and print how to reach it.
@@ -106,7 +109,9 @@ def up(
     file = catalog.find(scenario)
     start = time.monotonic()
     report = (lambda event: None) if as_json else _reporter(start)
-    lab = lifecycle.up(file, candidate=candidate, seed=seed, lab_id=lab_id, report=report)
+    lab = lifecycle.up(
+        file, candidate=candidate, seed=seed, lab_id=lab_id, report=report, faults=faults
+    )
     info = _describe(lab)
     if as_json:
         info["access"] = access_details(lab)["nodes"]

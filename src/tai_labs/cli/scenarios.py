@@ -62,6 +62,7 @@ def _summary(file: Path) -> dict[str, Any]:
         problems=[],
         runnable=not missing,
         blockers=missing,
+        draft=s.scenario.draft,
     )
     return row
 
@@ -111,6 +112,8 @@ def list_scenarios(
     for r in rows:
         if not r["valid"]:
             status = styled("invalid") + f" ({len(r['problems'])} problems)"
+        elif r.get("draft"):
+            status = "[yellow]draft[/yellow]"
         elif r["runnable"]:
             status = styled("ok") + " runnable"
         else:

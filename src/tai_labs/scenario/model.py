@@ -79,6 +79,10 @@ class Meta(_Model):
         default=None, description="what is left to the jury in person (French), if anything"
     )
     tags: list[Slug] = []
+    draft: str | None = Field(
+        default=None,
+        description="why the scenario is not ready for exams yet; selftest skips it unless named",
+    )
 
 
 # --- topology ---------------------------------------------------------------------------------
