@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps python-deps demo test unit lint schema bench clean
+.PHONY: install system-deps python-deps demo test unit selftest lint schema docs bench clean
 
 install: system-deps python-deps  ## system packages (root) + the Python package in .venv
 
@@ -28,6 +28,10 @@ demo: python-deps  ## the main job: check the catalogue, bring a lab up, show it
 test: python-deps  ## every test tier; tiers that need something absent skip and say why
 	$(BIN)/python -m pytest
 
+selftest: python-deps  ## every non-draft scenario proven on real labs, every variant (root)
+	mkdir -p out
+	$(BIN)/tai-labs selftest --junit out/selftest.xml
+
 unit: python-deps  ## pure unit tests only (no lab, no root)
 	$(BIN)/python -m pytest tests/unit
 
@@ -42,6 +46,9 @@ bench: python-deps  ## figures for the README (root; creates and removes labs)
 
 schema: python-deps  ## refresh the JSON Schema shipped for editors
 	$(BIN)/tai-labs schema -o docs/scenario.schema.json
+
+docs: python-deps  ## refresh the page of every scenario (docs/scenarios/)
+	$(BIN)/tai-labs docs --output docs/scenarios
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

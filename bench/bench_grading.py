@@ -59,9 +59,7 @@ def main() -> None:
         for _ in range(args.rounds):
             start = time.monotonic()
             with SessionPool(lab) as sessions:
-                report = grade(
-                    lab.loaded.scenario, sessions, lab=lab.id, candidate="bench", seed=0
-                )
+                report = grade(lab.loaded.scenario, sessions, lab=lab.id, candidate="bench", seed=0)
             graded.append(time.monotonic() - start)
             per_check += [c.seconds for c in report.checks]
             commands = [(e.node, e.command) for c in report.checks for e in c.evidence]
@@ -78,7 +76,9 @@ def main() -> None:
             "grade_s_median": round(statistics.median(graded), 2),
             "per_check_ms_median": round(1000 * statistics.median(per_check), 1),
             "fresh_ssh_one_by_one_s_median": round(statistics.median(replayed), 2),
-            "ratio_grade_to_fresh_ssh": round(statistics.median(graded) / statistics.median(replayed), 2),
+            "ratio_grade_to_fresh_ssh": round(
+                statistics.median(graded) / statistics.median(replayed), 2
+            ),
             "rounds": args.rounds,
         }
     finally:

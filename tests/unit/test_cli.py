@@ -122,3 +122,14 @@ def test_doctor_json_has_a_fix_for_every_problem() -> None:
         assert row["status"] in ("ok", "warn", "fail")
         assert bool(row["fix"]) == (row["status"] != "ok")
     assert out.returncode == (1 if any(r["status"] == "fail" for r in rows) else 0)
+
+
+def test_scenario_pages_are_current(tmp_path: Path) -> None:
+    out = tai("docs", "--output", str(tmp_path))
+    assert out.returncode == 0
+    shipped = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+    generated = {p.name: p.read_text() for p in tmp_path.glob("*.md")}
+    assert generated, "no page generated"
+    assert generated == {p.name: p.read_text() for p in shipped.glob("*.md")}, "run: tai-labs docs"
+    page = generated["partage-compta-inaccessible.md"]
+    assert "C11.2" in page and "linux.dns_resolver" in page and "## Laissé au jury" in page

@@ -112,5 +112,8 @@ def selftest(
                 "[green]ok[/green]" if r.ok else "[red]FAIL[/red]",
             )
         console.print(table)
-    if not all(r.ok for r in results):
+    failed = sum(1 for r in results if not r.ok)
+    # A plain closing line CI systems read: one per lab variant proven.
+    print(f"selftest: {len(results) - failed} passed, {failed} failed")
+    if failed:
         raise typer.Exit(1)

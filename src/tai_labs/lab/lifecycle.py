@@ -243,8 +243,8 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
 
         def ready(node: NodePlan) -> None:
             role = role_for(node.kind.value)
-            role.wait_ready(lab.context(node.name))
-            report(Event("ready", "ready", node.name))
+            role.wait_started(lab.context(node.name))
+            report(Event("ready", "started", node.name))
 
         _parallel(members, ready)
 

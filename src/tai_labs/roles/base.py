@@ -113,3 +113,8 @@ class Role(ABC):
     @abstractmethod
     def wait_ready(self, ctx: RoleContext) -> None:
         """Return when the node's service answers; raise NotReadyError otherwise."""
+
+    def wait_started(self, ctx: RoleContext) -> None:
+        """After a revert: the node's own services answer. Unlike ``wait_ready`` this must
+        not depend on the rest of the lab, which the scenario may have broken on purpose."""
+        self.wait_ready(ctx)

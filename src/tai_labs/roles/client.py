@@ -86,6 +86,10 @@ class ClientRole(Role):
         if scenario.directory is not None:
             ctx.write_file("/etc/krb5.conf", render_krb5_conf(scenario))
 
+    def wait_started(self, ctx: RoleContext) -> None:
+        # A workstation runs no service of its own: booted (which revert waits for) is all.
+        return None
+
     def wait_ready(self, ctx: RoleContext) -> None:
         deadline = time.monotonic() + self.ready_timeout
         wait_until(
