@@ -930,7 +930,8 @@ class PrintQueuePaused(LinuxFault):
     symptom = "J'envoie mes impressions mais rien ne sort."
 
     class Params(PluginParams):
-        queue: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+        # No leading '-': cupsdisable takes no '--' to end its options.
+        queue: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
     def _state(self, ctx: RoleContext, queue: str) -> str:
         res = ctx.run(["lpstat", "-p", queue], check=False, timeout=30)
@@ -943,8 +944,10 @@ class PrintQueuePaused(LinuxFault):
 
     def inject(self, ctx: RoleContext, params: Params) -> None:
         if not self.in_place(ctx, params):
-            # cupsd saves the state in printers.conf: the queue stays paused after a restart.
-            ctx.run(["cupsdisable", "--", params.queue])
+            ctx.run(["cupsdisable", params.queue])
+            # cupsd writes printers.conf lazily; a restart writes it now, so the paused queue
+            # survives a reboot and is in the exam-start snapshot.
+            ctx.run(["systemctl", "restart", "cups"])
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
         return "disabled" in self._state(ctx, params.queue)
