@@ -17,15 +17,9 @@ from tai_labs.faults.directory import (
     parse_ldif,
     render_gplink,
 )
-from tai_labs.faults.linux import (
-    blocked_hooks,
-    corrupt_fstab_line,
-    ini_values,
-    poison_hosts,
-    set_ini_key,
-    with_nameserver,
-    with_proxy,
-)
+from tai_labs.faults.linux import ini_values, set_ini_key
+from tai_labs.faults.linux_network import blocked_hooks, poison_hosts, with_nameserver, with_proxy
+from tai_labs.faults.linux_system import corrupt_fstab_line
 from tai_labs.faults.network import disable_scope, ovs_vlans, set_dhcp_option, static_routes
 from tai_labs.providers.base import ExecResult
 from tai_labs.roles.base import RoleContext

@@ -8,7 +8,7 @@ from typing import ClassVar
 from tai_labs.errors import TaiLabsError
 from tai_labs.registry import Plugin, Registry
 
-_MODULES = ("linux", "directory", "network", "windows")
+_MODULES = ("linux_system", "linux_network", "directory", "network", "windows")
 
 
 class FaultError(TaiLabsError):
