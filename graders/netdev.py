@@ -332,8 +332,25 @@ def _ports_judge(evidence: Evidence, name: str) -> dict[str, Any] | Judgement:
     return row
 
 
+class PortCheck(DeviceCheck):
+    """A switch port's mode and VLANs, read from Open vSwitch's port table."""
+
+    def collect(self, session: Any, params: Any) -> Evidence:
+        ev = Evidence()
+        shell(
+            session, ev, ["ovs-vsctl", "--format=json", f"--columns={PORT_COLUMNS}", "list", "port"]
+        )
+        return ev
+
+    def judge(self, evidence: Evidence, params: Any) -> Judgement:
+        return _decoding(lambda: self._judge(evidence, params))
+
+    def _judge(self, evidence: Evidence, p: Any) -> Judgement:
+        raise NotImplementedError
+
+
 @register_check
-class AccessPort(DeviceCheck):
+class AccessPort(PortCheck):
     name = "netdev.access_port"
     summary = "A switch port is an access port in the given VLAN"
     node_kinds = SWITCH
@@ -341,16 +358,6 @@ class AccessPort(DeviceCheck):
     class Params(PluginParams):
         port: str = Field(pattern=IFNAME_PATTERN)
         vlan: int = Field(ge=1, le=4094)
-
-    def collect(self, session: Any, params: Params) -> Evidence:
-        ev = Evidence()
-        shell(
-            session, ev, ["ovs-vsctl", "--format=json", f"--columns={PORT_COLUMNS}", "list", "port"]
-        )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
 
     def _judge(self, evidence: Evidence, p: Params) -> Judgement:
         row = _ports_judge(evidence, p.port)
@@ -379,7 +386,7 @@ class AccessPort(DeviceCheck):
 
 
 @register_check
-class Trunk(DeviceCheck):
+class Trunk(PortCheck):
     name = "netdev.trunk"
     summary = "A switch port is a trunk that allows exactly (or at least) the listed VLANs"
     node_kinds = SWITCH
@@ -388,16 +395,6 @@ class Trunk(DeviceCheck):
         port: str = Field(pattern=IFNAME_PATTERN)
         allowed: list[int] = Field(min_length=1)
         exact: bool = False
-
-    def collect(self, session: Any, params: Params) -> Evidence:
-        ev = Evidence()
-        shell(
-            session, ev, ["ovs-vsctl", "--format=json", f"--columns={PORT_COLUMNS}", "list", "port"]
-        )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
 
     def _judge(self, evidence: Evidence, p: Params) -> Judgement:
         row = _ports_judge(evidence, p.port)

@@ -8,8 +8,9 @@ packages=(
   python3-venv python3-dev build-essential pkg-config
   # lab networks and the doctor's probes
   iproute2 nftables
-  # lab nodes: LXC system containers on debootstrapped images; ssh to reach them
-  lxc debootstrap openssh-client
+  # lab nodes: LXC system containers on debootstrapped images; ssh to reach them;
+  # mkfs.ext4, losetup and mountpoint for size-capped node disks
+  lxc debootstrap openssh-client e2fsprogs util-linux mount
 )
 
 if [ "$(id -u)" -ne 0 ]; then
