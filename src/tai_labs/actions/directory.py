@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
+from tai_labs.faults.directory import (
+    GPLINK_DISABLED,
+    dns_data,
+    ldb_modify,
+    ldb_search,
+    parse_gplink,
+    parse_ldif,
+    render_gplink,
+)
 from tai_labs.registry import PluginParams
-from tai_labs.roles.ad_plan import GROUP_SCOPES, ou_dn, ou_rdns
+from tai_labs.roles.ad_plan import GROUP_SCOPES, domain_dn, normalize_dn, ou_dn, ou_rdns
 from tai_labs.roles.base import RoleContext
 
 SAM = "/var/lib/samba/private/sam.ldb"
@@ -175,15 +186,97 @@ class Group(DirectoryAction):
             ctx.run(["samba-tool", "group", "removemembers", group, members], check=False)
 
 
+#: A GPO's display name: a leading letter or digit (never an option), no line break.
+GPO_NAME = r"^[\w][^\n\r]{0,127}$"
+OU_PATH = r"^[\w .'-]+(/[\w .'-]+)*$"
+#: A DNS name (relative or not); a leading letter, digit or underscore (never an option).
+DNS_NAME = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$"
+
+
 @register_action
 class GpoLink(DirectoryAction):
     name = "ad.gpo_link"
     summary = "Create a GPO if needed and link it to an OU (enabled or not)"
 
     class Params(PluginParams):
-        gpo: str
-        ou: str
+        gpo: str = Field(pattern=GPO_NAME, description="the GPO's display name")
+        ou: str = Field(pattern=OU_PATH, description="OU path such as Siege/Utilisateurs")
         enabled: bool = True
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        realm = _realm(ctx)
+        container = ou_dn(params.ou, realm)
+        # The OU first: a missing one must not leave a new, unlinked GPO behind.
+        current = _gplink(ctx, container)
+        if current is None:
+            raise TaiLabsError(
+                f"ad.gpo_link: the directory has no OU {params.ou!r} ({container})",
+                hint="create it first with an ad.ou step",
+            )
+        gpo = _gpo_dn(ctx, params.gpo, realm) or _create_gpo(ctx, params.gpo, realm)
+        links = parse_gplink(current)
+        index = next(
+            (i for i, (dn, _) in enumerate(links) if normalize_dn(dn) == normalize_dn(gpo)), None
+        )
+        if index is None:
+            # First in gPLink, where `samba-tool gpo setlink` puts a new link.
+            links.insert(0, (gpo, 0 if params.enabled else GPLINK_DISABLED))
+        else:
+            dn, flags = links[index]
+            flags = flags & ~GPLINK_DISABLED if params.enabled else flags | GPLINK_DISABLED
+            links[index] = (dn, flags)  # enforced (bit 2) is kept as it was
+        wanted = render_gplink(links)
+        if wanted != current:
+            ldb_modify(ctx, container, "gPLink", [wanted])
+
+
+def _gplink(ctx: RoleContext, container: str) -> str | None:
+    """The container's gPLink ("" when it has no link), or None when it does not exist."""
+    res = ctx.run(["ldbsearch", "-H", SAM, "-b", container, "-s", "base", "gPLink"], check=False)
+    entries = parse_ldif(res.stdout) if res.ok else []
+    if not entries:
+        return None
+    return "".join(entries[0].get("gPLink", []))
+
+
+def _gpo_dn(ctx: RoleContext, name: str, realm: str) -> str | None:
+    """The DN of the GPO whose display name is ``name`` (any case, as LDAP compares it)."""
+    found = ldb_search(
+        ctx,
+        "(objectClass=groupPolicyContainer)",
+        ["displayName"],
+        base=f"CN=Policies,CN=System,{domain_dn(realm)}",
+    )
+    dns = [
+        e["dn"][0]
+        for e in found
+        if any(v.casefold() == name.casefold() for v in e.get("displayName", []))
+    ]
+    if len(dns) > 1:
+        raise TaiLabsError(f"ad.gpo_link: {len(dns)} GPOs are named {name!r}: {', '.join(dns)}")
+    return dns[0] if dns else None
+
+
+def _create_gpo(ctx: RoleContext, name: str, realm: str) -> str:
+    """Create an empty GPO as the domain Administrator would; return its DN.
+
+    `samba-tool gpo create` writes the GPO's folder in sysvol over SMB, which the DC's
+    machine account may not do: it authenticates as Administrator, whose password it reads
+    from stdin (PASSWD_FD=0; twice, as samba-tool asks for it twice), never from argv.
+    """
+    password = ctx.secrets.get("admin_password")
+    if not password:
+        raise TaiLabsError(f"{ctx.node.name}: the lab has no admin_password secret")
+    out = ctx.run(
+        ["env", "PASSWD_FD=0", "samba-tool", "gpo", "create", _positional(name, "GPO"),
+         "-U", "Administrator"],
+        input=f"{password}\n{password}\n",
+        timeout=180,
+    )  # fmt: skip
+    guid = re.search(r"created as (\{[0-9A-Fa-f-]{36}\})", out.stdout)
+    if guid is None:
+        raise TaiLabsError(f"ad.gpo_link: samba-tool gpo create said: {out.stdout.strip()[-200:]}")
+    return f"CN={guid.group(1)},CN=Policies,CN=System,{domain_dn(realm)}"
 
 
 @register_action
@@ -192,10 +285,94 @@ class DnsRecord(DirectoryAction):
     summary = "Add or delete a DNS record in the domain's zone"
 
     class Params(PluginParams):
-        record: str
+        record: str = Field(
+            pattern=DNS_NAME, description="name in the zone (srv-print); for PTR, the IPv4 address"
+        )
         type: Literal["A", "PTR", "CNAME"] = "A"
-        value: str
-        state: Literal["present", "absent"] = "present"
+        value: str = Field(
+            pattern=DNS_NAME,
+            description="A: the IPv4 address; CNAME, PTR: the target (no dot: in the domain)",
+        )
+        state: Literal["present", "absent"] = Field(
+            default="present",
+            description="present: the name's only record of this type (others are replaced)",
+        )
+
+        @model_validator(mode="after")
+        def _fits_type(self) -> DnsRecord.Params:
+            if self.type == "A":
+                ipaddress.IPv4Address(self.value)  # ValueError names the value
+            if self.type == "PTR":
+                ipaddress.IPv4Address(self.record)
+            return self
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        realm = _realm(ctx)
+        where = _dns_where(ctx, params, realm, create=params.state == "present")
+        if where is None:
+            return  # absent PTR with no reverse zone: nothing to delete
+        zone, name = where
+        want = _dns_value(params.type, params.value, realm)
+        have = _dns_query(ctx, zone, name, params.type)
+        same = [d for d in have if _dns_fold(d) == _dns_fold(want)]
+        if params.state == "absent":
+            for data in same:
+                _samba_dns(ctx, "delete", zone, name, params.type, data)
+            return
+        for data in have:
+            if data not in same:  # a wrong address left there would still be answered
+                _samba_dns(ctx, "delete", zone, name, params.type, data)
+        if not same:
+            _samba_dns(ctx, "add", zone, name, params.type, want)
+
+
+def _samba_dns(ctx: RoleContext, verb: str, *args: str) -> None:
+    # -P: the DC's machine account, which may write its zones (no password shown).
+    ctx.run(["samba-tool", "dns", verb, "127.0.0.1", *args, "-P"])
+
+
+def _dns_value(rtype: str, value: str, realm: str) -> str:
+    """The record's data as samba-tool takes it: a target without a dot is in the domain."""
+    if rtype == "A" or "." in value.rstrip("."):
+        return value
+    return f"{value.rstrip('.')}.{realm}"
+
+
+def _dns_fold(data: str) -> str:
+    return data.rstrip(".").lower()
+
+
+def _dns_where(
+    ctx: RoleContext, params: DnsRecord.Params, realm: str, *, create: bool
+) -> tuple[str, str] | None:
+    """(zone, name in the zone); a missing /24 reverse zone is created when ``create``."""
+    if params.type != "PTR":
+        return realm, params.record.lower().rstrip(".").removesuffix("." + realm.lower())
+    octets = params.record.split(".")
+    zones = ctx.run(["samba-tool", "dns", "zonelist", "127.0.0.1", "-P"]).stdout
+    names = {z.lower() for z in re.findall(r"pszZoneName\s*:\s*(\S+)", zones)}
+    for n in (3, 2, 1):
+        zone = ".".join(reversed(octets[:n])) + ".in-addr.arpa"
+        if zone in names:
+            return zone, ".".join(reversed(octets[n:]))
+    if not create:
+        return None
+    zone = ".".join(reversed(octets[:3])) + ".in-addr.arpa"
+    ctx.run(["samba-tool", "dns", "zonecreate", "127.0.0.1", zone, "-P"])
+    return zone, octets[3]
+
+
+def _dns_query(ctx: RoleContext, zone: str, name: str, rtype: str) -> list[str]:
+    """The data of the name's ``rtype`` records ([] when the name has none)."""
+    res = ctx.run(["samba-tool", "dns", "query", "127.0.0.1", zone, name, rtype, "-P"], check=False)
+    if res.ok:
+        return dns_data(res.stdout, rtype)
+    if "does not exist" in res.stdout + res.stderr:
+        return []
+    raise TaiLabsError(
+        f"{ctx.node.name}: samba-tool dns query {zone} {name} failed: "
+        f"{(res.stderr or res.stdout).strip()[-200:]}"
+    )
 
 
 @register_action
@@ -215,6 +392,11 @@ class Share(DirectoryAction):
         # Who may read or write is the share's business (valid users / write list, resolved
         # by Samba itself); the folder is open so the ids Samba maps users to can write.
         ctx.run(["install", "-d", "-m", "0777", params.path])
+        # The folder belongs to the share's (first) group, as on a real file server: a
+        # scenario that narrows its mode (770) keeps the department in and the others out.
+        # A folder left to root:root would shut everyone out, members included.
+        if groups:
+            ctx.run(["chgrp", "--", _group_gid(ctx, groups[0]), params.path])
         section = [f"[{params.share}]", f"\tpath = {params.path}", "\tread only = yes"]
         if groups:
             section.append("\tvalid users = " + " ".join(f'@"{netbios}\\{g}"' for g in groups))
@@ -224,6 +406,30 @@ class Share(DirectoryAction):
         conf = ctx.run(["cat", "/etc/samba/smb.conf"]).stdout
         ctx.write_file("/etc/samba/smb.conf", _replace_section(conf, params.share, section))
         ctx.run(["smbcontrol", "all", "reload-config"], check=False)
+
+
+def _group_gid(ctx: RoleContext, group: str) -> str:
+    """The Unix gid a domain group maps to on the DC (the id smbd puts in members' tokens).
+
+    Through the group's SID and winbind's idmap (idmap.ldb), not through its name: this
+    needs neither NSS nor winbind's name lookups on the DC.
+    """
+    out = ctx.run(
+        ["samba-tool", "group", "show", _positional(group, "group"), "--attributes=objectSid"],
+        check=False,
+    )
+    sids = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if "objectSid:" in ln]
+    if not out.ok or not sids:
+        why = (out.stderr or out.stdout).strip()
+        raise TaiLabsError(f"smb.share: no domain group {group!r} ({why})")
+    sid = sids[0]
+    gid = ctx.run(["wbinfo", "--sid-to-gid", sid], check=False)
+    if not gid.ok or not gid.stdout.strip().isdigit():
+        raise TaiLabsError(
+            f"smb.share: winbind maps no gid to group {group!r} ({sid}): "
+            f"{(gid.stderr or gid.stdout).strip()}"
+        )
+    return gid.stdout.strip()
 
 
 def _replace_section(conf: str, name: str, section: list[str]) -> str:

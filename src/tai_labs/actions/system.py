@@ -5,15 +5,27 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
+from tai_labs.faults.windows import powershell
 from tai_labs.registry import PluginParams
 from tai_labs.roles.base import RoleContext
+from tai_labs.sessions.quoting import ps_variable
 
 LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
 WINDOWS = frozenset({"windows-client", "windows-server"})
+#: PowerShell's automatic variables a step could think it sets (its own values would win,
+#: or the assignment would fail): refused as parameter names.
+PS_AUTOMATIC = frozenset(
+    {
+        "_", "args", "error", "executioncontext", "false", "foreach", "home", "host", "input",
+        "lastexitcode", "matches", "myinvocation", "null", "pid", "profile", "psboundparameters",
+        "pscmdlet", "pscommandpath", "pshome", "psitem", "psscriptroot", "psversiontable",
+        "shellid", "this", "true",
+    }
+)  # fmt: skip
 
 
 @register_action
@@ -166,8 +178,29 @@ class PowerShell(Action):
     node_kinds = WINDOWS
 
     class Params(PluginParams):
-        script: str
-        parameters: dict[str, str] = {}
+        script: str = Field(min_length=1)
+        parameters: dict[str, str] = Field(
+            default={}, description="bound as quoted $name variables before the script"
+        )
+        timeout: float = Field(default=300.0, gt=0, le=3600, description="seconds")
+
+        @field_validator("parameters")
+        @classmethod
+        def _names(cls, value: dict[str, str]) -> dict[str, str]:
+            for name in value:
+                ps_variable(name)  # ValueError for anything but an identifier
+                if name.lower() in PS_AUTOMATIC:
+                    raise ValueError(f"${name} is one of PowerShell's own variables")
+            return value
+
+    def run(self, ctx: RoleContext, params: Params) -> None:
+        with powershell(ctx) as session:
+            result = session.run_ps(params.script, params.parameters, timeout=params.timeout)
+        if not result.ok:
+            raise TaiLabsError(
+                f"{ctx.node.name}: the PowerShell step failed (rc {result.rc}): "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
 
 
 @register_action

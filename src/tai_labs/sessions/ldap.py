@@ -14,6 +14,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -172,21 +173,31 @@ class LdapSession(DirectorySession):
     def _bind(self, user: str, password: str, timeout: float) -> ldap3.Connection:
         """A bound connection, or SessionError (unreachable) / _Refused (bad credentials)."""
         ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
-        conn = ldap3.Connection(
-            self._server(min(timeout, self.connect_timeout)),
-            user=user,
-            password=password,
-            authentication=ldap3.SIMPLE,
-            # ldap3 packs this into SO_RCVTIMEO with struct: it must be an int.
-            receive_timeout=max(1, round(timeout)),
-            raise_exceptions=False,
-        )
-        try:
-            bound = conn.bind()
-        except (ldap3.core.exceptions.LDAPException, OSError) as exc:
-            raise SessionError(
-                f"{self.node}: LDAPS to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        # A DC that has just (re)started refuses connections for a moment: samba's LDAP task
+        # listens a second or two after the node has booted (after a revert, for instance).
+        # Within the connect timeout, a refused connection is tried again.
+        deadline = time.monotonic() + min(timeout, self.connect_timeout)
+        while True:
+            conn = ldap3.Connection(
+                self._server(min(timeout, self.connect_timeout)),
+                user=user,
+                password=password,
+                authentication=ldap3.SIMPLE,
+                # ldap3 packs this into SO_RCVTIMEO with struct: it must be an int.
+                receive_timeout=max(1, round(timeout)),
+                raise_exceptions=False,
+            )
+            try:
+                bound = conn.bind()
+            except (ldap3.core.exceptions.LDAPException, OSError) as exc:
+                if _connection_refused(exc) and time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    continue
+                raise SessionError(
+                    f"{self.node}: LDAPS to {self.host}:{self.port} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            break
         if not bound:
             result = conn.result or {}
             with contextlib.suppress(Exception):
@@ -266,6 +277,11 @@ class LdapSession(DirectorySession):
                 with contextlib.suppress(Exception):
                     self._conn.unbind()
                 self._conn = None
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """Whether the server's port was closed (ldap3 reports it as text in its own error)."""
+    return isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc)
 
 
 class _Refused(Exception):
