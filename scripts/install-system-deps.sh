@@ -11,6 +11,8 @@ packages=(
   # lab nodes: LXC system containers on debootstrapped images; ssh to reach them;
   # mkfs.ext4, losetup and mountpoint for size-capped node disks
   lxc debootstrap openssh-client e2fsprogs util-linux mount
+  # images' offline package sources (recipes' offline_packages): apt-ftparchive indexes them
+  apt-utils
 )
 
 if [ "$(id -u)" -ne 0 ]; then

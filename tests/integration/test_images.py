@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import Lab
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.images.offline import SOURCES_LIST, repo_dir
 from tai_labs.images.progress import BuildProgress
 from tai_labs.images.recipe import Recipe, RecipeBook, cache_key, default_recipes_dir
 from tai_labs.images.store import BuiltImage
+from tai_labs.providers.cleanup import cleanup_lab
 from tai_labs.providers.errors import ImageBuildError, RecipeError
 from tai_labs.providers.mounts import mounts_under
 
@@ -122,6 +126,11 @@ ROLE_CHECKS = {
         "usr/bin/kinit",
         "usr/bin/ldapsearch",
         "usr/bin/lp",
+        # realm join needs polkit's daemon and sss_cache (see images/client.yaml)
+        "usr/lib/polkit-1/polkitd",
+        "usr/sbin/sss_cache",
+        "etc/realmd.conf",
+        "var/lib/tai-labs-repo/Packages",
     ],
 }
 
@@ -140,3 +149,55 @@ def test_role_image_builds_on_base(
         for unit in ("smbd", "nmbd", "winbind"):
             assert str((root / f"etc/systemd/system/{unit}.service").readlink()) == "/dev/null"
         assert not (root / "etc/samba/smb.conf").exists()
+
+
+def test_offline_packages_install_in_a_node_without_network(
+    builder: ImageBuilder, base_image: BuiltImage, make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    shutil.copy(default_recipes_dir() / "base.yaml", recipes / "base.yaml")
+    (recipes / "offline.yaml").write_text(
+        yaml.safe_dump({"name": "offline", "parent": "base", "offline_packages": ["p7zip-full"]})
+    )
+    # A layer on it installs from the mirrors at build time and keeps the offline source.
+    (recipes / "offline-kid.yaml").write_text(
+        yaml.safe_dump({"name": "offline-kid", "parent": "offline", "packages": ["hello"]})
+    )
+    local = ImageBuilder(RecipeBook.from_dir(recipes), data=builder.data)
+    lab = make_lab()
+    try:
+        image = local.build("offline-kid")
+        for name in ("offline", "offline-kid"):
+            root = local.get(name).rootfs
+            debs = sorted(p.name.split("_")[0] for p in repo_dir(root).glob("*.deb"))
+            # p7zip-full and the dependency the base image lacks; nothing already installed
+            assert debs == ["p7zip", "p7zip-full"], name
+            assert (root / "etc/apt/sources.list").read_text() == SOURCES_LIST
+            lists = [p.name for p in (root / "var/lib/apt/lists").glob("*_*")]
+            assert lists and all(n.startswith("_var_lib_tai-labs-repo_") for n in lists), lists
+            assert not list((root / "var/cache/apt/archives").glob("*.deb"))
+        assert (image.rootfs / "usr/bin/hello").exists()
+
+        lab.image = image
+        node = lab.add_node("n", {"lan": "10.6.0.1/24"})
+        # Nothing outside the lab answers: a mirror would not be reached.
+        assert not lab.engine.exec(
+            node, ["curl", "-sS", "-m", "5", "http://deb.debian.org/debian/"]
+        ).ok
+        env = ["env", "DEBIAN_FRONTEND=noninteractive"]
+        # Installs straight from the lists in the image, then again after an update.
+        installed = lab.engine.exec(node, [*env, "apt-get", "install", "-y", "p7zip-full"])
+        assert installed.ok, installed.stdout + installed.stderr
+        assert lab.engine.exec(node, ["7z", "i"]).ok
+        started = time.monotonic()
+        update = lab.engine.exec(node, ["apt-get", "update", "--error-on=any"], timeout=30)
+        assert update.ok, update.stdout + update.stderr
+        assert time.monotonic() - started < 10
+        again = lab.engine.exec(node, [*env, "apt-get", "install", "-y", "--reinstall", "p7zip"])
+        assert again.ok, again.stdout + again.stderr
+    finally:
+        cleanup_lab(lab.lab_id)
+        for name in ("offline-kid", "offline"):
+            local.remove(name)
+            (local.store.root / f".lock-{name}").unlink(missing_ok=True)

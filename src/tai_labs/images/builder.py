@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from tai_labs.images import offline
 from tai_labs.images.chroot import mounted_chroot, stream
 from tai_labs.images.progress import (
     ProgressCallback,
@@ -37,6 +38,7 @@ ROOT_STEPS = [
     ("apt-update", 4.0),
     ("install", 40.0),
     ("post-install", 3.0),
+    ("offline-repo", 5.0),
     ("finalize", 7.0),
 ]
 LAYER_STEPS = [
@@ -45,6 +47,7 @@ LAYER_STEPS = [
     ("apt-update", 4.0),
     ("install", 75.0),
     ("post-install", 3.0),
+    ("offline-repo", 5.0),
     ("finalize", 7.0),
 ]
 
@@ -169,6 +172,8 @@ class ImageBuilder:
             return cached
         require_root("building images")
         require_tools("debootstrap", "chroot", "mount")
+        if recipe.offline_packages:
+            require_tools("apt-ftparchive")
         with self.store.lock(recipe.name):
             # Another process may have built it while we waited for the lock.
             cached = self.store.get(recipe.name, key)
@@ -186,6 +191,7 @@ class ImageBuilder:
         tmp.mkdir(parents=True)
         rootfs = tmp / "rootfs"
         tracker = StepTracker(recipe.name, ROOT_STEPS if recipe.is_root else LAYER_STEPS, progress)
+        has_repo = self.recipes.has_offline_repo(recipe.name)
         started = time.monotonic()
         log = open(tmp / "build.log", "ab")  # noqa: SIM115 - closed in both branches below
         try:
@@ -210,8 +216,20 @@ class ImageBuilder:
                 for i, argv in enumerate(recipe.post_install):
                     ch.run(list(argv))
                     tracker.update((i + 1) / len(recipe.post_install))
+                tracker.begin("offline-repo", f"{len(recipe.offline_packages)} packages")
+                if recipe.offline_packages:
+                    offline.add_packages(
+                        ch,
+                        self.apt_cache,
+                        recipe.offline_packages,
+                        log,
+                        on_status=lambda line: _apt_progress(tracker, line),
+                    )
+                    offline.index(rootfs, log)
+                if has_repo:
+                    offline.use_as_only_source(ch)
             tracker.begin("finalize")
-            _finalize(rootfs, tmp)
+            _finalize(rootfs, tmp, keep_lists=has_repo)
             size = int(
                 subprocess.run(
                     ["du", "-sb", str(rootfs)], capture_output=True, text=True, check=True
@@ -293,14 +311,18 @@ def _empty_dir(folder: Path, pattern: str) -> None:
             path.unlink()
 
 
-def _finalize(rootfs: Path, tmp: Path) -> None:
-    """Drop what is host- or build-specific and record the package list."""
+def _finalize(rootfs: Path, tmp: Path, *, keep_lists: bool = False) -> None:
+    """Drop what is host- or build-specific and record the package list.
+
+    keep_lists: the image's only source is its offline repository, whose lists are small
+    and let a node install from it without an ``apt-get update`` first.
+    """
     _empty_dir(rootfs / "var/cache/apt/archives", "*.deb")
     # apt's binary caches (~80 MB) are rebuilt on the next apt run.
     _empty_dir(rootfs / "var/cache/apt", "*.bin")
     lists = rootfs / "var/lib/apt/lists"
     for path in lists.glob("*"):
-        if path.is_file():
+        if path.is_file() and not (keep_lists and path.name != "lock"):
             path.unlink()
     # debootstrap copied the host's resolver; each node gets its own at creation.
     resolv = rootfs / "etc/resolv.conf"

@@ -23,6 +23,12 @@ BUILDER_VERSION = 2
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
+# Where an image keeps the .debs of its ``offline_packages``: a flat apt repository that the
+# image's sources.list names as its only source (lab nodes have no route to any mirror).
+OFFLINE_REPO = "/var/lib/tai-labs-repo"
+
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
+
 ImageName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
 
@@ -78,6 +84,9 @@ class Recipe(BaseModel):
     # Lines of /etc/apt/sources.list; a layer inherits its parent's sources when empty.
     apt_sources: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
+    # Not installed: downloaded with their missing dependencies into OFFLINE_REPO, so that
+    # `apt-get install` of any of them works inside an offline lab. Layers inherit the folder.
+    offline_packages: tuple[PackageName, ...] = ()
     files: tuple[FileEntry, ...] = ()
     # argv lists run in the chroot after the packages, in order.
     post_install: tuple[tuple[str, ...], ...] = ()
@@ -90,6 +99,12 @@ class Recipe(BaseModel):
             )
         if any(len(cmd) == 0 for cmd in self.post_install):
             raise ValueError("post_install commands must be non-empty argv lists")
+        both = sorted(set(self.packages) & set(self.offline_packages))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} listed in both 'packages' and 'offline_packages': "
+                "an installed package is not offered for installation; keep one"
+            )
         return self
 
     @property
@@ -101,6 +116,9 @@ class Recipe(BaseModel):
         data = self.model_dump(mode="json", exclude={"description"})
         if data.get("bootstrap"):
             data["bootstrap"].pop("mirror", None)
+        # Recipes that do not use the field keep the keys they had before it existed.
+        if not data.get("offline_packages"):
+            data.pop("offline_packages", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -183,6 +201,10 @@ class RecipeBook:
             key = cache_key(recipe, key)
         assert key is not None
         return key
+
+    def has_offline_repo(self, name: str) -> bool:
+        """Whether the image (through itself or a parent) carries an offline repository."""
+        return any(recipe.offline_packages for recipe in self.chain(name))
 
     def sources_for(self, name: str) -> tuple[str, ...]:
         """apt sources of the nearest recipe in the chain that declares some."""

@@ -20,6 +20,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "lxc-stop": "lxc",
     "lxc-freeze": "lxc",
     "debootstrap": "debootstrap",
+    "apt-ftparchive": "apt-utils",
     "ip": "iproute2",
     "nft": "nftables",
     "ssh": "openssh-client",
