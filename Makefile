@@ -15,7 +15,7 @@ python-deps: $(BIN)/tai-labs
 $(BIN)/tai-labs: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,vm]'
 	@touch $@
 
 demo: python-deps  ## the main job: check the catalogue, bring a lab up, show it (root)

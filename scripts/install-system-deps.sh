@@ -13,6 +13,9 @@ packages=(
   lxc debootstrap openssh-client e2fsprogs util-linux mount
   # images' offline package sources (recipes' offline_packages): apt-ftparchive indexes them
   apt-utils
+  # VM nodes: libvirt and QEMU (KVM or software emulation), qcow2 overlays, config disks;
+  # libvirt-dev to build the libvirt-python bindings
+  libvirt-daemon-system qemu-system-x86 qemu-utils genisoimage libvirt-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,3 +31,5 @@ if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 8192 ]; then
   sysctl -q -w fs.inotify.max_user_instances=8192
 fi
 echo "install-system-deps: ${#packages[@]} packages present"
+# No init system starts daemons on a bare CI machine or in a container: start libvirt's.
+"$(dirname "$0")/start-libvirt.sh"

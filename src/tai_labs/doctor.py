@@ -101,17 +101,20 @@ def _libvirtd() -> Finding:
 
 
 def _kvm() -> Finding:
+    from tai_labs.providers.accel import cached
+
+    decision = cached()
+    if decision is not None:
+        # The engine's own test boot decided (providers.accel); it is what labs use.
+        status = Status.OK if decision.virt_type == "kvm" else Status.WARN
+        mode = "KVM" if decision.virt_type == "kvm" else "software emulation (TCG)"
+        return Finding(status, f"VMs run under {mode}: {decision.reason.splitlines()[0]}")
     dev = Path("/dev/kvm")
     if not dev.exists():
-        return Finding(Status.WARN, "no /dev/kvm: VMs would run under software emulation (TCG)")
-    if not os.access(dev, os.R_OK | os.W_OK):
-        return Finding(Status.WARN, "/dev/kvm exists but is not accessible")
-    cached = data_dir() / "kvm-probe"
-    if cached.is_file():
-        return Finding(Status.OK, f"/dev/kvm present; test boot said: {cached.read_text().strip()}")
-    # The device can exist yet hang real guests (nested, paravirtual KVM): only a test boot
-    # tells, and it belongs to the VM engine, which caches its answer in the file above.
-    return Finding(Status.WARN, "/dev/kvm present; acceleration not verified by a test boot yet")
+        return Finding(Status.WARN, "no /dev/kvm: VMs will run under software emulation (TCG)")
+    # The device can exist yet crash or hang real guests (nested or paravirtual KVM): the
+    # first VM node boots a test guest under KVM and caches the answer.
+    return Finding(Status.WARN, "/dev/kvm present; KVM not verified yet (first VM node tests it)")
 
 
 def _bridges() -> Finding:
@@ -180,7 +183,7 @@ PROBES: tuple[Probe, ...] = (
         "libvirtd",
         "virtual machines",
         _libvirtd,
-        f"{APT} libvirt-daemon-system && virtlogd -d && libvirtd -d",
+        f"{APT} libvirt-daemon-system && scripts/start-libvirt.sh",
     ),
     Probe(
         "qemu",

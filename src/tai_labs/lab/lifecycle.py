@@ -62,11 +62,16 @@ def _parallel(items: Sequence[NodePlan], work: Callable[[NodePlan], None]) -> No
 
 def step_images(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
+    from tai_labs.images.vm import build_vm_image
+    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     for name in sorted({n.image for n in lab.plan.nodes}):
         report(Event("images", f"image {name}"))
         builder.build(name, progress=lambda p: report(Event("images", _image_line(p))))
+    for name in sorted({n.image for n in lab.plan.nodes if n.engine is EngineKind.VM}):
+        report(Event("images", f"VM image {name}"))
+        build_vm_image(name, builder, progress=lambda p: report(Event("images", _image_line(p))))
 
 
 def _image_line(progress: object) -> str:
@@ -91,8 +96,10 @@ def step_network(lab: Lab, report: Reporter) -> None:
 
 def step_nodes(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
-    from tai_labs.providers.base import NicSpec, NodeSpec
+    from tai_labs.images.vm import get_vm_image
+    from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec
     from tai_labs.providers.keys import ensure_lab_keypair
+    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     net = lab.network()
@@ -101,13 +108,20 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     for node in lab.plan.nodes:
         if node.resource in existing:
             continue
+        vm = node.engine is EngineKind.VM
         spec = NodeSpec(
             name=node.resource,
             hostname=node.name,
             domain=lab.plan.domain,
-            image=builder.get(node.image).rootfs,
+            image=get_vm_image(node.image, builder).disk.parent
+            if vm
+            else builder.get(node.image).rootfs,
+            engine="vm" if vm else "container",
+            number=node.number,
+            vcpus=node.cpus,
+            disks=tuple(DiskSpec(name=name, size_mib=size) for name, size in node.disks),
             memory_mib=node.memory_mib,
-            disk_limit_mib=node.disk_mib,
+            disk_limit_mib=None if vm else node.disk_mib,
             management=NicSpec(
                 bridge=net.mgmt_bridge, name="eth0", address=net.node_mgmt_address(node.number)
             ),
@@ -361,6 +375,7 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
         store.remove_lab(lab_id)
     (labs_root / f".{lab_id}.lock").unlink(missing_ok=True)
     removed = [f"container {c}" for c in report.containers]
+    removed += [f"VM {d}" for d in report.domains]
     removed += [f"interface {link}" for link in report.links]
     removed += [f"mount {m}" for m in report.mounts]
     removed += [f"cgroup {c}" for c in report.cgroup_dirs]

@@ -39,6 +39,8 @@ KIND_MEMORY: dict[NodeKind, int] = {
     NodeKind.WINDOWS_CLIENT: 4096,
     NodeKind.WINDOWS_SERVER: 4096,
 }
+#: A VM also holds its own kernel and page cache: below this, Debian guests swap-starve.
+VM_MIN_MEMORY = 512
 #: Kinds whose readiness others wait for (clients resolve names through the DC).
 FIRST_KINDS = frozenset({NodeKind.AD_DC, NodeKind.ROUTER, NodeKind.SWITCH})
 
@@ -79,6 +81,8 @@ class NodePlan:
     number: int  # 1-based, fixes the management address
     nics: tuple[NicPlan, ...]
     dns: tuple[ipaddress.IPv4Address, ...]
+    cpus: int = 1
+    disks: tuple[tuple[str, int], ...] = ()  # extra blank disks: (name, size MiB)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,13 @@ class LabPlan:
         first = [n for n in self.nodes if n.kind in FIRST_KINDS]
         rest = [n for n in self.nodes if n.kind not in FIRST_KINDS]
         return [g for g in (first, rest) if g]
+
+
+def _default_memory(node: Node) -> int:
+    memory = KIND_MEMORY[node.kind]
+    if node.effective_engine is Engine.VM:
+        memory = max(memory, VM_MIN_MEMORY)
+    return memory
 
 
 def _switch_networks(switch: Node, scenario: Scenario) -> set[str]:
@@ -178,11 +189,13 @@ def make_plan(
                 kind=node.kind,
                 engine=node.effective_engine,
                 image=image,
-                memory_mib=node.memory or KIND_MEMORY[node.kind],
+                memory_mib=node.memory or _default_memory(node),
                 disk_mib=node.disk_mib,
                 number=number,
                 nics=node_nics,
                 dns=tuple(node.dns),
+                cpus=node.cpus,
+                disks=tuple((d.name, d.size_mib) for d in node.disks),
             )
         )
     domain = scenario.directory.realm if scenario.directory else None

@@ -21,7 +21,7 @@ from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
-    from tai_labs.providers.lxc import LxcEngine
+    from tai_labs.providers.engines import LabEngine
     from tai_labs.providers.network import LabNetwork
 
 
@@ -36,7 +36,7 @@ class Lab:
     record: LabRecord
     store: Store
     loaded: LoadedScenario
-    _engine: LxcEngine | None = field(default=None, repr=False)
+    _engine: LabEngine | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -57,11 +57,14 @@ class Lab:
         return make_plan(self.loaded.scenario, self.id, port_ifname=port_ifname)
 
     @property
-    def engine(self) -> LxcEngine:
+    def engine(self) -> LabEngine:
+        """Containers and VMs of the lab behind one interface (see providers.engines)."""
         if self._engine is None:
-            from tai_labs.providers.lxc import LxcEngine
+            from tai_labs.providers.engines import LabEngine
+            from tai_labs.scenario.model import Engine as EngineKind
 
-            self._engine = LxcEngine(self.id)
+            vms = {n.resource for n in self.plan.nodes if n.engine is EngineKind.VM}
+            self._engine = LabEngine(self.id, vms)
         return self._engine
 
     def network(self) -> LabNetwork:

@@ -4,5 +4,8 @@ from __future__ import annotations
 
 
 def available_engines() -> frozenset[str]:
-    """Engines wired into the lab lifecycle (`up`/`down`); grows as each one lands."""
-    return frozenset({"container"})
+    """Engines wired into the lab lifecycle (`up`/`down`).
+
+    Both are wired; whether this host can run them now is `tai-labs doctor`'s question.
+    """
+    return frozenset({"container", "vm"})

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -67,6 +68,15 @@ class NicSpec(BaseModel):
         return self
 
 
+class DiskSpec(BaseModel):
+    """An extra blank block device, "installed" by the tool for the candidate (VM nodes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,19}$")  # the guest sees it by this serial
+    size_mib: int = Field(gt=0, le=65536)
+
+
 class NodeSpec(BaseModel):
     """Everything an engine needs to create one node."""
 
@@ -77,7 +87,14 @@ class NodeSpec(BaseModel):
     )  # full resource name, unique on the host
     hostname: str
     domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
-    image: Path  # root of the built image tree (BuiltImage.rootfs)
+    #: container: root of the built image tree (BuiltImage.rootfs);
+    #: vm: the folder of the VM image's manifest (images.vm.VmImage)
+    image: Path
+    engine: Literal["container", "vm"] = "container"
+    #: Number within the lab (names host interfaces); None: the engine picks a free one.
+    number: int | None = Field(default=None, ge=1, le=255)
+    vcpus: int = Field(default=1, ge=1, le=8)
+    disks: tuple[DiskSpec, ...] = ()
     memory_mib: int = Field(default=512, ge=64)
     #: Size cap of the node's writable layer (MiB); None: it shares the host's disk.
     disk_limit_mib: int | None = Field(default=None, ge=64)

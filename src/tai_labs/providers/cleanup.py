@@ -26,6 +26,7 @@ from tai_labs.providers.reaper import reap_orphans
 class CleanupReport:
     lab_id: str
     containers: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # libvirt VMs
     processes: list[int] = field(default_factory=list)
     cgroup_dirs: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
@@ -36,6 +37,7 @@ class CleanupReport:
     def anything(self) -> bool:
         return bool(
             self.containers
+            or self.domains
             or self.processes
             or self.cgroup_dirs
             or self.mounts
@@ -84,6 +86,7 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
                     check=False,
                     timeout=15,
                 )
+    report.domains = _remove_domains(lab_id)
     # Monitors (lxc-start -F) and attach sessions name the LXC path on their command line.
     stray = _processes_mentioning(f"-P {lxcpath} ")
     _kill(stray)
@@ -116,7 +119,55 @@ def known_labs(data: Path | None = None) -> set[str]:
     for top in cgroups.dirs_of(naming.CGROUP_ROOT):
         labs.update(p.name for p in top.iterdir() if p.is_dir())
     labs.update(lab_nft_tables())
+    labs.update(_domain_labs())
     return {lab for lab in labs if _valid(lab)}
+
+
+def _libvirt_reachable() -> bool:
+    """libvirt is only asked when its daemon runs and its bindings are installed."""
+    from tai_labs.providers.libvirt_conn import daemon_running
+
+    if not daemon_running():
+        return False
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _remove_domains(lab_id: str) -> list[str]:
+    """Power off and undefine the lab's VMs (their disks go with the lab folder)."""
+    if not _libvirt_reachable():
+        return []
+    import libvirt
+
+    from tai_labs.providers.libvirt_conn import connect
+    from tai_labs.providers.libvirt_vm import lab_domains
+
+    conn = connect()
+    removed = []
+    for name in lab_domains(lab_id):
+        dom = conn.lookupByName(name)
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.destroy()
+        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        removed.append(name)
+    return removed
+
+
+def _domain_labs() -> set[str]:
+    if not _libvirt_reachable():
+        return set()
+    from tai_labs.providers.libvirt_conn import connect
+    from tai_labs.providers.vm_domain import lab_of_domain_xml
+
+    labs = set()
+    for dom in connect().listAllDomains():
+        owner = lab_of_domain_xml(dom.XMLDesc(0))
+        if owner is not None:
+            labs.add(owner[0])
+    return labs
 
 
 def _valid(lab: str) -> bool:

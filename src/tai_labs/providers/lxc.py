@@ -106,7 +106,13 @@ class LxcEngine(Engine):
         if not (spec.image / "etc/os-release").exists():
             raise EngineError(f"{spec.image} is not an image tree (no etc/os-release)")
         self.lxcpath.mkdir(parents=True, exist_ok=True)
-        number = self._free_number()
+        if spec.engine != "container":
+            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a container")
+        if spec.disks:
+            raise EngineError(
+                f"node {spec.name!r}: extra disks need a VM node (containers share the host's)"
+            )
+        number = spec.number or self._free_number()
         layout.dir.mkdir(mode=0o700)
         try:
             if spec.disk_limit_mib is not None:

@@ -27,9 +27,8 @@ def up_blockers(scenario: Scenario) -> list[str]:
             missing.append(f"engine {engine!r} not available yet")
     for node in scenario.topology.nodes:
         if node.disks and node.effective_engine.value == "container":
-            # A blank disk a candidate partitions needs a VM (or a loop device passed into
-            # the container with its partition nodes, which this engine does not do yet).
-            missing.append(f"node {node.name!r}: extra disks need the VM engine")
+            # A blank disk a candidate partitions needs its own kernel to see partitions.
+            missing.append(f"node {node.name!r}: extra disks need a VM node (engine: vm)")
     for kind in sorted({n.kind.value for n in scenario.topology.nodes}):
         try:
             role_for(kind)

@@ -1,0 +1,421 @@
+"""VM engine: libvirt/QEMU domains on the lab's own bridges, one qcow2 overlay per node.
+
+Layout: ``<data>/labs/<lab>/vm/<node>/`` holds ``node.json``, the overlay over the VM
+image's base disk, blank extra disks, the config disk (``config.iso``), the domain XML and
+the serial console log. The domain is named like the container would be (``<lab>-<node>``)
+and carries tai-labs metadata, so cleanup finds it from the lab id alone.
+
+``exec`` goes through the QEMU guest agent (a virtio-serial channel): like ``lxc-attach``
+for containers, it works when the node's network is broken on purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tai_labs.images.vm import VmImage
+from tai_labs.providers import naming
+from tai_labs.providers.accel import virt_type
+from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.configdisk import write_config_iso
+from tai_labs.providers.errors import (
+    EngineError,
+    ExecTimeoutError,
+    NodeNotFoundError,
+    NodeStartError,
+    NodeStateError,
+    SnapshotNotFoundError,
+)
+from tai_labs.providers.hostcmd import require_root, require_tools, run
+from tai_labs.providers.keys import generate_ed25519
+from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect, import_libvirt
+from tai_labs.providers.mounts import safe_rmtree
+from tai_labs.providers.paths import lab_dir
+from tai_labs.providers.seed import derived_mac
+from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, DomainNic, domain_xml
+
+if TYPE_CHECKING:
+    import libvirt
+
+GUEST_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "HOME=/root", "LANG=C.UTF-8", "USER=root")  # fmt: skip
+_STATES = {
+    1: NodeState.RUNNING,  # VIR_DOMAIN_RUNNING
+    2: NodeState.RUNNING,  # BLOCKED
+    3: NodeState.FROZEN,  # PAUSED
+    4: NodeState.STOPPING,  # SHUTDOWN (in progress)
+    5: NodeState.STOPPED,  # SHUTOFF
+    6: NodeState.STOPPED,  # CRASHED
+    7: NodeState.FROZEN,  # PMSUSPENDED
+}
+
+
+class VmLayout:
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder
+        self.meta = folder / "node.json"
+        self.overlay = folder / "root.qcow2"
+        self.config_iso = folder / "config.iso"
+        self.xml = folder / "domain.xml"
+        self.console_log = folder / "console.log"
+
+    def disk(self, name: str) -> Path:
+        return self.dir / f"disk-{name}.qcow2"
+
+
+class LibvirtEngine(Engine):
+    def __init__(self, lab_id: str, *, data: Path | None = None) -> None:
+        require_root("running VM nodes")
+        require_tools("qemu-img", "genisoimage")
+        self.lab_id = naming.check_lab_id(lab_id)
+        self.data = data
+        self.folder = lab_dir(lab_id, data) / "vm"
+        self._libvirt = import_libvirt()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        return connect()
+
+    def layout(self, node: str) -> VmLayout:
+        return VmLayout(self.folder / naming.check_node_name(node))
+
+    def _existing(self, node: str) -> VmLayout:
+        layout = self.layout(node)
+        if not layout.meta.is_file():
+            raise NodeNotFoundError(f"no VM node {node!r} in lab {self.lab_id}")
+        return layout
+
+    def meta(self, node: str) -> dict[str, object]:
+        return json.loads(self._existing(node).meta.read_text())
+
+    def _dom(self, node: str) -> libvirt.virDomain:
+        self._existing(node)
+        try:
+            return self.conn.lookupByName(node)
+        except self._libvirt.libvirtError as exc:
+            raise NodeNotFoundError(f"VM node {node!r} has no libvirt domain") from exc
+
+    def nodes(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.folder.glob("*/node.json"))
+
+    def _free_number(self) -> int:
+        used = {int(self.meta(n)["number"]) for n in self.nodes()}  # type: ignore[call-overload]
+        return next(n for n in range(1, naming.MAX_NODES + 1) if n not in used)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def create(self, spec: NodeSpec) -> CreatedNode:
+        if spec.engine != "vm":
+            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a vm")
+        manifest = spec.image / "vm.json"
+        if not manifest.is_file():
+            raise EngineError(f"{spec.image} is not a VM image folder (no vm.json)")
+        image = VmImage.model_validate_json(manifest.read_text())
+        layout = self.layout(spec.name)
+        if layout.dir.exists():
+            raise EngineError(f"node {spec.name!r} already exists in lab {self.lab_id}")
+        number = spec.number or self._free_number()
+        # QEMU runs as libvirt-qemu: it must traverse (not list) the lab folder to its disks.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.folder.parent, self.folder):
+            os.chmod(folder, 0o711)
+        layout.dir.mkdir(mode=0o711)
+        kind = virt_type(image, self.data)
+        try:
+            run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                 "-b", str(image.disk), str(layout.overlay)])  # fmt: skip
+            disks = [DomainDisk(layout.overlay, "vda")]
+            for i, extra in enumerate(spec.disks):
+                path = layout.disk(extra.name)
+                run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{extra.size_mib}M"])
+                disks.append(DomainDisk(path, "vd" + "bcdefghij"[i], serial=extra.name))
+            host_key = generate_ed25519(f"root@{spec.hostname}")
+            write_config_iso(spec, host_key, layout.config_iso)
+            nics = tuple(
+                DomainNic(
+                    bridge=nic.bridge,
+                    mac=nic.mac or derived_mac(spec.name, i),
+                    tap=naming.veth_name(self.lab_id, number, i),
+                )
+                for i, nic in enumerate(spec.all_nics)
+            )
+            xml = domain_xml(
+                DomainConfig(
+                    name=spec.name,
+                    lab_id=self.lab_id,
+                    node=spec.hostname,
+                    memory_mib=spec.memory_mib,
+                    vcpus=spec.vcpus,
+                    virt_type=kind,
+                    disks=tuple(disks),
+                    nics=nics,
+                    console_log=layout.console_log,
+                    kernel=image.kernel,
+                    initrd=image.initrd,
+                    cmdline=image.cmdline,
+                    config_iso=layout.config_iso,
+                )
+            )
+            layout.xml.write_text(xml)
+            self.conn.defineXML(xml)
+            meta = {
+                "number": number,
+                "host_key": host_key.public_line,
+                "virt_type": kind,
+                "image": str(image.disk),
+                "spec": spec.model_dump(mode="json"),
+            }
+            # Written last: a node dir without node.json is an unfinished create.
+            layout.meta.write_text(json.dumps(meta, indent=2))
+        except BaseException:
+            self._undefine(spec.name)
+            safe_rmtree(layout.dir)
+            raise
+        return CreatedNode(spec.name, number, host_key.public_line, spec.management.address)
+
+    def state(self, node: str) -> NodeState:
+        if not self.layout(node).meta.is_file():
+            return NodeState.ABSENT
+        try:
+            dom = self.conn.lookupByName(node)
+        except self._libvirt.libvirtError:
+            return NodeState.ABSENT
+        return _STATES.get(dom.state()[0], NodeState.STOPPED)
+
+    def start(self, node: str, *, wait: bool = True, timeout: float = 120.0) -> None:
+        dom = self._dom(node)
+        if self.state(node) != NodeState.STOPPED:
+            raise NodeStateError(f"node {node!r} is {self.state(node)}, not stopped")
+        deadline = time.monotonic() + timeout
+        try:
+            dom.create()
+        except self._libvirt.libvirtError as exc:
+            raise NodeStartError(f"VM {node!r} did not start: {exc.get_error_message()}") from exc
+        if wait:
+            self.wait_booted(node, timeout=max(1.0, deadline - time.monotonic()))
+
+    def wait_booted(self, node: str, *, timeout: float = 120.0) -> str:
+        """Wait for the guest agent, then for systemd to finish booting; return its state."""
+        dom = self._dom(node)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.state(node) is not NodeState.RUNNING:
+                raise NodeStartError(
+                    f"VM {node!r} stopped while booting:\n{_tail(self.layout(node).console_log)}"
+                )
+            try:
+                agent_command(dom, "guest-ping", timeout=2)
+                break
+            except AgentError:
+                if time.monotonic() > deadline:
+                    raise NodeStartError(
+                        f"VM {node!r}: no guest agent after {timeout:.0f}s\n"
+                        f"{_tail(self.layout(node).console_log)}"
+                    ) from None
+                time.sleep(0.5)
+        last = ""
+        while time.monotonic() < deadline:
+            remaining = max(1.0, deadline - time.monotonic())
+            try:
+                res = self.exec(
+                    node, ["systemctl", "is-system-running", "--wait"], timeout=remaining
+                )
+            except ExecTimeoutError:
+                break
+            last = res.stdout.strip() or res.stderr.strip()
+            if last in ("running", "degraded"):
+                return last
+            time.sleep(0.2)
+        raise NodeStartError(f"VM {node!r} did not finish booting in {timeout:.0f}s ({last!r})")
+
+    def stop(self, node: str, *, timeout: float = 30.0) -> None:
+        dom = self._dom(node)
+        if self.state(node) in (NodeState.STOPPED, NodeState.ABSENT):
+            return
+        try:
+            if self.state(node) is NodeState.FROZEN:
+                dom.resume()
+            dom.shutdown()  # ACPI power button: the guest shuts down cleanly
+        except self._libvirt.libvirtError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state(node) in (NodeState.STOPPED, NodeState.ABSENT):
+                return
+            time.sleep(0.2)
+        self._power_off(dom)
+
+    def _power_off(self, dom: libvirt.virDomain) -> None:
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except self._libvirt.libvirtError:
+            if dom.isActive():
+                raise
+
+    def _undefine(self, name: str) -> None:
+        try:
+            dom = self.conn.lookupByName(name)
+        except self._libvirt.libvirtError:
+            return
+        self._power_off(dom)
+        dom.undefineFlags(self._libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+    def destroy(self, node: str) -> None:
+        layout = self.layout(node)
+        # The disks are thrown away: no clean shutdown needed.
+        self._undefine(node)
+        safe_rmtree(layout.dir)
+        if self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+    # -- inside the node -----------------------------------------------------------------
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        input: str | bytes | None = None,
+        timeout: float | None = 60.0,
+    ) -> ExecResult:
+        if not argv:
+            raise EngineError("exec needs a non-empty argv")
+        dom = self._dom(node)
+        if self.state(node) != NodeState.RUNNING:
+            raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
+        inner = list(argv)
+        if timeout is not None:
+            # As for containers: the guest's timeout(1) kills the command; the host keeps a
+            # backstop only.
+            inner = ["timeout", "-k", "2", f"{timeout:g}", *inner]
+        args: dict[str, object] = {
+            # env(1) sets a clean environment and searches PATH in it.
+            "path": "/usr/bin/env",
+            "arg": ["-i", *GUEST_ENV, *inner],
+            "capture-output": True,
+        }
+        if input is not None:
+            data = input.encode() if isinstance(input, str) else input
+            args["input-data"] = base64.b64encode(data).decode()
+        started = time.monotonic()
+        pid = agent_command(dom, "guest-exec", timeout=10, **args)["pid"]
+        backstop = None if timeout is None else started + timeout + 10
+        delay = 0.01
+        while True:
+            status = agent_command(dom, "guest-exec-status", timeout=10, pid=pid)
+            if status.get("exited"):
+                break
+            if backstop is not None and time.monotonic() > backstop:
+                raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        rc = status.get("exitcode", 128 + int(status.get("signal", 0)))
+        if timeout is not None and rc in (124, 137) and time.monotonic() - started >= timeout:
+            raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+        return ExecResult(
+            rc,
+            base64.b64decode(status.get("out-data", "")).decode(errors="replace"),
+            base64.b64decode(status.get("err-data", "")).decode(errors="replace"),
+        )
+
+    def console(self, node: str) -> int:
+        """A root shell over SSH with the lab's key (the serial console has no password)."""
+        meta = self.meta(node)
+        spec = NodeSpec.model_validate(meta["spec"])
+        lab = self.folder.parent
+        assert spec.management.address is not None
+        return subprocess.call(
+            ["ssh", "-i", str(lab / "id_ed25519"),
+             "-o", f"UserKnownHostsFile={lab / 'known_hosts'}",
+             "-o", "StrictHostKeyChecking=yes",
+             f"root@{spec.management.address.ip}"]
+        )  # fmt: skip
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot(self, node: str, name: str) -> None:
+        """A running internal snapshot (disk and memory) in the node's overlay."""
+        dom = self._dom(node)
+        _check_snapshot_name(name)
+        libvirt = self._libvirt
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.snapshotLookupByName(name).delete()
+        xml = f"<domainsnapshot><name>{name}</name></domainsnapshot>"  # name checked above
+        try:
+            dom.snapshotCreateXML(xml, 0)
+        except libvirt.libvirtError as exc:
+            raise EngineError(f"snapshot of {node!r} failed: {exc.get_error_message()}") from exc
+
+    def revert(self, node: str, name: str) -> None:
+        dom = self._dom(node)
+        _check_snapshot_name(name)
+        libvirt = self._libvirt
+        try:
+            snap = dom.snapshotLookupByName(name)
+        except libvirt.libvirtError:
+            raise SnapshotNotFoundError(f"node {node!r} has no snapshot {name!r}") from None
+        try:
+            dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
+        except libvirt.libvirtError as exc:
+            raise EngineError(f"revert of {node!r} failed: {exc.get_error_message()}") from exc
+        self.sync_clock(node)
+
+    def sync_clock(self, node: str) -> None:
+        """Set the guest clock to the host's (after a revert it is the snapshot's time)."""
+        dom = self._dom(node)
+        now = time.time()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                agent_command(dom, "guest-set-time", timeout=5, time=int(now * 1e9))
+                return
+            except AgentError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+                now = time.time()
+
+    def list_snapshots(self, node: str) -> list[str]:
+        return sorted(self._dom(node).snapshotListNames())
+
+
+def _check_snapshot_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise EngineError(f"invalid snapshot name {name!r}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def lab_domains(lab_id: str) -> list[str]:
+    """Names of the libvirt domains tai-labs made for lab_id (from their metadata)."""
+    from tai_labs.providers.vm_domain import lab_of_domain_xml
+
+    conn = connect()
+    out = []
+    for dom in conn.listAllDomains():
+        if not dom.name().startswith(f"{lab_id}-"):
+            continue
+        owner = lab_of_domain_xml(dom.XMLDesc(0))
+        if owner is not None and owner[0] == lab_id:
+            out.append(dom.name())
+    return out
