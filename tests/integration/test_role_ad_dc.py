@@ -26,7 +26,14 @@ from tai_labs.providers.base import ExecResult, NicSpec, NodeSpec, NodeState
 from tai_labs.providers.cleanup import cleanup_lab, known_labs
 from tai_labs.providers.lxc import LxcEngine
 from tai_labs.providers.paths import lab_dir
-from tai_labs.roles.ad_dc import SCHEMA_DIR, SMB_CONF, UNIT, AdDcRole, ldaps_bind
+from tai_labs.roles.ad_dc import (
+    SCHEMA_DIR,
+    SMB_CONF,
+    UNIT,
+    WINBIND_CACHE,
+    AdDcRole,
+    ldaps_bind,
+)
 from tai_labs.roles.ad_plan import (
     DirectoryState,
     allowed_networks,
@@ -34,6 +41,7 @@ from tai_labs.roles.ad_plan import (
     check_passwords,
     dns_records,
     domain_dn,
+    hosts_allow,
     object_commands,
     ou_dn,
     ou_paths,
@@ -161,6 +169,8 @@ def test_dns_records_prefer_the_dcs_network() -> None:
     assert records["dc1"] == ipaddress.IPv4Address("192.168.10.10")
     assert records["box"] == ipaddress.IPv4Address("192.168.10.254")  # not its WAN side
     assert "192.168.10.0/24" in allowed_networks(scenario, [])
+    allow = hosts_allow(scenario, []).split()
+    assert allow[0] == "LOCAL/unixdom" and allow[1:] == allowed_networks(scenario, [])
 
 
 # -- a real DC -------------------------------------------------------------------------------
@@ -327,6 +337,9 @@ def test_provisioned_and_ready_in_time(dc: DcLab) -> None:
         assert dc.run(["systemctl", "is-enabled", unit]).stdout.strip() == "masked"
     conf = dc.run(["cat", SMB_CONF]).stdout
     assert "dns forwarder" not in conf and "hosts allow" in conf
+    allow = next(line for line in conf.splitlines() if line.strip().startswith("hosts allow"))
+    wanted = hosts_allow(dc.loaded.scenario, [_mgmt_net(dc)])
+    assert allow.split("=", 1)[1].split() == wanted.split()
 
 
 def test_admin_ldaps_bind(dc: DcLab) -> None:
@@ -377,6 +390,57 @@ def test_dns_a_records_resolve_inside_the_node(dc: DcLab) -> None:
     assert "192.168.10.10" in dc.run(["host", DC]).stdout
 
 
+def _nss_lookups(dc: DcLab, *, timeout: float = 30.0) -> tuple[bool, str]:
+    """Whether the DC's own NSS (winbind) resolves domain groups and users; (ok, last output).
+
+    Polled: winbindd may still be connecting to samba just after a (re)start. A DC whose
+    ``hosts allow`` refuses its own local sockets never gets there."""
+    netbios = dc.directory.netbios
+    login = dc.directory.users[0].login
+    lookups = [
+        ["getent", "group", f"{netbios}\\Domain Users"],
+        ["wbinfo", "--group-info", f"{netbios}\\Domain Users"],
+        ["id", f"{netbios}\\Administrator"],
+        ["id", f"{netbios}\\{login}"],
+    ]
+    deadline = time.monotonic() + timeout
+    while True:
+        results = [dc.run(argv) for argv in lookups]
+        detail = "; ".join(
+            f"{' '.join(argv)} -> rc={r.rc} {(r.stdout or r.stderr).strip()[:120]}"
+            for argv, r in zip(lookups, results, strict=True)
+        )
+        if all(r.ok and r.stdout.strip() for r in results):
+            return True, detail
+        if time.monotonic() >= deadline:
+            return False, detail
+        time.sleep(1)
+
+
+def test_winbind_name_lookups_work_on_the_dc(dc: DcLab) -> None:
+    # hosts allow also applies to samba's own daemons over unix sockets: without
+    # LOCAL/unixdom in it winbindd is refused ("Denied connection to 'smbd' from
+    # (LOCAL/unixdom)"), and getent, id, chgrp "DOM\\group" and ls -l names all fail on the DC.
+    ok, detail = _nss_lookups(dc)
+    assert ok, detail
+    netbios = dc.directory.netbios
+    group = dc.run(["getent", "group", f"{netbios}\\Domain Users"]).stdout
+    # (Provision maps Domain Users to the local "users" gid, 100.)
+    assert group.lower().startswith(f"{netbios}\\domain users:x:".lower()), group
+    # A scenario group can own a file, and ls shows its name, not a number.
+    dc.run(["touch", "/root/owned"])
+    res = dc.run(["chgrp", f"{netbios}\\Comptabilite", "/root/owned"])
+    assert res.ok, res.stderr
+    listed = dc.run(["stat", "-c", "%G", "/root/owned"]).stdout.strip()
+    assert listed.lower() == f"{netbios}\\comptabilite".lower(), listed
+    dc.run(["rm", "-f", "/root/owned"])
+    assert "Denied connection" not in _samba_logs(dc)
+
+
+def _samba_logs(dc: DcLab) -> str:
+    return dc.run(["sh", "-c", "cat /var/log/samba/log.* 2>/dev/null"]).stdout
+
+
 def _snapshot(dc: DcLab) -> dict[str, Any]:
     entries = _search(
         dc,
@@ -420,6 +484,45 @@ def test_provision_twice_changes_nothing(dc: DcLab) -> None:
     state = again.read_state(dc.ctx, dc.directory.realm)
     assert object_commands(dc.directory, state) == []
     print(f"\nad-dc second provision: {again.timings}", file=sys.stderr)
+
+
+def test_provision_repairs_a_dc_that_refused_its_own_sockets(dc: DcLab) -> None:
+    """A DC left by an older tai-labs (hosts allow without LOCAL/unixdom) has winbind lookups
+    failing, and cached as failures: provisioning it again fixes both."""
+    netbios = dc.directory.netbios
+    conf = dc.run(["cat", SMB_CONF]).stdout
+    old = apply_global_settings(
+        conf,
+        {"hosts allow": " ".join(allowed_networks(dc.loaded.scenario, [_mgmt_net(dc)]))},
+    )
+    assert old != conf
+    dc.run(["install", "-m", "0644", "/dev/stdin", SMB_CONF], input=old)
+    # Without winbind's caches (filled by the lookups above), as on a DC that never had
+    # the fix: the lookups fail and samba logs why.
+    dc.run(["systemctl", "stop", UNIT])
+    dc.run(["rm", "-f", WINBIND_CACHE])
+    dc.run(["net", "cache", "flush"])
+    dc.run(["sh", "-c", "truncate -s 0 /var/log/samba/log.*"])
+    dc.run(["systemctl", "start", UNIT])
+    ok, detail = _nss_lookups(dc, timeout=10)
+    assert not ok, f"lookups worked with the old hosts allow: {detail}"
+    assert dc.run(["getent", "group", f"{netbios}\\Domain Users"]).rc != 0
+    assert "Denied connection to 'smbd' from  (LOCAL/unixdom)" in _samba_logs(dc)
+    dc.run(["sh", "-c", "truncate -s 0 /var/log/samba/log.*"])
+
+    started = time.monotonic()
+    role = AdDcRole()
+    role.provision(dc.ctx)
+    role.wait_ready(dc.ctx)
+    print(f"\nad-dc repair provision: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    assert dc.run(["cat", SMB_CONF]).stdout == conf
+    ok, detail = _nss_lookups(dc)
+    assert ok, detail
+    assert "Denied connection" not in _samba_logs(dc)
+
+
+def _mgmt_net(dc: DcLab) -> ipaddress.IPv4Network:
+    return dc.role._mgmt_network(dc.ctx)
 
 
 def test_a_dc_of_another_realm_is_refused(dc: DcLab) -> None:

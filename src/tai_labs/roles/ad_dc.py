@@ -23,12 +23,12 @@ from tai_labs.roles.ad_plan import (
     STATE_FILTER,
     Command,
     DirectoryState,
-    allowed_networks,
     apply_global_settings,
     check_passwords,
     conf_realm,
     dns_records,
     domain_dn,
+    hosts_allow,
     object_commands,
     static_addresses,
 )
@@ -39,6 +39,9 @@ UNIT = "samba-ad-dc"
 #: File-server daemons an AD DC must not run: they would fight samba-ad-dc for ports and files.
 FILE_SERVER_UNITS = ("smbd.service", "nmbd.service", "winbind.service")
 SMB_CONF = "/etc/samba/smb.conf"
+#: winbindd's cache of lookups, failed ones included (in Samba's state directory, not its
+#: cache directory); its id-mapping cache is in gencache, which ``net cache flush`` empties.
+WINBIND_CACHE = "/var/lib/samba/winbindd_cache.tdb"
 PRIVATE = "/var/lib/samba/private"
 SAM_LDB = f"{PRIVATE}/sam.ldb"
 #: Written once the domain is provisioned and its Administrator password set: a provision
@@ -218,8 +221,9 @@ class AdDcRole(Role):
             # address is unreachable from the lab's clients.
             "dns update command": f"/usr/sbin/samba_dnsupdate --current-ip={lab_ip}",
             # Samba's LDAP, KDC, RPC and SMB honour this (its internal DNS does not): the DC
-            # serves the lab's networks and the management network (graders), nothing else.
-            "hosts allow": " ".join(allowed_networks(ctx.scenario, [self._mgmt_network(ctx)])),
+            # serves the lab's networks and the management network (graders), nothing else,
+            # plus its own daemons over local sockets (winbind's lookups on the DC).
+            "hosts allow": hosts_allow(ctx.scenario, [self._mgmt_network(ctx)]),
         }
         # Provision copies the node's resolver as forwarder; a lab has no Internet, and a
         # forwarder that never answers only makes every unknown name time out.
@@ -246,6 +250,13 @@ class AdDcRole(Role):
             ctx.run(["systemctl", "enable", UNIT])
         active = ctx.run(["systemctl", "is-active", UNIT], check=False).stdout.strip() == "active"
         if changed or not active:
+            if changed:
+                # winbindd keeps the lookups that failed under the previous settings (a DC
+                # that refused its own local sockets) as cached failures: drop them, with
+                # samba stopped so nothing writes them back.
+                ctx.run(["systemctl", "stop", UNIT], check=False)
+                ctx.run(["rm", "-f", WINBIND_CACHE], check=False)
+                ctx.run(["net", "cache", "flush"], check=False)
             # A stopped samba-ad-dc reports "failed", which would refuse a plain start after
             # too many attempts: clear it first.
             ctx.run(["systemctl", "reset-failed", UNIT], check=False)

@@ -281,11 +281,28 @@ def dns_records(scenario: Scenario, dc: Node) -> list[tuple[str, ipaddress.IPv4A
     return records
 
 
+#: The peer address Samba's socket layer gives a connection on a unix-domain socket
+#: (source4/lib/socket/socket_unix.c). Samba's own daemons reach each other that way on a DC
+#: (winbindd -> samba's RPC servers) and ``hosts allow`` is checked for them too: without
+#: this token the DC refuses itself ("Denied connection to 'smbd' from (LOCAL/unixdom)") and
+#: every winbind lookup on the DC fails (getent group, id, chgrp "DOM\\group").
+#: lib/util/access.c matches it as a plain string: with no dot nor colon it never matches a
+#: network client's address, and its '/' keeps the list "addresses only" (no reverse DNS
+#: lookup per connection, which the bare token ``LOCAL`` would bring, matching any dotless
+#: host name as well).
+LOCAL_SOCKETS = "LOCAL/unixdom"
+
+
 def allowed_networks(scenario: Scenario, extra: Sequence[ipaddress.IPv4Network]) -> list[str]:
-    """``hosts allow`` of the DC: loopback, every lab network, and the extra ones (management)."""
+    """The networks the DC serves: loopback, every lab network, and the extra ones (management)."""
     nets = ["127.0.0.0/8", *(str(n.subnet) for n in scenario.topology.networks)]
     nets += [str(n) for n in extra if str(n) not in nets]
     return nets
+
+
+def hosts_allow(scenario: Scenario, extra: Sequence[ipaddress.IPv4Network]) -> str:
+    """smb.conf ``hosts allow`` of the DC: Samba's own local sockets, then ``allowed_networks``."""
+    return " ".join([LOCAL_SOCKETS, *allowed_networks(scenario, extra)])
 
 
 # -- objects ---------------------------------------------------------------------------------------
