@@ -26,6 +26,13 @@ from tai_labs.providers import naming
 from tai_labs.providers.accel import virt_type
 from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
 from tai_labs.providers.configdisk import write_config_iso
+from tai_labs.providers.engine_common import (
+    check_snapshot_name,
+    raise_if_timed_out,
+    tail,
+    wait_for_systemd,
+    with_guest_timeout,
+)
 from tai_labs.providers.errors import (
     EngineError,
     ExecTimeoutError,
@@ -213,7 +220,7 @@ class LibvirtEngine(Engine):
         while True:
             if self.state(node) is not NodeState.RUNNING:
                 raise NodeStartError(
-                    f"VM {node!r} stopped while booting:\n{_tail(self.layout(node).console_log)}"
+                    f"VM {node!r} stopped while booting:\n{tail(self.layout(node).console_log)}"
                 )
             try:
                 agent_command(dom, "guest-ping", timeout=2)
@@ -222,23 +229,10 @@ class LibvirtEngine(Engine):
                 if time.monotonic() > deadline:
                     raise NodeStartError(
                         f"VM {node!r}: no guest agent after {timeout:.0f}s\n"
-                        f"{_tail(self.layout(node).console_log)}"
+                        f"{tail(self.layout(node).console_log)}"
                     ) from None
                 time.sleep(0.5)
-        last = ""
-        while time.monotonic() < deadline:
-            remaining = max(1.0, deadline - time.monotonic())
-            try:
-                res = self.exec(
-                    node, ["systemctl", "is-system-running", "--wait"], timeout=remaining
-                )
-            except ExecTimeoutError:
-                break
-            last = res.stdout.strip() or res.stderr.strip()
-            if last in ("running", "degraded"):
-                return last
-            time.sleep(0.2)
-        raise NodeStartError(f"VM {node!r} did not finish booting in {timeout:.0f}s ({last!r})")
+        return wait_for_systemd(self.exec, node, deadline, what="VM")
 
     def stop(self, node: str, *, timeout: float = 30.0) -> None:
         dom = self._dom(node)
@@ -296,11 +290,7 @@ class LibvirtEngine(Engine):
         dom = self._dom(node)
         if self.state(node) != NodeState.RUNNING:
             raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
-        inner = list(argv)
-        if timeout is not None:
-            # As for containers: the guest's timeout(1) kills the command; the host keeps a
-            # backstop only.
-            inner = ["timeout", "-k", "2", f"{timeout:g}", *inner]
+        inner = with_guest_timeout(argv, timeout)
         args: dict[str, object] = {
             # env(1) sets a clean environment and searches PATH in it.
             "path": "/usr/bin/env",
@@ -323,8 +313,7 @@ class LibvirtEngine(Engine):
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
         rc = status.get("exitcode", 128 + int(status.get("signal", 0)))
-        if timeout is not None and rc in (124, 137) and time.monotonic() - started >= timeout:
-            raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+        raise_if_timed_out(argv, node, rc, started, timeout)
         return ExecResult(
             rc,
             base64.b64decode(status.get("out-data", "")).decode(errors="replace"),
@@ -349,7 +338,7 @@ class LibvirtEngine(Engine):
     def snapshot(self, node: str, name: str) -> None:
         """A running internal snapshot (disk and memory) in the node's overlay."""
         dom = self._dom(node)
-        _check_snapshot_name(name)
+        check_snapshot_name(name)
         libvirt = self._libvirt
         with contextlib.suppress(libvirt.libvirtError):
             dom.snapshotLookupByName(name).delete()
@@ -361,7 +350,7 @@ class LibvirtEngine(Engine):
 
     def revert(self, node: str, name: str) -> None:
         dom = self._dom(node)
-        _check_snapshot_name(name)
+        check_snapshot_name(name)
         libvirt = self._libvirt
         try:
             snap = dom.snapshotLookupByName(name)
@@ -390,20 +379,6 @@ class LibvirtEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())
-
-
-def _check_snapshot_name(name: str) -> None:
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise EngineError(f"invalid snapshot name {name!r}")
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def lab_domains(lab_id: str) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -17,6 +16,13 @@ from pathlib import Path
 
 from tai_labs.providers import cgroups, naming
 from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.engine_common import (
+    check_snapshot_name,
+    raise_if_timed_out,
+    tail,
+    wait_for_systemd,
+    with_guest_timeout,
+)
 from tai_labs.providers.errors import (
     EngineError,
     ExecTimeoutError,
@@ -39,7 +45,6 @@ ATTACH_ENV = {
     "LANG": "C.UTF-8",
     "USER": "root",
 }
-_SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LXC_STATES = {
     "STOPPED": NodeState.STOPPED,
     "STARTING": NodeState.STARTING,
@@ -163,8 +168,8 @@ class LxcEngine(Engine):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self._abort_start(node, proc)
                 raise NodeStartError(
-                    f"node {node!r} did not start:\n{_tail(layout.start_log)}"
-                    f"\n{_tail(layout.lxc_log)}"
+                    f"node {node!r} did not start:\n{tail(layout.start_log)}"
+                    f"\n{tail(layout.lxc_log)}"
                 )
             time.sleep(0.05)
         if wait:
@@ -181,24 +186,7 @@ class LxcEngine(Engine):
 
     def wait_booted(self, node: str, *, timeout: float = 60.0) -> str:
         """Wait until systemd finished booting; return its state (running or degraded)."""
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            remaining = max(1.0, deadline - time.monotonic())
-            try:
-                res = self.exec(
-                    node, ["systemctl", "is-system-running", "--wait"], timeout=remaining
-                )
-            except ExecTimeoutError:
-                break
-            last = res.stdout.strip() or res.stderr.strip()
-            if last in ("running", "degraded"):
-                return last
-            # Before systemd's private bus is up the command fails at once; poll again.
-            time.sleep(0.1)
-        raise NodeStartError(
-            f"node {node!r} did not finish booting in {timeout:.0f}s (last: {last!r})"
-        )
+        return wait_for_systemd(self.exec, node, time.monotonic() + timeout)
 
     def stop(self, node: str, *, timeout: float = 20.0) -> None:
         self._existing(node)
@@ -282,13 +270,8 @@ class LxcEngine(Engine):
         if self.state(node) != NodeState.RUNNING:
             raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
         data = input.encode() if isinstance(input, str) else input
-        inner = list(argv)
-        host_timeout = None
-        if timeout is not None:
-            # Killing lxc-attach would leave the command running in the node: let the
-            # node's own timeout(1) kill it, and keep a host-side limit only as a backstop.
-            inner = ["timeout", "-k", "2", f"{timeout:g}", *inner]
-            host_timeout = timeout + 10
+        inner = with_guest_timeout(argv, timeout)
+        host_timeout = None if timeout is None else timeout + 10  # a backstop only
         started = time.monotonic()
         try:
             proc = subprocess.run(
@@ -302,13 +285,7 @@ class LxcEngine(Engine):
             )
         except subprocess.TimeoutExpired as exc:
             raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s") from exc
-        # 124/137 are timeout(1)'s codes; the elapsed time tells them from a command's own.
-        if (
-            timeout is not None
-            and proc.returncode in (124, 137)
-            and time.monotonic() - started >= timeout
-        ):
-            raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+        raise_if_timed_out(argv, node, proc.returncode, started, timeout)
         return ExecResult(
             proc.returncode,
             proc.stdout.decode(errors="replace"),
@@ -324,7 +301,7 @@ class LxcEngine(Engine):
 
     def snapshot(self, node: str, name: str) -> None:
         layout = self._existing(node)
-        _check_snapshot_name(name)
+        check_snapshot_name(name)
         st = self.state(node)
         freeze = st == NodeState.RUNNING
         if freeze:
@@ -346,7 +323,7 @@ class LxcEngine(Engine):
 
     def revert(self, node: str, name: str) -> None:
         layout = self._existing(node)
-        _check_snapshot_name(name)
+        check_snapshot_name(name)
         snap = layout.snapshots / name
         if not snap.is_dir():
             raise SnapshotNotFoundError(f"node {node!r} has no snapshot {name!r}")
@@ -377,15 +354,3 @@ def _mount_capped_disk(layout: NodeLayout) -> None:
     layout.disk_mount.mkdir(mode=0o700, exist_ok=True)
     if run(["mountpoint", "-q", str(layout.disk_mount)], check=False).returncode != 0:
         run(["mount", "-o", "loop", str(layout.disk_image), str(layout.disk_mount)])
-
-
-def _check_snapshot_name(name: str) -> None:
-    if not _SNAPSHOT_RE.match(name):
-        raise EngineError(f"invalid snapshot name {name!r}")
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -1,0 +1,66 @@
+"""What both engines do the same way: guest-side timeouts, boot waits, snapshot names."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tai_labs.providers.base import ExecResult
+from tai_labs.providers.errors import EngineError, ExecTimeoutError, NodeStartError
+
+_SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: timeout(1)'s exit codes: timed out, killed after the grace period.
+_TIMEOUT_CODES = (124, 137)
+
+
+def check_snapshot_name(name: str) -> str:
+    if not _SNAPSHOT_RE.match(name):
+        raise EngineError(f"invalid snapshot name {name!r}")
+    return name
+
+
+def with_guest_timeout(argv: Sequence[str], timeout: float | None) -> list[str]:
+    """argv run under the node's own timeout(1).
+
+    Killing the host-side channel (lxc-attach, the guest agent's poll) would leave the
+    command running in the node; the node's timeout(1) kills it there.
+    """
+    if timeout is None:
+        return list(argv)
+    return ["timeout", "-k", "2", f"{timeout:g}", *argv]
+
+
+def raise_if_timed_out(
+    argv: Sequence[str], node: str, rc: int, started: float, timeout: float | None
+) -> None:
+    """timeout(1)'s codes are also a command's own: the elapsed time tells them apart."""
+    if timeout is not None and rc in _TIMEOUT_CODES and time.monotonic() - started >= timeout:
+        raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
+
+
+def wait_for_systemd(
+    exec_: Callable[..., ExecResult], node: str, deadline: float, *, what: str = "node"
+) -> str:
+    """Wait until the node's systemd finished booting; return running or degraded."""
+    last = ""
+    while time.monotonic() < deadline:
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            res = exec_(node, ["systemctl", "is-system-running", "--wait"], timeout=remaining)
+        except ExecTimeoutError:
+            break
+        last = res.stdout.strip() or res.stderr.strip()
+        if last in ("running", "degraded"):
+            return last
+        # Before systemd's private bus is up the command fails at once; poll again.
+        time.sleep(0.1)
+    raise NodeStartError(f"{what} {node!r} did not finish booting in time (last: {last!r})")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
