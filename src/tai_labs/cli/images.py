@@ -1,7 +1,8 @@
-"""`tai-labs image build|ls|rm|prune`: the root file systems lab nodes boot from."""
+"""`tai-labs image build|ls|rm|prune|build-windows`: the disks and file systems nodes boot from."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,8 @@ from rich.table import Table
 from tai_labs.cli.output import console, err_console, print_json
 
 app = typer.Typer(
-    help="Build, list and remove node images (debootstrap recipes under images/).",
+    help="Build, list and remove node images (debootstrap recipes under images/); "
+    "build-windows makes a Windows image from your own ISO.",
     no_args_is_help=True,
 )
 
@@ -29,6 +31,18 @@ def recipe_names(incomplete: str) -> list[str]:
         return []
 
 
+def _progress_bar() -> Progress:
+    """One bar per image: name, bar, percentage, current step, elapsed time (on stderr)."""
+    return Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+
+
 @app.command("build")
 def build(
     names: Annotated[
@@ -42,14 +56,7 @@ def build(
 
     builder = _builder()
     targets = names or [s.name for s in builder.list()]
-    with Progress(
-        TextColumn("{task.description:<8}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[step]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as bar:
+    with _progress_bar() as bar:
         tasks: dict[str, TaskID] = {}
 
         def show(p: BuildProgress) -> None:
@@ -111,3 +118,154 @@ def prune() -> None:
         console.print(f"removed {path}")
     if not removed:
         console.print("nothing to prune")
+
+
+_WINDOWS_HELP = """Build a Windows node image from your own Windows ISO (unattended, over libvirt).
+
+tai-labs ships no Windows media. Bring:
+
+- a Windows ISO: the free evaluation editions work (Microsoft Evaluation Center:
+  Windows 10/11 Enterprise, Windows Server 2019/2022), or your own licensed media;
+- virtio-win.iso, the driver ISO for the virtual disk and network card (Fedora's
+  virtio-win "stable" download).
+
+The command writes an answer ISO (autounattend.xml + a first-logon PowerShell script from
+images/windows/), creates a qcow2 disk, installs Windows in a temporary libvirt VM and waits
+until the VM shuts itself down: the script does that once WinRM over HTTPS (port 5986) and
+the QEMU guest agent work. The result is images/windows-NAME/ in the data folder
+($TAI_LABS_DATA, default /var/lib/tai-labs): disk.qcow2, meta.json, and secrets.json with
+the Administrator password. Scenarios name it as `image: windows-NAME` on Windows nodes.
+See images/windows/README.md for where to get the ISOs and what to do when a build fails.
+
+Expect 20-40 minutes with KVM, several hours without. Watch the VM with
+`virsh vncdisplay tai-labs-build-windows-NAME`; the build log is kept on failure.
+
+Examples:
+
+    tai-labs image build-windows --iso ~/iso/server2022-eval.iso --virtio ~/iso/virtio-win.iso \\
+        --edition server2022
+    tai-labs image build-windows --iso win11.iso --virtio virtio-win.iso --edition win11 \\
+        --dry-run --out /tmp/win11-files     # answer ISO + domain XML only, nothing runs
+"""
+
+
+@app.command("build-windows", help=_WINDOWS_HELP)
+def build_windows(
+    iso: Annotated[
+        Path, typer.Option("--iso", help="The Windows install ISO (evaluation editions work).")
+    ],
+    virtio: Annotated[
+        Path, typer.Option("--virtio", help="virtio-win.iso: virtio drivers and guest agent.")
+    ],
+    edition: Annotated[
+        str,
+        typer.Option(
+            "--edition",
+            help="win10, win11, server2019 or server2022: drivers to load, image to pick.",
+        ),
+    ] = "server2022",
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Image name after 'windows-' (default: the edition)."),
+    ] = None,
+    disk_gib: Annotated[int, typer.Option("--disk-gib", help="Virtual disk size (sparse).")] = 64,
+    memory_mib: Annotated[
+        int, typer.Option("--memory-mib", help="Memory of the install VM.")
+    ] = 4096,
+    cpus: Annotated[int, typer.Option("--cpus", help="Virtual CPUs of the install VM.")] = 2,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Give up after this long: 90m, 4h, or seconds.")
+    ] = "4h",
+    image_index: Annotated[
+        int | None,
+        typer.Option(
+            "--image-index",
+            help="Image in install.wim (default: 1 for clients, 2 = Standard with Desktop "
+            "Experience for servers). `wiminfo sources/install.wim` lists them.",
+        ),
+    ] = None,
+    image_name: Annotated[
+        str | None, typer.Option("--image-name", help="Pick the image by name instead.")
+    ] = None,
+    product_key: Annotated[
+        str | None, typer.Option("--product-key", help="Only for non-evaluation media.")
+    ] = None,
+    computer_name: Annotated[
+        str | None, typer.Option("--computer-name", help="NetBIOS name of the built machine.")
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            help="File whose first line is the Administrator password (default: generated; "
+            "either way it ends up in secrets.json, mode 0600).",
+        ),
+    ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="libvirt network for the VM (default: user-mode NAT)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild an existing image.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Write the answer ISO and domain XML to --out and stop."),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for --dry-run (default: ./windows-NAME).")
+    ] = None,
+) -> None:
+    from tai_labs.errors import UsageError
+    from tai_labs.images import windows, windows_build
+
+    if edition not in windows.EDITIONS:
+        raise UsageError(
+            f"unknown edition {edition!r}", hint=f"one of: {', '.join(windows.EDITIONS)}"
+        )
+    if password_file is not None:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = windows.new_password()
+    spec = windows.WindowsBuildSpec(
+        iso=iso.expanduser().resolve(),
+        virtio_iso=virtio.expanduser().resolve(),
+        edition=windows.EDITIONS[edition],
+        password=password,
+        name=name or "",
+        disk_gib=disk_gib,
+        memory_mib=memory_mib,
+        vcpus=cpus,
+        image_index=image_index,
+        image_name=image_name,
+        product_key=product_key,
+        computer_name=computer_name,
+        network=network,
+    )
+    seconds = windows.parse_duration(timeout)
+    if dry_run:
+        folder = out or Path(spec.image)
+        files = windows.prepare(spec, folder, kvm=windows_build.kvm_available())
+        windows.write_secrets(files.folder, password)
+        console.print(f"answer ISO: {files.answer_iso}")
+        console.print(f"domain XML: {files.domain_xml}")
+        console.print(f"password:   {files.folder / windows.SECRETS_FILE} (mode 0600)")
+        console.print(
+            "nothing was started; to run it by hand: "
+            f"qemu-img create -f qcow2 {files.disk} {spec.disk_gib}G && "
+            f"virsh create {files.domain_xml}"
+        )
+        return
+    from tai_labs.images.progress import BuildProgress
+
+    with _progress_bar() as bar:
+        task = bar.add_task(spec.image, total=100, step="")
+
+        def show(p: BuildProgress) -> None:
+            step = f"{p.step}: {p.detail}" if p.detail else p.step
+            bar.update(task, completed=p.percent, step=step)
+
+        folder = windows_build.WindowsImageBuilder().build(
+            spec, timeout=seconds, progress=show, force=force
+        )
+    console.print(f"built {spec.image}: {folder / windows.DISK_FILE}")
+    console.print(f"scenarios use it with `image: {spec.image}` on a Windows node")
