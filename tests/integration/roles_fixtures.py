@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,30 @@ def skip_unless_images(*images: str) -> ImageBuilder:
         except TaiLabsError:
             pytest.skip(f"image {image!r} is not built (tai-labs image build {image})")
     return builder
+
+
+@contextlib.contextmanager
+def running_lab(
+    topology: Mapping[str, Any],
+    images: Sequence[str],
+    provision: Sequence[str],
+    *,
+    secrets: Mapping[str, str] | None = None,
+    lab_id: str | None = None,
+) -> Iterator[RoleLab]:
+    """A lab of ``topology`` with the nodes in ``provision`` provisioned in that order.
+
+    Skips when an image is missing; the lab is destroyed on the way out, whatever happens.
+    """
+    builder = skip_unless_images(*images)
+    lab = build_lab(scenario_from(topology), builder, lab_id=lab_id)
+    try:
+        lab.secrets.update(secrets or {})
+        for name in provision:
+            lab.provision(name)
+        yield lab
+    finally:
+        lab.destroy()
 
 
 def grant_tun(lab_id: str, resource: str) -> None:

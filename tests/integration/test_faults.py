@@ -15,7 +15,23 @@ from typing import Any
 
 import pytest
 import yaml
-from roles_fixtures import RoleLab, build_lab, scenario_from, skip_unless_images
+from roles_fixtures import RoleLab, running_lab, skip_unless_images
+from topologies import (
+    DEVICE_PASSWORD,
+    N1,
+    N2,
+    RELAY_N2,
+    V10,
+    V20,
+    access,
+    client,
+    n1_scope,
+    networks,
+    router,
+    svi_switch,
+    switch,
+    trunk,
+)
 
 from conftest import host_problem
 from tai_labs.faults.base import FAULTS, FaultError
@@ -639,48 +655,20 @@ def test_disk_full(disk_lab: Any) -> None:
 
 def dhcp_topology() -> dict[str, Any]:
     return {
-        "networks": [
-            {"name": "n1", "subnet": "10.1.0.0/24"},
-            {"name": "n2", "subnet": "10.2.0.0/24"},
-        ],
-        "nodes": [
-            {
-                "name": "r",
-                "kind": "router",
-                "memory": 192,
-                "interfaces": [
-                    {"network": "n1", "address": "10.1.0.254/24"},
-                    {"network": "n2", "address": "10.2.0.254/24"},
-                ],
-                "router": {
-                    "routes": [{"to": "10.99.0.0/24", "via": "10.2.0.1"}],
-                    "dhcp": [
-                        {
-                            "network": "n1",
-                            "range": ["10.1.0.100", "10.1.0.150"],
-                            "dns": ["10.1.0.53"],
-                        }
-                    ],
-                    "relay": ["n2"],
-                    "relay_to": "10.1.0.10",
-                },
-            },
-            {"name": "d", "kind": "linux-client", "interfaces": [{"network": "n1"}]},
-        ],
+        "networks": networks(N1, N2),
+        "nodes": [router(dhcp=[n1_scope()], **RELAY_N2), client("d", "n1")],
     }
 
 
 @pytest.fixture(scope="module")
 def dhcp_lab() -> Iterator[RoleLab]:
-    builder = skip_unless_images("router", "client")
-    lab = build_lab(scenario_from(dhcp_topology()), builder)
-    try:
-        lab.secrets["device_password"] = "Rout3r-test-pw"
-        for name in ("r", "d"):
-            lab.provision(name)
+    with running_lab(
+        dhcp_topology(),
+        ("router", "client"),
+        ("r", "d"),
+        secrets={"device_password": DEVICE_PASSWORD},
+    ) as lab:
         yield lab
-    finally:
-        lab.destroy()
 
 
 def lease(lab: RoleLab) -> str:
@@ -773,62 +761,20 @@ def test_static_route_missing(dhcp_lab: RoleLab) -> None:
 
 def switch_topology() -> dict[str, Any]:
     return {
-        "networks": [
-            {"name": "v10", "subnet": "10.10.0.0/24", "vlan": 10},
-            {"name": "v20", "subnet": "10.20.0.0/24", "vlan": 20},
-        ],
+        "networks": networks(V10, V20),
         "nodes": [
-            {
-                "name": "sw",
-                "kind": "switch",
-                "memory": 192,
-                "switch": {
-                    "vlans": [{"id": 10, "name": "users"}, {"id": 20, "name": "servers"}],
-                    "ports": [
-                        {"name": "Gi0/1", "vlan": 10, "connects": "a"},
-                        {"name": "Gi0/2", "vlan": 10, "connects": "b"},
-                        {"name": "Gi0/3", "mode": "trunk", "allowed": [10, 20], "connects": "sw2"},
-                    ],
-                },
-            },
-            {
-                "name": "sw2",
-                "kind": "switch",
-                "memory": 192,
-                "interfaces": [
-                    {"network": "v10", "address": "10.10.0.254/24"},
-                    {"network": "v20", "address": "10.20.0.254/24"},
-                ],
-                "switch": {
-                    "ports": [
-                        {"name": "Gi0/1", "mode": "trunk", "allowed": [10, 20], "connects": "sw"}
-                    ]
-                },
-            },
-            {
-                "name": "a",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v10", "address": "10.10.0.1/24"}],
-            },
-            {
-                "name": "b",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v10", "address": "10.10.0.2/24"}],
-            },
+            switch(access("Gi0/1", 10, "a"), access("Gi0/2", 10, "b"), trunk("Gi0/3", "sw2")),
+            svi_switch(),
+            client("a", "v10", "10.10.0.1/24"),
+            client("b", "v10", "10.10.0.2/24"),
         ],
     }
 
 
 @pytest.fixture(scope="module")
 def switch_lab() -> Iterator[RoleLab]:
-    builder = skip_unless_images("switch", "client")
-    lab = build_lab(scenario_from(switch_topology()), builder)
-    try:
-        for name in ("sw", "sw2", "a", "b"):
-            lab.provision(name)
+    with running_lab(switch_topology(), ("switch", "client"), ("sw", "sw2", "a", "b")) as lab:
         yield lab
-    finally:
-        lab.destroy()
 
 
 def ovs_state(lab: RoleLab) -> Callable[[], str]:

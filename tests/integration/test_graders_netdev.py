@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from roles_fixtures import RoleLab, build_lab, scenario_from, skip_unless_images
+from roles_fixtures import RoleLab, running_lab
+from topologies import N1, N2, RELAY_N2, V10, V20, access, client, networks, router, switch, trunk
 
 from tai_labs.grading.base import CHECKS
 from tai_labs.grading.model import Verdict
@@ -34,64 +35,21 @@ PASS, FAIL = Verdict.PASS, Verdict.FAIL
 
 def topology() -> dict[str, Any]:
     return {
-        "networks": [
-            {"name": "n1", "subnet": "10.1.0.0/24"},
-            {"name": "n2", "subnet": "10.2.0.0/24"},
-            {"name": "v10", "subnet": "10.10.0.0/24", "vlan": 10},
-            {"name": "v20", "subnet": "10.20.0.0/24", "vlan": 20},
-        ],
+        "networks": networks(N1, N2, V10, V20),
         "nodes": [
-            {
-                "name": "r",
-                "kind": "router",
-                "memory": 192,
-                "interfaces": [
-                    {"network": "n1", "address": "10.1.0.254/24"},
-                    {"network": "n2", "address": "10.2.0.254/24"},
-                ],
-                "router": {
-                    "routes": [{"to": "10.99.0.0/24", "via": "10.2.0.1"}],
-                    "relay": ["n2"],
-                    "relay_to": "10.1.0.10",
-                },
-            },
-            {
-                "name": "sw",
-                "kind": "switch",
-                "memory": 192,
-                "switch": {
-                    "vlans": [{"id": 10, "name": "users"}, {"id": 20, "name": "servers"}],
-                    "ports": [
-                        {"name": "Gi0/1", "vlan": 10, "connects": "a"},
-                        {"name": "Gi0/2", "mode": "trunk", "allowed": [10, 20], "connects": "b"},
-                    ],
-                },
-            },
-            {
-                "name": "a",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v10", "address": "10.10.0.1/24"}],
-            },
-            {
-                "name": "b",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v20", "address": "10.20.0.1/24"}],
-            },
+            router(**RELAY_N2),
+            switch(access("Gi0/1", 10, "a"), trunk("Gi0/2", "b")),
+            client("a", "v10", "10.10.0.1/24"),
+            client("b", "v20", "10.20.0.1/24"),
         ],
     }
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[RoleLab]:
-    builder = skip_unless_images("router", "switch", "client")
     pytest.importorskip("netmiko", reason="netmiko is needed for the router CLI session")
-    lab = build_lab(scenario_from(topology()), builder)
-    try:
-        for name in ("r", "sw", "a", "b"):
-            lab.provision(name)
+    with running_lab(topology(), ("router", "switch", "client"), ("r", "sw", "a", "b")) as lab:
         yield lab
-    finally:
-        lab.destroy()
 
 
 def exec_session(lab: RoleLab, node: str) -> ExecSession:

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from roles_fixtures import RoleLab, build_lab, scenario_from, skip_unless_images
+from roles_fixtures import RoleLab, running_lab, scenario_from
+from topologies import DEVICE_PASSWORD, N1, N2, client, n1_scope, networks, router
 
 from tai_labs.providers.naming import new_lab_id
 from tai_labs.providers.seed import derived_mac
@@ -31,74 +32,36 @@ MGMT = ipaddress.IPv4Address("100.64.9.11")
 
 def topology(lab_id: str) -> dict[str, object]:
     reserved_mac = derived_mac(f"{lab_id}-d1", 1)  # d1's eth1 (NIC index 1 after eth0)
+    scope = n1_scope(
+        gateway="10.1.0.254",
+        domain="lab.test",
+        lease_minutes=30,
+        reservations=[{"mac": reserved_mac, "address": "10.1.0.77", "name": "d1"}],
+    )
     return {
-        "networks": [
-            {"name": "n1", "subnet": "10.1.0.0/24"},
-            {"name": "n2", "subnet": "10.2.0.0/24"},
-        ],
+        "networks": networks(N1, N2),
         "nodes": [
-            {
-                "name": "r",
-                "kind": "router",
-                "memory": 192,
-                "interfaces": [
-                    {"network": "n1", "address": "10.1.0.254/24"},
-                    {"network": "n2", "address": "10.2.0.254/24"},
-                ],
-                "router": {
-                    "routes": [{"to": "10.99.0.0/24", "via": "10.2.0.1"}],
-                    "dhcp": [
-                        {
-                            "network": "n1",
-                            "range": ["10.1.0.100", "10.1.0.150"],
-                            "gateway": "10.1.0.254",
-                            "dns": ["10.1.0.53"],
-                            "domain": "lab.test",
-                            "lease_minutes": 30,
-                            "reservations": [
-                                {"mac": reserved_mac, "address": "10.1.0.77", "name": "d1"}
-                            ],
-                        }
-                    ],
-                },
-            },
-            {
-                "name": "c1",
-                "kind": "linux-client",
-                "interfaces": [
-                    {"network": "n1", "address": "10.1.0.1/24", "gateway": "10.1.0.254"}
-                ],
-            },
-            {
-                "name": "c2",
-                "kind": "linux-client",
-                "interfaces": [
-                    {"network": "n2", "address": "10.2.0.1/24", "gateway": "10.2.0.254"}
-                ],
-            },
-            {
-                "name": "d1",
-                "kind": "linux-client",
-                "interfaces": [{"network": "n1", "address": "dhcp"}],
-            },
-            {"name": "d2", "kind": "linux-client", "interfaces": [{"network": "n1"}]},
+            router(dhcp=[scope]),
+            client("c1", "n1", "10.1.0.1/24", "10.1.0.254"),
+            client("c2", "n2", "10.2.0.1/24", "10.2.0.254"),
+            client("d1", "n1", "dhcp"),
+            client("d2", "n1"),
         ],
     }
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[RoleLab]:
-    builder = skip_unless_images("router", "client")
     lab_id = new_lab_id()
-    lab = build_lab(scenario_from(topology(lab_id)), builder, lab_id=lab_id)
-    try:
-        lab.secrets["device_password"] = "Rout3r-test-pw"
-        for name in ("r", "c1", "c2", "d1", "d2"):
-            lab.provision(name)
+    with running_lab(
+        topology(lab_id),
+        ("router", "client"),
+        ("r", "c1", "c2", "d1", "d2"),
+        secrets={"device_password": DEVICE_PASSWORD},
+        lab_id=lab_id,
+    ) as lab:
         print("\nrouter lab timings (s):", lab.timings)
         yield lab
-    finally:
-        lab.destroy()
 
 
 # -- pure rendering (no lab) --------------------------------------------------------------------

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from roles_fixtures import RoleLab, build_lab, scenario_from, skip_unless_images
+from roles_fixtures import RoleLab, running_lab, scenario_from
+from topologies import V10, V20, access, client, networks, svi_switch, switch
+from topologies import trunk as trunk_port
 
 from tai_labs.roles.base import RoleError
 from tai_labs.roles.switch import (
@@ -28,75 +30,28 @@ def topology(
     *, b_vlan: int = 10, trunk: tuple[int, ...] = (10, 20), a_shut: bool = False
 ) -> dict[str, Any]:
     return {
-        "networks": [
-            {"name": "v10", "subnet": "10.10.0.0/24", "vlan": 10},
-            {"name": "v20", "subnet": "10.20.0.0/24", "vlan": 20},
-        ],
+        "networks": networks(V10, V20),
         "nodes": [
-            {
-                "name": "sw",
-                "kind": "switch",
-                "memory": 192,
-                "switch": {
-                    "vlans": [{"id": 10, "name": "users"}, {"id": 20, "name": "servers"}],
-                    "ports": [
-                        {"name": "Gi0/1", "vlan": 10, "connects": "a", "shutdown": a_shut},
-                        {"name": "Gi0/2", "vlan": b_vlan, "connects": "b"},
-                        {
-                            "name": "Gi0/3",
-                            "mode": "trunk",
-                            "allowed": list(trunk),
-                            "connects": "sw2",
-                        },
-                        {"name": "Gi0/4", "vlan": 20, "connects": "c"},
-                        {"name": "Gi0/5", "vlan": 10},  # nothing plugged in
-                    ],
-                },
-            },
-            {
-                "name": "sw2",
-                "kind": "switch",
-                "memory": 192,
-                "interfaces": [
-                    {"network": "v10", "address": "10.10.0.254/24"},
-                    {"network": "v20", "address": "10.20.0.254/24"},
-                ],
-                "switch": {
-                    "ports": [
-                        {"name": "Gi0/1", "mode": "trunk", "allowed": [10, 20], "connects": "sw"}
-                    ]
-                },
-            },
-            {
-                "name": "a",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v10", "address": "10.10.0.1/24"}],
-            },
-            {
-                "name": "b",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v10", "address": "10.10.0.2/24"}],
-            },
-            {
-                "name": "c",
-                "kind": "linux-client",
-                "interfaces": [{"network": "v20", "address": "10.20.0.1/24"}],
-            },
+            switch(
+                access("Gi0/1", 10, "a", shutdown=a_shut),
+                access("Gi0/2", b_vlan, "b"),
+                trunk_port("Gi0/3", "sw2", trunk),
+                access("Gi0/4", 20, "c"),
+                access("Gi0/5", 10),  # nothing plugged in
+            ),
+            svi_switch(),
+            client("a", "v10", "10.10.0.1/24"),
+            client("b", "v10", "10.10.0.2/24"),
+            client("c", "v20", "10.20.0.1/24"),
         ],
     }
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[RoleLab]:
-    builder = skip_unless_images("switch", "client")
-    lab = build_lab(scenario_from(topology()), builder)
-    try:
-        for name in ("sw", "sw2", "a", "b", "c"):
-            lab.provision(name)
+    with running_lab(topology(), ("switch", "client"), ("sw", "sw2", "a", "b", "c")) as lab:
         print("\nswitch lab timings (s):", lab.timings)
         yield lab
-    finally:
-        lab.destroy()
 
 
 def reprovision_sw(lab: RoleLab, **changes: Any) -> None:
