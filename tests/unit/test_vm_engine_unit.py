@@ -114,8 +114,14 @@ def test_values_are_escaped_not_pasted() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="kvm or qemu"):
         domain_xml(_config(virt_type="xen"))
-    with pytest.raises(ValueError, match="kernel"):
-        domain_xml(_config(kernel=None))
+
+
+def test_an_imported_linux_disk_boots_its_own_loader_on_virtio() -> None:
+    root = ET.fromstring(domain_xml(_config(kernel=None, initrd=None, cmdline="")))
+    assert root.find("os/kernel") is None and root.find("os/boot").get("dev") == "hd"  # type: ignore[union-attr]
+    assert {d.find("target").get("bus") for d in root.findall("devices/disk[@device='disk']")} == {
+        "virtio"
+    }  # type: ignore[union-attr]
 
 
 def test_metadata_names_the_lab_and_foreign_domains_are_not_ours() -> None:
@@ -259,3 +265,31 @@ def test_lab_engine_sends_each_node_to_its_engine(tmp_path: Path) -> None:
     engine.state("abc123-old")
     assert vm.calls[-1] == ("state", "abc123-old")
     assert engine.nodes() == ["abc123-old", "lxc-node"]
+
+
+def test_windows_settings_go_on_stdin_and_the_script_is_a_constant() -> None:
+    """No Windows can run here: checks what the engine sends through the guest agent."""
+    import base64
+    import json
+
+    from tai_labs.providers.windows_guest import CONFIGURE, configure_command
+
+    spec = _spec().model_copy(update={"hostname": "poste-07"})
+    argv, stdin = configure_command(spec)
+    assert argv[:4] == ["powershell.exe", "-NoProfile", "-NonInteractive", "-EncodedCommand"]
+    assert base64.b64decode(argv[4]).decode("utf-16-le") == CONFIGURE
+    assert "poste-07" not in " ".join(argv) and "10.0.0.5" not in CONFIGURE
+    settings = json.loads(stdin)
+    assert settings["hostname"] == "poste-07"
+    eth0, eth1 = settings["nics"]
+    assert eth0["name"] == "eth0" and "gateway" not in eth0 and "dns" not in eth0
+    assert eth1 == {
+        "name": "eth1",
+        "mac": eth1["mac"],
+        "dhcp": False,
+        "ip": "10.0.0.5",
+        "prefix": 24,
+        "gateway": "10.0.0.1",
+        "dns": ["10.0.0.2"],
+    }
+    assert eth1["mac"].count("-") == 5 and eth1["mac"] == eth1["mac"].upper()

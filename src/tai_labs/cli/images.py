@@ -1,4 +1,4 @@
-"""`tai-labs image build|ls|rm|prune|build-windows`: the disks and file systems nodes boot from."""
+"""`tai-labs image build|ls|rm|prune|import|build-windows`: what nodes boot from."""
 
 from __future__ import annotations
 
@@ -50,9 +50,18 @@ def build(
         typer.Argument(help="Images to build (default: all).", autocompletion=recipe_names),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
+    vm: Annotated[
+        bool,
+        typer.Option(
+            "--vm",
+            help="Also make each image's virtual machine disk (qcow2, kernel, initrd) for "
+            "nodes with engine: vm. `up` does it on demand; this prepares it ahead.",
+        ),
+    ] = False,
 ) -> None:
     """Build images (and their parents) that the cache lacks for their current recipe."""
     from tai_labs.images.progress import BuildProgress
+    from tai_labs.images.vm import build_vm_image
 
     builder = _builder()
     targets = names or [s.name for s in builder.list()]
@@ -66,34 +75,68 @@ def build(
 
         for name in targets:
             builder.build(name, progress=show, force=force)
+            if vm:
+                build_vm_image(name, builder, progress=show, force=force)
 
 
 @app.command("ls")
 def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List recipes and what the cache holds for each."""
+    """List recipes and what the cache holds for each, then imported and Windows disks."""
+    from tai_labs.images.disk import list_disk_images
+    from tai_labs.images.vm import VM_SUFFIX
+
+    builder = _builder()
+    statuses = builder.list()
+    vm_layers = {
+        b.name[: -len(VM_SUFFIX)] for b in builder.store.all() if b.name.endswith(VM_SUFFIX)
+    }
     rows = [
         {
             "name": s.name,
+            "kind": "recipe",
             "parent": s.parent,
             "key": s.key,
             "built": s.built is not None,
+            "vm": s.name in vm_layers,
             "path": str(s.built.path) if s.built else None,
             "stale_builds": len(s.stale),
             "description": s.description,
         }
-        for s in _builder().list()
+        for s in statuses
+    ]
+    rows += [
+        {
+            "name": d.name,
+            "kind": f"disk ({d.os}, {d.access.method})",
+            "parent": None,
+            "key": "",
+            "built": True,
+            "vm": True,
+            "path": str(d.folder),
+            "stale_builds": 0,
+            "description": f"{d.os} disk image reached over {d.access.method} as {d.access.user}",
+        }
+        for d in list_disk_images()
     ]
     if as_json:
         print_json(rows)
         return
-    table = Table("image", "parent", "key", "cached", "description")
+    table = Table("image", "kind", "parent", "key", "cached", "VM disk", "description")
     for r in rows:
         cached = "[green]yes[/green]" if r["built"] else "[yellow]no[/yellow]"
         if r["stale_builds"]:
             cached += f" (+{r['stale_builds']} stale)"
-        table.add_row(r["name"], r["parent"] or "-", r["key"][:12], cached, r["description"])
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["parent"] or "-",
+            r["key"][:12] or "-",
+            cached,
+            "yes" if r["vm"] else "-",
+            r["description"],
+        )
     console.print(table)
 
 
@@ -103,11 +146,90 @@ def rm(
         list[str], typer.Argument(help="Images to remove.", autocompletion=recipe_names)
     ],
 ) -> None:
-    """Remove cached builds of images (refused while a lab uses them)."""
+    """Remove cached builds of images, or imported disks (refused while a lab uses them)."""
+    from tai_labs.images.disk import find_disk_image, remove_disk_image
+    from tai_labs.providers.errors import ImageInUseError
+    from tai_labs.providers.paths import labs_dir
+
     builder = _builder()
     for name in names:
+        disk = find_disk_image(name)
+        if disk is not None:
+            users = [
+                p.parent.name
+                for p in labs_dir().glob("*/vm/*/node.json")
+                if str(disk.folder) in p.read_text()
+            ]
+            if users:
+                raise ImageInUseError(
+                    f"image {name!r} is used by VM node(s): {', '.join(users)}",
+                    hint="destroy those labs first",
+                )
+            console.print(f"removed {remove_disk_image(name)}")
+            continue
         for path in builder.remove(name):
             console.print(f"removed {path}")
+
+
+_IMPORT_HELP = """Register a disk image you bring (a VM you prepared) as a node image.
+
+The file may be qcow2, raw, vmdk, vdi or vhdx: it is converted to qcow2 under the data
+folder and never written again (each node boots from its own overlay). Say how tai-labs
+reaches it (--access ssh or winrm) and with which account; the password is read from an
+environment variable, never from the command line, and stored with mode 0600.
+
+Scenarios then name it on a VM node: `image: NAME`, `engine: vm`. The disk boots its own
+loader. Windows disks should have the QEMU guest agent and WinRM over HTTPS (see `tai-labs
+image build-windows`); Linux disks the QEMU guest agent, and the config-disk unit of
+images/vm/vm-guest.yaml for their addresses and keys.
+
+Example:
+
+  ADMIN_PW='...' tai-labs image import poste-w10 ./w10.qcow2 --os windows \
+      --access winrm --user Administrator --password-env ADMIN_PW
+"""
+
+
+@app.command("import", help=_IMPORT_HELP)
+def import_cmd(
+    name: Annotated[str, typer.Argument(help="Image name, as scenarios will write it.")],
+    file: Annotated[Path, typer.Argument(help="The disk file to import.", exists=True)],
+    os_family: Annotated[str, typer.Option("--os", help="linux or windows.")] = "linux",
+    access: Annotated[str, typer.Option("--access", help="ssh or winrm.")] = "ssh",
+    user: Annotated[str, typer.Option("--user", help="Account tai-labs logs in as.")] = "root",
+    password_env: Annotated[
+        str,
+        typer.Option("--password-env", help="Environment variable holding its password."),
+    ] = "TAI_LABS_IMAGE_PASSWORD",
+    memory: Annotated[
+        int | None, typer.Option("--memory", help="Default memory of its nodes, MiB.")
+    ] = None,
+) -> None:
+    import os
+
+    from tai_labs.errors import UsageError
+    from tai_labs.images.disk import import_disk
+
+    if os_family not in ("linux", "windows"):
+        raise UsageError(f"--os must be linux or windows, not {os_family!r}")
+    if access not in ("ssh", "winrm"):
+        raise UsageError(f"--access must be ssh or winrm, not {access!r}")
+    password = os.environ.get(password_env, "")
+    if not password:
+        raise UsageError(
+            f"environment variable {password_env} is empty",
+            hint=f"{password_env}='...' tai-labs image import ...",
+        )
+    image = import_disk(
+        name,
+        file,
+        os_family=os_family,  # type: ignore[arg-type]
+        method=access,  # type: ignore[arg-type]
+        user=user,
+        password=password,
+        memory_mib=memory,
+    )
+    console.print(f"imported {image.name} into {image.folder}")
 
 
 @app.command("prune")

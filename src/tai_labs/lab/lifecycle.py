@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tai_labs.actions.base import run_step
 from tai_labs.errors import TaiLabsError
@@ -25,8 +26,13 @@ from tai_labs.paths import data_dir
 from tai_labs.roles.registry import role_for
 from tai_labs.scenario.readiness import up_blockers
 
+if TYPE_CHECKING:
+    from tai_labs.images.builder import ImageBuilder
+
 #: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
 BOOT_TIMEOUT = 90.0
+#: A VM under software emulation boots in 20-60 s here, longer with several at once.
+VM_BOOT_TIMEOUT = 400.0
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,17 @@ def _parallel(items: Sequence[NodePlan], work: Callable[[NodePlan], None]) -> No
 
 def step_images(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
+    from tai_labs.images.disk import find_disk_image
     from tai_labs.images.vm import build_vm_image
     from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
-    for name in sorted({n.image for n in lab.plan.nodes}):
+    for name in sorted({n.image for n in lab.plan.nodes if find_disk_image(n.image) is None}):
         report(Event("images", f"image {name}"))
         builder.build(name, progress=lambda p: report(Event("images", _image_line(p))))
     for name in sorted({n.image for n in lab.plan.nodes if n.engine is EngineKind.VM}):
+        if find_disk_image(name) is not None:
+            continue  # imported or Windows: nothing to build
         report(Event("images", f"VM image {name}"))
         build_vm_image(name, builder, progress=lambda p: report(Event("images", _image_line(p))))
 
@@ -96,7 +105,6 @@ def step_network(lab: Lab, report: Reporter) -> None:
 
 def step_nodes(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
-    from tai_labs.images.vm import get_vm_image
     from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec
     from tai_labs.providers.keys import ensure_lab_keypair
     from tai_labs.scenario.model import Engine as EngineKind
@@ -113,9 +121,7 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
             name=node.resource,
             hostname=node.name,
             domain=lab.plan.domain,
-            image=get_vm_image(node.image, builder).disk.parent
-            if vm
-            else builder.get(node.image).rootfs,
+            image=_vm_image_folder(node.image, builder) if vm else builder.get(node.image).rootfs,
             engine="vm" if vm else "container",
             number=node.number,
             vcpus=node.cpus,
@@ -157,6 +163,17 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     _write_known_hosts(lab)
 
 
+def _vm_image_folder(name: str, builder: ImageBuilder) -> Path:
+    """Where a VM node's image is: an imported/Windows disk, else the recipe's VM image."""
+    from tai_labs.images.disk import find_disk_image
+    from tai_labs.images.vm import get_vm_image
+
+    disk = find_disk_image(name)
+    if disk is not None and disk.folder is not None:
+        return disk.folder
+    return get_vm_image(name, builder).disk.parent
+
+
 def _write_known_hosts(lab: Lab) -> None:
     from tai_labs.providers.keys import known_hosts_line
 
@@ -173,7 +190,9 @@ def step_boot(lab: Lab, report: Reporter) -> None:
 
     def boot(node: NodePlan) -> None:
         if lab.engine.state(node.resource) is not NodeState.RUNNING:
-            lab.engine.start(node.resource, wait=True, timeout=BOOT_TIMEOUT)
+            vm = node.engine.value == "vm"
+            timeout = VM_BOOT_TIMEOUT if vm else BOOT_TIMEOUT
+            lab.engine.start(node.resource, wait=True, timeout=timeout)
         report(Event("boot", "booted", node.name))
 
     _parallel(lab.plan.nodes, boot)

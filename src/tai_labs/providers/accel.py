@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,8 +58,12 @@ def cached(data: Path | None = None) -> AccelDecision | None:
     return decision if decision.fingerprint == host_fingerprint() else None
 
 
-def virt_type(image: VmImage, data: Path | None = None) -> str:
-    """ "kvm" or "qemu" for this host, probing with image the first time."""
+def virt_type(image: VmImage | Callable[[], VmImage], data: Path | None = None) -> str:
+    """ "kvm" or "qemu" for this host, probing with image the first time.
+
+    image may be a callable giving one, so that a lab of imported disks builds a Linux VM
+    image only when the host has never been probed.
+    """
     forced = os.environ.get("TAI_LABS_VM_ACCEL")
     if forced:
         if forced not in ("kvm", "qemu"):
@@ -66,7 +71,7 @@ def virt_type(image: VmImage, data: Path | None = None) -> str:
         return forced
     decision = cached(data)
     if decision is None:
-        decision = probe(image, data)
+        decision = probe(image if isinstance(image, VmImage) else image(), data)
     return decision.virt_type
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tai_labs.images.disk import DiskImage, find_disk_image
 from tai_labs.images.vm import VmImage
 from tai_labs.providers import naming
 from tai_labs.providers.accel import virt_type
@@ -48,6 +49,7 @@ from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.paths import lab_dir
 from tai_labs.providers.seed import derived_mac
 from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, DomainNic, domain_xml
+from tai_labs.providers.windows_guest import configure_command
 
 if TYPE_CHECKING:
     import libvirt
@@ -126,10 +128,9 @@ class LibvirtEngine(Engine):
     def create(self, spec: NodeSpec) -> CreatedNode:
         if spec.engine != "vm":
             raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a vm")
-        manifest = spec.image / "vm.json"
-        if not manifest.is_file():
-            raise EngineError(f"{spec.image} is not a VM image folder (no vm.json)")
-        image = VmImage.model_validate_json(manifest.read_text())
+        image = _boot_source(spec.image)
+        windows = isinstance(image, DiskImage) and image.os == "windows"
+        base_disk = image.disk if isinstance(image, VmImage) else image.disk_path
         layout = self.layout(spec.name)
         if layout.dir.exists():
             raise EngineError(f"node {spec.name!r} already exists in lab {self.lab_id}")
@@ -139,17 +140,20 @@ class LibvirtEngine(Engine):
         for folder in (self.folder.parent, self.folder):
             os.chmod(folder, 0o711)
         layout.dir.mkdir(mode=0o711)
-        kind = virt_type(image, self.data)
+        kind = virt_type(image if isinstance(image, VmImage) else _probe_image, self.data)
         try:
             run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                 "-b", str(image.disk), str(layout.overlay)])  # fmt: skip
+                 "-b", str(base_disk), str(layout.overlay)])  # fmt: skip
             disks = [DomainDisk(layout.overlay, "vda")]
             for i, extra in enumerate(spec.disks):
                 path = layout.disk(extra.name)
                 run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{extra.size_mib}M"])
                 disks.append(DomainDisk(path, "vd" + "bcdefghij"[i], serial=extra.name))
             host_key = generate_ed25519(f"root@{spec.hostname}")
-            write_config_iso(spec, host_key, layout.config_iso)
+            if not windows:
+                # An imported Linux disk may carry the config-disk unit too; Windows gets
+                # its settings through the guest agent at start (providers.windows_guest).
+                write_config_iso(spec, host_key, layout.config_iso)
             nics = tuple(
                 DomainNic(
                     bridge=nic.bridge,
@@ -169,19 +173,24 @@ class LibvirtEngine(Engine):
                     disks=tuple(disks),
                     nics=nics,
                     console_log=layout.console_log,
-                    kernel=image.kernel,
-                    initrd=image.initrd,
-                    cmdline=image.cmdline,
-                    config_iso=layout.config_iso,
+                    windows=windows,
+                    kernel=image.kernel if isinstance(image, VmImage) else None,
+                    initrd=image.initrd if isinstance(image, VmImage) else None,
+                    cmdline=image.cmdline if isinstance(image, VmImage) else "",
+                    config_iso=None if windows else layout.config_iso,
                 )
             )
             layout.xml.write_text(xml)
             self.conn.defineXML(xml)
+            # Only recipe images install the host key made here; for an imported disk the
+            # key is read from the guest after boot (see host_key()).
+            pinned = host_key.public_line if isinstance(image, VmImage) else ""
             meta = {
                 "number": number,
-                "host_key": host_key.public_line,
+                "host_key": pinned,
+                "os": "windows" if windows else "linux",
                 "virt_type": kind,
-                "image": str(image.disk),
+                "image": str(base_disk),
                 "spec": spec.model_dump(mode="json"),
             }
             # Written last: a node dir without node.json is an unfinished create.
@@ -190,7 +199,10 @@ class LibvirtEngine(Engine):
             self._undefine(spec.name)
             safe_rmtree(layout.dir)
             raise
-        return CreatedNode(spec.name, number, host_key.public_line, spec.management.address)
+        return CreatedNode(spec.name, number, pinned, spec.management.address)
+
+    def is_windows(self, node: str) -> bool:
+        return self.meta(node).get("os") == "windows"
 
     def state(self, node: str) -> NodeState:
         if not self.layout(node).meta.is_file():
@@ -214,9 +226,28 @@ class LibvirtEngine(Engine):
             self.wait_booted(node, timeout=max(1.0, deadline - time.monotonic()))
 
     def wait_booted(self, node: str, *, timeout: float = 120.0) -> str:
-        """Wait for the guest agent, then for systemd to finish booting; return its state."""
-        dom = self._dom(node)
+        """Wait for the guest agent, then for the guest to finish booting; return its state.
+
+        Linux: systemd's ``is-system-running``. Windows: the node's settings are applied
+        through the agent (a rename reboots it once), then "running".
+        """
         deadline = time.monotonic() + timeout
+        self._wait_agent(node, deadline, timeout)
+        if not self.is_windows(node):
+            return wait_for_systemd(self.exec, node, deadline, what="VM")
+        spec = NodeSpec.model_validate(self.meta(node)["spec"])
+        argv, settings = configure_command(spec)
+        res = self.exec(node, argv, input=settings, timeout=max(30.0, deadline - time.monotonic()))
+        if not res.ok:
+            raise NodeStartError(f"VM {node!r}: node settings not applied: {res.stderr.strip()}")
+        if "reboot" in res.stdout.split():
+            self._dom(node).reboot()
+            time.sleep(5)  # let the agent go away before waiting for it again
+            self._wait_agent(node, deadline, timeout)
+        return "running"
+
+    def _wait_agent(self, node: str, deadline: float, timeout: float) -> None:
+        dom = self._dom(node)
         while True:
             if self.state(node) is not NodeState.RUNNING:
                 raise NodeStartError(
@@ -232,7 +263,6 @@ class LibvirtEngine(Engine):
                         f"{tail(self.layout(node).console_log)}"
                     ) from None
                 time.sleep(0.5)
-        return wait_for_systemd(self.exec, node, deadline, what="VM")
 
     def stop(self, node: str, *, timeout: float = 30.0) -> None:
         dom = self._dom(node)
@@ -290,13 +320,14 @@ class LibvirtEngine(Engine):
         dom = self._dom(node)
         if self.state(node) != NodeState.RUNNING:
             raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
-        inner = with_guest_timeout(argv, timeout)
-        args: dict[str, object] = {
+        if self.is_windows(node):
+            # No timeout(1) or env(1) there: the host-side backstop below is the limit.
+            args: dict[str, object] = {"path": argv[0], "arg": list(argv[1:])}
+        else:
             # env(1) sets a clean environment and searches PATH in it.
-            "path": "/usr/bin/env",
-            "arg": ["-i", *GUEST_ENV, *inner],
-            "capture-output": True,
-        }
+            inner = with_guest_timeout(argv, timeout)
+            args = {"path": "/usr/bin/env", "arg": ["-i", *GUEST_ENV, *inner]}
+        args["capture-output"] = True
         if input is not None:
             data = input.encode() if isinstance(input, str) else input
             args["input-data"] = base64.b64encode(data).decode()
@@ -379,6 +410,23 @@ class LibvirtEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())
+
+
+def _boot_source(folder: Path) -> VmImage | DiskImage:
+    """A recipe's VM image (vm.json) or an imported/Windows disk image (meta.json)."""
+    if (folder / "vm.json").is_file():
+        return VmImage.model_validate_json((folder / "vm.json").read_text())
+    image = find_disk_image(folder.name, folder.parent.parent) if folder.name else None
+    if image is None:
+        raise EngineError(f"{folder} is not a VM image folder (no vm.json or meta.json)")
+    return image
+
+
+def _probe_image() -> VmImage:
+    """A Linux VM image for the KVM test boot when a lab's VMs boot imported disks."""
+    from tai_labs.images.vm import build_vm_image
+
+    return build_vm_image("base")
 
 
 def lab_domains(lab_id: str) -> list[str]:

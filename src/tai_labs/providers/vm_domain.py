@@ -64,8 +64,6 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 def domain_xml(cfg: DomainConfig) -> str:
     if cfg.virt_type not in ("kvm", "qemu"):
         raise ValueError(f"virt_type must be kvm or qemu, not {cfg.virt_type!r}")
-    if not cfg.windows and cfg.kernel is None:
-        raise ValueError("a Linux guest needs a kernel to boot directly")
     dom = ET.Element("domain", type=cfg.virt_type)
     _sub(dom, "name", cfg.name)
     meta = _sub(dom, "metadata")
@@ -75,10 +73,9 @@ def domain_xml(cfg: DomainConfig) -> str:
     _sub(dom, "vcpu", str(cfg.vcpus))
     os_el = _sub(dom, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine="pc")
-    if cfg.windows:
-        _sub(os_el, "boot", dev="hd")
+    if cfg.kernel is None:
+        _sub(os_el, "boot", dev="hd")  # Windows and imported disks boot their own loader
     else:
-        assert cfg.kernel is not None
         _sub(os_el, "kernel", str(cfg.kernel))
         if cfg.initrd is not None:
             _sub(os_el, "initrd", str(cfg.initrd))
