@@ -27,7 +27,7 @@ from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.registry import NoParams, PluginParams
 from tai_labs.roles.base import RoleContext
 from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
-from tai_labs.sessions.winrm import WinRmSession
+from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
 
 WINDOWS = frozenset({"windows-client", "windows-server"})
 #: Service names as sc.exe shows them; no wildcard (Get-Service -Name would expand it).
@@ -41,9 +41,9 @@ def open_powershell(ctx: RoleContext) -> PowerShellSession:
     password = ctx.secrets.get("admin_password")
     if not password:
         raise SessionError(f"{ctx.node.name}: the lab has no admin_password secret for WinRM")
-    directory = ctx.scenario.directory
-    user = f"Administrator@{directory.realm}" if directory else "Administrator"
-    return WinRmSession(ctx.node.name, str(ctx.mgmt_address), username=user, password=password)
+    return WinRmSession(
+        ctx.node.name, str(ctx.mgmt_address), username=WINDOWS_ADMIN, password=password
+    )
 
 
 @contextmanager

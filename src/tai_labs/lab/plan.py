@@ -29,6 +29,9 @@ KIND_IMAGES: dict[NodeKind, str] = {
     NodeKind.SWITCH: "switch",
     NodeKind.LINUX_CLIENT: "client",
     NodeKind.LINUX_SERVER: "client",
+    # Built by `tai-labs image build-windows` from the instructor's ISO (images/windows.py).
+    NodeKind.WINDOWS_CLIENT: "windows-win11",
+    NodeKind.WINDOWS_SERVER: "windows-server2022",
 }
 KIND_MEMORY: dict[NodeKind, int] = {
     NodeKind.AD_DC: 768,

@@ -14,6 +14,8 @@ ROLES: dict[str, str] = {
     "switch": "tai_labs.roles.switch:SwitchRole",
     "linux-client": "tai_labs.roles.client:ClientRole",
     "linux-server": "tai_labs.roles.client:ClientRole",
+    "windows-client": "tai_labs.roles.windows:WindowsRole",
+    "windows-server": "tai_labs.roles.windows:WindowsRole",
 }
 
 

@@ -26,7 +26,7 @@ from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
 from tai_labs.sessions.ldap import LdapSession
 from tai_labs.sessions.ssh import SshConnectError, SshSession
-from tai_labs.sessions.winrm import WinRmSession
+from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -144,8 +144,9 @@ class SessionPool:
         return session
 
     def _winrm(self, node: str) -> WinRmSession:
-        directory = self.lab.loaded.scenario.directory
-        user = f"Administrator@{directory.realm}" if directory else "Administrator"
+        # The node's local Administrator (its password is the lab's admin_password, set by
+        # the Windows role): Windows nodes are not joined to the lab's domain yet.
+        user = WINDOWS_ADMIN
         session = WinRmSession(
             node,
             str(self.lab.mgmt_address(node)),

@@ -21,6 +21,8 @@ from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionErro
 from tai_labs.sessions.quoting import ps_command, ps_prelude
 
 WINRM_HTTPS_PORT = 5986
+#: The account graders, faults and roles log in to Windows nodes as (local to the node).
+WINDOWS_ADMIN = "Administrator"
 #: Progress records would come back as CLIXML noise on stderr.
 _PREAMBLE = "$ProgressPreference = 'SilentlyContinue'\n"
 _CLIXML_S = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
