@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,43 @@ def test_destroy_leaves_no_domain_disk_or_tap(make_lab: Any) -> None:
     assert name not in [d.name() for d in connect().listAllDomains()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert f"tl{lab.lab_id}n" not in links
+
+
+def test_clock_skew_fault_on_a_vm_survives_a_revert_to_its_snapshot(
+    vm_lab: tuple[Lab, Any, str],
+) -> None:
+    """linux.clock_skew needs a VM (a container shares the host's clock): proven here."""
+    from tai_labs.faults.base import FAULTS
+    from tai_labs.roles.base import RoleContext
+    from tai_labs.scenario.loader import load_scenario
+    from tai_labs.scenario.model import Node, NodeKind
+
+    lab, engine, name = vm_lab
+    loaded = load_scenario(
+        Path(__file__).resolve().parents[1] / "e2e" / "scenarios" / "vm-mixte" / "scenario.yaml"
+    )
+    ctx = RoleContext(
+        lab_id=lab.lab_id,
+        node=Node(name="vm1", kind=NodeKind.LINUX_SERVER, engine="vm"),
+        scenario=loaded.scenario,
+        variables=loaded.variables,
+        exec=lambda argv, input, timeout: engine.exec(name, argv, input=input, timeout=timeout),
+        mgmt_address=ipaddress.IPv4Address(lab.mgmt_ips[name]),
+    )
+    fault = FAULTS.get("linux.clock_skew")()
+    params = fault.Params(minutes=30)
+    assert not fault.in_place(ctx, params)
+    fault.inject(ctx, params)
+    assert fault.in_place(ctx, params)
+    skew = int(engine.exec(name, ["date", "+%s"]).stdout) - time.time()
+    fault.inject(ctx, params)  # twice: no second shift
+    again = int(engine.exec(name, ["date", "+%s"]).stdout) - time.time()
+    assert 29 * 60 <= skew <= 31 * 60 and abs(again - skew) < 5
+
+    engine.snapshot(name, "decale")
+    time.sleep(2)
+    engine.revert(name, "decale")
+    after = int(engine.exec(name, ["date", "+%s"]).stdout) - time.time()
+    assert abs(after - skew) < 5, "the revert kept the fault's shift, and only it"
+    # Put the clock right for the other tests of the module.
+    engine.exec(name, ["date", "-s", f"@{int(time.time())}"])

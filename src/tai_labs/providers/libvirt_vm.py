@@ -75,6 +75,7 @@ class VmLayout:
         self.config_iso = folder / "config.iso"
         self.xml = folder / "domain.xml"
         self.console_log = folder / "console.log"
+        self.clock_offsets = folder / "clock-offsets.json"  # per snapshot, seconds
 
     def disk(self, name: str) -> Path:
         return self.dir / f"disk-{name}.qcow2"
@@ -374,10 +375,31 @@ class LibvirtEngine(Engine):
         with contextlib.suppress(libvirt.libvirtError):
             dom.snapshotLookupByName(name).delete()
         xml = f"<domainsnapshot><name>{name}</name></domainsnapshot>"  # name checked above
+        offset = self._clock_offset(dom)
         try:
             dom.snapshotCreateXML(xml, 0)
         except libvirt.libvirtError as exc:
             raise EngineError(f"snapshot of {node!r} failed: {exc.get_error_message()}") from exc
+        offsets = self._offsets(node)
+        offsets[name] = offset
+        self.layout(node).clock_offsets.write_text(json.dumps(offsets))
+
+    def _clock_offset(self, dom: libvirt.virDomain) -> float:
+        """Guest clock minus host clock, in seconds; 0 when under 2 s (ordinary drift).
+
+        A fault may have shifted the guest's clock on purpose (linux.clock_skew): a revert
+        must keep that shift, not erase it.
+        """
+        try:
+            guest_ns = agent_command(dom, "guest-get-time", timeout=5)
+        except AgentError:
+            return 0.0
+        offset = guest_ns / 1e9 - time.time()
+        return 0.0 if abs(offset) < 2 else round(offset, 1)
+
+    def _offsets(self, node: str) -> dict[str, float]:
+        path = self.layout(node).clock_offsets
+        return dict(json.loads(path.read_text())) if path.is_file() else {}
 
     def revert(self, node: str, name: str) -> None:
         dom = self._dom(node)
@@ -391,22 +413,22 @@ class LibvirtEngine(Engine):
             dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
         except libvirt.libvirtError as exc:
             raise EngineError(f"revert of {node!r} failed: {exc.get_error_message()}") from exc
-        self.sync_clock(node)
+        self.sync_clock(node, self._offsets(node).get(name, 0.0))
 
-    def sync_clock(self, node: str) -> None:
-        """Set the guest clock to the host's (after a revert it is the snapshot's time)."""
+    def sync_clock(self, node: str, offset: float = 0.0) -> None:
+        """Set the guest clock to the host's plus offset (after a revert the guest lives at
+        the snapshot's time; offset keeps a shift the snapshot had on purpose)."""
         dom = self._dom(node)
-        now = time.time()
         deadline = time.monotonic() + 30
         while True:
             try:
+                now = time.time() + offset
                 agent_command(dom, "guest-set-time", timeout=5, time=int(now * 1e9))
                 return
             except AgentError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-                now = time.time()
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())
