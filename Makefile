@@ -43,6 +43,7 @@ lint: python-deps
 bench: python-deps  ## figures for the README (root; creates and removes labs)
 	$(BIN)/python bench/bench_lab.py
 	$(BIN)/python bench/bench_runtime.py --skip-cold
+	$(BIN)/python bench/bench_vm.py --skip-cold
 
 schema: python-deps  ## refresh the JSON Schema shipped for editors
 	$(BIN)/tai-labs schema -o docs/scenario.schema.json
