@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from roles_fixtures import skip_unless_images
 
 from conftest import host_problem
 from tai_labs.grading.base import CHECKS
@@ -36,16 +37,10 @@ def lab() -> Iterator[Any]:
         pytest.skip(problem)
     pytest.importorskip("ldap3", reason="ldap3 is needed for the directory session")
     from tai_labs.errors import TaiLabsError
-    from tai_labs.images.builder import ImageBuilder
     from tai_labs.lab import lifecycle
     from tai_labs.scenario.catalog import find
 
-    builder = ImageBuilder()
-    for image in ("ad-dc", "router", "client"):
-        try:
-            builder.get(image)
-        except TaiLabsError:
-            pytest.skip(f"image {image!r} is not built (tai-labs image build {image})")
+    skip_unless_images("ad-dc", "router", "client")
     from tai_labs.providers.naming import new_lab_id
 
     reuse = os.environ.get("TAI_LABS_AD_LAB")
