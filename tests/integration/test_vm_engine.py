@@ -212,3 +212,26 @@ def test_clock_skew_fault_on_a_vm_survives_a_revert_to_its_snapshot(
     assert abs(after - skew) < 5, "the revert kept the fault's shift, and only it"
     # Put the clock right for the other tests of the module.
     engine.exec(name, ["date", "-s", f"@{int(time.time())}"])
+
+
+def test_a_disk_without_a_pinned_key_is_adopted_through_the_agent(
+    vm_lab: tuple[Lab, Any, str],
+) -> None:
+    """What an imported disk gets at boot: the lab key authorized, its host key learnt.
+
+    Shown on this VM with its pinned key forgotten: the key learnt through the agent must be
+    the one the config disk installed, and the lab's key must be authorized once only.
+    """
+    import json
+
+    lab, engine, name = vm_lab
+    meta_file = engine.layout(name).meta
+    meta = json.loads(meta_file.read_text())
+    pinned = meta["host_key"]
+    meta["host_key"] = ""
+    meta_file.write_text(json.dumps(meta))
+    engine.wait_booted(name, timeout=60)
+    learnt = engine.host_key(name)
+    assert learnt.split()[:2] == pinned.split()[:2]
+    keys = engine.exec(name, ["cat", "/root/.ssh/authorized_keys"]).stdout.splitlines()
+    assert keys.count(lab.public_key) == 1

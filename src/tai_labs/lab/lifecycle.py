@@ -8,6 +8,7 @@ host resource carries the lab id in its name.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -196,6 +197,16 @@ def step_boot(lab: Lab, report: Reporter) -> None:
         report(Event("boot", "booted", node.name))
 
     _parallel(lab.plan.nodes, boot)
+    # A VM of an imported disk has its own host key, learnt through the agent at boot.
+    learnt = False
+    for record in lab.store.nodes(lab.id):
+        if record.engine == "vm" and not record.host_key:
+            key = lab.engine.host_key(record.resource)
+            if key:
+                lab.store.put_node(dataclasses.replace(record, host_key=key))
+                learnt = True
+    if learnt:
+        _write_known_hosts(lab)
 
 
 def step_roles(lab: Lab, report: Reporter) -> None:

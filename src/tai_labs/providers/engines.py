@@ -46,10 +46,11 @@ class LabEngine(Engine):
     def _vm_folder(self) -> Path:
         return lab_dir(self.lab_id, self.data) / "vm"
 
+    def _is_vm(self, node: str) -> bool:
+        return node in self.vm_nodes or (self._vm_folder() / node / "node.json").is_file()
+
     def _for(self, node: str) -> Engine:
-        if node in self.vm_nodes or (self._vm_folder() / node / "node.json").is_file():
-            return self.vm
-        return self.lxc
+        return self.vm if self._is_vm(node) else self.lxc
 
     def create(self, spec: NodeSpec) -> CreatedNode:
         if spec.engine == "vm":
@@ -90,6 +91,10 @@ class LabEngine(Engine):
 
     def state(self, node: str) -> NodeState:
         return self._for(node).state(node)
+
+    def host_key(self, node: str) -> str:
+        """The node's pinned host key; a VM of an imported disk learns it at first boot."""
+        return self.vm.host_key(node) if self._is_vm(node) else ""
 
     def nodes(self) -> list[str]:
         names = set(self.lxc.nodes())

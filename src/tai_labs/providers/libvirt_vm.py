@@ -235,7 +235,10 @@ class LibvirtEngine(Engine):
         deadline = time.monotonic() + timeout
         self._wait_agent(node, deadline, timeout)
         if not self.is_windows(node):
-            return wait_for_systemd(self.exec, node, deadline, what="VM")
+            state = wait_for_systemd(self.exec, node, deadline, what="VM")
+            if not self.meta(node).get("host_key"):
+                self._adopt(node)
+            return state
         spec = NodeSpec.model_validate(self.meta(node)["spec"])
         argv, settings = configure_command(spec)
         res = self.exec(node, argv, input=settings, timeout=max(30.0, deadline - time.monotonic()))
@@ -246,6 +249,33 @@ class LibvirtEngine(Engine):
             time.sleep(5)  # let the agent go away before waiting for it again
             self._wait_agent(node, deadline, timeout)
         return "running"
+
+    def _adopt(self, node: str) -> None:
+        """An imported Linux disk: authorize the lab's key and learn the host key, both
+        through the guest agent (out of band), so SSH to it is pinned like any node's."""
+        layout = self._existing(node)
+        meta = json.loads(layout.meta.read_text())
+        spec = NodeSpec.model_validate(meta["spec"])
+        keys = "\n".join(spec.authorized_keys) + "\n"
+        script = (
+            'install -d -m 700 /root/.ssh && f=/root/.ssh/authorized_keys && touch "$f" && '
+            'while IFS= read -r k; do grep -qxF "$k" "$f" || printf "%s\\n" "$k" >> "$f"; '
+            'done && chmod 600 "$f"'
+        )
+        res = self.exec(node, ["sh", "-c", script], input=keys)
+        if not res.ok:
+            raise NodeStartError(f"VM {node!r}: cannot authorize the lab key: {res.stderr}")
+        res = self.exec(node, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+        if not res.ok or not res.stdout.startswith("ssh-ed25519 "):
+            raise NodeStartError(
+                f"VM {node!r}: no ed25519 host key to pin", hint="the image needs openssh-server"
+            )
+        meta["host_key"] = res.stdout.strip()
+        layout.meta.write_text(json.dumps(meta, indent=2))
+
+    def host_key(self, node: str) -> str:
+        """The node's pinned host key ("" until an imported disk has booted once)."""
+        return str(self.meta(node).get("host_key", ""))
 
     def _wait_agent(self, node: str, deadline: float, timeout: float) -> None:
         dom = self._dom(node)
