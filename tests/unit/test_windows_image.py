@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from tai_labs.cli.app import app
 from tai_labs.errors import UsageError
-from tai_labs.images import windows, windows_build
+from tai_labs.images import disk, windows, windows_build
 from tai_labs.images.windows import EDITIONS, InstallFiles, WindowsBuildSpec
 from tai_labs.providers.errors import ImageBuildError
 
@@ -365,11 +365,11 @@ def test_dry_run_writes_the_answer_iso_and_domain_xml(tmp_path: Path) -> None:
     assert dom.findtext("name") == "tai-labs-build-windows-poste"
     cdroms = [d.find("source").get("file") for d in dom.iter("disk") if d.get("device") == "cdrom"]  # type: ignore[union-attr]
     assert cdroms == [str(iso.resolve()), str(virtio.resolve()), str(answer.resolve())]
-    secrets = out / windows.SECRETS_FILE
+    secrets = out / disk.SECRETS_FILE
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert json.loads(secrets.read_text()) == {"admin_password": SPECIAL_PASSWORD}
     assert stat.S_IMODE(answer.stat().st_mode) == 0o600
-    assert not (out / windows.DISK_FILE).exists()  # nothing was started
+    assert not (out / disk.DISK_FILE).exists()  # nothing was started
     assert SPECIAL_PASSWORD not in result.output
 
 
@@ -489,8 +489,8 @@ def test_build_publishes_the_disk_with_meta_and_secrets(tmp_path: Path) -> None:
     conn = FakeConnection(FULL_RUN, shutoff_after=6)
     folder = build(tmp_path, conn)
     assert folder == tmp_path / "images" / "windows-server2022"
-    assert (folder / windows.DISK_FILE).is_file()
-    meta = json.loads((folder / windows.META_FILE).read_text())
+    assert (folder / disk.DISK_FILE).is_file()
+    meta = json.loads((folder / disk.META_FILE).read_text())
     assert meta["source"] == "imported" and meta["node_kind"] == "windows-server"
     assert meta["access"]["method"] == "winrm" and meta["access"]["port"] == 5986
     assert meta["access"]["user"] == "Administrator"
@@ -498,8 +498,11 @@ def test_build_publishes_the_disk_with_meta_and_secrets(tmp_path: Path) -> None:
     secrets = folder / meta["access"]["secrets_file"]
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert json.loads(secrets.read_text())["admin_password"] == SPECIAL_PASSWORD
-    assert windows.read_meta("windows-server2022", tmp_path)["disk"] == windows.DISK_FILE
-    assert [m["name"] for m in windows.windows_images(tmp_path)] == ["windows-server2022"]
+    # The engine and `image ls` read it as any disk image.
+    found = disk.find_disk_image("windows-server2022", tmp_path)
+    assert found is not None and found.os == "windows" and found.access.method == "winrm"
+    assert found.password() == SPECIAL_PASSWORD
+    assert [d.name for d in disk.list_disk_images(tmp_path)] == ["windows-server2022"]
     # the answer ISO held the password: gone; the log never had it
     assert not list(folder.glob("*.iso")) and not (folder / "answer").exists()
     log = (folder / "build.log").read_text()

@@ -337,7 +337,7 @@ def build_windows(
     ] = None,
 ) -> None:
     from tai_labs.errors import UsageError
-    from tai_labs.images import windows, windows_build
+    from tai_labs.images import disk, windows, windows_build
 
     if edition not in windows.EDITIONS:
         raise UsageError(
@@ -367,10 +367,10 @@ def build_windows(
     if dry_run:
         folder = out or Path(spec.image)
         files = windows.prepare(spec, folder, kvm=windows_build.kvm_available())
-        windows.write_secrets(files.folder, password)
+        disk.write_secrets(files.folder, password)
         console.print(f"answer ISO: {files.answer_iso}")
         console.print(f"domain XML: {files.domain_xml}")
-        console.print(f"password:   {files.folder / windows.SECRETS_FILE} (mode 0600)")
+        console.print(f"password:   {files.folder / disk.SECRETS_FILE} (mode 0600)")
         console.print(
             "nothing was started; to run it by hand: "
             f"qemu-img create -f qcow2 {files.disk} {spec.disk_gib}G && "
@@ -389,5 +389,5 @@ def build_windows(
         folder = windows_build.WindowsImageBuilder().build(
             spec, timeout=seconds, progress=show, force=force
         )
-    console.print(f"built {spec.image}: {folder / windows.DISK_FILE}")
+    console.print(f"built {spec.image}: {folder / disk.DISK_FILE}")
     console.print(f"scenarios use it with `image: {spec.image}` on a Windows node")

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tai_labs.errors import UsageError
+from tai_labs.private_files import write_private
 from tai_labs.providers.errors import ImageBuildError
 from tai_labs.providers.hostcmd import require_tools, run
 from tai_labs.providers.paths import images_dir
@@ -66,6 +67,13 @@ class DiskImage(BaseModel):
         assert self.folder is not None
         data = json.loads((self.folder / self.access.secrets_file).read_text(encoding="utf-8"))
         return str(data[self.access.password_secret])
+
+
+def write_secrets(folder: Path, password: str) -> Path:
+    """secrets.json (mode 0600): the account's password, under the key meta.json names."""
+    path = folder / SECRETS_FILE
+    write_private(path, json.dumps({"admin_password": password}, indent=2) + "\n")
+    return path
 
 
 def find_disk_image(name: str, base: Path | None = None) -> DiskImage | None:
@@ -123,10 +131,7 @@ def import_disk(
         except Exception as exc:
             raise ImageBuildError(f"qemu-img cannot read {source}: {exc}") from exc
         (tmp / DISK_FILE).chmod(0o444)
-        secrets = tmp / SECRETS_FILE
-        fd = os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"admin_password": password}, fh)
+        write_secrets(tmp, password)
         meta = {
             "format": 1,
             "name": name,

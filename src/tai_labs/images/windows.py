@@ -32,17 +32,15 @@ import jinja2
 
 from tai_labs import content
 from tai_labs.errors import UsageError
+from tai_labs.images.disk import DISK_FILE, SECRETS_FILE
+from tai_labs.private_files import write_private
 from tai_labs.providers.errors import ImageBuildError
 from tai_labs.providers.hostcmd import require_tools, run
-from tai_labs.providers.paths import images_dir
 from tai_labs.scenario.variables import random_secret
 from tai_labs.sessions.quoting import ps_quote
 from tai_labs.sessions.winrm import WINRM_HTTPS_PORT
 
 IMAGE_PREFIX = "windows-"
-META_FILE = "meta.json"
-SECRETS_FILE = "secrets.json"
-DISK_FILE = "disk.qcow2"
 ANSWER_LABEL = "TAI_ANSWER"
 SETUP_SCRIPT = "tai-setup.ps1"
 STATUS_MARKER = "TAI-LABS-SETUP"
@@ -251,18 +249,12 @@ def write_answer_iso(spec: WindowsBuildSpec, folder: Path, iso: Path) -> None:
     require_tools("genisoimage")
     staging = folder / "answer"
     staging.mkdir(mode=0o700, exist_ok=True)
-    _write_private(staging / "autounattend.xml", render_autounattend(spec))
+    write_private(staging / "autounattend.xml", render_autounattend(spec))
     # CRLF: the script is read by Windows PowerShell 5.1.
-    _write_private(staging / SETUP_SCRIPT, render_setup_script(spec).replace("\n", "\r\n"))
+    write_private(staging / SETUP_SCRIPT, render_setup_script(spec).replace("\n", "\r\n"))
     fd = os.open(iso, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.close(fd)
     run(["genisoimage", "-quiet", "-J", "-r", "-V", ANSWER_LABEL, "-o", str(iso), str(staging)])
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
 
 
 # -- the install VM ---------------------------------------------------------------------------
@@ -413,38 +405,6 @@ def prepare(spec: WindowsBuildSpec, folder: Path, *, kvm: bool) -> InstallFiles:
 
 
 # -- the cache entry --------------------------------------------------------------------------
-
-
-def image_dir(image: str, base: Path | None = None) -> Path:
-    return images_dir(base) / image
-
-
-def read_meta(image: str, base: Path | None = None) -> dict[str, Any]:
-    """meta.json of a built Windows image, e.g. ``read_meta("windows-server2022")``."""
-    path = image_dir(image, base) / META_FILE
-    if not path.is_file():
-        raise ImageBuildError(
-            f"no Windows image {image!r} in the cache",
-            hint="build it: tai-labs image build-windows --help",
-        )
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def windows_images(base: Path | None = None) -> list[dict[str, Any]]:
-    root = images_dir(base)
-    if not root.is_dir():
-        return []
-    return [
-        dict(json.loads(p.read_text(encoding="utf-8")))
-        for p in sorted(root.glob(f"{IMAGE_PREFIX}*/{META_FILE}"))
-    ]
-
-
-def write_secrets(folder: Path, password: str) -> Path:
-    """secrets.json (mode 0600): the Administrator password, under the key meta.json names."""
-    path = folder / SECRETS_FILE
-    _write_private(path, json.dumps({"admin_password": password}, indent=2) + "\n")
-    return path
 
 
 def image_meta(spec: WindowsBuildSpec, seconds: float) -> dict[str, Any]:

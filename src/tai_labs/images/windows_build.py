@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from tai_labs.errors import TaiLabsError, UsageError, require_module
+from tai_labs.images.disk import META_FILE, write_secrets
 from tai_labs.images.progress import ProgressCallback, StepTracker
 from tai_labs.images.store import ImageStore
 from tai_labs.images.windows import (
-    META_FILE,
     SETUP_STEPS,
     STATUS_MARKER,
     InstallFiles,
@@ -35,7 +35,6 @@ from tai_labs.images.windows import (
     domain_xml,
     image_meta,
     prepare,
-    write_secrets,
 )
 from tai_labs.providers.errors import HostRequirementError, ImageBuildError
 from tai_labs.providers.hostcmd import require_root, require_tools, run

@@ -8,9 +8,9 @@ never readable by other users, not even for an instant.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from tai_labs.private_files import write_private
 from tai_labs.scenario.variables import random_secret
 
 SECRETS_FILE = "secrets.json"
@@ -27,12 +27,7 @@ class LabSecrets:
 
     def _write(self, values: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(values, fh, indent=2)
-        os.chmod(tmp, 0o600)  # in case the file existed with another mode
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(values, indent=2))
 
     def get(self, name: str, length: int = 16) -> str:
         """The secret called ``name``, generated on first use."""

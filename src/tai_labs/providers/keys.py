@@ -6,12 +6,13 @@ key before first contact and can pin it (no trust-on-first-use).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tai_labs.private_files import write_private
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,7 @@ def generate_ed25519(comment: str) -> KeyPair:
 
 def write_private_key(path: Path, pair: KeyPair) -> None:
     """Write a private key readable by its owner only (ssh refuses looser modes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pair.private_openssh)
-    os.chmod(path, 0o600)
+    write_private(path, pair.private_openssh)
     path.with_name(path.name + ".pub").write_text(pair.public_line + "\n")
 
 
