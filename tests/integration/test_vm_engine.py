@@ -230,8 +230,11 @@ def test_a_disk_without_a_pinned_key_is_adopted_through_the_agent(
     pinned = meta["host_key"]
     meta["host_key"] = ""
     meta_file.write_text(json.dumps(meta))
-    engine.wait_booted(name, timeout=60)
-    learnt = engine.host_key(name)
+    # As a new `up` would see it: an engine that reads the node from disk.
+    fresh = type(engine)(lab.lab_id)
+    fresh.wait_booted(name, timeout=60)
+    learnt = fresh.host_key(name)
     assert learnt.split()[:2] == pinned.split()[:2]
+    assert json.loads(meta_file.read_text())["host_key"] == learnt  # kept for later runs
     keys = engine.exec(name, ["cat", "/root/.ssh/authorized_keys"]).stdout.splitlines()
     assert keys.count(lab.public_key) == 1

@@ -89,6 +89,7 @@ class LibvirtEngine(Engine):
         self.data = data
         self.folder = lab_dir(lab_id, data) / "vm"
         self._libvirt = import_libvirt()
+        self._meta: dict[str, dict[str, object]] = {}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -106,7 +107,14 @@ class LibvirtEngine(Engine):
         return layout
 
     def meta(self, node: str) -> dict[str, object]:
-        return json.loads(self._existing(node).meta.read_text())
+        """What create() recorded (read once: every exec needs it, and only _adopt changes it)."""
+        if node not in self._meta:
+            self._meta[node] = json.loads(self._existing(node).meta.read_text())
+        return self._meta[node]
+
+    def _write_meta(self, node: str, meta: dict[str, object]) -> None:
+        self.layout(node).meta.write_text(json.dumps(meta, indent=2))
+        self._meta[node] = meta
 
     def _dom(self, node: str) -> libvirt.virDomain:
         self._existing(node)
@@ -212,7 +220,7 @@ class LibvirtEngine(Engine):
             dom = self.conn.lookupByName(node)
         except self._libvirt.libvirtError:
             return NodeState.ABSENT
-        return _STATES.get(dom.state()[0], NodeState.STOPPED)
+        return _dom_state(dom)
 
     def start(self, node: str, *, wait: bool = True, timeout: float = 120.0) -> None:
         dom = self._dom(node)
@@ -253,8 +261,7 @@ class LibvirtEngine(Engine):
     def _adopt(self, node: str) -> None:
         """An imported Linux disk: authorize the lab's key and learn the host key, both
         through the guest agent (out of band), so SSH to it is pinned like any node's."""
-        layout = self._existing(node)
-        meta = json.loads(layout.meta.read_text())
+        meta = dict(self.meta(node))
         spec = NodeSpec.model_validate(meta["spec"])
         keys = "\n".join(spec.authorized_keys) + "\n"
         script = (
@@ -271,7 +278,7 @@ class LibvirtEngine(Engine):
                 f"VM {node!r}: no ed25519 host key to pin", hint="the image needs openssh-server"
             )
         meta["host_key"] = res.stdout.strip()
-        layout.meta.write_text(json.dumps(meta, indent=2))
+        self._write_meta(node, meta)
 
     def host_key(self, node: str) -> str:
         """The node's pinned host key ("" until an imported disk has booted once)."""
@@ -333,6 +340,7 @@ class LibvirtEngine(Engine):
         # The disks are thrown away: no clean shutdown needed.
         self._undefine(node)
         safe_rmtree(layout.dir)
+        self._meta.pop(node, None)
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()
 
@@ -349,8 +357,9 @@ class LibvirtEngine(Engine):
         if not argv:
             raise EngineError("exec needs a non-empty argv")
         dom = self._dom(node)
-        if self.state(node) != NodeState.RUNNING:
-            raise NodeStateError(f"node {node!r} is {self.state(node)}, not running")
+        state = _dom_state(dom)
+        if state is not NodeState.RUNNING:
+            raise NodeStateError(f"node {node!r} is {state}, not running")
         if self.is_windows(node):
             # No timeout(1) or env(1) there: the host-side backstop below is the limit.
             args: dict[str, object] = {"path": argv[0], "arg": list(argv[1:])}
@@ -462,6 +471,10 @@ class LibvirtEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())
+
+
+def _dom_state(dom: libvirt.virDomain) -> NodeState:
+    return _STATES.get(dom.state()[0], NodeState.STOPPED)
 
 
 def _boot_source(folder: Path) -> VmImage | DiskImage:
