@@ -243,6 +243,9 @@ class _Fake:
         self.label = label
         self.calls: list[tuple[str, str]] = []
 
+    def create(self, spec: NodeSpec) -> None:
+        self.calls.append(("create", spec.name))
+
     def state(self, node: str) -> NodeState:
         self.calls.append(("state", node))
         return NodeState.RUNNING
@@ -252,19 +255,21 @@ class _Fake:
 
 
 def test_lab_engine_sends_each_node_to_its_engine(tmp_path: Path) -> None:
-    engine = LabEngine("abc123", {"abc123-srv1"}, data=tmp_path)
+    engine = LabEngine("abc123", data=tmp_path)
     lxc, vm = _Fake("lxc"), _Fake("vm")
     engine._lxc, engine._vm = lxc, vm  # type: ignore[assignment]
+    engine.create(_spec())  # engine: vm
+    engine.create(_spec().model_copy(update={"name": "abc123-pc1", "engine": "container"}))
+    assert vm.calls == [("create", "abc123-srv1")]
+    assert lxc.calls == [("create", "abc123-pc1")]
+    # Once created, a VM is known by its folder, in this process or any other.
+    (tmp_path / "labs/abc123/vm/abc123-srv1").mkdir(parents=True)
+    (tmp_path / "labs/abc123/vm/abc123-srv1/node.json").write_text("{}")
     engine.state("abc123-srv1")
     engine.state("abc123-pc1")
-    assert vm.calls == [("state", "abc123-srv1")]
-    assert lxc.calls == [("state", "abc123-pc1")]
-    # A VM folder on disk is enough to know (a lab opened without its plan, e.g. by gc).
-    (tmp_path / "labs/abc123/vm/abc123-old").mkdir(parents=True)
-    (tmp_path / "labs/abc123/vm/abc123-old/node.json").write_text("{}")
-    engine.state("abc123-old")
-    assert vm.calls[-1] == ("state", "abc123-old")
-    assert engine.nodes() == ["abc123-old", "lxc-node"]
+    assert vm.calls[-1] == ("state", "abc123-srv1")
+    assert lxc.calls[-1] == ("state", "abc123-pc1")
+    assert engine.nodes() == ["abc123-srv1", "lxc-node"]
 
 
 def test_windows_settings_go_on_stdin_and_the_script_is_a_constant() -> None:

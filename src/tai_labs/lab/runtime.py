@@ -61,10 +61,8 @@ class Lab:
         """Containers and VMs of the lab behind one interface (see providers.engines)."""
         if self._engine is None:
             from tai_labs.providers.engines import LabEngine
-            from tai_labs.scenario.model import Engine as EngineKind
 
-            vms = {n.resource for n in self.plan.nodes if n.engine is EngineKind.VM}
-            self._engine = LabEngine(self.id, vms)
+            self._engine = LabEngine(self.id)
         return self._engine
 
     def network(self) -> LabNetwork:

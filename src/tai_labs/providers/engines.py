@@ -1,13 +1,14 @@
 """One engine for a lab that mixes containers and VMs: each call goes to the node's engine.
 
-The lab layer talks to a single ``Engine`` whatever its nodes are; which node is a VM comes
-from the lab plan. The VM engine (and libvirt) is only loaded when the lab has VM nodes or
-VM folders on disk, so container-only hosts need no libvirt at all.
+The lab layer talks to a single ``Engine`` whatever its nodes are. A node is a VM when its
+folder under ``<lab>/vm/`` exists (create() makes it from the spec's engine), so the answer
+holds for any process that opens the lab. The VM engine (and libvirt) is only loaded for
+VM nodes: container-only hosts need no libvirt at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,9 @@ if TYPE_CHECKING:
 
 
 class LabEngine(Engine):
-    def __init__(self, lab_id: str, vm_nodes: Iterable[str] = (), *, data: Path | None = None):
+    def __init__(self, lab_id: str, *, data: Path | None = None):
         self.lab_id = lab_id
         self.data = data
-        self.vm_nodes = set(vm_nodes)
         self._lxc: LxcEngine | None = None
         self._vm: LibvirtEngine | None = None
 
@@ -47,14 +47,13 @@ class LabEngine(Engine):
         return lab_dir(self.lab_id, self.data) / "vm"
 
     def _is_vm(self, node: str) -> bool:
-        return node in self.vm_nodes or (self._vm_folder() / node / "node.json").is_file()
+        return (self._vm_folder() / node / "node.json").is_file()
 
     def _for(self, node: str) -> Engine:
         return self.vm if self._is_vm(node) else self.lxc
 
     def create(self, spec: NodeSpec) -> CreatedNode:
         if spec.engine == "vm":
-            self.vm_nodes.add(spec.name)
             return self.vm.create(spec)
         return self.lxc.create(spec)
 
