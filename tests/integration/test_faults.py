@@ -122,6 +122,10 @@ def pc1_files(pc1: RoleContext, *paths: str) -> Callable[[], str]:
     )
 
 
+def pings(ctx: RoleContext, host: str) -> bool:
+    return ctx.run(["ping", "-c", "1", "-W", "2", host], check=False).ok
+
+
 def can_reach(ctx: RoleContext, host: str, port: int) -> bool:
     return ctx.run(["nc", "-z", "-w", "3", host, str(port)], check=False, timeout=15).ok
 
@@ -207,13 +211,13 @@ def net_state(pc1: RoleContext) -> Callable[[], str]:
 
 
 def test_gateway(pc1: RoleContext, eth1_restored: None) -> None:
-    assert pc1.run(["ping", "-c", "1", "-W", "2", "203.0.113.2"], check=False).ok
+    assert pings(pc1, "203.0.113.2")
     prove(
         pc1,
         "linux.gateway",
         {"gateway": "192.168.10.253"},
         net_state(pc1),
-        lambda: not pc1.run(["ping", "-c", "1", "-W", "2", "203.0.113.2"], check=False).ok,
+        lambda: not pings(pc1, "203.0.113.2"),
     )
     # Persistent: networkd applying its files again keeps the wrong gateway.
     pc1.run(["networkctl", "reconfigure", "eth1"])
@@ -226,7 +230,7 @@ def test_address(pc1: RoleContext, eth1_restored: None) -> None:
         "linux.address",
         {"interface": "eth1", "address": "192.168.20.51/24"},
         net_state(pc1),
-        lambda: not pc1.run(["ping", "-c", "1", "-W", "2", "192.168.10.10"], check=False).ok,
+        lambda: not pings(pc1, "192.168.10.10"),
     )
     pc1.run(["networkctl", "reconfigure", "eth1"])
     assert "192.168.20.51/24" in sh(pc1, "sleep 2; ip -4 -br addr show dev eth1")
@@ -238,7 +242,7 @@ def test_interface_down(pc1: RoleContext, eth1_restored: None) -> None:
         "linux.interface_down",
         {"interface": "eth1"},
         net_state(pc1),
-        lambda: not pc1.run(["ping", "-c", "1", "-W", "2", "192.168.10.10"], check=False).ok,
+        lambda: not pings(pc1, "192.168.10.10"),
     )
     pc1.run(["systemctl", "restart", "systemd-networkd.service"])
     assert "DOWN" in sh(pc1, "sleep 2; ip -br link show dev eth1")
@@ -402,7 +406,7 @@ def test_router_port_shutdown(box: RoleContext, pc1: RoleContext) -> None:
             "net.port_shutdown",
             {"port": "eth1"},
             lambda: sh(box, "cat /etc/frr/frr.conf; ip -br link show eth1"),
-            lambda: not pc1.run(["ping", "-c", "1", "-W", "2", "192.168.10.254"], check=False).ok,
+            lambda: not pings(pc1, "192.168.10.254"),
         )
         assert " shutdown" in sh(box, "cat /etc/frr/frr.conf")
     finally:
