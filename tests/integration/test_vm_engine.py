@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ def test_the_vm_is_named_and_wired_as_planned(vm_lab: tuple[Lab, Any, str]) -> N
 
 
 def test_ssh_with_the_host_key_made_on_the_host(vm_lab: tuple[Lab, Any, str]) -> None:
-    lab, _, name = vm_lab
+    lab, engine, name = vm_lab
+    # The config disk carries the node's private host key: owner-only, as the key itself.
+    assert stat.S_IMODE(engine.layout(name).config_iso.stat().st_mode) == 0o600
     out = lab.ssh(name, "cat /etc/hostname")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "vm1"

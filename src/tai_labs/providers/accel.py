@@ -98,10 +98,15 @@ def probe(image: VmImage, data: Path | None = None) -> AccelDecision:
 
 def _test_boot(image: VmImage, data: Path | None) -> tuple[bool, str]:
     """Boot a transient KVM guest of image with no NIC; did its agent answer in time?"""
-    from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect
+    from tai_labs.providers.libvirt_conn import (
+        AgentError,
+        agent_command,
+        connect,
+        import_libvirt,
+    )
     from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, domain_xml
 
-    libvirt = __import__("libvirt")
+    libvirt = import_libvirt()
     conn = connect()
     work = Path(tempfile.mkdtemp(prefix="accel-probe-", dir=cache_file(data).parent))
     os.chmod(work, 0o711)

@@ -8,10 +8,10 @@ host (so the tool can pin it), and networkd files. The guest unit of
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
+from tai_labs.private_files import write_private
 from tai_labs.providers.base import NodeSpec
 from tai_labs.providers.hostcmd import require_tools, run
 from tai_labs.providers.keys import KeyPair
@@ -59,11 +59,13 @@ def write_config_iso(spec: NodeSpec, host_key: KeyPair, target: Path) -> None:
             dest.chmod(mode)
         (top / "modes").write_text(modes_listing(files))
         partial = target.with_suffix(".iso.tmp")
+        # Made 0600 before genisoimage writes into it (it keeps the mode of an existing
+        # file): the image holds the node's private host key from its first byte.
+        write_private(partial, b"")
         run(
             [
                 "genisoimage", "-quiet", "-o", str(partial), "-V", LABEL,
                 "-R", "-J", "-input-charset", "utf-8", str(top),
             ]
         )  # fmt: skip
-        shutil.move(partial, target)
-    target.chmod(0o600)  # it holds the node's private host key
+        partial.replace(target)
