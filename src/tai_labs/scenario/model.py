@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Re-exported: scenario code has always imported NodeKind from here.
+from tai_labs.kinds import NodeKind as NodeKind
+
 SLUG = r"^[a-z][a-z0-9-]*$"
 # Node and network names end up in host names and interface names (15 characters at most,
 # of which the lab prefix takes some), hence the short limits.
@@ -33,20 +36,6 @@ RESERVED_NETWORKS = frozenset({"mgmt"})
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NodeKind(enum.StrEnum):
-    LINUX_CLIENT = "linux-client"
-    LINUX_SERVER = "linux-server"
-    AD_DC = "ad-dc"
-    ROUTER = "router"
-    SWITCH = "switch"
-    WINDOWS_CLIENT = "windows-client"
-    WINDOWS_SERVER = "windows-server"
-
-    @property
-    def is_windows(self) -> bool:
-        return self in (NodeKind.WINDOWS_CLIENT, NodeKind.WINDOWS_SERVER)
 
 
 class Engine(enum.StrEnum):
@@ -201,7 +190,7 @@ class Node(_Model):
     def effective_engine(self) -> Engine:
         if self.engine is not None:
             return self.engine
-        return Engine.VM if self.kind.is_windows else Engine.CONTAINER
+        return Engine(self.kind.spec.engine)
 
     @model_validator(mode="after")
     def _role_config_matches_kind(self) -> Node:
@@ -209,7 +198,7 @@ class Node(_Model):
             raise ValueError(f"only a router node has a 'router' section (this is {self.kind})")
         if self.switch is not None and self.kind is not NodeKind.SWITCH:
             raise ValueError(f"only a switch node has a 'switch' section (this is {self.kind})")
-        if self.kind.is_windows and self.engine is Engine.CONTAINER:
+        if self.kind.spec.windows and self.engine is Engine.CONTAINER:
             raise ValueError("Windows nodes run as virtual machines: use engine: vm")
         return self
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from tai_labs.kinds import SessionKind, Transport
 from tai_labs.lab.runtime import Lab
-from tai_labs.scenario.model import NodeKind
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
@@ -29,12 +29,18 @@ from tai_labs.sessions.ssh import SshConnectError, SshSession
 from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from tai_labs.providers.base import ExecResult
 
 KINDS = ("command", "powershell", "directory", "device")
-DIRECTORY_KINDS = frozenset({NodeKind.AD_DC, NodeKind.WINDOWS_SERVER})
+#: Why a node kind's row (tai_labs.kinds) does not offer a session kind.
+NOT_OFFERED = {
+    "command": "{node} is a {kind}: it has no command session",
+    "powershell": "{node} is a {kind} node: no Windows node support in this lab",
+    "directory": "{node} is a {kind}, not a domain controller",
+    "device": "{node} is a {kind}: it has no device CLI",
+}
 
 
 class SessionPool:
@@ -68,24 +74,18 @@ class SessionPool:
 
     def _open(self, node: str, kind: str) -> Any:
         plan = self.lab.node_plan(node)  # unknown node: TaiLabsError naming the known ones
-        windows = plan.kind.is_windows
-        if kind == "command":
-            return self._winrm(node) if windows else self._command(node)
-        if kind == "powershell":
-            if not windows:
-                raise SessionError(
-                    f"{node} is a {plan.kind.value} node: no Windows node support in this lab"
-                )
-            return self._winrm(node)
-        if kind == "directory":
-            if plan.kind not in DIRECTORY_KINDS:
-                raise SessionError(f"{node} is a {plan.kind.value}, not a domain controller")
-            return self._directory(node)
-        if plan.kind is NodeKind.ROUTER:
-            return self._router(node)
-        if plan.kind is NodeKind.SWITCH:
-            return OvsSession(node, self.get(node, "command"))
-        raise SessionError(f"{node} is a {plan.kind.value}: it has no device CLI")
+        # get() has refused any kind outside KINDS: ``kind`` is a SessionKind.
+        transport = plan.kind.spec.sessions.get(cast("SessionKind", kind))
+        if transport is None:
+            raise SessionError(NOT_OFFERED[kind].format(node=node, kind=plan.kind.value))
+        openers: dict[Transport, Callable[[str], Any]] = {
+            "ssh": self._command,
+            "winrm": self._winrm,
+            "ldap": self._directory,
+            "netmiko": self._router,
+            "ovs": lambda name: OvsSession(name, self.get(name, "command")),
+        }
+        return openers[transport](node)
 
     # -- openers ---------------------------------------------------------------------------
 
