@@ -15,10 +15,11 @@ from pydantic import Field
 from tai_labs.grading import ad_decode as ad
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.kinds import kinds_offering
 from tai_labs.registry import PluginParams
 from tai_labs.sessions.base import CommandResult, DirectoryEntry, DirectorySession, escape_filter
 
-DC = frozenset({"ad-dc", "windows-server"})
+DC = kinds_offering("directory")
 
 USER_ATTRS = (
     "distinguishedName",

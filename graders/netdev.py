@@ -26,13 +26,14 @@ from pydantic import Field
 
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.kinds import NodeKind
 from tai_labs.registry import PluginParams
 from tai_labs.roles.router import FRR_CONF
 from tai_labs.roles.switch import BRIDGE, port_ifname, svi_ifname
 from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
 
-SWITCH = frozenset({"switch"})
-ROUTER = frozenset({"router"})
+SWITCH = frozenset({NodeKind.SWITCH})
+ROUTER = frozenset({NodeKind.ROUTER})
 DEVICES = SWITCH | ROUTER
 
 #: Interface names go into CLI commands: letters, digits and / . - _ only.

@@ -18,10 +18,12 @@ from pydantic import Field
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.kinds import NodeKind, kinds_where
 from tai_labs.registry import PluginParams
 from tai_labs.sessions.base import CommandResult, CommandSession
 
-PROBE_NODES = frozenset({"linux-client", "linux-server", "ad-dc", "router"})
+# Not the switch, as before kinds became a table.
+PROBE_NODES = kinds_where(linux=True) - {NodeKind.SWITCH}
 HOST = r"^[A-Za-z0-9_.:-]+$"
 #: Name-resolution failures as glibc and the tools print them (English and French).
 NO_NAME = (

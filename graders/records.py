@@ -12,6 +12,7 @@ from pydantic import Field
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.kinds import kinds_where
 from tai_labs.registry import PluginParams
 from tai_labs.sessions.base import CommandSession
 
@@ -48,7 +49,7 @@ def _content(ev: Evidence, path: str) -> tuple[str | None, Judgement | None]:
 class InterventionReport(Check):
     name = "record.report"
     summary = "An intervention report exists with every required field filled in"
-    node_kinds = frozenset({"linux-client", "linux-server"})
+    node_kinds = kinds_where(role="linux")
 
     class Params(PluginParams):
         path: str = Field(pattern=r"^/")
@@ -106,7 +107,7 @@ class InterventionReport(Check):
 class Inventory(Check):
     name = "record.inventory"
     summary = "An asset inventory lists each given machine with its location and user"
-    node_kinds = frozenset({"linux-client", "linux-server"})
+    node_kinds = kinds_where(role="linux")
 
     class Params(PluginParams):
         path: str = Field(pattern=r"^/")

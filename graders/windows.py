@@ -17,10 +17,11 @@ from pydantic import Field
 
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.kinds import kinds_where
 from tai_labs.registry import PluginParams
 from tai_labs.sessions.base import PowerShellSession
 
-WINDOWS = frozenset({"windows-client", "windows-server"})
+WINDOWS = kinds_where(windows=True)
 
 SERVICE_PS = r"""
 $s = Get-Service -Name $service -ErrorAction SilentlyContinue

@@ -19,6 +19,7 @@ from tai_labs.faults.directory import (
     parse_ldif,
     render_gplink,
 )
+from tai_labs.kinds import kinds_offering
 from tai_labs.registry import PluginParams
 from tai_labs.roles.ad_plan import GROUP_SCOPES, domain_dn, normalize_dn, ou_dn, ou_rdns
 from tai_labs.roles.base import RoleContext
@@ -61,7 +62,7 @@ def _ldbmodify(ctx: RoleContext, dn: str, attribute: str, value: str) -> None:
     ctx.run(["ldbmodify", "-H", SAM], input=ldif)
 
 
-DC = frozenset({"ad-dc", "windows-server"})
+DC = kinds_offering("directory")
 
 
 class DirectoryAction(Action):

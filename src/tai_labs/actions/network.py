@@ -6,6 +6,7 @@ from pydantic import Field
 
 from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
+from tai_labs.kinds import NodeKind
 from tai_labs.registry import PluginParams
 from tai_labs.roles.base import RoleContext
 
@@ -14,7 +15,7 @@ from tai_labs.roles.base import RoleContext
 class DeviceConfig(Action):
     name = "netdev.config"
     summary = "Send configuration lines in configuration mode, then optionally save"
-    node_kinds = frozenset({"router"})
+    node_kinds = frozenset({NodeKind.ROUTER})
 
     class Params(PluginParams):
         lines: list[str] = Field(min_length=1)

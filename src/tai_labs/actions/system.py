@@ -10,12 +10,13 @@ from pydantic import Field, field_validator
 from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.windows import powershell
+from tai_labs.kinds import kinds_where
 from tai_labs.registry import PluginParams
 from tai_labs.roles.base import RoleContext
 from tai_labs.sessions.quoting import ps_variable
 
-LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
-WINDOWS = frozenset({"windows-client", "windows-server"})
+LINUX = kinds_where(linux=True)
+WINDOWS = kinds_where(windows=True)
 #: PowerShell's automatic variables a step could think it sets (its own values would win,
 #: or the assignment would fail): refused as parameter names.
 PS_AUTOMATIC = frozenset(

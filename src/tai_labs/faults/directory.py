@@ -17,11 +17,12 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.faults.base import Fault, FaultError, register_fault
+from tai_labs.kinds import kinds_offering
 from tai_labs.registry import PluginParams
 from tai_labs.roles.ad_plan import domain_dn, normalize_dn, ou_dn
 from tai_labs.roles.base import RoleContext
 
-DC = frozenset({"ad-dc", "windows-server"})
+DC = kinds_offering("directory")
 SAM_LDB = "/var/lib/samba/private/sam.ldb"
 #: An sAMAccountName without anything an LDAP filter or a command line would read specially.
 LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

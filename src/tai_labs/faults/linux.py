@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tai_labs.faults.base import Fault, FaultError
+from tai_labs.kinds import kinds_where
 from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.model import NodeKind
 
-LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router"})
+# Not the switch, as before kinds became a table (its faults are the net.* ones).
+LINUX = kinds_where(linux=True) - {NodeKind.SWITCH}
 
 NETWORKD_DIR = "/etc/systemd/network"
 NFT_CONF = "/etc/nftables.conf"

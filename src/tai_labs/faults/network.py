@@ -29,8 +29,8 @@ from tai_labs.registry import PluginParams
 from tai_labs.roles.base import RoleContext, RoleError
 from tai_labs.scenario.model import NodeKind
 
-SWITCH = frozenset({"switch"})
-ROUTER = frozenset({"router"})
+SWITCH = frozenset({NodeKind.SWITCH})
+ROUTER = frozenset({NodeKind.ROUTER})
 DNSMASQ_CONF = "/etc/dnsmasq.d/tai-labs.conf"
 #: A scenario network name (tags in dnsmasq's configuration are network names).
 NETWORK = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"

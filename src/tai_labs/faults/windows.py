@@ -24,12 +24,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tai_labs.faults.base import Fault, FaultError, register_fault
+from tai_labs.kinds import kinds_where
 from tai_labs.registry import NoParams, PluginParams
 from tai_labs.roles.base import RoleContext
 from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
 from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
 
-WINDOWS = frozenset({"windows-client", "windows-server"})
+WINDOWS = kinds_where(windows=True)
 #: Service names as sc.exe shows them; no wildcard (Get-Service -Name would expand it).
 SERVICE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.@$ -]{0,255}$"
 #: Long enough for Stop-Service on a slow service; the session turns overruns into errors.

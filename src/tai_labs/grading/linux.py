@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tai_labs.grading.base import Check
+from tai_labs.kinds import kinds_where
 
-LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
+LINUX = kinds_where(linux=True)
 
 
 class LinuxCheck(Check):
