@@ -278,7 +278,7 @@ def _create_node(
             )
     number = len(lab.engine.nodes()) + 1
     resource = f"{lab.lab_id}-{node.name}"
-    image = node.image or ROLES[node.kind].image
+    image = node.image or node.kind.spec.image
     spec = NodeSpec(
         name=resource,
         hostname=node.name,

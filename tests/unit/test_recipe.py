@@ -12,7 +12,6 @@ from tai_labs.content import scenarios_dir
 from tai_labs.images.offline import Deb, parse_simulation
 from tai_labs.images.recipe import Bootstrap, Recipe, RecipeBook, cache_key, load_recipe
 from tai_labs.providers.errors import RecipeError
-from tai_labs.roles.registry import role_for
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.model import Step
 
@@ -136,7 +135,7 @@ def test_packages_scenarios_install_are_offered_by_their_images() -> None:
             steps += other.steps
         for target, packages in _installed_packages(steps):
             assert target is not None
-            image = role_for(scenario.node(target).kind).image
+            image = scenario.node(target).kind.spec.image
             chain = book.chain(image)
             available = {p for r in chain for p in (*r.packages, *r.offline_packages)}
             missing = sorted(set(packages) - available)

@@ -17,7 +17,6 @@ import pytest
 
 from tai_labs import content
 from tai_labs.images import windows as image_windows
-from tai_labs.lab.plan import KIND_IMAGES
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.errors import EngineError
 from tai_labs.roles import windows
@@ -298,5 +297,5 @@ def test_wait_started_times_out_naming_the_guest_agent(monkeypatch: pytest.Monke
 def test_windows_kinds_have_the_role_and_default_images() -> None:
     assert isinstance(role_for("windows-client"), WindowsRole)
     assert isinstance(role_for("windows-server"), WindowsRole)
-    assert KIND_IMAGES[NodeKind.WINDOWS_CLIENT] == "windows-win11"
-    assert KIND_IMAGES[NodeKind.WINDOWS_SERVER] == "windows-server2022"
+    assert NodeKind.WINDOWS_CLIENT.spec.image == "windows-win11"
+    assert NodeKind.WINDOWS_SERVER.spec.image == "windows-server2022"

@@ -94,8 +94,6 @@ def ldaps_bind(
 
 
 class AdDcRole(Role):
-    kinds = frozenset({"ad-dc"})
-    image = "ad-dc"
     ready_timeout = 120.0
 
     def __init__(self) -> None:

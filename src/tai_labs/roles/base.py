@@ -97,12 +97,8 @@ def wait_until(
 
 
 class Role(ABC):
-    """Provisioning and readiness for one node kind."""
+    """Provisioning and readiness for the node kinds whose row (tai_labs.kinds) names it."""
 
-    #: Node kinds this role serves.
-    kinds: ClassVar[frozenset[str]]
-    #: Image recipe its nodes boot from.
-    image: ClassVar[str]
     #: Seconds readiness may take on a 2-core machine before it is an error.
     ready_timeout: ClassVar[float] = 120.0
 

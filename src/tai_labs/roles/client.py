@@ -68,14 +68,10 @@ class ClientRole(Role):
 
     When the scenario has a directory, readiness waits until the node resolves the first
     ``ad-dc`` node's FQDN to its lab address: the DC (the DNS server) must be ready first,
-    hence ``needs``.
+    hence its later readiness group (``tai_labs.kinds``).
     """
 
-    kinds: ClassVar[frozenset[str]] = frozenset({"linux-client", "linux-server"})
-    image: ClassVar[str] = "client"
     ready_timeout: ClassVar[float] = 60.0
-    #: Node kinds that must be ready before this role's wait_ready can succeed.
-    needs: ClassVar[tuple[str, ...]] = ("ad-dc",)
 
     def provision(self, ctx: RoleContext) -> None:
         node, scenario = ctx.node, ctx.scenario

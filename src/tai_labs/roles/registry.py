@@ -1,21 +1,23 @@
-"""Which role serves which node kind (imported on first use: roles pull in their libraries)."""
+"""The role classes by role key (imported on first use: roles pull in their libraries).
+
+Which key serves which node kind is the kind's row in tai_labs.kinds.
+"""
 
 from __future__ import annotations
 
 import importlib
 
 from tai_labs.errors import TaiLabsError
+from tai_labs.kinds import NodeKind
 from tai_labs.roles.base import Role
 
-#: kind -> "module:Class"
-ROLES: dict[str, str] = {
+#: role key (a kind row's ``role``) -> "module:Class"
+ROLE_CLASSES: dict[str, str] = {
     "ad-dc": "tai_labs.roles.ad_dc:AdDcRole",
     "router": "tai_labs.roles.router:RouterRole",
     "switch": "tai_labs.roles.switch:SwitchRole",
-    "linux-client": "tai_labs.roles.client:ClientRole",
-    "linux-server": "tai_labs.roles.client:ClientRole",
-    "windows-client": "tai_labs.roles.windows:WindowsRole",
-    "windows-server": "tai_labs.roles.windows:WindowsRole",
+    "linux": "tai_labs.roles.client:ClientRole",
+    "windows": "tai_labs.roles.windows:WindowsRole",
 }
 
 
@@ -24,7 +26,11 @@ class NoRoleError(TaiLabsError):
 
 
 def role_for(kind: str) -> Role:
-    target = ROLES.get(kind)
+    try:
+        key = NodeKind(kind).spec.role
+    except ValueError:
+        key = None
+    target = ROLE_CLASSES.get(key) if key else None
     if target is None:
         raise NoRoleError(f"no role can provision a {kind!r} node on this engine yet")
     module_name, cls_name = target.split(":")
@@ -36,17 +42,6 @@ def role_for(kind: str) -> Role:
         raise NoRoleError(f"the {kind!r} role is not available yet ({module_name})") from None
     role: Role = getattr(module, cls_name)()
     return role
-
-
-def available_kinds() -> set[str]:
-    found = set()
-    for kind in ROLES:
-        try:
-            role_for(kind)
-        except NoRoleError:
-            continue
-        found.add(kind)
-    return found
 
 
 def port_ifname(port: str) -> str:

@@ -273,8 +273,6 @@ def render_unmanaged(ifname: str) -> str:
 
 
 class RouterRole(Role):
-    kinds: ClassVar[frozenset[str]] = frozenset({"router"})
-    image: ClassVar[str] = "router"
     ready_timeout: ClassVar[float] = 60.0
 
     def provision(self, ctx: RoleContext) -> None:

@@ -195,8 +195,6 @@ def render_port_network(ifname: str, shutdown: bool) -> str:
 
 
 class SwitchRole(Role):
-    kinds: ClassVar[frozenset[str]] = frozenset({"switch"})
-    image: ClassVar[str] = "switch"
     ready_timeout: ClassVar[float] = 60.0
 
     def provision(self, ctx: RoleContext) -> None:

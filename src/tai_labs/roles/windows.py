@@ -197,8 +197,6 @@ class WindowsRole(Role):
     is in no domain, so that is the account the password was set on.
     """
 
-    kinds: ClassVar[frozenset[str]] = frozenset({"windows-client", "windows-server"})
-    image: ClassVar[str] = "windows-win11"  # windows-server nodes: see KIND_IMAGES
     #: Windows services settle slowly on 2 cores; a WinRM attempt alone may take 30 s.
     ready_timeout: ClassVar[float] = 300.0
     #: Seconds between readiness attempts.
