@@ -24,7 +24,7 @@ from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import Store
 from tai_labs.providers import naming
-from tai_labs.roles.registry import role_for
+from tai_labs.roles.registry import role_named
 from tai_labs.scenario.catalog import find
 
 
@@ -98,8 +98,8 @@ def bench_one_by_one(scenario: Path) -> dict[str, object]:
         for group in lab.plan.groups:
             for node in group:
                 start = time.monotonic()
-                lab.engine.start(node.resource, wait=True, timeout=lifecycle.BOOT_TIMEOUT)
-                role = role_for(node.kind.value)
+                lab.engine.start(node.resource, wait=True, timeout=node.boot_timeout)
+                role = role_named(node.role)
                 ctx = lab.context(node.name)
                 role.provision(ctx)
                 role.wait_ready(ctx)

@@ -12,6 +12,7 @@ from typing import ClassVar
 import pytest
 from roles_fixtures import RoleLab, build_lab, scenario_from, skip_unless_images
 
+from tai_labs.kinds import NodeKind
 from tai_labs.roles.base import NotReadyError
 from tai_labs.roles.client import ClientRole, render_hosts, render_krb5_conf, render_resolv_conf
 
@@ -79,7 +80,7 @@ def test_client_files_are_written(lab: RoleLab) -> None:
 
 
 def test_ready_needs_the_dc_name_to_resolve(lab: RoleLab) -> None:
-    assert ClientRole.needs == ("ad-dc",)
+    assert NodeKind.AD_DC.spec.readiness < NodeKind.LINUX_CLIENT.spec.readiness
     with pytest.raises(NotReadyError) as info:
         QuickClient().wait_ready(lab.ctx("pc1"))
     assert f"dc1.{REALM}" in str(info.value)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import ipaddress
 import shutil
 from pathlib import Path
 
-from tai_labs.lab.plan import make_plan
+from tai_labs.kinds import INFRASTRUCTURE, USERS
+from tai_labs.lab.plan import BOOT_TIMEOUT, make_plan
+from tai_labs.providers.base import NicSpec, NodeSpec
+from tai_labs.providers.network import LabNetwork
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import load_scenario
 
@@ -47,3 +51,49 @@ def test_a_switch_sits_in_the_data_path(tmp_path: Path) -> None:
     assert plan.links == ("lan", "sw1.gi0-3")
     # The DC is not behind the switch: it stays on the network's own bridge.
     assert plan.node("dc1").nics[0].link == "lan"
+
+
+def test_every_node_is_resolved_from_its_kind_row() -> None:
+    plan = make_plan(load_scenario(find("compte-verrouille")).scenario, "abc123")
+    resolved = [
+        (n.name, n.role, n.readiness, n.engine.value, n.image, n.memory_mib, n.boot_timeout)
+        for n in plan.nodes
+    ]
+    assert resolved == [
+        ("dc1", "ad-dc", INFRASTRUCTURE, "container", "ad-dc", 768, BOOT_TIMEOUT),
+        ("box", "router", INFRASTRUCTURE, "container", "router", 128, BOOT_TIMEOUT),
+        ("pc1", "linux", USERS, "container", "client", 256, BOOT_TIMEOUT),
+    ]
+    assert {n.domain for n in plan.nodes} == {plan.domain}
+
+
+def test_node_spec_joins_the_plan_with_what_the_host_allocated() -> None:
+    plan = make_plan(load_scenario(find("compte-verrouille")).scenario, "abc123")
+    net = LabNetwork(
+        lab_id="abc123",
+        mgmt_bridge="tlabc123m",
+        mgmt_subnet="100.64.7.0/24",
+        host_address="100.64.7.1/24",
+        bridges={"lan": "tlabc123b0", "wan": "tlabc123b1"},
+    )
+    box = plan.node("box")
+    spec = box.node_spec(net, Path("/images/router/rootfs"), ("ssh-ed25519 AAAA lab",))
+    assert spec == NodeSpec(
+        name="abc123-box",
+        hostname="box",
+        domain=plan.domain,
+        image=Path("/images/router/rootfs"),
+        engine="container",
+        number=2,
+        memory_mib=128,  # the scenario sets it
+        management=NicSpec(
+            bridge="tlabc123m", name="eth0", address=ipaddress.IPv4Interface("100.64.7.12/24")
+        ),
+        nics=tuple(
+            NicSpec(bridge=net.bridges[n.link], name=n.name, address=n.address, gateway=n.gateway)
+            for n in box.nics
+        ),
+        dns_servers=box.dns,
+        authorized_keys=("ssh-ed25519 AAAA lab",),
+    )
+    assert [n.bridge for n in spec.nics] == ["tlabc123b0", "tlabc123b1"]

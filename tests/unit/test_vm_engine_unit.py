@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tai_labs.images.vm import VmImage
-from tai_labs.lab.plan import VM_MIN_MEMORY, make_plan
+from tai_labs.lab.plan import BOOT_TIMEOUT, VM_BOOT_TIMEOUT, VM_MIN_MEMORY, make_plan
 from tai_labs.providers import accel
 from tai_labs.providers.base import NicSpec, NodeSpec, NodeState
 from tai_labs.providers.configdisk import config_files, modes_listing
@@ -234,8 +234,10 @@ def test_vm_nodes_get_enough_memory_and_their_disks() -> None:
     srv1 = plan.node("srv1")
     assert srv1.engine.value == "vm"
     assert srv1.memory_mib >= VM_MIN_MEMORY
-    assert srv1.disks == (("data", 1024),)
+    assert [(d.name, d.size_mib) for d in srv1.disks] == [("data", 1024)]
+    assert srv1.disk_limit_mib is None and srv1.boot_timeout == VM_BOOT_TIMEOUT
     assert plan.node("pc1").memory_mib < VM_MIN_MEMORY  # containers keep their small default
+    assert plan.node("pc1").boot_timeout == BOOT_TIMEOUT
 
 
 class _Fake:

@@ -24,16 +24,11 @@ from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabBusyError, NodeRecord, Store, lab_lock
 from tai_labs.paths import data_dir
-from tai_labs.roles.registry import role_for
+from tai_labs.roles.registry import role_named
 from tai_labs.scenario.readiness import up_blockers
 
 if TYPE_CHECKING:
     from tai_labs.images.builder import ImageBuilder
-
-#: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
-BOOT_TIMEOUT = 90.0
-#: A VM under software emulation boots in 20-60 s here, longer with several at once.
-VM_BOOT_TIMEOUT = 400.0
 
 
 @dataclass(frozen=True)
@@ -106,9 +101,7 @@ def step_network(lab: Lab, report: Reporter) -> None:
 
 def step_nodes(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
-    from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec
     from tai_labs.providers.keys import ensure_lab_keypair
-    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     net = lab.network()
@@ -117,34 +110,7 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     for node in lab.plan.nodes:
         if node.resource in existing:
             continue
-        vm = node.engine is EngineKind.VM
-        spec = NodeSpec(
-            name=node.resource,
-            hostname=node.name,
-            domain=lab.plan.domain,
-            image=_vm_image_folder(node.image, builder) if vm else builder.get(node.image).rootfs,
-            engine="vm" if vm else "container",
-            number=node.number,
-            vcpus=node.cpus,
-            disks=tuple(DiskSpec(name=name, size_mib=size) for name, size in node.disks),
-            memory_mib=node.memory_mib,
-            disk_limit_mib=None if vm else node.disk_mib,
-            management=NicSpec(
-                bridge=net.mgmt_bridge, name="eth0", address=net.node_mgmt_address(node.number)
-            ),
-            nics=tuple(
-                NicSpec(
-                    bridge=net.bridges[nic.link],
-                    name=nic.name,
-                    address=nic.address,
-                    gateway=nic.gateway,
-                    dhcp=nic.dhcp,
-                )
-                for nic in node.nics
-            ),
-            dns_servers=node.dns,
-            authorized_keys=(public_key,),
-        )
+        spec = node.node_spec(net, _image_folder(node, builder), (public_key,))
         created = lab.engine.create(spec)
         lab.store.put_node(
             NodeRecord(
@@ -162,6 +128,15 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
         )
         report(Event("nodes", "created", node.name))
     _write_known_hosts(lab)
+
+
+def _image_folder(node: NodePlan, builder: ImageBuilder) -> Path:
+    """Where the node's built image is: a container's root tree, or a VM's image folder."""
+    from tai_labs.scenario.model import Engine as EngineKind
+
+    if node.engine is EngineKind.VM:
+        return _vm_image_folder(node.image, builder)
+    return builder.get(node.image).rootfs
 
 
 def _vm_image_folder(name: str, builder: ImageBuilder) -> Path:
@@ -191,9 +166,7 @@ def step_boot(lab: Lab, report: Reporter) -> None:
 
     def boot(node: NodePlan) -> None:
         if lab.engine.state(node.resource) is not NodeState.RUNNING:
-            vm = node.engine.value == "vm"
-            timeout = VM_BOOT_TIMEOUT if vm else BOOT_TIMEOUT
-            lab.engine.start(node.resource, wait=True, timeout=timeout)
+            lab.engine.start(node.resource, wait=True, timeout=node.boot_timeout)
         report(Event("boot", "booted", node.name))
 
     _parallel(lab.plan.nodes, boot)
@@ -214,7 +187,7 @@ def step_roles(lab: Lab, report: Reporter) -> None:
     for group in lab.plan.groups:
 
         def ready(node: NodePlan) -> None:
-            role = role_for(node.kind.value)
+            role = role_named(node.role)
             ctx = lab.context(node.name)
             report(Event("roles", f"provisioning ({type(role).__name__})", node.name))
             role.provision(ctx)
@@ -286,7 +259,7 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
         members = [n for n in group if n in chosen and n.name not in faulted]
 
         def ready(node: NodePlan) -> None:
-            role = role_for(node.kind.value)
+            role = role_named(node.role)
             role.wait_started(lab.context(node.name))
             report(Event("ready", "started", node.name))
 

@@ -1,8 +1,10 @@
 """The lab plan: what a rendered scenario becomes on this host, before anything is created.
 
-It decides the wiring (which host bridge each NIC plugs into), NIC names, images, memory
-and management addresses, so the lifecycle only has to carry it out. Conventions that
-roles, graders and candidates rely on:
+It decides the wiring (which lab link each NIC plugs into), NIC names, images, memory,
+engines, roles and readiness order, so the lifecycle only has to carry it out: every node
+is fully resolved here, and ``NodePlan.node_spec`` joins it with what the host allocated
+(bridge names, the management subnet, the built image). Conventions that roles, graders
+and candidates rely on:
 
 - ``eth0`` is the management NIC (tooling only); scenario interfaces are ``eth1``, ``eth2``...
   in declaration order;
@@ -14,38 +16,26 @@ roles, graders and candidates rely on:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tai_labs.errors import TaiLabsError
+from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec
 from tai_labs.scenario.model import Engine, Node, NodeKind, Scenario
+
+if TYPE_CHECKING:
+    from tai_labs.providers.network import LabNetwork
 
 MGMT_NIC = "eth0"
 
-#: Image recipe and memory (MiB) per node kind, when the scenario does not say.
-KIND_IMAGES: dict[NodeKind, str] = {
-    NodeKind.AD_DC: "ad-dc",
-    NodeKind.ROUTER: "router",
-    NodeKind.SWITCH: "switch",
-    NodeKind.LINUX_CLIENT: "client",
-    NodeKind.LINUX_SERVER: "client",
-    # Built by `tai-labs image build-windows` from the instructor's ISO (images/windows.py).
-    NodeKind.WINDOWS_CLIENT: "windows-win11",
-    NodeKind.WINDOWS_SERVER: "windows-server2022",
-}
-KIND_MEMORY: dict[NodeKind, int] = {
-    NodeKind.AD_DC: 768,
-    NodeKind.ROUTER: 192,
-    NodeKind.SWITCH: 256,
-    NodeKind.LINUX_CLIENT: 256,
-    NodeKind.LINUX_SERVER: 256,
-    NodeKind.WINDOWS_CLIENT: 4096,
-    NodeKind.WINDOWS_SERVER: 4096,
-}
 #: A VM also holds its own kernel and page cache: below this, Debian guests swap-starve.
 VM_MIN_MEMORY = 512
-#: Kinds whose readiness others wait for (clients resolve names through the DC).
-FIRST_KINDS = frozenset({NodeKind.AD_DC, NodeKind.ROUTER, NodeKind.SWITCH})
+#: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
+BOOT_TIMEOUT = 90.0
+#: A VM under software emulation boots in 20-60 s here, longer with several at once.
+VM_BOOT_TIMEOUT = 400.0
 
 
 class PlanError(TaiLabsError):
@@ -77,15 +67,50 @@ class NodePlan:
     name: str  # as in the scenario
     resource: str  # unique on the host: <lab id>-<name>
     kind: NodeKind
+    role: str  # key of the role that provisions it
+    readiness: int  # its group in the readiness order (lower groups are ready first)
     engine: Engine
-    image: str
+    image: str  # image recipe or imported disk image
     memory_mib: int
-    disk_mib: int | None
+    #: Size cap of a container's writable layer; None for a VM (its disk is its own).
+    disk_limit_mib: int | None
     number: int  # 1-based, fixes the management address
     nics: tuple[NicPlan, ...]
     dns: tuple[ipaddress.IPv4Address, ...]
+    boot_timeout: float
+    domain: str | None = None  # the lab's DNS domain
     cpus: int = 1
-    disks: tuple[tuple[str, int], ...] = ()  # extra blank disks: (name, size MiB)
+    disks: tuple[DiskSpec, ...] = ()  # extra blank disks
+
+    def node_spec(self, net: LabNetwork, image: Path, authorized_keys: Sequence[str]) -> NodeSpec:
+        """What the engine creates, once the host has the lab's network and the built image."""
+        return NodeSpec(
+            name=self.resource,
+            hostname=self.name,
+            domain=self.domain,
+            image=image,
+            engine=self.engine.value,
+            number=self.number,
+            vcpus=self.cpus,
+            disks=self.disks,
+            memory_mib=self.memory_mib,
+            disk_limit_mib=self.disk_limit_mib,
+            management=NicSpec(
+                bridge=net.mgmt_bridge, name=MGMT_NIC, address=net.node_mgmt_address(self.number)
+            ),
+            nics=tuple(
+                NicSpec(
+                    bridge=net.bridges[nic.link],
+                    name=nic.name,
+                    address=nic.address,
+                    gateway=nic.gateway,
+                    dhcp=nic.dhcp,
+                )
+                for nic in self.nics
+            ),
+            dns_servers=self.dns,
+            authorized_keys=tuple(authorized_keys),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,13 +130,12 @@ class LabPlan:
     @property
     def groups(self) -> list[list[NodePlan]]:
         """Readiness order: infrastructure first, then the nodes that use it."""
-        first = [n for n in self.nodes if n.kind in FIRST_KINDS]
-        rest = [n for n in self.nodes if n.kind not in FIRST_KINDS]
-        return [g for g in (first, rest) if g]
+        levels = sorted({n.readiness for n in self.nodes})
+        return [[n for n in self.nodes if n.readiness == level] for level in levels]
 
 
 def _default_memory(node: Node) -> int:
-    memory = KIND_MEMORY[node.kind]
+    memory = node.kind.spec.memory_mib
     if node.effective_engine is Engine.VM:
         memory = max(memory, VM_MIN_MEMORY)
     return memory
@@ -163,6 +187,7 @@ def make_plan(
             nics.append(NicPlan(f"up-{network}"[:15], network))
         switch_nics[switch.name] = nics
 
+    domain = scenario.directory.realm if scenario.directory else None
     nodes: list[NodePlan] = []
     for number, node in enumerate(scenario.topology.nodes, start=1):
         node_nics: tuple[NicPlan, ...]
@@ -179,27 +204,25 @@ def make_plan(
                 )
                 for k, iface in enumerate(node.interfaces)
             )
-        image = node.image or KIND_IMAGES.get(node.kind)
-        if image is None:
-            raise PlanError(
-                f"node {node.name}: no default image for kind {node.kind}",
-                hint="set 'image:' on the node",
-            )
+        vm = node.effective_engine is Engine.VM
         nodes.append(
             NodePlan(
                 name=node.name,
                 resource=f"{lab_id}-{node.name}",
                 kind=node.kind,
+                role=node.kind.spec.role,
+                readiness=node.kind.spec.readiness,
                 engine=node.effective_engine,
-                image=image,
+                image=node.image or node.kind.spec.image,
                 memory_mib=node.memory or _default_memory(node),
-                disk_mib=node.disk_mib,
+                disk_limit_mib=None if vm else node.disk_mib,
                 number=number,
                 nics=node_nics,
                 dns=tuple(node.dns),
+                boot_timeout=VM_BOOT_TIMEOUT if vm else BOOT_TIMEOUT,
+                domain=domain,
                 cpus=node.cpus,
-                disks=tuple((d.name, d.size_mib) for d in node.disks),
+                disks=tuple(DiskSpec(name=d.name, size_mib=d.size_mib) for d in node.disks),
             )
         )
-    domain = scenario.directory.realm if scenario.directory else None
     return LabPlan(lab_id, tuple(links), tuple(nodes), domain, roles)

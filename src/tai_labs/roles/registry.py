@@ -26,20 +26,28 @@ class NoRoleError(TaiLabsError):
 
 
 def role_for(kind: str) -> Role:
+    """The role that provisions nodes of ``kind`` (its kind row names it)."""
     try:
         key = NodeKind(kind).spec.role
     except ValueError:
-        key = None
-    target = ROLE_CLASSES.get(key) if key else None
+        raise NoRoleError(f"no role can provision a {kind!r} node on this engine yet") from None
+    return role_named(key)
+
+
+def role_named(key: str) -> Role:
+    """The role registered under ``key``."""
+    target = ROLE_CLASSES.get(key)
     if target is None:
-        raise NoRoleError(f"no role can provision a {kind!r} node on this engine yet")
+        raise NoRoleError(
+            f"no role {key!r} is registered", hint=f"roles: {', '.join(ROLE_CLASSES)}"
+        )
     module_name, cls_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        raise NoRoleError(f"the {kind!r} role is not available yet ({module_name})") from None
+        raise NoRoleError(f"the {key!r} role is not available yet ({module_name})") from None
     role: Role = getattr(module, cls_name)()
     return role
 
