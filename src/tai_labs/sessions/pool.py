@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from tai_labs.kinds import SessionKind, Transport
 from tai_labs.lab.runtime import Lab
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from tai_labs.providers.base import ExecResult
 
-KINDS = ("command", "powershell", "directory", "device")
+KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
 #: Why a node kind's row (tai_labs.kinds) does not offer a session kind.
 NOT_OFFERED = {
     "command": "{node} is a {kind}: it has no command session",
