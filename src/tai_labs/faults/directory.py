@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from tai_labs.facts.directory import (
+    UF_DONT_EXPIRE_PASSWD,
     GpoLink,
     Group,
     User,
@@ -41,7 +42,6 @@ DC = frozenset({"ad-dc", "windows-server"})
 LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: A group or GPO name: letters, digits, spaces and a few signs, never a filter character.
 NAME = r"^[\w][\w .'-]{0,63}$"
-UF_DONT_EXPIRE_PASSWD = 0x10000
 
 
 class DirectoryFault(Fault):
