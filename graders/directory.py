@@ -2,7 +2,8 @@
 
 Every search is kept in the evidence as an ``ldapsearch``-like command with its entries in
 LDIF, so a jury reads what the DC answered; ``facts`` keep the same entries for ``judge``.
-Decoding (flags, scopes, gPLink, OU paths) lives in ``tai_labs.grading.ad_decode``.
+What the attributes mean (locked, enabled, member of, scopes, gPLink, OU paths) is defined
+once in ``tai_labs.facts.directory``; what is here adds the grading rules and the wording.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tai_labs.grading import ad_decode as ad
+from tai_labs.facts import directory as ad
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import kinds_offering
@@ -82,6 +83,11 @@ def first(entry: dict[str, Any], name: str) -> str | None:
 
 def values(entry: dict[str, Any], name: str) -> list[str]:
     return list(entry["attributes"].get(name.lower()) or [])
+
+
+def as_entry(entry: dict[str, Any]) -> DirectoryEntry:
+    """A fact entry (as ``search`` keeps it in the evidence) back as a directory entry."""
+    return DirectoryEntry(entry["dn"], entry["attributes"])
 
 
 def group_filter(name: str) -> str:
@@ -223,13 +229,14 @@ class User(DirectoryCheck):
         if isinstance(user, Judgement):
             return user
         dn = user["dn"]
+        account = ad.User(as_entry(user))
         v = Verdicts()
         v.check(True, f"{what} existe", f"account {p.login} exists", f"dn: {dn}")
         if p.ou is not None:
             _ou_check(v, dn, p.ou, what)
         if p.enabled is not None:
             raw = first(user, "userAccountControl")
-            enabled = not ad.is_disabled(ad.to_int(raw, "userAccountControl"))
+            enabled = account.enabled
             v.check(
                 enabled == p.enabled,
                 f"{what} est {'activé' if enabled else 'désactivé'}",
@@ -238,13 +245,9 @@ class User(DirectoryCheck):
             )
         if p.locked is not None:
             lockout_raw = first(user, "lockoutTime") or "0"
-            lockout = ad.to_int(lockout_raw, "lockoutTime")
             computed_raw = first(user, "msDS-User-Account-Control-Computed")
-            if lockout > 0 and computed_raw is None:
-                raise ValueError("msDS-User-Account-Control-Computed is missing")
-            locked = ad.is_locked(
-                lockout, ad.to_int(computed_raw or "0", "msDS-User-Account-Control-Computed")
-            )
+            locked = account.locked
+            lockout = account.lockout_time
             decisive = f"lockoutTime: {lockout_raw}"
             if lockout > 0:
                 decisive += f", msDS-User-Account-Control-Computed: {computed_raw}"
@@ -264,8 +267,8 @@ class User(DirectoryCheck):
             if now_raw is None:
                 raise ValueError("the DC's currentTime is missing")
             now = ad.parse_generalized_time(now_raw)
-            expires = ad.to_int(raw, "accountExpires")
-            expired = ad.is_expired(expires, now)
+            expires = account.account_expires
+            expired = account.expired(now)
             when = (
                 "jamais"
                 if expires in ad.NEVER_EXPIRES
@@ -280,9 +283,7 @@ class User(DirectoryCheck):
         if p.must_change_password is not None:
             pls_raw = first(user, "pwdLastSet")
             uac_raw = first(user, "userAccountControl")
-            must = ad.must_change_password(
-                ad.to_int(pls_raw, "pwdLastSet"), ad.to_int(uac_raw, "userAccountControl")
-            )
+            must = account.must_change_password
             never = pls_raw == "0" and not must
             v.check(
                 must == p.must_change_password,
@@ -293,7 +294,6 @@ class User(DirectoryCheck):
                 + (" (password never expires)" if never else ""),
                 f"pwdLastSet: {pls_raw}" + (f", userAccountControl: {uac_raw}" if never else ""),
             )
-        member_dns = {ad.normalize_dn(d) for d in values(user, "memberOf")}
         groups = facts.get("groups", {})
         for name, expected in [
             *((g, True) for g in p.member_of),
@@ -317,7 +317,7 @@ class User(DirectoryCheck):
                     f"sAMAccountName={name}: 0 entrée",
                 )
             group_dn = found[0]["dn"]
-            member = ad.normalize_dn(group_dn) in member_dns
+            member = account.is_member_of(group_dn)
             v.check(
                 member == expected,
                 f"{what} {'est' if member else 'n’est pas'} membre de {name}",
@@ -385,12 +385,14 @@ class Group(DirectoryCheck):
         v.check(True, f"{what} existe", f"group {p.group} exists", f"dn: {group['dn']}")
         if p.scope is not None:
             raw = first(group, "groupType")
-            scope = ad.group_scope(ad.to_int(raw, "groupType"))
+            scope = ad.Group(as_entry(group)).scope
             labels = {
                 "global": "globale",
                 "domainlocal": "domaine local",
                 "universal": "universelle",
             }
+            if scope not in labels:  # builtin or no scope bit: nothing a scenario asks for
+                raise ValueError(f"groupType {raw} has no scope bit")
             v.check(
                 scope == p.scope,
                 f"{what} a l'étendue {labels[scope]}",

@@ -503,10 +503,11 @@ def test_account_expired(dc1: RoleContext) -> None:
             lambda: "data 701" in bind_detail(dc1)[1],
         )
     finally:
-        from tai_labs.faults.directory import find_user, ldb_modify
+        from tai_labs.facts.directory import ldb_modify
+        from tai_labs.faults.directory import find_user
 
         # Not `setexpiry --noexpiry`: it also ticks "password never expires".
-        ldb_modify(dc1, find_user(dc1, login)["dn"][0], "accountExpires", [str(2**63 - 1)])
+        ldb_modify(dc1, find_user(dc1, login).dn, "accountExpires", [str(2**63 - 1)])
     assert bind_detail(dc1)[0]
 
 
@@ -521,9 +522,10 @@ def test_password_must_change(dc1: RoleContext) -> None:
             lambda: "data 773" in bind_detail(dc1)[1],
         )
     finally:
-        from tai_labs.faults.directory import find_user, ldb_modify
+        from tai_labs.facts.directory import ldb_modify
+        from tai_labs.faults.directory import find_user
 
-        ldb_modify(dc1, find_user(dc1, login)["dn"][0], "pwdLastSet", ["-1"])
+        ldb_modify(dc1, find_user(dc1, login).dn, "pwdLastSet", ["-1"])
     assert bind_detail(dc1)[0]
 
 
@@ -538,9 +540,11 @@ def test_user_wrong_ou(dc1: RoleContext) -> None:
             lambda: "OU=Departs," in sh(dc1, 'samba-tool user show "$1" --attributes=dn', login),
         )
     finally:
-        from tai_labs.roles.ad_plan import ou_dn
+        from tai_labs.facts.directory import domain_dn, ou_dn
 
-        dc1.run(["samba-tool", "user", "move", login, ou_dn("Siege/Utilisateurs", realm)])
+        dc1.run(
+            ["samba-tool", "user", "move", login, ou_dn("Siege/Utilisateurs", domain_dn(realm))]
+        )
 
 
 def test_membership_removed(dc1: RoleContext) -> None:
@@ -593,11 +597,10 @@ def test_dns_record_missing(dc1: RoleContext, pc1: RoleContext, rtype: str) -> N
 
 
 def test_gpo_link_disabled(dc1: RoleContext) -> None:
-    from tai_labs.faults.directory import ldb_modify
-    from tai_labs.roles.ad_plan import domain_dn, ou_dn
+    from tai_labs.facts.directory import domain_dn, ldb_modify, ou_dn
 
     _, _, realm = user(dc1)
-    ou = ou_dn("Siege", realm)
+    ou = ou_dn("Siege", domain_dn(realm))
     gpo = f"cn={{31B2F340-016D-11D2-945F-00C04FB984F9}},cn=policies,cn=system,{domain_dn(realm)}"
     # The role cannot create GPOs yet: link the Default Domain Policy to an OU, as in a GPMC.
     ldb_modify(dc1, ou, "gPLink", [f"[LDAP://{gpo};0]"])

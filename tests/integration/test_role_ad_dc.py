@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import host_problem
+from tai_labs.facts.directory import domain_dn, ou_dn, parse_ldif
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.base import ExecResult, NicSpec, NodeSpec, NodeState
 from tai_labs.providers.cleanup import cleanup_lab, known_labs
@@ -40,17 +41,15 @@ from tai_labs.roles.ad_plan import (
     apply_global_settings,
     check_passwords,
     dns_records,
-    domain_dn,
     hosts_allow,
     object_commands,
-    ou_dn,
     ou_paths,
-    parse_ldif,
 )
 from tai_labs.roles.base import RoleContext, RoleError
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 from tai_labs.scenario.model import Directory
 from tai_labs.scenario.variables import random_secret
+from tai_labs.sessions.base import DirectoryEntry
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios/ccp2/compte-verrouille"
@@ -76,7 +75,10 @@ def test_ou_paths_parents_first_and_dns() -> None:
         if "/" in path:
             assert paths.index(path.rsplit("/", 1)[0]) < paths.index(path)
     realm = directory.realm
-    assert ou_dn("Siege/Utilisateurs", realm) == f"OU=Utilisateurs,OU=Siege,{domain_dn(realm)}"
+    assert (
+        ou_dn("Siege/Utilisateurs", domain_dn(realm))
+        == f"OU=Utilisateurs,OU=Siege,{domain_dn(realm)}"
+    )
 
 
 def test_nothing_exists_plans_everything_in_order() -> None:
@@ -159,7 +161,7 @@ def test_smb_conf_settings_and_ldif_folding() -> None:
         "# Referral\nref: ldap://x.lan/CN=Configuration,DC=x,DC=lan\n\n"
     )
     assert parse_ldif(ldif) == [
-        {"dn": ["CN=A,OU=Utilisateurs,OU=Siege,DC=x,DC=lan"], "sAMAccountName": ["a"]}
+        DirectoryEntry("CN=A,OU=Utilisateurs,OU=Siege,DC=x,DC=lan", {"samaccountname": ["a"]})
     ]
 
 
@@ -357,9 +359,10 @@ def test_scenario_user_in_its_ou_member_and_enabled(dc: DcLab) -> None:
     )
     assert len(entries) == 1
     entry = entries[0]
-    assert str(entry.distinguishedName).lower().endswith(ou_dn("Siege/Utilisateurs", realm).lower())
+    base = domain_dn(realm)
+    assert str(entry.distinguishedName).lower().endswith(ou_dn("Siege/Utilisateurs", base).lower())
     groups = [str(g).lower() for g in entry.memberOf.values]
-    assert f"cn=comptabilite,{ou_dn('Siege/Groupes', realm)}".lower() in groups
+    assert f"cn=comptabilite,{ou_dn('Siege/Groupes', base)}".lower() in groups
     assert int(str(entry.userAccountControl)) & 0x2 == 0
     # The user's own password works too (it was set through stdin).
     assert ldaps_bind(dc.ctx.mgmt_address, f"{user.login}@{realm}", user.password)[0]

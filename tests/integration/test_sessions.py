@@ -16,10 +16,10 @@ import pytest
 from roles_fixtures import skip_unless_images
 
 from tai_labs.errors import TaiLabsError
+from tai_labs.facts import directory as ad
 from tai_labs.lab.runtime import Lab
 from tai_labs.providers.keys import generate_ed25519, known_hosts_line
 from tai_labs.providers.naming import new_lab_id
-from tai_labs.sessions import ad
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.pool import SessionPool
 from tai_labs.sessions.ssh import HOST_KEY, SshConnectError, SshSession
@@ -115,7 +115,7 @@ def test_ldap_user_group_and_binds(lab: Lab, pool: SessionPool) -> None:
     scenario_user = lab.loaded.scenario.directory.users[0]
     user = ad.find_user(directory, scenario_user.login)
     assert user is not None and user.ou == "Siege/Utilisateurs" and user.enabled
-    assert "Comptabilite" in user.member_of
+    assert "Comptabilite" in [ad.rdn_value(dn) for dn in user.member_of]
     group = ad.find_group(directory, "Comptabilite")
     assert group is not None and group.scope == "global" and scenario_user.login in group.members
     assert ad.find_user(directory, "nobody*)(x=") is None

@@ -9,14 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from tai_labs.faults.base import FAULTS, FaultError
-from tai_labs.faults.directory import (
-    dns_data,
-    filetime,
-    parent_dn,
-    parse_gplink,
-    parse_ldif,
-    render_gplink,
-)
 from tai_labs.faults.linux import ini_values, set_ini_key
 from tai_labs.faults.linux_network import blocked_hooks, poison_hosts, with_nameserver, with_proxy
 from tai_labs.faults.linux_system import corrupt_fstab_line
@@ -144,36 +136,6 @@ def test_params_reject_values_that_could_add_lines_or_options() -> None:
         FAULTS.get("ad.membership_removed").Params.model_validate({"login": "a)(x=*", "group": "G"})
     with pytest.raises(ValidationError):
         FAULTS.get("net.dhcp_scope_disabled").Params.model_validate({"network": "n1\nport=53"})
-
-
-def test_ldif_parsing_and_dns() -> None:
-    ldif = (
-        "# record 1\ndn: CN=Nathan Leroy,OU=Utilisateurs,OU=Siege,DC=dupuis,DC=lan\n"
-        "userAccountControl: 512\nmemberOf: CN=Comptabilite,OU=Groupes,OU=Siege,DC=dupuis,DC=lan\n"
-        "memberOf: CN=Direction,OU=Groupes,OU=Sie\n ge,DC=dupuis,DC=lan\n"
-        "displayName:: w4lsb2RpZQ==\n\n# Referral\nref: ldap://x\n"
-    )
-    (entry,) = parse_ldif(ldif)
-    assert entry["userAccountControl"] == ["512"]
-    assert entry["memberOf"][1] == "CN=Direction,OU=Groupes,OU=Siege,DC=dupuis,DC=lan"
-    assert entry["displayName"] == ["Élodie"]
-    assert parent_dn(entry["dn"][0]) == "OU=Utilisateurs,OU=Siege,DC=dupuis,DC=lan"
-    assert parent_dn(r"CN=Leroy\, Nathan,OU=X,DC=a") == "OU=X,DC=a"
-    out = "  Name=, Records=1, Children=0\n    A: 192.168.10.20 (flags=f0, serial=4, ttl=900)\n"
-    assert dns_data(out, "A") == ["192.168.10.20"] and dns_data(out, "CNAME") == []
-    assert filetime(0) == 116444736000000000
-
-
-def test_gplink_round_trip() -> None:
-    value = (
-        "[LDAP://cn={A},cn=policies,cn=system,DC=x;0][LDAP://cn={B},cn=policies,cn=system,DC=x;2]"
-    )
-    links = parse_gplink(value)
-    assert links == [
-        ("cn={A},cn=policies,cn=system,DC=x", 0),
-        ("cn={B},cn=policies,cn=system,DC=x", 2),
-    ]
-    assert render_gplink(links) == value
 
 
 def test_dnsmasq_edits() -> None:

@@ -19,7 +19,6 @@ from tai_labs import content
 from tai_labs.images import windows as image_windows
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.errors import EngineError
-from tai_labs.roles import windows
 from tai_labs.roles.base import NotReadyError, RoleContext, RoleError
 from tai_labs.roles.registry import role_for
 from tai_labs.roles.windows import (
@@ -34,6 +33,7 @@ from tai_labs.roles.windows import (
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.model import Node, NodeKind
+from tai_labs.sessions import winrm as winrm_sessions
 from tai_labs.sessions.base import CommandResult, SessionError
 from tai_labs.sessions.winrm import WINRM_HTTPS_PORT
 
@@ -202,7 +202,9 @@ class FakeWinRm:
     opened: list[FakeWinRm] = []
     answers: list[CommandResult | SessionError] = []
 
-    def __init__(self, node: str, host: str, *, username: str, password: str) -> None:
+    def __init__(
+        self, node: str, host: str, *, username: str, password: str, connect_timeout: float
+    ) -> None:
         self.node, self.host, self.username, self.password = node, host, username, password
         self.scripts: list[str] = []
         self.closed = False
@@ -224,7 +226,8 @@ class FakeWinRm:
 @pytest.fixture
 def winrm(monkeypatch: pytest.MonkeyPatch) -> type[FakeWinRm]:
     FakeWinRm.opened, FakeWinRm.answers = [], []
-    monkeypatch.setattr(windows, "WinRmSession", FakeWinRm)
+    # Under the one opener (sessions.winrm.admin_session), which the role goes through.
+    monkeypatch.setattr(winrm_sessions, "WinRmSession", FakeWinRm)
     monkeypatch.setattr(WindowsRole, "ready_timeout", 0.3)
     monkeypatch.setattr(WindowsRole, "poll_every", 0.01)
     return FakeWinRm

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from tai_labs.sessions.base import SessionError
-from tai_labs.sessions.winrm import WinRmSession, clean_clixml, encoded_command
+from tai_labs.sessions.winrm import WinRmSession, admin_session, clean_clixml, encoded_command
 
 winrm = pytest.importorskip("winrm")
 
@@ -192,3 +192,13 @@ def test_clixml_and_encoding_helpers() -> None:
     assert clean_clixml("plain error") == "plain error"
     line = encoded_command("Write-Output 'é'")
     assert base64.b64decode(line.rsplit(" ", 1)[1]).decode("utf-16-le") == "Write-Output 'é'"
+
+
+def test_admin_session_is_the_one_opener() -> None:
+    # The grading pool, the Windows role and faults all log in this way.
+    session = admin_session("win1", "100.64.0.21", "S3cret-admin", connect_timeout=12.0)
+    assert (session.node, session.host, session.port) == ("win1", "100.64.0.21", 5986)
+    assert (session.username, session.connect_timeout) == ("Administrator", 12.0)
+    for missing in (None, ""):
+        with pytest.raises(SessionError, match="win1: the lab has no admin_password"):
+            admin_session("win1", "100.64.0.21", missing)

@@ -10,21 +10,21 @@ from pydantic import Field, model_validator
 
 from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
-from tai_labs.faults.directory import (
-    GPLINK_DISABLED,
+from tai_labs.facts.directory import (
     dns_data,
+    domain_dn,
     ldb_modify,
     ldb_search,
+    ou_dn,
+    ou_rdns,
     parse_gplink,
-    parse_ldif,
     render_gplink,
+    set_gpo_link,
 )
 from tai_labs.kinds import kinds_offering
 from tai_labs.registry import PluginParams
-from tai_labs.roles.ad_plan import GROUP_SCOPES, domain_dn, normalize_dn, ou_dn, ou_rdns
+from tai_labs.roles.ad_plan import GROUP_SCOPES
 from tai_labs.roles.base import RoleContext
-
-SAM = "/var/lib/samba/private/sam.ldb"
 
 
 def _realm(ctx: RoleContext) -> str:
@@ -57,11 +57,6 @@ def _user_dn(ctx: RoleContext, login: str) -> str | None:
     return None
 
 
-def _ldbmodify(ctx: RoleContext, dn: str, attribute: str, value: str) -> None:
-    ldif = f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n"
-    ctx.run(["ldbmodify", "-H", SAM], input=ldif)
-
-
 DC = kinds_offering("directory")
 
 
@@ -81,11 +76,8 @@ class Ou(DirectoryAction):
         parts = [p for p in params.ou.split("/") if p]
         for depth in range(1, len(parts) + 1):  # parents first; existing ones are kept
             path = "/".join(parts[:depth])
-            found = ctx.run(
-                ["ldbsearch", "-H", SAM, "-b", ou_dn(path, _realm(ctx)), "-s", "base", "dn"],
-                check=False,
-            )
-            if "dn: " not in found.stdout:
+            base = ou_dn(path, domain_dn(_realm(ctx)))
+            if not ldb_search(ctx, "(objectClass=*)", ["dn"], base, scope="base", check=False):
                 ctx.run(["samba-tool", "ou", "add", ou_rdns(path)])
 
 
@@ -126,7 +118,9 @@ class User(DirectoryAction):
             # samba-tool prompts twice; without a terminal it reads stdin: no password in ps.
             ctx.run(argv, input=f"{params.password}\n{params.password}\n")
         else:
-            if params.ou and not dn.lower().endswith(ou_dn(params.ou, _realm(ctx)).lower()):
+            if params.ou and not dn.lower().endswith(
+                ou_dn(params.ou, domain_dn(_realm(ctx))).lower()
+            ):
                 ctx.run(["samba-tool", "user", "move", login, ou_rdns(params.ou)])
             if params.password is not None:
                 ctx.run(
@@ -147,7 +141,7 @@ class User(DirectoryAction):
             if params.must_change_password:
                 # "never expires" (userAccountControl 0x10000) would make Samba ignore it.
                 ctx.run(["samba-tool", "user", "setexpiry", login, "--days=3650"], check=False)
-            _ldbmodify(ctx, dn, "pwdLastSet", "0" if params.must_change_password else "-1")
+            ldb_modify(ctx, dn, "pwdLastSet", ["0" if params.must_change_password else "-1"])
 
 
 @register_action
@@ -206,7 +200,7 @@ class GpoLink(DirectoryAction):
 
     def run(self, ctx: RoleContext, params: Params) -> None:
         realm = _realm(ctx)
-        container = ou_dn(params.ou, realm)
+        container = ou_dn(params.ou, domain_dn(realm))
         # The OU first: a missing one must not leave a new, unlinked GPO behind.
         current = _gplink(ctx, container)
         if current is None:
@@ -215,29 +209,17 @@ class GpoLink(DirectoryAction):
                 hint="create it first with an ad.ou step",
             )
         gpo = _gpo_dn(ctx, params.gpo, realm) or _create_gpo(ctx, params.gpo, realm)
-        links = parse_gplink(current)
-        index = next(
-            (i for i, (dn, _) in enumerate(links) if normalize_dn(dn) == normalize_dn(gpo)), None
-        )
-        if index is None:
-            # First in gPLink, where `samba-tool gpo setlink` puts a new link.
-            links.insert(0, (gpo, 0 if params.enabled else GPLINK_DISABLED))
-        else:
-            dn, flags = links[index]
-            flags = flags & ~GPLINK_DISABLED if params.enabled else flags | GPLINK_DISABLED
-            links[index] = (dn, flags)  # enforced (bit 2) is kept as it was
-        wanted = render_gplink(links)
+        wanted = render_gplink(set_gpo_link(parse_gplink(current), gpo, params.enabled))
         if wanted != current:
             ldb_modify(ctx, container, "gPLink", [wanted])
 
 
 def _gplink(ctx: RoleContext, container: str) -> str | None:
     """The container's gPLink ("" when it has no link), or None when it does not exist."""
-    res = ctx.run(["ldbsearch", "-H", SAM, "-b", container, "-s", "base", "gPLink"], check=False)
-    entries = parse_ldif(res.stdout) if res.ok else []
+    entries = ldb_search(ctx, "(objectClass=*)", ["gPLink"], container, scope="base", check=False)
     if not entries:
         return None
-    return "".join(entries[0].get("gPLink", []))
+    return "".join(entries[0].attributes.get("gplink", []))
 
 
 def _gpo_dn(ctx: RoleContext, name: str, realm: str) -> str | None:
@@ -249,9 +231,9 @@ def _gpo_dn(ctx: RoleContext, name: str, realm: str) -> str | None:
         base=f"CN=Policies,CN=System,{domain_dn(realm)}",
     )
     dns = [
-        e["dn"][0]
+        e.dn
         for e in found
-        if any(v.casefold() == name.casefold() for v in e.get("displayName", []))
+        if any(v.casefold() == name.casefold() for v in e.attributes.get("displayname", []))
     ]
     if len(dns) > 1:
         raise TaiLabsError(f"ad.gpo_link: {len(dns)} GPOs are named {name!r}: {', '.join(dns)}")

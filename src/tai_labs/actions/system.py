@@ -11,6 +11,7 @@ from tai_labs.actions.base import Action, register_action
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.windows import powershell
 from tai_labs.kinds import kinds_where
+from tai_labs.providers.networkd import NETWORKD_DIR, network_unit
 from tai_labs.registry import PluginParams
 from tai_labs.roles.base import RoleContext
 from tai_labs.sessions.quoting import ps_variable
@@ -217,24 +218,10 @@ class Network(Action):
         dns: list[ipaddress.IPv4Address] = []
 
     def run(self, ctx: RoleContext, params: Params) -> None:
-        lines = [
-            "[Match]",
-            f"Name={params.interface}",
-            "",
-            "[Link]",
-            "RequiredForOnline=no",
-            "",
-            "[Network]",
-            "LinkLocalAddressing=no",
-            "IPv6AcceptRA=no",
-            "ConfigureWithoutCarrier=yes",
-            f"Address={params.address.with_prefixlen}",
-        ]
-        if params.gateway is not None:
-            lines.append(f"Gateway={params.gateway}")
-        lines += [f"DNS={d}" for d in params.dns]
-        path = f"/etc/systemd/network/10-tai-labs-{params.interface}.network"
-        ctx.write_file(path, "\n".join(lines) + "\n")
+        unit = network_unit(
+            params.interface, address=params.address, gateway=params.gateway, dns=params.dns
+        )
+        ctx.write_file(f"{NETWORKD_DIR}/10-tai-labs-{params.interface}.network", unit)
         # Drop whatever the interface had (a wrong address from a fault) and apply the file.
         ctx.run(["ip", "addr", "flush", "dev", params.interface])
         ctx.run(["networkctl", "reload"])

@@ -8,32 +8,41 @@ directory's database: restarting samba-ad-dc or the node keeps the fault.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
 
+from tai_labs.facts.directory import (
+    UF_DONT_EXPIRE_PASSWD,
+    GpoLink,
+    Group,
+    User,
+    datetime_to_filetime,
+    dns_data,
+    domain_dn,
+    in_ou,
+    ldb_modify,
+    ldb_search,
+    normalize_dn,
+    ou_dn,
+    parse_gplink,
+    password_policy,
+    render_gplink,
+)
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_offering
 from tai_labs.registry import PluginParams
-from tai_labs.roles.ad_plan import domain_dn, normalize_dn, ou_dn
 from tai_labs.roles.base import RoleContext
 
 DC = kinds_offering("directory")
-SAM_LDB = "/var/lib/samba/private/sam.ldb"
 #: An sAMAccountName without anything an LDAP filter or a command line would read specially.
 LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: A group or GPO name: letters, digits, spaces and a few signs, never a filter character.
 NAME = r"^[\w][\w .'-]{0,63}$"
-UF_ACCOUNTDISABLE = 0x2
-UF_LOCKOUT = 0x10
-UF_DONT_EXPIRE_PASSWD = 0x10000
-NEVER_EXPIRES = {0, 0x7FFFFFFFFFFFFFFF}
-#: Seconds between 1601-01-01 (Windows FILETIME) and 1970-01-01.
-FILETIME_EPOCH = 11644473600
 
 
 class DirectoryFault(Fault):
@@ -61,69 +70,17 @@ def realm(ctx: RoleContext) -> str:
     return ctx.scenario.directory.realm
 
 
-def parse_ldif(text: str) -> list[dict[str, list[str]]]:
-    """Entries of an ldbsearch output (folded lines joined, base64 values decoded)."""
-    unfolded: list[str] = []
-    for line in text.splitlines():
-        if line.startswith(" ") and unfolded:
-            unfolded[-1] += line[1:]
-        else:
-            unfolded.append(line)
-    entries: list[dict[str, list[str]]] = []
-    current: dict[str, list[str]] | None = None
-    for line in unfolded:
-        if not line.strip() or line.startswith("#"):
-            current = None
-            continue
-        if line.startswith("ref:"):
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode("utf-8", "replace")
-        else:
-            value = value.strip()
-        if key == "dn":
-            current = {"dn": [value]}
-            entries.append(current)
-        elif current is not None:
-            current.setdefault(key, []).append(value)
-    return entries
-
-
-def ldb_search(
-    ctx: RoleContext, ldap_filter: str, attrs: list[str], base: str | None = None
-) -> list[dict[str, list[str]]]:
-    argv = ["ldbsearch", "-H", SAM_LDB]
-    if base is not None:
-        argv += ["-b", base]
-    res = ctx.run([*argv, ldap_filter, *attrs])
-    return parse_ldif(res.stdout)
-
-
-def ldb_modify(ctx: RoleContext, dn: str, attr: str, values: list[str]) -> None:
-    """Replace ``attr`` of ``dn`` (LDIF through stdin; the DN base64, whatever it holds)."""
-    lines = [
-        f"dn:: {base64.b64encode(dn.encode()).decode()}",
-        "changetype: modify",
-        f"replace: {attr}",
-        *(f"{attr}:: {base64.b64encode(v.encode()).decode()}" for v in values),
-        "-",
-    ]
-    ctx.run(["ldbmodify", "-H", SAM_LDB], input="\n".join(lines) + "\n")
-
-
 USER_ATTRS = [
     "userAccountControl",
     "msDS-User-Account-Control-Computed",
     "accountExpires",
     "pwdLastSet",
     "lockoutTime",
+    "memberOf",
 ]
 
 
-def find_user(ctx: RoleContext, login: str) -> dict[str, list[str]]:
+def find_user(ctx: RoleContext, login: str) -> User:
     found = ldb_search(
         ctx,
         f"(&(objectClass=user)(sAMAccountName={login}))",
@@ -132,39 +89,19 @@ def find_user(ctx: RoleContext, login: str) -> dict[str, list[str]]:
     )
     if not found:
         raise FaultError(f"the directory of {ctx.node.name} has no user {login!r}")
-    return found[0]
+    return User(found[0])
 
 
-def int_attr(entry: dict[str, list[str]], attr: str, default: int = 0) -> int:
-    values = entry.get(attr) or [str(default)]
-    return int(values[0])
-
-
-def filetime(unix: float) -> int:
-    return int((unix + FILETIME_EPOCH) * 10**7)
-
-
-def parent_dn(dn: str) -> str:
-    """The parent of a DN (its first RDN removed, escaped commas respected)."""
-    i = 0
-    while i < len(dn):
-        if dn[i] == "\\":
-            i += 2
-            continue
-        if dn[i] == ",":
-            return dn[i + 1 :]
-        i += 1
-    return ""
-
-
-def password_settings(ctx: RoleContext) -> dict[str, str]:
-    res = ctx.run(["samba-tool", "domain", "passwordsettings", "show"])
-    out = {}
-    for line in res.stdout.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
+def find_group(ctx: RoleContext, name: str) -> Group:
+    found = ldb_search(
+        ctx,
+        f"(&(objectClass=group)(sAMAccountName={name}))",
+        ["sAMAccountName", "groupType"],
+        base=domain_dn(realm(ctx)),
+    )
+    if not found:
+        raise FaultError(f"the directory of {ctx.node.name} has no group {name!r}")
+    return Group(found[0])
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -186,8 +123,8 @@ class AccountLocked(DirectoryFault):
 
     def _policy(self, ctx: RoleContext, params: Params) -> int:
         """Make sure failed binds can lock the account; return the threshold in force."""
-        settings = password_settings(ctx)
-        threshold = int(settings.get("Account lockout threshold (attempts)", "0") or 0)
+        policy = password_policy(ctx)
+        threshold = policy.lockout_threshold
         if threshold == 0:
             # Noted in the fault's summary: the domain policy is changed to allow lockouts.
             ctx.run(
@@ -200,8 +137,7 @@ class AccountLocked(DirectoryFault):
                 ]
             )
             threshold = params.threshold
-        duration = settings.get("Account lockout duration (mins)", "0")
-        if params.keep_locked and duration not in ("0", ""):
+        if params.keep_locked and policy.lockout_duration != 0:
             ctx.run(
                 ["samba-tool", "domain", "passwordsettings", "set", "--account-lockout-duration=0"]
             )
@@ -231,8 +167,7 @@ class AccountLocked(DirectoryFault):
         )
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
-        entry = find_user(ctx, params.login)
-        return bool(int_attr(entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT)
+        return find_user(ctx, params.login).locked
 
 
 @register_fault
@@ -248,8 +183,7 @@ class AccountDisabled(DirectoryFault):
             ctx.run(["samba-tool", "user", "disable", params.login])
 
     def in_place(self, ctx: RoleContext, params: _User) -> bool:
-        entry = find_user(ctx, params.login)
-        return bool(int_attr(entry, "userAccountControl") & UF_ACCOUNTDISABLE)
+        return not find_user(ctx, params.login).enabled
 
 
 @register_fault
@@ -266,14 +200,14 @@ class AccountExpired(DirectoryFault):
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
-        entry = find_user(ctx, params.login)
+        user = find_user(ctx, params.login)
         # At midnight, as the "account expires" date field of the admin tools sets it.
         day = (int(time.time()) // 86400 - params.days_ago + 1) * 86400
-        ldb_modify(ctx, entry["dn"][0], "accountExpires", [str(filetime(day))])
+        expires = datetime_to_filetime(datetime.fromtimestamp(day, UTC))
+        ldb_modify(ctx, user.dn, "accountExpires", [str(expires)])
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
-        value = int_attr(find_user(ctx, params.login), "accountExpires")
-        return value not in NEVER_EXPIRES and value < filetime(time.time())
+        return find_user(ctx, params.login).expired(datetime.now(UTC))
 
 
 @register_fault
@@ -287,22 +221,17 @@ class PasswordMustChange(DirectoryFault):
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
-        entry = find_user(ctx, params.login)
-        uac = int_attr(entry, "userAccountControl")
+        user = find_user(ctx, params.login)
+        uac = user.uac
         if uac & UF_DONT_EXPIRE_PASSWD:
             # "Password never expires" cancels pwdLastSet = 0; the admin tools untick it
             # before they can tick "must change password at next logon".
-            ldb_modify(
-                ctx, entry["dn"][0], "userAccountControl", [str(uac & ~UF_DONT_EXPIRE_PASSWD)]
-            )
-        if int_attr(entry, "pwdLastSet", default=-1) != 0:
-            ldb_modify(ctx, entry["dn"][0], "pwdLastSet", ["0"])
+            ldb_modify(ctx, user.dn, "userAccountControl", [str(uac & ~UF_DONT_EXPIRE_PASSWD)])
+        if user.pwd_last_set != 0:
+            ldb_modify(ctx, user.dn, "pwdLastSet", ["0"])
 
     def in_place(self, ctx: RoleContext, params: _User) -> bool:
-        entry = find_user(ctx, params.login)
-        return int_attr(entry, "pwdLastSet", default=-1) == 0 and not (
-            int_attr(entry, "userAccountControl") & UF_DONT_EXPIRE_PASSWD
-        )
+        return find_user(ctx, params.login).must_change_password
 
 
 @register_fault
@@ -319,21 +248,13 @@ class UserWrongOu(DirectoryFault):
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
-        target = ou_dn(params.ou, realm(ctx))
+        target = ou_dn(params.ou, domain_dn(realm(ctx)))
         if not ldb_search(ctx, "(objectClass=organizationalUnit)", ["dn"], base=target):
             raise FaultError(f"the directory has no OU {params.ou!r} ({target})")
         ctx.run(["samba-tool", "user", "move", params.login, target])
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
-        dn = find_user(ctx, params.login)["dn"][0]
-        return normalize_dn(parent_dn(dn)) == normalize_dn(ou_dn(params.ou, realm(ctx)))
-
-
-def group_members(ctx: RoleContext, group: str) -> list[str]:
-    res = ctx.run(["samba-tool", "group", "listmembers", group], check=False)
-    if not res.ok:
-        raise FaultError(f"the directory of {ctx.node.name} has no group {group!r}")
-    return [m.strip().lower() for m in res.stdout.splitlines() if m.strip()]
+        return in_ou(find_user(ctx, params.login).dn, params.ou)
 
 
 @register_fault
@@ -352,26 +273,8 @@ class MembershipRemoved(DirectoryFault):
             ctx.run(["samba-tool", "group", "removemembers", params.group, params.login])
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
-        return params.login.lower() not in group_members(ctx, params.group)
-
-
-_GPLINK_RE = re.compile(r"\[([^;\]]+);(\d+)\]")
-
-
-def parse_gplink(value: str) -> list[tuple[str, int]]:
-    """gPLink "[LDAP://cn={GUID},...;0][...;1]" -> [(dn, flags)], in order."""
-    out = []
-    for dn, flags in _GPLINK_RE.findall(value):
-        out.append((dn.removeprefix("LDAP://").removeprefix("ldap://"), int(flags)))
-    return out
-
-
-def render_gplink(links: list[tuple[str, int]]) -> str:
-    return "".join(f"[LDAP://{dn};{flags}]" for dn, flags in links)
-
-
-#: gPLink flag bits: 1 = link disabled, 2 = enforced.
-GPLINK_DISABLED = 1
+        group = find_group(ctx, params.group)
+        return not find_user(ctx, params.login).is_member_of(group.dn)
 
 
 @register_fault
@@ -392,47 +295,37 @@ class GpoLinkDisabled(DirectoryFault):
             ctx, "(objectClass=groupPolicyContainer)", ["displayName", "cn"], base=base
         )
         for entry in found:
-            names = [v.lower() for v in entry.get("displayName", []) + entry.get("cn", [])]
+            names = [v.lower() for v in [*entry.attributes.get("displayname", []),
+                                         *entry.attributes.get("cn", [])]]  # fmt: skip
             if gpo.lower() in names:
-                return entry["dn"][0]
+                return entry.dn
         raise FaultError(f"the directory has no GPO {gpo!r}")
 
-    def _links(self, ctx: RoleContext, params: Params) -> tuple[str, list[tuple[str, int]], int]:
+    def _links(self, ctx: RoleContext, params: Params) -> tuple[str, list[GpoLink], int]:
         """(container DN, its links, index of the GPO's link)."""
-        container = ou_dn(params.ou, realm(ctx)) if params.ou else domain_dn(realm(ctx))
+        container = ou_dn(params.ou, domain_dn(realm(ctx)))
         found = ldb_search(ctx, "(objectClass=*)", ["gPLink"], base=container)
-        found = [e for e in found if normalize_dn(e["dn"][0]) == normalize_dn(container)]
+        found = [e for e in found if normalize_dn(e.dn) == normalize_dn(container)]
         if not found:
             raise FaultError(f"the directory has no OU {params.ou!r}")
-        links = parse_gplink("".join(found[0].get("gPLink", [])))
+        links = parse_gplink("".join(found[0].attributes.get("gplink", [])))
         gpo = normalize_dn(self._gpo_dn(ctx, params.gpo))
-        for i, (dn, _) in enumerate(links):
-            if normalize_dn(dn) == gpo:
+        for i, link in enumerate(links):
+            if normalize_dn(link.dn) == gpo:
                 return container, links, i
         raise FaultError(f"GPO {params.gpo!r} is not linked to {container}")
 
     def inject(self, ctx: RoleContext, params: Params) -> None:
         self.samba_only(ctx)
         container, links, i = self._links(ctx, params)
-        dn, flags = links[i]
-        if flags & GPLINK_DISABLED:
+        if not links[i].enabled:
             return
-        links[i] = (dn, flags | GPLINK_DISABLED)
+        links[i] = links[i].with_enabled(False)
         ldb_modify(ctx, container, "gPLink", [render_gplink(links)])
 
     def in_place(self, ctx: RoleContext, params: Params) -> bool:
         _, links, i = self._links(ctx, params)
-        return bool(links[i][1] & GPLINK_DISABLED)
-
-
-def dns_data(query_output: str, rtype: str) -> list[str]:
-    """Data of the ``rtype`` records in a `samba-tool dns query` output."""
-    out = []
-    for line in query_output.splitlines():
-        m = re.match(rf"^\s*{rtype}:\s+(\S+)\s+\(", line)
-        if m:
-            out.append(m.group(1))
-    return out
+        return not links[i].enabled
 
 
 @register_fault

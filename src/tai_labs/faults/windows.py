@@ -27,8 +27,8 @@ from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_where
 from tai_labs.registry import NoParams, PluginParams
 from tai_labs.roles.base import RoleContext
-from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
-from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
+from tai_labs.sessions.base import CommandResult, PowerShellSession
+from tai_labs.sessions.winrm import admin_session
 
 WINDOWS = kinds_where(windows=True)
 #: Service names as sc.exe shows them; no wildcard (Get-Service -Name would expand it).
@@ -38,13 +38,8 @@ SCRIPT_TIMEOUT = 120.0
 
 
 def open_powershell(ctx: RoleContext) -> PowerShellSession:
-    """A WinRM session to the node, as the grading pool opens one (see sessions/pool.py)."""
-    password = ctx.secrets.get("admin_password")
-    if not password:
-        raise SessionError(f"{ctx.node.name}: the lab has no admin_password secret for WinRM")
-    return WinRmSession(
-        ctx.node.name, str(ctx.mgmt_address), username=WINDOWS_ADMIN, password=password
-    )
+    """A WinRM session to the node, as the grading pool opens one."""
+    return admin_session(ctx.node.name, str(ctx.mgmt_address), ctx.secrets.get("admin_password"))
 
 
 @contextmanager

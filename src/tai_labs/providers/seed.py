@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tai_labs.providers.base import NicSpec, NodeSpec
 from tai_labs.providers.keys import KeyPair
+from tai_labs.providers.networkd import network_unit
 
 
 def derived_mac(node_name: str, nic_index: int) -> str:
@@ -55,26 +56,7 @@ def _write(lower: Path, upper: Path, path: str, content: str | bytes, mode: int 
 
 
 def networkd_file(nic: NicSpec) -> str:
-    lines = [
-        "[Match]",
-        f"Name={nic.name}",
-        "",
-        "[Link]",
-        # A lab link may be down on purpose (a fault to find); the node must not wait for it.
-        "RequiredForOnline=no",
-        "",
-        "[Network]",
-        "LinkLocalAddressing=no",
-        "IPv6AcceptRA=no",
-        "ConfigureWithoutCarrier=yes",
-    ]
-    if nic.dhcp:
-        lines.append("DHCP=ipv4")
-    if nic.address is not None:
-        lines.append(f"Address={nic.address.with_prefixlen}")
-    if nic.gateway is not None:
-        lines.append(f"Gateway={nic.gateway}")
-    return "\n".join(lines) + "\n"
+    return network_unit(nic.name, dhcp=nic.dhcp, address=nic.address, gateway=nic.gateway)
 
 
 def hosts_file(spec: NodeSpec) -> str:

@@ -18,6 +18,7 @@ import ssl
 import time
 
 from tai_labs.errors import require_module
+from tai_labs.facts.directory import domain_dn
 from tai_labs.roles.ad_plan import (
     STATE_ATTRS,
     STATE_FILTER,
@@ -27,7 +28,6 @@ from tai_labs.roles.ad_plan import (
     check_passwords,
     conf_realm,
     dns_records,
-    domain_dn,
     hosts_allow,
     object_commands,
     static_addresses,

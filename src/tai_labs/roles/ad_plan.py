@@ -8,19 +8,23 @@ this apart from the role lets it be tested without a domain controller.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tai_labs.facts.directory import (
+    User,
+    domain_dn,
+    normalize_dn,
+    object_classes,
+    ou_dn,
+    ou_rdns,
+    parse_ldif,
+)
 from tai_labs.scenario.model import AdUser, Directory, Node, Scenario
 
 #: samba-tool's names for the group scopes of the scenario format.
 GROUP_SCOPES = {"global": "Global", "domainlocal": "Domain", "universal": "Universal"}
-#: userAccountControl bit of a disabled account.
-UAC_DISABLED = 0x2
-#: Characters that must be escaped in an RDN value (RFC 4514).
-_DN_SPECIAL = ',+"\\<>;'
 
 
 @dataclass(frozen=True)
@@ -33,36 +37,6 @@ class Command:
 
 
 # -- names ---------------------------------------------------------------------------------------
-
-
-def domain_dn(realm: str) -> str:
-    return ",".join(f"DC={label}" for label in realm.split("."))
-
-
-def escape_rdn_value(value: str) -> str:
-    out = "".join(f"\\{c}" if c in _DN_SPECIAL else c for c in value)
-    if out.startswith((" ", "#")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
-
-
-def ou_rdns(path: str) -> str:
-    """'Siege/Utilisateurs' -> 'OU=Utilisateurs,OU=Siege', relative to the domain DN."""
-    parts = [p for p in path.split("/") if p]
-    if not parts:
-        raise ValueError(f"empty OU path {path!r}")
-    return ",".join(f"OU={escape_rdn_value(p)}" for p in reversed(parts))
-
-
-def ou_dn(path: str, realm: str) -> str:
-    return f"{ou_rdns(path)},{domain_dn(realm)}"
-
-
-def normalize_dn(dn: str) -> str:
-    """A DN in a form fit for comparison: AD compares attribute names and values without case."""
-    return ",".join(part.strip() for part in dn.split(",")).lower()
 
 
 def ou_paths(directory: Directory) -> list[str]:
@@ -93,68 +67,24 @@ STATE_FILTER = (
 STATE_ATTRS = ("objectClass", "sAMAccountName", "memberOf", "userAccountControl", "pwdLastSet")
 
 
-def parse_ldif(text: str) -> list[dict[str, list[str]]]:
-    """Entries of ldbsearch's LDIF output (folded lines, base64 values); referrals are skipped."""
-    entries: list[dict[str, list[str]]] = []
-    current: dict[str, list[str]] = {}
-    logical: list[str] = []
-    for raw in text.splitlines():
-        if raw.startswith(" ") and logical:
-            logical[-1] += raw[1:]
-        else:
-            logical.append(raw)
-    for line in logical:
-        if not line.strip():
-            if "dn" in current:
-                entries.append(current)
-            current = {}
-            continue
-        if line.startswith("#") or ":" not in line:
-            continue
-        key, _, value = line.partition(":")
-        if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode("utf-8", errors="replace")
-        else:
-            value = value.strip()
-        current.setdefault(key.lower() if key.lower() == "dn" else key, []).append(value)
-    if "dn" in current:
-        entries.append(current)
-    return entries
-
-
-@dataclass(frozen=True)
-class UserState:
-    dn: str
-    member_of: frozenset[str]  # normalized group DNs
-    disabled: bool
-    must_change_password: bool
-
-
 @dataclass
 class DirectoryState:
     ous: set[str] = field(default_factory=set)  # normalized DNs
-    groups: dict[str, str] = field(default_factory=dict)  # lower sAMAccountName -> normalized DN
-    users: dict[str, UserState] = field(default_factory=dict)  # lower login -> state
+    groups: dict[str, str] = field(default_factory=dict)  # lower sAMAccountName -> DN
+    users: dict[str, User] = field(default_factory=dict)  # lower login -> account
 
     @classmethod
     def from_ldif(cls, text: str) -> DirectoryState:
         state = cls()
         for entry in parse_ldif(text):
-            dn = normalize_dn(entry["dn"][0])
-            classes = {c.lower() for c in entry.get("objectClass", [])}
-            sam = (entry.get("sAMAccountName") or [""])[0].lower()
+            classes = object_classes(entry)
+            sam = (entry.first("sAMAccountName") or "").lower()
             if "organizationalunit" in classes:
-                state.ous.add(dn)
+                state.ous.add(normalize_dn(entry.dn))
             elif "group" in classes and sam:
-                state.groups[sam] = dn
+                state.groups[sam] = entry.dn
             elif "user" in classes and "computer" not in classes and sam:
-                uac = int((entry.get("userAccountControl") or ["0"])[0])
-                state.users[sam] = UserState(
-                    dn=dn,
-                    member_of=frozenset(normalize_dn(g) for g in entry.get("memberOf", [])),
-                    disabled=bool(uac & UAC_DISABLED),
-                    must_change_password=(entry.get("pwdLastSet") or [""])[0] == "0",
-                )
+                state.users[sam] = User(entry)
         return state
 
 
@@ -321,7 +251,7 @@ def object_commands(directory: Directory, state: DirectoryState) -> list[Command
     realm = directory.realm
     commands: list[Command] = []
     for path in ou_paths(directory):
-        if normalize_dn(ou_dn(path, realm)) not in state.ous:
+        if normalize_dn(ou_dn(path, domain_dn(realm))) not in state.ous:
             commands.append(Command(("samba-tool", "ou", "add", ou_rdns(path)), f"OU {path!r}"))
     for group in directory.groups:
         if group.name.lower() in state.groups:
@@ -373,7 +303,7 @@ def _membership_commands(directory: Directory, state: DirectoryState) -> list[Co
         current = state.users.get(user.login.lower())
         for group in user.groups:
             group_dn = state.groups.get(group.lower())
-            if current is not None and group_dn is not None and group_dn in current.member_of:
+            if current is not None and group_dn is not None and current.is_member_of(group_dn):
                 continue
             missing.setdefault(group, []).append(user.login)
     return [
@@ -395,15 +325,18 @@ def _flag_commands(directory: Directory, state: DirectoryState) -> list[Command]
     commands = []
     for user in directory.users:
         current = state.users.get(user.login.lower())
-        disabled = current.disabled if current else False
-        if disabled == user.enabled:  # state differs from the scenario
+        enabled = current.enabled if current else True
+        if enabled != user.enabled:
             verb = "enable" if user.enabled else "disable"
             commands.append(
                 Command(("samba-tool", "user", verb, user.login), f"{verb} user {user.login!r}")
             )
         # A new user got --must-change-at-next-login at creation; only an existing one
         # (left by an interrupted run) may need fixing.
-        if current is not None and current.must_change_password != user.must_change_password:
+        # The role compares the attribute it writes (pwdLastSet 0), not the computed fact
+        # must_change_password, which "password never expires" voids: writing pwdLastSet
+        # again would not change that.
+        if current is not None and (current.pwd_last_set == 0) != user.must_change_password:
             # pwdLastSet 0 forces a change at next logon; -1 means "now" (no change needed).
             value = "0" if user.must_change_password else "-1"
             ldif = (

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from tai_labs.providers.networkd import network_unit
 from tai_labs.roles.base import Role, RoleContext, RoleError, wait_until
 from tai_labs.scenario.model import Interface, Node, Scenario, SwitchPort
 
@@ -164,34 +165,13 @@ def plan_ports(scenario: Scenario, node: Node, present: Sequence[str]) -> list[P
 
 
 def render_svi_network(ifname: str, itf: Interface) -> str:
-    lines = [
-        "[Match]",
-        f"Name={ifname}",
-        "",
-        "[Link]",
-        "RequiredForOnline=no",
-        "",
-        "[Network]",
-        "LinkLocalAddressing=no",
-        "IPv6AcceptRA=no",
-        "ConfigureWithoutCarrier=yes",
-    ]
-    if itf.address == "dhcp":
-        lines.append("DHCP=ipv4")
-    elif isinstance(itf.address, ipaddress.IPv4Interface):
-        lines.append(f"Address={itf.address.with_prefixlen}")
-    if itf.gateway is not None:
-        lines.append(f"Gateway={itf.gateway}")
-    return "\n".join(lines) + "\n"
+    address = itf.address if isinstance(itf.address, ipaddress.IPv4Interface) else None
+    return network_unit(ifname, dhcp=itf.address == "dhcp", address=address, gateway=itf.gateway)
 
 
 def render_port_network(ifname: str, shutdown: bool) -> str:
     # A shut port stays down across networkd restarts and reboots, like "shutdown" in IOS.
-    policy = "always-down" if shutdown else "up"
-    return (
-        f"[Match]\nName={ifname}\n\n[Link]\nRequiredForOnline=no\nActivationPolicy={policy}\n\n"
-        "[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n"
-    )
+    return network_unit(ifname, activation="always-down" if shutdown else "up")
 
 
 class SwitchRole(Role):

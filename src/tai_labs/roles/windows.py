@@ -26,7 +26,7 @@ from tai_labs.providers.windows_guest import powershell_argv
 from tai_labs.roles.ad_plan import password_problem
 from tai_labs.roles.base import Role, RoleContext, RoleError, wait_until
 from tai_labs.sessions.base import SessionError
-from tai_labs.sessions.winrm import WINRM_HTTPS_PORT, WinRmSession
+from tai_labs.sessions.winrm import WINRM_HTTPS_PORT, admin_session
 
 #: The built-in administrator, as the image's meta.json ``access.user`` names it.
 ADMIN_USER = "Administrator"
@@ -218,7 +218,7 @@ class WindowsRole(Role):
         address = str(ctx.mgmt_address)
 
         def probe() -> tuple[bool, str]:
-            session = WinRmSession(ctx.node.name, address, username=ADMIN_USER, password=password)
+            session = admin_session(ctx.node.name, address, password)
             try:
                 res = session.run_ps(WINRM_PROBE, timeout=30.0)
             except SessionError as exc:

@@ -9,7 +9,6 @@ which only the host and the lab's nodes are on.
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import ssl
 import struct
@@ -56,73 +55,6 @@ def decode_value(name: str, raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.hex()  # other binary attributes: printable and lossless
-
-
-# -- distinguished names ---------------------------------------------------------------------
-
-
-def split_dn(dn: str) -> list[tuple[str, str]]:
-    """``CN=a\\,b,OU=x`` -> [("cn", "a,b"), ("ou", "x")]: RDNs, values unescaped."""
-    parts: list[tuple[str, str]] = []
-    buf: list[str] = []
-    i = 0
-    while i <= len(dn):
-        ch = dn[i] if i < len(dn) else ","
-        if ch == "\\" and i + 1 < len(dn):
-            nxt = dn[i + 1 : i + 3]
-            if re.fullmatch(r"[0-9A-Fa-f]{2}", nxt):
-                buf.append(chr(int(nxt, 16)))
-                i += 3
-                continue
-            buf.append(dn[i + 1])
-            i += 2
-            continue
-        if ch == ",":
-            attr, _, value = "".join(buf).partition("=")
-            if attr.strip():
-                parts.append((attr.strip().lower(), value.strip()))
-            buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    return parts
-
-
-def escape_dn_value(value: str) -> str:
-    """RFC 4514 escaping of an RDN value."""
-    out = "".join(f"\\{c}" if c in ',+"\\<>;=' else c for c in value)
-    if out.startswith((" ", "#")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
-
-
-def ou_path(dn: str, base_dn: str) -> str:
-    """The container path of an object, top first: user in OU=U,OU=Siege -> ``Siege/U``.
-
-    CN containers count too (``Users`` for CN=Users), so a user moved there is visible.
-    """
-    base_len = len(split_dn(base_dn))
-    rdns = split_dn(dn)[1:]
-    containers = rdns[: len(rdns) - base_len] if base_len else rdns
-    return "/".join(value for _, value in reversed(containers))
-
-
-def ou_dn(path: str, base_dn: str) -> str:
-    """``Siege/Utilisateurs`` -> ``OU=Utilisateurs,OU=Siege,<base>``."""
-    names = [p for p in path.strip("/").split("/") if p]
-    return ",".join([*(f"OU={escape_dn_value(n)}" for n in reversed(names)), base_dn])
-
-
-def rdn_value(dn: str) -> str:
-    rdns = split_dn(dn)
-    return rdns[0][1] if rdns else dn
-
-
-def same_dn(a: str, b: str) -> bool:
-    """DN equality as AD compares them: case-insensitive, spacing around ``,``/``=`` ignored."""
-    return [(k, v.lower()) for k, v in split_dn(a)] == [(k, v.lower()) for k, v in split_dn(b)]
 
 
 def _entry(item: dict[str, Any]) -> DirectoryEntry:

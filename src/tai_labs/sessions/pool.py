@@ -26,7 +26,7 @@ from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
 from tai_labs.sessions.ldap import LdapSession
 from tai_labs.sessions.ssh import SshConnectError, SshSession
-from tai_labs.sessions.winrm import WINDOWS_ADMIN, WinRmSession
+from tai_labs.sessions.winrm import WinRmSession, admin_session
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -144,14 +144,10 @@ class SessionPool:
         return session
 
     def _winrm(self, node: str) -> WinRmSession:
-        # The node's local Administrator (its password is the lab's admin_password, set by
-        # the Windows role): Windows nodes are not joined to the lab's domain yet.
-        user = WINDOWS_ADMIN
-        session = WinRmSession(
+        session = admin_session(
             node,
             str(self.lab.mgmt_address(node)),
-            username=user,
-            password=self._secret("admin_password"),
+            self._secret("admin_password"),
             connect_timeout=max(self.connect_timeout, 10.0),
         )
         session.open()

@@ -9,7 +9,7 @@ from typing import Any
 
 from graders_ad.replay import CAPTURED
 from graders_ad.test_captured import run
-from tai_labs.grading import ad_decode as ad
+from tai_labs.facts import directory as ad
 from tai_labs.grading.base import CHECKS
 from tai_labs.grading.model import Evidence, Verdict
 from tai_labs.sessions.base import CommandResult
