@@ -148,8 +148,8 @@ def rm(
 ) -> None:
     """Remove cached builds of images, or imported disks (refused while a lab uses them)."""
     from tai_labs.images.disk import find_disk_image, remove_disk_image
+    from tai_labs.locations import locations
     from tai_labs.providers.errors import ImageInUseError
-    from tai_labs.providers.paths import labs_dir
 
     builder = _builder()
     for name in names:
@@ -157,7 +157,7 @@ def rm(
         if disk is not None:
             users = [
                 p.parent.name
-                for p in labs_dir().glob("*/vm/*/node.json")
+                for p in locations().labs.glob("*/vm/*/node.json")
                 if str(disk.folder) in p.read_text()
             ]
             if users:

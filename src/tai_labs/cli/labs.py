@@ -249,10 +249,9 @@ def reset(
 ) -> None:
     """Put a lab (or some of its nodes) back as the candidate got it: the exam-start point."""
     from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
 
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
+    with lab_lock(lab_id):
         lab = open_lab(lab_id)
         lifecycle.revert_to(lab, lifecycle.EXAM_START, nodes or (), report=_reporter(start))
     console.print(f"lab {lab_id} reset in {time.monotonic() - start:.1f} s")
@@ -264,10 +263,9 @@ def snapshot(
 ) -> None:
     """Save every node of a lab under a name (for instructors: a state to come back to)."""
     from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
 
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
+    with lab_lock(lab_id):
         lifecycle.take_snapshot(open_lab(lab_id), name)
     console.print(f"lab {lab_id}: snapshot {name!r} taken in {time.monotonic() - start:.1f} s")
 
@@ -278,9 +276,8 @@ def revert(
 ) -> None:
     """Put every node of a lab back to a named snapshot and wait until it is ready again."""
     from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
 
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
+    with lab_lock(lab_id):
         lifecycle.revert_to(open_lab(lab_id), name, report=_reporter(start))
     console.print(f"lab {lab_id}: back to {name!r} in {time.monotonic() - start:.1f} s")

@@ -21,6 +21,7 @@ from tai_labs.images.progress import (
 )
 from tai_labs.images.recipe import DEFAULT_MIRROR, Recipe, RecipeBook, cache_key
 from tai_labs.images.store import BuiltImage, ImageStore
+from tai_labs.locations import locations
 from tai_labs.providers.errors import (
     CommandError,
     ImageBuildError,
@@ -29,7 +30,6 @@ from tai_labs.providers.errors import (
 )
 from tai_labs.providers.hostcmd import require_root, require_tools
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import apt_cache_dir, data_dir, labs_dir
 
 # Relative weights of the steps, from measured build times (debootstrap dominates a root).
 ROOT_STEPS = [
@@ -73,9 +73,10 @@ class ImageBuilder:
         mirror: str | None = None,
     ) -> None:
         self.recipes = recipes or RecipeBook.from_dir()
-        self.data = data or data_dir()
-        self.store = ImageStore(self.data / "images")
-        self.apt_cache = apt_cache_dir(self.data)
+        where = locations(data)
+        self.data = where.data
+        self.store = ImageStore(where.images)
+        self.apt_cache = where.apt_cache
         self.mirror = mirror or DEFAULT_MIRROR
 
     # -- queries -------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class ImageBuilder:
         # Node configs name their lower layer; see providers.lxc for the layout.
         needle = f"overlay:{image.rootfs}:"
         users = []
-        for config in labs_dir(self.data).glob("*/lxc/*/config"):
+        for config in locations(self.data).labs.glob("*/lxc/*/config"):
             if needle in config.read_text(errors="replace"):
                 users.append(f"{config.parent.parent.parent.name}/{config.parent.name}")
         return users
