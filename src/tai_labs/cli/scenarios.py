@@ -255,7 +255,7 @@ def validate_cmd(
             ]
         )
     elif fmt is Format.JUNIT:
-        print(junit_xml(results))
+        print(junit_xml(results), end="")
     else:
         for r in results:
             if r.problems:
