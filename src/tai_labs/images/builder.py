@@ -13,6 +13,7 @@ from typing import IO
 
 from tai_labs.images import offline
 from tai_labs.images.chroot import mounted_chroot, stream
+from tai_labs.images.disk import remove_disk_image
 from tai_labs.images.progress import (
     ProgressCallback,
     StepTracker,
@@ -125,7 +126,11 @@ class ImageBuilder:
         return parent
 
     def remove(self, name: str) -> builtins.list[Path]:
-        """Delete every cached build of name (any recipe version); refuse if a lab uses one."""
+        """Delete every cached build of name (any recipe version), or the imported or Windows
+        disk of that name; refuse if a lab uses one."""
+        disk = remove_disk_image(name, self.data)
+        if disk is not None:
+            return [disk]
         removed: builtins.list[Path] = []
         for image in self.store.of_name(name):
             users = self._users_of(image)

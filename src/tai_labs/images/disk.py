@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tai_labs.errors import UsageError
 from tai_labs.locations import locations
 from tai_labs.private_files import write_private
-from tai_labs.providers.errors import ImageBuildError
+from tai_labs.providers.errors import ImageBuildError, ImageInUseError
 from tai_labs.providers.hostcmd import require_tools, run
 
 META_FILE = "meta.json"
@@ -156,9 +156,26 @@ def import_disk(
     return image
 
 
+def disk_users(image: DiskImage, base: Path | None = None) -> list[str]:
+    """Names of the VM nodes (in any lab) whose node.json names this disk."""
+    # The VM engine records each node's base disk in its node.json (providers.libvirt_vm).
+    return [
+        p.parent.name
+        for p in locations(base).labs.glob("*/vm/*/node.json")
+        if str(image.folder) in p.read_text()
+    ]
+
+
 def remove_disk_image(name: str, base: Path | None = None) -> Path | None:
+    """Delete an imported or Windows disk; None if there is none; refused while in use."""
     image = find_disk_image(name, base)
     if image is None or image.folder is None:
         return None
+    users = disk_users(image, base)
+    if users:
+        raise ImageInUseError(
+            f"image {name!r} is used by VM node(s): {', '.join(users)}",
+            hint="destroy those labs first",
+        )
     shutil.rmtree(image.folder)
     return image.folder
