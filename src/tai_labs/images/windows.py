@@ -74,10 +74,6 @@ class Edition:
     computer_name: str
     bypass_checks: bool = False  # Windows 11 Setup refuses a VM without TPM / Secure Boot
 
-    @property
-    def is_server(self) -> bool:
-        return self.node_kind == "windows-server"
-
 
 #: Server evaluation ISOs hold Standard Core (1), Standard with Desktop Experience (2),
 #: Datacenter Core (3) and Datacenter Desktop (4); client evaluation ISOs one image.

@@ -33,18 +33,6 @@ class CleanupReport:
     links: list[str] = field(default_factory=list)
     removed_dir: bool = False
 
-    @property
-    def anything(self) -> bool:
-        return bool(
-            self.containers
-            or self.domains
-            or self.processes
-            or self.cgroup_dirs
-            or self.mounts
-            or self.links
-            or self.removed_dir
-        )
-
 
 def _processes_mentioning(text: str) -> list[int]:
     """PIDs whose command line contains text (e.g. lxc-start/attach of the lab's LXC path)."""
@@ -176,10 +164,3 @@ def _valid(lab: str) -> bool:
     except Exception:
         return False
     return True
-
-
-def cleanup_all(
-    data: Path | None = None, *, keep: set[str] | frozenset[str] = frozenset()
-) -> list[CleanupReport]:
-    """Clean every lab found on the host except those in keep (e.g. labs still in use)."""
-    return [cleanup_lab(lab, data=data) for lab in sorted(known_labs(data) - set(keep))]

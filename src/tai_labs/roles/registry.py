@@ -38,17 +38,6 @@ def role_for(kind: str) -> Role:
     return role
 
 
-def available_kinds() -> set[str]:
-    found = set()
-    for kind in ROLES:
-        try:
-            role_for(kind)
-        except NoRoleError:
-            continue
-        found.add(kind)
-    return found
-
-
 def port_ifname(port: str) -> str:
     """The switch role's port naming, so the planner and the switch agree."""
     try:
