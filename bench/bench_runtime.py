@@ -26,12 +26,12 @@ from pathlib import Path
 
 from tai_labs.images.builder import ImageBuilder
 from tai_labs.images.store import BuiltImage
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.base import NicSpec, NodeSpec
 from tai_labs.providers.cleanup import cleanup_lab
 from tai_labs.providers.keys import ensure_lab_keypair, known_hosts_line
 from tai_labs.providers.lxc import LxcEngine
-from tai_labs.providers.paths import lab_dir
 
 
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -68,7 +68,7 @@ class BenchLab:
         self.lab_id = naming.new_lab_id()
         self.net = network.create_lab_network(self.lab_id, ["lan"])
         self.engine = LxcEngine(self.lab_id)
-        self.key, self.public = ensure_lab_keypair(lab_dir(self.lab_id), self.lab_id)
+        self.key, self.public = ensure_lab_keypair(locations().lab(self.lab_id), self.lab_id)
         self.image = image
         self.ips: dict[str, str] = {}
         self.known: dict[str, Path] = {}
@@ -97,7 +97,7 @@ class BenchLab:
             created = self.engine.create(spec)
             ip = str(self.net.node_mgmt_address(i).ip)
             self.ips[name] = ip
-            known = lab_dir(self.lab_id) / f"known_hosts-{name}"
+            known = locations().lab(self.lab_id) / f"known_hosts-{name}"
             known.write_text(known_hosts_line([ip], created.host_key) + "\n")
             self.known[name] = known
             names.append(name)

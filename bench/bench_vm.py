@@ -35,6 +35,7 @@ from tai_labs.images.builder import ImageBuilder
 from tai_labs.images.progress import BuildProgress
 from tai_labs.images.store import KEY_LEN, MANIFEST
 from tai_labs.images.vm import VmImage, build_vm_image, vm_layer_name
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.accel import virt_type
 from tai_labs.providers.base import NicSpec, NodeSpec
@@ -43,7 +44,6 @@ from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect
 from tai_labs.providers.libvirt_vm import LibvirtEngine
 from tai_labs.providers.lxc import LxcEngine
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import apt_cache_dir, lab_dir
 
 VM_MEMORY_MIB = 512  # lab.plan.VM_MIN_MEMORY: what a lab gives its smallest VM
 BOOT_TIMEOUT = 300.0  # per VM, generous: several guests share 2 cores under TCG
@@ -102,11 +102,11 @@ def _seeded_data(real: ImageBuilder, tmp: Path) -> ImageBuilder:
     """A data folder whose store holds only the cached ``base`` (by manifest) and shares
     the .deb cache, so building ``base-vm`` there builds that layer and its disk, cold."""
     base = real.build("base")
-    seed = tmp / "images" / f"base-{base.key[:KEY_LEN]}"
+    seed = locations(tmp).images / f"base-{base.key[:KEY_LEN]}"
     seed.mkdir(parents=True)
     # The manifest keeps its path: the layer copies the real base tree (read only).
     (seed / MANIFEST).write_text(base.model_dump_json(indent=2))
-    debs = apt_cache_dir(tmp)
+    debs = locations(tmp).apt_cache
     debs.parent.mkdir(parents=True)
     debs.symlink_to(real.apt_cache)  # measure building, not downloading
     cold = ImageBuilder(data=tmp)
@@ -298,8 +298,8 @@ def leftovers(lab_id: str) -> list[str]:
         for line in links.splitlines()
         if f"{naming.IF_PREFIX}{lab_id}" in line
     ]
-    if lab_dir(lab_id).exists():
-        found.append(f"folder {lab_dir(lab_id)}")
+    if locations().lab(lab_id).exists():
+        found.append(f"folder {locations().lab(lab_id)}")
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     if naming.nft_table(lab_id) in nft:
         found.append(f"nft table {naming.nft_table(lab_id)}")
@@ -308,7 +308,7 @@ def leftovers(lab_id: str) -> list[str]:
 
 def bench_overlay(lab: VmLab, vm: VmImage) -> dict[str, object]:
     """The linked clone alone: ``qemu-img create -b`` over the base disk, as create() does."""
-    folder = lab_dir(lab.lab_id) / "bench-overlays"
+    folder = locations().lab(lab.lab_id) / "bench-overlays"
     folder.mkdir(parents=True)
     times = []
     for i in range(OVERLAY_ROUNDS):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tai_labs.paths import data_dir
+from tai_labs.locations import locations
 
 
 class Status(enum.StrEnum):
@@ -139,7 +139,7 @@ def _cgroups() -> Finding:
 
 
 def _disk() -> Finding:
-    folder = data_dir()
+    folder = locations().data
     probe_dir = folder if folder.exists() else Path("/")
     free = shutil.disk_usage(probe_dir).free / 2**30
     status = Status.OK if free >= 10 else Status.WARN if free >= 3 else Status.FAIL

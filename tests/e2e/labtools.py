@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tai_labs.paths import data_dir
+from tai_labs.locations import locations
 from tai_labs.providers import naming
 
 TOOLS = ("lxc-start", "debootstrap", "nft", "ip")
@@ -42,7 +42,7 @@ def leftovers(lab_id: str) -> list[str]:
     prefix = naming.if_prefix(lab_id)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if prefix in line]
-    folder = data_dir() / "labs" / lab_id
+    folder = locations().lab(lab_id)
     found += [
         f"mount {line.split()[1]}"
         for line in Path("/proc/mounts").read_text().splitlines()

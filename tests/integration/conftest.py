@@ -19,13 +19,13 @@ import pytest
 
 from tai_labs.images.builder import ImageBuilder
 from tai_labs.images.store import BuiltImage
+from tai_labs.locations import locations
 from tai_labs.providers import network
 from tai_labs.providers.base import NicSpec, NodeSpec
 from tai_labs.providers.cleanup import cleanup_lab
 from tai_labs.providers.keys import ensure_lab_keypair, known_hosts_line
 from tai_labs.providers.lxc import LxcEngine
 from tai_labs.providers.naming import new_lab_id
-from tai_labs.providers.paths import lab_dir
 
 
 def host_problem(*tools: str) -> str | None:
@@ -153,7 +153,7 @@ def make_lab(base_image: BuiltImage) -> Iterator[Callable[..., Lab]]:
         lab_id = new_lab_id()
         made.append(lab_id)
         net = network.create_lab_network(lab_id, list(networks))
-        key_path, public = ensure_lab_keypair(lab_dir(lab_id), lab_id)
+        key_path, public = ensure_lab_keypair(locations().lab(lab_id), lab_id)
         return Lab(lab_id, net, LxcEngine(lab_id), base_image, key_path, public)
 
     yield factory

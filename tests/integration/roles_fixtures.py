@@ -21,12 +21,12 @@ import pytest
 from conftest import host_problem
 from tai_labs.errors import TaiLabsError
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.locations import locations
 from tai_labs.providers import naming, network
 from tai_labs.providers.base import ExecResult, NicSpec, NodeSpec
 from tai_labs.providers.cleanup import cleanup_lab, known_labs
 from tai_labs.providers.lxc import LxcEngine
 from tai_labs.providers.naming import new_lab_id
-from tai_labs.providers.paths import lab_dir
 from tai_labs.roles.base import Role, RoleContext
 from tai_labs.roles.client import ClientRole
 from tai_labs.roles.router import RouterRole
@@ -186,7 +186,7 @@ class RoleLab:
         prefix = naming.if_prefix(self.lab_id)
         assert not [link for link in network.list_links() if str(link["ifname"]).startswith(prefix)]
         assert self.lab_id not in network.lab_nft_tables()
-        assert not lab_dir(self.lab_id).exists()
+        assert not locations().lab(self.lab_id).exists()
         assert self.lab_id not in known_labs()
 
 

@@ -14,8 +14,9 @@ from conftest import Lab
 from tai_labs.images.builder import ImageBuilder
 from tai_labs.images.offline import SOURCES_LIST, repo_dir
 from tai_labs.images.progress import BuildProgress
-from tai_labs.images.recipe import Recipe, RecipeBook, cache_key, default_recipes_dir
+from tai_labs.images.recipe import Recipe, RecipeBook, cache_key
 from tai_labs.images.store import BuiltImage
+from tai_labs.locations import locations
 from tai_labs.providers.cleanup import cleanup_lab
 from tai_labs.providers.errors import ImageBuildError, RecipeError
 from tai_labs.providers.mounts import mounts_under
@@ -85,7 +86,7 @@ def test_failed_and_interrupted_builds_leave_nothing(
 ) -> None:
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    shutil.copy(default_recipes_dir() / "base.yaml", recipes / "base.yaml")
+    shutil.copy(locations().recipes / "base.yaml", recipes / "base.yaml")
     (recipes / "broken.yaml").write_text(
         yaml.safe_dump({"name": "broken", "parent": "base", "post_install": [["false"]]})
     )
@@ -156,7 +157,7 @@ def test_offline_packages_install_in_a_node_without_network(
 ) -> None:
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    shutil.copy(default_recipes_dir() / "base.yaml", recipes / "base.yaml")
+    shutil.copy(locations().recipes / "base.yaml", recipes / "base.yaml")
     (recipes / "offline.yaml").write_text(
         yaml.safe_dump({"name": "offline", "parent": "base", "offline_packages": ["p7zip-full"]})
     )

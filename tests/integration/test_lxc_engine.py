@@ -12,12 +12,12 @@ import pytest
 
 from conftest import Lab
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.base import NicSpec, NodeSpec, NodeState
 from tai_labs.providers.cleanup import _processes_mentioning, cleanup_lab, known_labs
 from tai_labs.providers.errors import ExecTimeoutError, NodeNotFoundError, NodeStateError
 from tai_labs.providers.mounts import mounts_under
-from tai_labs.providers.paths import lab_dir
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +184,8 @@ def test_destroy_and_cleanup_leave_nothing(make_lab: Callable[..., Lab]) -> None
     assert gone.lab_id not in network.lab_nft_tables()
     assert not cgroups.dirs_of(naming.cgroup_lab_dir(gone.lab_id))
     assert not _processes_mentioning(str(lxcpath))
-    assert not lab_dir(gone.lab_id).exists()
-    assert mounts_under(lab_dir(gone.lab_id).parent) == []
+    assert not locations().lab(gone.lab_id).exists()
+    assert mounts_under(locations().lab(gone.lab_id).parent) == []
     assert gone.lab_id not in known_labs()
     # No zombie is left under the test process either.
     me = str(os.getpid())

@@ -22,11 +22,11 @@ import pytest
 
 from conftest import host_problem
 from tai_labs.facts.directory import domain_dn, ou_dn, parse_ldif
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.base import ExecResult, NicSpec, NodeSpec, NodeState
 from tai_labs.providers.cleanup import cleanup_lab, known_labs
 from tai_labs.providers.lxc import LxcEngine
-from tai_labs.providers.paths import lab_dir
 from tai_labs.roles.ad_dc import (
     SCHEMA_DIR,
     SMB_CONF,
@@ -564,5 +564,5 @@ def test_teardown_leaves_nothing(dc: DcLab) -> None:
     assert not [link for link in network.list_links() if str(link["ifname"]).startswith(prefix)]
     assert dc.lab_id not in network.lab_nft_tables()
     assert not cgroups.dirs_of(naming.cgroup_lab_dir(dc.lab_id))
-    assert not lab_dir(dc.lab_id).exists()
+    assert not locations().lab(dc.lab_id).exists()
     assert dc.lab_id not in known_labs()

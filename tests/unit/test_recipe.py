@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tai_labs.content import scenarios_dir
 from tai_labs.images.offline import Deb, parse_simulation
 from tai_labs.images.recipe import Bootstrap, Recipe, RecipeBook, cache_key, load_recipe
+from tai_labs.locations import locations
 from tai_labs.providers.errors import RecipeError
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.model import Step
@@ -124,7 +124,7 @@ def _installed_packages(steps: list[Step]) -> list[tuple[str | None, list[str]]]
 
 def test_packages_scenarios_install_are_offered_by_their_images() -> None:
     book = RecipeBook.from_dir()
-    files = sorted(scenarios_dir().glob("ccp*/*/scenario.yaml"))
+    files = sorted(locations().scenarios.glob("ccp*/*/scenario.yaml"))
     assert files
     for file in files:
         scenario = load_scenario(file).scenario

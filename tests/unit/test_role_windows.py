@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from tai_labs import content
 from tai_labs.images import windows as image_windows
+from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.errors import EngineError
 from tai_labs.roles.base import NotReadyError, RoleContext, RoleError
@@ -110,7 +110,7 @@ def test_script_reads_the_password_first_and_is_plain_ascii() -> None:
 
 
 def test_script_values_match_what_the_image_and_the_sessions_use() -> None:
-    image_setup = (content.images_dir() / "windows" / "setup-winrm.ps1.j2").read_text()
+    image_setup = (locations().windows_media / "setup-winrm.ps1.j2").read_text()
     assert f"-Name '{FIREWALL_RULE}'" in image_setup  # the rule the image build creates
     assert f"Get-NetFirewallRule -Name '{FIREWALL_RULE}'" in PROVISION_SCRIPT
     assert f"-LocalPort {WINRM_HTTPS_PORT} " in PROVISION_SCRIPT

@@ -76,12 +76,12 @@ def test_ten_processes_write_without_corrupting(tmp_path: Path) -> None:
 
 
 def test_lab_lock_is_exclusive(tmp_path: Path) -> None:
-    with lab_lock(tmp_path, "abc123"):
-        with pytest.raises(LabBusyError), lab_lock(tmp_path, "abc123"):
+    with lab_lock("abc123", data=tmp_path):
+        with pytest.raises(LabBusyError), lab_lock("abc123", data=tmp_path):
             pass
-        with lab_lock(tmp_path, "other1"):
+        with lab_lock("other1", data=tmp_path):
             pass
-    with lab_lock(tmp_path, "abc123"):
+    with lab_lock("abc123", data=tmp_path):
         pass
 
 

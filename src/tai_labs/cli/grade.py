@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from tai_labs.cli.output import console, err_console
 from tai_labs.errors import UsageError
 from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import CheckResult, GradeReport
+from tai_labs.lab.grading import grade_lab
 from tai_labs.lab.runtime import open_lab
 from tai_labs.reports import grading as render
 
@@ -67,14 +67,6 @@ def _table(report: GradeReport) -> None:
         console.print(table)
 
 
-def _exam_start(lab: object) -> datetime | None:
-    """When the lab was handed over: the end of `up`'s last step."""
-    steps = [s for s in lab.store.steps(lab.id) if s.status == "done" and s.finished]  # type: ignore[attr-defined]
-    if not steps:
-        return None
-    return datetime.fromtimestamp(max(s.finished for s in steps), UTC)
-
-
 def grade(
     lab_id: Annotated[str, typer.Argument(help="Lab id.", autocompletion=lab_ids)],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TABLE,
@@ -97,15 +89,8 @@ def grade(
     Every report is also kept in the lab's folder (grades/). Exit code: 0 all checks pass,
     1 any fails or is skipped, 3 any could not be judged (node unreachable, timeout).
     """
-    from tai_labs.grading.runner import grade as run
-    from tai_labs.sessions.pool import SessionPool
-
-    lab = open_lab(lab_id)
-    shown = 0
 
     def progress(result: CheckResult) -> None:
-        nonlocal shown
-        shown += 1
         if fmt is Format.TABLE and output is None:
             return
         style = VERDICT_STYLE[result.verdict]
@@ -113,22 +98,7 @@ def grade(
             f"[{style}]{result.verdict.value:7}[/{style}] {result.id}", highlight=False
         )
 
-    with SessionPool(lab) as sessions:
-        report = run(
-            lab.loaded.scenario,
-            sessions,
-            lab=lab.id,
-            candidate=lab.record.candidate,
-            seed=lab.record.seed,
-            only=only or (),
-            threshold=threshold,
-            exam_started=_exam_start(lab),
-            on_result=progress,
-        )
-    history = lab.folder / "grades"
-    history.mkdir(exist_ok=True)
-    stamp = report.started.strftime("%Y%m%dT%H%M%S")
-    (history / f"{stamp}.json").write_text(render.to_json(report), encoding="utf-8")
+    report = grade_lab(lab_id, only=only or (), threshold=threshold, on_result=progress)
     renderers = {
         Format.JSON: render.to_json,
         Format.JUNIT: render.to_junit,

@@ -147,26 +147,8 @@ def rm(
     ],
 ) -> None:
     """Remove cached builds of images, or imported disks (refused while a lab uses them)."""
-    from tai_labs.images.disk import find_disk_image, remove_disk_image
-    from tai_labs.providers.errors import ImageInUseError
-    from tai_labs.providers.paths import labs_dir
-
     builder = _builder()
     for name in names:
-        disk = find_disk_image(name)
-        if disk is not None:
-            users = [
-                p.parent.name
-                for p in labs_dir().glob("*/vm/*/node.json")
-                if str(disk.folder) in p.read_text()
-            ]
-            if users:
-                raise ImageInUseError(
-                    f"image {name!r} is used by VM node(s): {', '.join(users)}",
-                    hint="destroy those labs first",
-                )
-            console.print(f"removed {remove_disk_image(name)}")
-            continue
         for path in builder.remove(name):
             console.print(f"removed {path}")
 

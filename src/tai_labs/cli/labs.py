@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -11,9 +11,10 @@ from rich.table import Table
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, print_json, styled
-from tai_labs.lab import lifecycle
+from tai_labs.lab import lifecycle, snapshots
 from tai_labs.lab.access import access_details
-from tai_labs.lab.runtime import Lab, open_lab
+from tai_labs.lab.runtime import open_lab
+from tai_labs.lab.status import LabStatus, describe, lab_status
 from tai_labs.lab.store import Store
 from tai_labs.scenario import catalog
 
@@ -25,61 +26,22 @@ def lab_ids(incomplete: str) -> list[str]:
         return []
 
 
-def _describe(lab: Lab, *, live: bool = True) -> dict[str, Any]:
-    nodes = []
-    records = {r.name: r for r in lab.store.nodes(lab.id)}
-    for plan in lab.plan.nodes:
-        record = records.get(plan.name)
-        state = "absent"
-        if live and record is not None:
-            try:
-                state = lab.engine.state(plan.resource).value
-            except Exception as exc:  # the status of a broken lab must still print
-                state = f"unknown ({exc})"
-        nodes.append(
-            {
-                "name": plan.name,
-                "kind": plan.kind.value,
-                "engine": plan.engine.value,
-                "resource": plan.resource,
-                "state": state,
-                "ready": bool(record and record.ready),
-                "management": record.mgmt_address if record else None,
-                "addresses": [str(n.address) for n in plan.nics if n.address],
-            }
-        )
-    rec = lab.record
-    return {
-        "id": rec.id,
-        "scenario": rec.scenario,
-        "candidate": rec.candidate,
-        "seed": rec.seed,
-        "status": rec.status,
-        "error": rec.error,
-        "created": rec.created,
-        "folder": str(lab.folder),
-        "brief": str(lab.folder / "brief.md"),
-        "steps": [s.__dict__ for s in lab.store.steps(lab.id)],
-        "nodes": nodes,
-    }
-
-
-def _print_status(info: dict[str, Any]) -> None:
+def _print_status(info: LabStatus) -> None:
     console.print(
-        f"[bold]lab {info['id']}[/bold] · {info['scenario']} · candidat « {info['candidate']} » "
-        f"· graine {info['seed']} · {styled(info['status'])}"
+        f"[bold]lab {info.id}[/bold] · {info.scenario} · candidat « {info.candidate} » "
+        f"· graine {info.seed} · {styled(info.status)}"
     )
-    if info["error"]:
-        console.print(f"[red]{info['error']}[/red]", markup=False)
+    if info.error:
+        console.print(f"[red]{info.error}[/red]", markup=False)
     table = Table("node", "kind", "state", "ready", "management", "lab addresses")
-    for n in info["nodes"]:
+    for n in info.nodes:
         table.add_row(
-            n["name"],
-            n["kind"],
-            n["state"],
-            "[green]yes[/green]" if n["ready"] else "no",
-            n["management"] or "-",
-            ", ".join(n["addresses"]) or "-",
+            n.name,
+            n.kind,
+            n.state,
+            "[green]yes[/green]" if n.ready else "no",
+            n.management or "-",
+            ", ".join(n.addresses) or "-",
         )
     console.print(table)
 
@@ -112,13 +74,12 @@ def up(
     lab = lifecycle.up(
         file, candidate=candidate, seed=seed, lab_id=lab_id, report=report, faults=faults
     )
-    info = _describe(lab)
+    info = describe(lab)
     if as_json:
-        info["access"] = access_details(lab)["nodes"]
-        print_json(info)
+        print_json({**info.to_dict(), "access": access_details(lab)["nodes"]})
         return
     _print_status(info)
-    console.print(f"Prêt en {time.monotonic() - start:.1f} s. Énoncé : {info['brief']}")
+    console.print(f"Prêt en {time.monotonic() - start:.1f} s. Énoncé : {info.brief}")
     for name, access in access_details(lab)["nodes"].items():
         console.print(f"  {name:8} {access['console']}", soft_wrap=True)
         console.print(f"  {'':8} [dim]{escape(access['ssh'])}[/dim]", soft_wrap=True)
@@ -172,9 +133,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a lab's nodes: state, readiness and addresses."""
-    info = _describe(open_lab(lab_id))
+    info = lab_status(lab_id)
     if as_json:
-        print_json(info)
+        print_json(info.to_dict())
     else:
         _print_status(info)
 
@@ -248,13 +209,8 @@ def reset(
     ] = None,
 ) -> None:
     """Put a lab (or some of its nodes) back as the candidate got it: the exam-start point."""
-    from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
-
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
-        lab = open_lab(lab_id)
-        lifecycle.revert_to(lab, lifecycle.EXAM_START, nodes or (), report=_reporter(start))
+    snapshots.reset_lab(lab_id, nodes or (), report=_reporter(start))
     console.print(f"lab {lab_id} reset in {time.monotonic() - start:.1f} s")
 
 
@@ -263,12 +219,8 @@ def snapshot(
     name: Annotated[str, typer.Argument(help="Snapshot name (letters, digits, -, _).")],
 ) -> None:
     """Save every node of a lab under a name (for instructors: a state to come back to)."""
-    from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
-
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
-        lifecycle.take_snapshot(open_lab(lab_id), name)
+    snapshots.snapshot_lab(lab_id, name)
     console.print(f"lab {lab_id}: snapshot {name!r} taken in {time.monotonic() - start:.1f} s")
 
 
@@ -277,10 +229,6 @@ def revert(
     name: Annotated[str, typer.Argument(help="Snapshot name.")],
 ) -> None:
     """Put every node of a lab back to a named snapshot and wait until it is ready again."""
-    from tai_labs.lab.store import lab_lock
-    from tai_labs.paths import data_dir
-
     start = time.monotonic()
-    with lab_lock(data_dir() / "labs", lab_id):
-        lifecycle.revert_to(open_lab(lab_id), name, report=_reporter(start))
+    snapshots.revert_lab(lab_id, name, report=_reporter(start))
     console.print(f"lab {lab_id}: back to {name!r} in {time.monotonic() - start:.1f} s")

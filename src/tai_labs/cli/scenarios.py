@@ -16,6 +16,7 @@ from tai_labs.cli.output import console, print_json, styled
 from tai_labs.errors import UsageError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
+from tai_labs.locations import locations
 from tai_labs.referential import load_referential
 from tai_labs.registry import Registry
 from tai_labs.reports.validation import ValidationResult, junit_xml
@@ -233,7 +234,7 @@ def validate_cmd(
     all are valid, 1 when any is invalid, 2 on a usage error.
     """
     files: list[Path] = []
-    for path in paths or [catalog.scenarios_dir()]:
+    for path in paths or [locations().scenarios]:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
         found = list(catalog.iter_scenario_files(path))
@@ -254,7 +255,7 @@ def validate_cmd(
             ]
         )
     elif fmt is Format.JUNIT:
-        print(junit_xml(results))
+        print(junit_xml(results), end="")
     else:
         for r in results:
             if r.problems:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Annotated
 
@@ -14,29 +13,9 @@ from rich.table import Table
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, print_json
 from tai_labs.lab.selftest import SelftestResult, run_variant, variants
+from tai_labs.reports.selftest import selftest_junit
 from tai_labs.scenario import catalog
 from tai_labs.scenario.loader import load_scenario
-
-
-def _junit(results: list[SelftestResult]) -> str:
-    suite = ET.Element(
-        "testsuite",
-        name="tai-labs selftest",
-        tests=str(len(results)),
-        failures=str(sum(1 for r in results if not r.ok)),
-        time=f"{sum(r.seconds for r in results):.1f}",
-    )
-    for r in results:
-        name = r.scenario + "".join(f"[{k}={v}]" for k, v in r.variant.items())
-        case = ET.SubElement(
-            suite, "testcase", classname="selftest", name=name, time=f"{r.seconds:.1f}"
-        )
-        failed = [p for p in r.phases if not p.ok]
-        if failed:
-            node = ET.SubElement(case, "failure", message=", ".join(p.name for p in failed))
-            node.text = "\n".join(f"{p.name}: {p.detail}" for p in failed)
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def selftest(
@@ -75,7 +54,7 @@ def selftest(
                 run_variant(file, seed, variant, lambda line: err_console.print(escape(line)))
             )
     if junit:
-        junit.write_text(_junit(results), encoding="utf-8")
+        junit.write_text(selftest_junit(results), encoding="utf-8")
     if as_json:
         print_json(
             [

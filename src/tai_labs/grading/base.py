@@ -11,8 +11,8 @@ import importlib.util
 import sys
 from typing import ClassVar
 
-from tai_labs.content import graders_dir
 from tai_labs.errors import TaiLabsError
+from tai_labs.locations import locations
 from tai_labs.registry import Plugin, Registry
 
 
@@ -37,7 +37,7 @@ class Check(Plugin):
 
 
 def _load_grader_modules() -> None:
-    folder = graders_dir()
+    folder = locations().graders
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue

@@ -592,15 +592,6 @@ def parse_sshd_t(text: str) -> dict[str, str]:
     return settings
 
 
-@dataclass
-class PrinterState:
-    exists: bool
-    enabled: bool | None = None
-    accepting: bool | None = None
-    default: str | None = None  # name of the system default, "" if none, None if unknown
-    lines: list[str] = field(default_factory=list)
-
-
 def parse_lpstat_printer(text: str, queue: str) -> tuple[bool | None, str]:
     """``lpstat -p QUEUE``: enabled?, the line (C or French locale)."""
     q = re.escape(queue)

@@ -13,6 +13,7 @@ from typing import IO
 
 from tai_labs.images import offline
 from tai_labs.images.chroot import mounted_chroot, stream
+from tai_labs.images.disk import remove_disk_image
 from tai_labs.images.progress import (
     ProgressCallback,
     StepTracker,
@@ -21,6 +22,7 @@ from tai_labs.images.progress import (
 )
 from tai_labs.images.recipe import DEFAULT_MIRROR, Recipe, RecipeBook, cache_key
 from tai_labs.images.store import BuiltImage, ImageStore
+from tai_labs.locations import locations
 from tai_labs.providers.errors import (
     CommandError,
     ImageBuildError,
@@ -29,7 +31,6 @@ from tai_labs.providers.errors import (
 )
 from tai_labs.providers.hostcmd import require_root, require_tools
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import apt_cache_dir, data_dir, labs_dir
 
 # Relative weights of the steps, from measured build times (debootstrap dominates a root).
 ROOT_STEPS = [
@@ -73,9 +74,10 @@ class ImageBuilder:
         mirror: str | None = None,
     ) -> None:
         self.recipes = recipes or RecipeBook.from_dir()
-        self.data = data or data_dir()
-        self.store = ImageStore(self.data / "images")
-        self.apt_cache = apt_cache_dir(self.data)
+        where = locations(data)
+        self.data = where.data
+        self.store = ImageStore(where.images)
+        self.apt_cache = where.apt_cache
         self.mirror = mirror or DEFAULT_MIRROR
 
     # -- queries -------------------------------------------------------------------------
@@ -124,7 +126,11 @@ class ImageBuilder:
         return parent
 
     def remove(self, name: str) -> builtins.list[Path]:
-        """Delete every cached build of name (any recipe version); refuse if a lab uses one."""
+        """Delete every cached build of name (any recipe version), or the imported or Windows
+        disk of that name; refuse if a lab uses one."""
+        disk = remove_disk_image(name, self.data)
+        if disk is not None:
+            return [disk]
         removed: builtins.list[Path] = []
         for image in self.store.of_name(name):
             users = self._users_of(image)
@@ -153,7 +159,7 @@ class ImageBuilder:
         # Node configs name their lower layer; see providers.lxc for the layout.
         needle = f"overlay:{image.rootfs}:"
         users = []
-        for config in labs_dir(self.data).glob("*/lxc/*/config"):
+        for config in locations(self.data).labs.glob("*/lxc/*/config"):
             if needle in config.read_text(errors="replace"):
                 users.append(f"{config.parent.parent.parent.name}/{config.parent.name}")
         return users

@@ -21,10 +21,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tai_labs.errors import UsageError
+from tai_labs.locations import locations
 from tai_labs.private_files import write_private
-from tai_labs.providers.errors import ImageBuildError
+from tai_labs.providers.errors import ImageBuildError, ImageInUseError
 from tai_labs.providers.hostcmd import require_tools, run
-from tai_labs.providers.paths import images_dir
 
 META_FILE = "meta.json"
 SECRETS_FILE = "secrets.json"
@@ -78,7 +78,7 @@ def write_secrets(folder: Path, password: str) -> Path:
 
 def find_disk_image(name: str, base: Path | None = None) -> DiskImage | None:
     """The disk image called name, or None if there is none (it may be a recipe)."""
-    folder = images_dir(base) / name
+    folder = locations(base).images / name
     meta = folder / META_FILE
     if not NAME_RE.match(name) or not meta.is_file():
         return None
@@ -87,7 +87,7 @@ def find_disk_image(name: str, base: Path | None = None) -> DiskImage | None:
 
 
 def list_disk_images(base: Path | None = None) -> list[DiskImage]:
-    root = images_dir(base)
+    root = locations(base).images
     if not root.is_dir():
         return []
     found = [find_disk_image(p.parent.name, base) for p in sorted(root.glob(f"*/{META_FILE}"))]
@@ -115,7 +115,7 @@ def import_disk(
     if not password:
         raise UsageError("the image's account needs a password", hint="--password-env VAR")
     require_tools("qemu-img")
-    root = images_dir(base)
+    root = locations(base).images
     folder = root / name
     if folder.exists():
         raise UsageError(
@@ -156,9 +156,26 @@ def import_disk(
     return image
 
 
+def disk_users(image: DiskImage, base: Path | None = None) -> list[str]:
+    """Names of the VM nodes (in any lab) whose node.json names this disk."""
+    # The VM engine records each node's base disk in its node.json (providers.libvirt_vm).
+    return [
+        p.parent.name
+        for p in locations(base).labs.glob("*/vm/*/node.json")
+        if str(image.folder) in p.read_text()
+    ]
+
+
 def remove_disk_image(name: str, base: Path | None = None) -> Path | None:
+    """Delete an imported or Windows disk; None if there is none; refused while in use."""
     image = find_disk_image(name, base)
     if image is None or image.folder is None:
         return None
+    users = disk_users(image, base)
+    if users:
+        raise ImageInUseError(
+            f"image {name!r} is used by VM node(s): {', '.join(users)}",
+            hint="destroy those labs first",
+        )
     shutil.rmtree(image.folder)
     return image.folder

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tai_labs.locations import locations
 from tai_labs.providers.errors import RecipeError
 
 # Bump when the builder changes what it produces from the same recipe, so old caches go stale.
@@ -132,18 +132,6 @@ def cache_key(recipe: Recipe, parent_key: str | None) -> str:
     return h.hexdigest()
 
 
-def default_recipes_dir() -> Path:
-    """``$TAI_LABS_IMAGES``, else the checkout's ``images/``, else the copy inside the wheel."""
-    env = os.environ.get("TAI_LABS_IMAGES")
-    if env:
-        return Path(env)
-    pkg = Path(__file__).resolve().parent.parent  # src/tai_labs
-    checkout = pkg.parent.parent / "images"
-    if checkout.is_dir():
-        return checkout
-    return pkg / "_content" / "images"
-
-
 def load_recipe(path: Path) -> Recipe:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -168,7 +156,7 @@ class RecipeBook:
 
     @classmethod
     def from_dir(cls, folder: Path | None = None) -> RecipeBook:
-        folder = folder or default_recipes_dir()
+        folder = folder or locations().recipes
         if not folder.is_dir():
             raise RecipeError(f"image recipe folder {folder} does not exist")
         recipes = {p.stem: load_recipe(p) for p in sorted(folder.glob("*.yaml"))}

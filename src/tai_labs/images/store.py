@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tai_labs.locations import locations
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import images_dir
 
 KEY_LEN = 12
 MANIFEST = "image.json"
@@ -44,7 +44,7 @@ class BuiltImage(BaseModel):
 
 class ImageStore:
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root or images_dir()
+        self.root = root or locations().images
 
     def final_dir(self, name: str, key: str) -> Path:
         return self.root / f"{name}-{key[:KEY_LEN]}"

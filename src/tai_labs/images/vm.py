@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 from tai_labs.images.builder import ImageBuilder
 from tai_labs.images.progress import ProgressCallback, StepTracker
-from tai_labs.images.recipe import RecipeBook, default_recipes_dir, load_recipe
+from tai_labs.images.recipe import RecipeBook, load_recipe
 from tai_labs.images.store import BuiltImage
+from tai_labs.locations import locations
 from tai_labs.providers.errors import ImageBuildError, ImageNotBuiltError
 from tai_labs.providers.hostcmd import require_tools, run
 
@@ -52,7 +53,7 @@ def vm_layer_name(image: str) -> str:
 
 def _vm_book(builder: ImageBuilder, image: str, recipes_dir: Path | None) -> RecipeBook:
     """The builder's recipes plus ``<image>-vm``: the guest layer over ``image``."""
-    folder = (recipes_dir or default_recipes_dir()) / "vm"
+    folder = (recipes_dir or locations().recipes) / "vm"
     guest = load_recipe(folder / f"{GUEST_RECIPE}.yaml")
     builder.recipes.get(image)  # a clear error for an unknown image
     layer = guest.model_copy(update={"name": vm_layer_name(image), "parent": image})

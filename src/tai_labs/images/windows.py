@@ -30,9 +30,9 @@ from typing import Any
 
 import jinja2
 
-from tai_labs import content
 from tai_labs.errors import UsageError
 from tai_labs.images.disk import DISK_FILE, SECRETS_FILE
+from tai_labs.locations import locations
 from tai_labs.private_files import write_private
 from tai_labs.providers.errors import ImageBuildError
 from tai_labs.providers.hostcmd import require_tools, run
@@ -73,10 +73,6 @@ class Edition:
     image_index: int  # in install.wim of the evaluation ISO
     computer_name: str
     bypass_checks: bool = False  # Windows 11 Setup refuses a VM without TPM / Secure Boot
-
-    @property
-    def is_server(self) -> bool:
-        return self.node_kind == "windows-server"
 
 
 #: Server evaluation ISOs hold Standard Core (1), Standard with Desktop Experience (2),
@@ -183,7 +179,7 @@ def new_password() -> str:
 
 
 def templates_dir() -> Path:
-    return content.images_dir() / "windows"
+    return locations().windows_media
 
 
 def _environment() -> jinja2.Environment:

@@ -23,7 +23,7 @@ from tai_labs.lab.plan import NodePlan
 from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabBusyError, NodeRecord, Store, lab_lock
-from tai_labs.paths import data_dir
+from tai_labs.locations import locations
 from tai_labs.roles.registry import role_named
 from tai_labs.scenario.readiness import up_blockers
 
@@ -312,7 +312,7 @@ def up(
     lab_id = check_lab_id(lab_id) if lab_id else new_lab_id()
     scenario_file = scenario_file.resolve()
     folder = lab_folder(lab_id)
-    with lab_lock(data_dir() / "labs", lab_id):
+    with lab_lock(lab_id):
         existing = store.find_lab(lab_id)
         if existing is not None:
             same = (Path(existing.scenario_file), existing.candidate, existing.seed)
@@ -372,11 +372,10 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
 
     store = store or Store()
     check_lab_id(lab_id)
-    labs_root = data_dir() / "labs"
-    with lab_lock(labs_root, lab_id):
+    with lab_lock(lab_id):
         report = cleanup_lab(lab_id)
         store.remove_lab(lab_id)
-    (labs_root / f".{lab_id}.lock").unlink(missing_ok=True)
+    locations().lab_lock(lab_id).unlink(missing_ok=True)
     removed = [f"container {c}" for c in report.containers]
     removed += [f"VM {d}" for d in report.domains]
     removed += [f"interface {link}" for link in report.links]
@@ -401,11 +400,10 @@ def gc(
     since their labs would look like orphans too.
     """
     from tai_labs.providers.cleanup import known_labs
-    from tai_labs.providers.paths import labs_dir
 
     store = store or Store()
     records = {r.id: r for r in store.labs()}
-    root = labs_dir()
+    root = locations().labs
     folders = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
     targets = {lab for lab in folders if _is_lab_id(lab)} - set(records)
     if orphans:

@@ -16,6 +16,7 @@ from tai_labs.errors import TaiLabsError
 from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabRecord, Store
+from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
 from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
 
 
 def lab_folder(lab_id: str) -> Path:
-    from tai_labs.providers.paths import lab_dir
-
-    return lab_dir(lab_id)
+    return locations().lab(lab_id)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tai_labs.errors import TaiLabsError
-from tai_labs.paths import data_dir
+from tai_labs.locations import locations
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -116,7 +116,7 @@ class StepRecord:
 
 class Store:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or data_dir() / "state.db"
+        self.path = path or locations().store
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -265,10 +265,11 @@ class Store:
 
 
 @contextmanager
-def lab_lock(folder: Path, lab_id: str) -> Iterator[None]:
+def lab_lock(lab_id: str, *, data: Path | None = None) -> Iterator[None]:
     """Exclusive right to change one lab; fails at once if another command holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f".{lab_id}.lock", "w") as fh:
+    path = locations(data).lab_lock(lab_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tai_labs.images.vm import VmImage
-from tai_labs.paths import data_dir
+from tai_labs.locations import locations
 from tai_labs.providers.errors import EngineError
 from tai_labs.providers.hostcmd import run
 
@@ -39,7 +39,7 @@ class AccelDecision(BaseModel):
 
 
 def cache_file(data: Path | None = None) -> Path:
-    return (data or data_dir()) / "cache" / "vm-accel.json"
+    return locations(data).accel_cache
 
 
 def host_fingerprint() -> str:

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming
 from tai_labs.providers.mounts import safe_rmtree, unmount_tree
 from tai_labs.providers.network import delete_lab_network, lab_nft_tables, list_links
-from tai_labs.providers.paths import lab_dir, labs_dir
 from tai_labs.providers.reaper import reap_orphans
 
 
@@ -32,18 +32,6 @@ class CleanupReport:
     mounts: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     removed_dir: bool = False
-
-    @property
-    def anything(self) -> bool:
-        return bool(
-            self.containers
-            or self.domains
-            or self.processes
-            or self.cgroup_dirs
-            or self.mounts
-            or self.links
-            or self.removed_dir
-        )
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -72,7 +60,7 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
     """Stop and delete every container, process, cgroup, mount, interface and file of the lab."""
     naming.check_lab_id(lab_id)
     report = CleanupReport(lab_id)
-    folder = lab_dir(lab_id, data)
+    folder = locations(data).lab(lab_id)
     lxcpath = folder / "lxc"
     if lxcpath.is_dir():
         for config in sorted(lxcpath.glob("*/config")):
@@ -109,7 +97,7 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
 def known_labs(data: Path | None = None) -> set[str]:
     """Lab ids that have anything on the host: a folder, an interface, cgroups or an nft table."""
     labs: set[str] = set()
-    root = labs_dir(data)
+    root = locations(data).labs
     if root.is_dir():
         labs.update(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for link in list_links():
@@ -176,10 +164,3 @@ def _valid(lab: str) -> bool:
     except Exception:
         return False
     return True
-
-
-def cleanup_all(
-    data: Path | None = None, *, keep: set[str] | frozenset[str] = frozenset()
-) -> list[CleanupReport]:
-    """Clean every lab found on the host except those in keep (e.g. labs still in use)."""
-    return [cleanup_lab(lab, data=data) for lab in sorted(known_labs(data) - set(keep))]

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tai_labs.locations import locations
 from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
-from tai_labs.providers.paths import lab_dir
 
 if TYPE_CHECKING:
     from tai_labs.providers.libvirt_vm import LibvirtEngine
@@ -44,7 +44,7 @@ class LabEngine(Engine):
         return self._vm
 
     def _vm_folder(self) -> Path:
-        return lab_dir(self.lab_id, self.data) / "vm"
+        return locations(self.data).lab(self.lab_id) / "vm"
 
     def _is_vm(self, node: str) -> bool:
         return (self._vm_folder() / node / "node.json").is_file()

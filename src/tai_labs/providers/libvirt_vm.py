@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tai_labs.images.disk import DiskImage, find_disk_image
 from tai_labs.images.vm import VmImage
+from tai_labs.locations import locations
 from tai_labs.providers import naming
 from tai_labs.providers.accel import virt_type
 from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
@@ -46,7 +47,6 @@ from tai_labs.providers.hostcmd import require_root, require_tools, run
 from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect, import_libvirt
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import lab_dir
 from tai_labs.providers.seed import derived_mac
 from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, DomainNic, domain_xml
 from tai_labs.providers.windows_guest import configure_command
@@ -87,7 +87,7 @@ class LibvirtEngine(Engine):
         require_tools("qemu-img", "genisoimage")
         self.lab_id = naming.check_lab_id(lab_id)
         self.data = data
-        self.folder = lab_dir(lab_id, data) / "vm"
+        self.folder = locations(data).lab(lab_id) / "vm"
         self._libvirt = import_libvirt()
         self._meta: dict[str, dict[str, object]] = {}
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming
 from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
 from tai_labs.providers.engine_common import (
@@ -35,7 +36,6 @@ from tai_labs.providers.hostcmd import require_root, require_tools, run
 from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
 from tai_labs.providers.mounts import safe_rmtree
-from tai_labs.providers.paths import lab_dir
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
 from tai_labs.providers.seed import seed_upper
 
@@ -68,7 +68,7 @@ class LxcEngine(Engine):
         require_root("running LXC nodes")
         require_tools("lxc-start", "lxc-attach", "lxc-info", "lxc-stop", "lxc-freeze")
         self.lab_id = naming.check_lab_id(lab_id)
-        self.lxcpath = lab_dir(lab_id, data) / "lxc"
+        self.lxcpath = locations(data).lab(lab_id) / "lxc"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._subreaper = subreaper and become_subreaper()
 

@@ -18,15 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from tai_labs.locations import locations
 from tai_labs.providers import naming
 from tai_labs.providers.errors import CommandError, NetworkError
 from tai_labs.providers.hostcmd import require_root, require_tools, run, run_text
-from tai_labs.providers.paths import lab_dir, labs_dir
-
-if TYPE_CHECKING:
-    from tai_labs.providers.cleanup import CleanupReport
 
 # Shared address space (RFC 6598): unlikely to clash with the private ranges scenarios use.
 MGMT_POOL = ipaddress.IPv4Network("100.64.0.0/16")
@@ -120,9 +116,9 @@ def allocate_mgmt_subnet() -> ipaddress.IPv4Network:
 @contextmanager
 def _net_lock() -> Iterator[None]:
     # Two processes creating labs at once must not pick the same subnet.
-    folder = labs_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".net.lock", "w") as fh:
+    lock = locations().network_lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -208,7 +204,7 @@ def lab_nft_tables() -> set[str]:
 
 
 def _state_file(lab_id: str) -> Path:
-    return lab_dir(lab_id) / "network.json"
+    return locations().lab(lab_id) / "network.json"
 
 
 def create_lab_network(
@@ -260,7 +256,7 @@ def create_lab_network(
 def _reassert_forwarding(extra_nat: set[str]) -> None:
     """forwarding=0 on every lab interface except management bridges of NAT labs."""
     nat_bridges = set(extra_nat)
-    for state in labs_dir().glob("*/network.json"):
+    for state in locations().labs.glob("*/network.json"):
         data = json.loads(state.read_text())
         if data.get("nat"):
             nat_bridges.add(data["mgmt_bridge"])
@@ -289,10 +285,3 @@ def delete_lab_network(lab_id: str) -> list[str]:
         removed.append(f"nft:{naming.nft_table(lab_id)}")
     _state_file(lab_id).unlink(missing_ok=True)
     return removed
-
-
-def cleanup(lab_id: str) -> CleanupReport:
-    """Garbage-collect everything of the lab: see ``tai_labs.providers.cleanup``."""
-    from tai_labs.providers.cleanup import cleanup_lab
-
-    return cleanup_lab(lab_id)

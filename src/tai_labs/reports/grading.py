@@ -5,63 +5,60 @@ The terminal table lives with the CLI (it is rich output); these are files.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from datetime import datetime
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from tai_labs.grading.model import Verdict
-from tai_labs.grading.result import GradeReport
+from tai_labs.grading.result import CheckResult, GradeReport
+from tai_labs.reports import junit
 
 
 def to_json(report: GradeReport) -> str:
     return report.model_dump_json(indent=2) + "\n"
 
 
+def _junit_case(scenario: str, check: CheckResult) -> junit.Case:
+    detail = "\n".join(
+        f"[{e.node} via {e.transport}] $ {e.command}\n{e.output}" for e in check.evidence
+    )
+    outcome = None
+    if check.verdict is Verdict.FAIL:
+        text = f"{check.why_en}\n{detail}".strip()
+        outcome = junit.Outcome("failure", check.message, "fail", text)
+    elif check.verdict is Verdict.ERROR:
+        outcome = junit.Outcome("error", check.why_en, "error", detail)
+    elif check.verdict is Verdict.SKIPPED:
+        outcome = junit.Outcome("skipped", check.why_en)
+    return junit.Case(
+        classname=f"{scenario}.{check.competence}.{check.criterion}",
+        name=check.id,
+        time=f"{check.seconds:.3f}",
+        outcome=outcome,
+        system_out=detail if check.verdict is Verdict.PASS else "",
+    )
+
+
 def to_junit(report: GradeReport) -> str:
     """One test case per check; fail -> failure, error -> error, skipped -> skipped."""
-    suite = ET.Element(
-        "testsuite",
-        name=f"tai-labs {report.scenario} ({report.candidate})",
-        tests=str(len(report.checks)),
-        failures=str(report.count(Verdict.FAIL)),
-        errors=str(report.count(Verdict.ERROR)),
-        skipped=str(report.count(Verdict.SKIPPED)),
-        time=f"{report.seconds:.3f}",
-        timestamp=report.started.isoformat(timespec="seconds"),
+    return junit.to_xml(
+        junit.Suite(
+            name=f"tai-labs {report.scenario} ({report.candidate})",
+            cases=[_junit_case(report.scenario, check) for check in report.checks],
+            failures=report.count(Verdict.FAIL),
+            errors=report.count(Verdict.ERROR),
+            skipped=report.count(Verdict.SKIPPED),
+            time=f"{report.seconds:.3f}",
+            timestamp=report.started.isoformat(timespec="seconds"),
+            properties=[
+                ("lab", report.lab),
+                ("candidate", report.candidate),
+                ("seed", str(report.seed)),
+                ("points", f"{report.points:g}/{report.max_points:g}"),
+            ],
+        )
     )
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("lab", report.lab),
-        ("candidate", report.candidate),
-        ("seed", str(report.seed)),
-        ("points", f"{report.points:g}/{report.max_points:g}"),
-    ):
-        ET.SubElement(props, "property", name=name, value=value)
-    for check in report.checks:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"{report.scenario}.{check.competence}.{check.criterion}",
-            name=check.id,
-            time=f"{check.seconds:.3f}",
-        )
-        detail = "\n".join(
-            f"[{e.node} via {e.transport}] $ {e.command}\n{e.output}" for e in check.evidence
-        )
-        if check.verdict is Verdict.FAIL:
-            node = ET.SubElement(case, "failure", message=check.message, type="fail")
-            node.text = f"{check.why_en}\n{detail}".strip()
-        elif check.verdict is Verdict.ERROR:
-            node = ET.SubElement(case, "error", message=check.why_en, type="error")
-            node.text = detail
-        elif check.verdict is Verdict.SKIPPED:
-            ET.SubElement(case, "skipped", message=check.why_en)
-        if detail and check.verdict is Verdict.PASS:
-            ET.SubElement(case, "system-out").text = detail
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _fr_date(value: datetime) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from tai_labs.reports import junit
 from tai_labs.scenario.diagnostics import Diagnostic, display_path
 
 
@@ -15,23 +15,24 @@ class ValidationResult:
     problems: list[Diagnostic]
 
 
-def junit_xml(results: list[ValidationResult]) -> str:
-    failures = sum(1 for r in results if r.problems)
-    suite = ET.Element(
-        "testsuite",
-        name="tai-labs validate",
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-    )
-    for result in results:
-        case = ET.SubElement(
-            suite, "testcase", classname="scenario", name=display_path(result.file)
+def _case(result: ValidationResult) -> junit.Case:
+    outcome = None
+    if result.problems:
+        outcome = junit.Outcome(
+            "failure",
+            f"{len(result.problems)} problem(s)",
+            "invalid",
+            "\n".join(d.format() for d in result.problems),
         )
-        if result.problems:
-            failure = ET.SubElement(
-                case, "failure", message=f"{len(result.problems)} problem(s)", type="invalid"
-            )
-            failure.text = "\n".join(d.format() for d in result.problems)
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return junit.Case(classname="scenario", name=display_path(result.file), outcome=outcome)
+
+
+def junit_xml(results: list[ValidationResult]) -> str:
+    return junit.to_xml(
+        junit.Suite(
+            name="tai-labs validate",
+            cases=[_case(r) for r in results],
+            failures=sum(1 for r in results if r.problems),
+            errors=0,
+        )
+    )

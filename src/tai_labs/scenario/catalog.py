@@ -6,14 +6,14 @@ import difflib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tai_labs.content import scenarios_dir
 from tai_labs.errors import UsageError
+from tai_labs.locations import locations
 from tai_labs.scenario.loader import SCENARIO_FILE
 
 
 def iter_scenario_files(root: Path | None = None) -> Iterator[Path]:
     """Every ``scenario.yaml`` under ``root`` (default: the catalogue), in a stable order."""
-    root = root or scenarios_dir()
+    root = root or locations().scenarios
     if root.is_file():
         yield root
         return

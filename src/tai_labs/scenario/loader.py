@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from pydantic import TypeAdapter, ValidationError
 
 from tai_labs.referential import load_referential
 from tai_labs.scenario import brief as brief_mod
@@ -239,11 +238,3 @@ def validate(path: Path) -> list[Diagnostic]:
         except ScenarioError as exc:
             problems.extend(exc.diagnostics)
     return dedupe(problems)
-
-
-def parse_seed(value: str) -> int:
-    """Seeds are whole numbers; accept them as text from the CLI."""
-    try:
-        return TypeAdapter(int).validate_python(value)
-    except ValidationError:
-        raise ValueError(f"seed must be a whole number, got {value!r}") from None

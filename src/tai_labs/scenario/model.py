@@ -392,7 +392,3 @@ class Scenario(_Model):
             return check.initially
         broken = {c for fault in self.faults for c in fault.breaks}
         return "fail" if check.id in broken else "pass"
-
-
-# Keys the loader handles before pydantic sees the document.
-PRE_MODEL_KEYS = ("extends", "variables")
