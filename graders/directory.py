@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.grading import ad_decode as ad
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
@@ -131,13 +132,7 @@ def _one(entries: Entries, what_fr: str, what_en: str, key: str) -> dict[str, An
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    """Run a judge; a value that does not decode is an error, never a guess."""
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError) as exc:
-        return Judgement.error(
-            f"réponse de l'annuaire inattendue : {exc}", f"unexpected directory answer: {exc}"
-        )
+    return decoding(judge, "réponse de l'annuaire", "directory answer")
 
 
 def _ou_check(v: Verdicts, dn: str, ou: str, what_fr: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.registry import PluginParams
@@ -87,12 +88,7 @@ def switch_ifname(name: str) -> str:
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        return Judgement.error(
-            f"réponse de l'équipement inattendue : {exc}", f"unexpected device output: {exc}"
-        )
+    return decoding(judge, "réponse de l'équipement", "device output")
 
 
 def _output(evidence: Evidence, index: int) -> CommandResult:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.registry import PluginParams
@@ -76,12 +77,7 @@ def _json(evidence: Evidence) -> Any:
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError) as exc:
-        return Judgement.error(
-            f"réponse de Windows inattendue : {exc}", f"unexpected PowerShell output: {exc}"
-        )
+    return decoding(judge, "réponse de Windows", "PowerShell output")
 
 
 class WindowsCheck(Check):

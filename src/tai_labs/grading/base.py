@@ -7,11 +7,10 @@ the project's ``graders/`` folder and register their checks on import.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
+import pkgutil
 from typing import ClassVar
 
-from tai_labs.content import graders_dir
 from tai_labs.errors import TaiLabsError
 from tai_labs.registry import Plugin, Registry
 
@@ -37,24 +36,16 @@ class Check(Plugin):
 
 
 def _load_grader_modules() -> None:
-    folder = graders_dir()
-    for path in sorted(folder.glob("*.py")):
-        if path.name.startswith("_"):
+    import graders
+
+    for info in pkgutil.iter_modules(graders.__path__):
+        if info.name.startswith("_"):
             continue
-        module_name = f"tai_labs_graders.{path.stem}"
-        if module_name in sys.modules:
-            continue
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise TaiLabsError(f"cannot import grader module {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
+            importlib.import_module(f"graders.{info.name}")
         except Exception as exc:
-            del sys.modules[module_name]
             raise TaiLabsError(
-                f"grader module {path} failed to import: {exc}",
+                f"grader module graders.{info.name} failed to import: {exc}",
                 hint="fix the module or move it out of graders/",
             ) from exc
 
