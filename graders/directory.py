@@ -16,7 +16,7 @@ from graders._decoding import decoding
 from tai_labs.grading import ad_decode as ad
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.sessions.base import CommandResult, DirectoryEntry, DirectorySession, escape_filter
 
 DC = frozenset({"ad-dc", "windows-server"})
@@ -150,13 +150,13 @@ def _ou_check(v: Verdicts, dn: str, ou: str, what_fr: str) -> None:
 # -- checks ------------------------------------------------------------------------------------
 
 
-class DirectoryCheck(Check):
+class DirectoryCheck(Check[ParamsT, DirectorySession]):
     session = "directory"
     node_kinds = DC
 
 
 @register_check
-class User(DirectoryCheck):
+class User(DirectoryCheck["User.Params"]):
     name = "ad.user"
     summary = "A user account: OU, enabled, locked, expired, must change password, groups"
 
@@ -324,7 +324,7 @@ class User(DirectoryCheck):
 
 
 @register_check
-class Group(DirectoryCheck):
+class Group(DirectoryCheck["Group.Params"]):
     name = "ad.group"
     summary = "A group exists with its scope, OU and (at least these) members"
 
@@ -413,7 +413,7 @@ class Group(DirectoryCheck):
 
 
 @register_check
-class GpoLink(DirectoryCheck):
+class GpoLink(DirectoryCheck["GpoLink.Params"]):
     name = "ad.gpo"
     summary = (
         "A GPO exists and is linked to an OU with the link enabled (or disabled, or not linked)"
@@ -515,7 +515,7 @@ class GpoLink(DirectoryCheck):
 
 
 @register_check
-class Computer(DirectoryCheck):
+class Computer(DirectoryCheck["Computer.Params"]):
     name = "ad.computer"
     summary = "A computer object exists (or not) in the given OU"
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from graders._decoding import decoding
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.sessions.base import PowerShellSession
 
 WINDOWS = frozenset({"windows-client", "windows-server"})
@@ -80,7 +80,7 @@ def _decoding(judge: Callable[[], Judgement]) -> Judgement:
     return decoding(judge, "réponse de Windows", "PowerShell output")
 
 
-class WindowsCheck(Check):
+class WindowsCheck(Check[ParamsT, PowerShellSession]):
     session = "powershell"
     node_kinds = WINDOWS
     script: str = ""
@@ -101,7 +101,7 @@ class WindowsCheck(Check):
 
 
 @register_check
-class Service(WindowsCheck):
+class Service(WindowsCheck["Service.Params"]):
     name = "windows.service"
     summary = "A Windows service is running (and its start mode)"
     script = SERVICE_PS
@@ -142,7 +142,7 @@ class Service(WindowsCheck):
 
 
 @register_check
-class Firewall(WindowsCheck):
+class Firewall(WindowsCheck["Firewall.Params"]):
     name = "windows.firewall"
     summary = "Windows Defender Firewall profiles are enabled (as enforced, GPO included)"
     script = FIREWALL_PS
@@ -173,7 +173,7 @@ class Firewall(WindowsCheck):
 
 
 @register_check
-class Defender(WindowsCheck):
+class Defender(WindowsCheck["Defender.Params"]):
     name = "windows.defender"
     summary = "Microsoft Defender real-time protection is on and signatures are recent"
     script = DEFENDER_PS
@@ -216,7 +216,7 @@ def _same_account(have: str, wanted: str) -> bool:
 
 
 @register_check
-class LocalGroup(WindowsCheck):
+class LocalGroup(WindowsCheck["LocalGroup.Params"]):
     name = "windows.local_group"
     summary = "A local group has (or lacks) a member"
     script = LOCAL_GROUP_PS
@@ -253,7 +253,7 @@ class LocalGroup(WindowsCheck):
 
 
 @register_check
-class Program(WindowsCheck):
+class Program(WindowsCheck["Program.Params"]):
     name = "windows.program"
     summary = "A program is installed (from the uninstall registry keys)"
     script = PROGRAM_PS
@@ -283,7 +283,7 @@ class Program(WindowsCheck):
 
 
 @register_check
-class Volume(WindowsCheck):
+class Volume(WindowsCheck["Volume.Params"]):
     name = "windows.volume"
     summary = "A volume with a drive letter exists, with its file system and size"
     script = VOLUME_PS

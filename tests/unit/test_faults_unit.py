@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import FAULTS, FaultError
 from tai_labs.faults.directory import (
     dns_data,
@@ -22,7 +23,6 @@ from tai_labs.faults.linux_network import blocked_hooks, poison_hosts, with_name
 from tai_labs.faults.linux_system import corrupt_fstab_line
 from tai_labs.faults.network import disable_scope, ovs_vlans, set_dhcp_option, static_routes
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.model import Node
 
 NETWORKD = (
@@ -34,7 +34,7 @@ NETWORKD = (
 def test_every_linux_ad_and_network_fault_is_runnable() -> None:
     for cls in FAULTS:
         if cls.name.startswith("windows."):
-            continue  # no WinRM channel from a RoleContext yet (see windows.py)
+            continue  # no WinRM channel from a NodeContext yet (see windows.py)
         assert cls.missing_parts() == [], cls.name
 
 
@@ -214,8 +214,8 @@ class FakeNode:
         return self.answers.get(argv[0], ExecResult(0, "", ""))
 
 
-def fake_ctx(node: dict[str, Any], exec_: FakeNode) -> RoleContext:
-    from tai_labs.roles.base import RoleContext as Ctx
+def fake_ctx(node: dict[str, Any], exec_: FakeNode) -> NodeContext:
+    from tai_labs.roles.base import NodeContext as Ctx
 
     scenario: Any = None
     import ipaddress

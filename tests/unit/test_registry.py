@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -7,7 +9,7 @@ from tai_labs.actions.base import ACTIONS
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
-from tai_labs.registry import Plugin, PluginParams, Registry, UnknownPluginError
+from tai_labs.plugins import Plugin, PluginParams, Registry, UnknownPluginError
 
 ALL = [*CHECKS, *FAULTS, *ACTIONS]
 
@@ -29,7 +31,7 @@ def test_catalogue_covers_the_issue_lists() -> None:
 
 
 @pytest.mark.parametrize("plugin", ALL, ids=lambda p: p.name)
-def test_every_plugin_is_described_and_strict(plugin: type[Plugin]) -> None:
+def test_every_plugin_is_described_and_strict(plugin: type[Plugin[Any]]) -> None:
     assert plugin.summary and plugin.name.count(".") == 1
     assert plugin.Params.model_config.get("extra") == "forbid"
     if plugin in FAULTS:
@@ -44,7 +46,7 @@ def test_unknown_names_suggest_close_ones() -> None:
 
 
 def test_a_name_cannot_be_registered_twice() -> None:
-    registry: Registry[type[Plugin]] = Registry("thing")
+    registry: Registry[Plugin[Any]] = Registry("thing", "tai_labs.tests.things", Plugin)
 
     class A(Plugin):
         name = "x.a"

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tai_labs.actions.base import Action, register_action
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.windows import powershell
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.quoting import ps_variable
 
 LINUX = frozenset({"linux-client", "linux-server", "ad-dc", "router", "switch"})
@@ -29,7 +29,7 @@ PS_AUTOMATIC = frozenset(
 
 
 @register_action
-class Exec(Action):
+class Exec(Action["Exec.Params"]):
     name = "linux.exec"
     summary = "Run a command given as an argument list (no shell: values are never re-parsed)"
     node_kinds = LINUX
@@ -39,7 +39,7 @@ class Exec(Action):
         input: str | None = None
         ok_codes: list[int] = [0]
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         result = ctx.run(params.argv, input=params.input, check=False)
         if result.rc not in params.ok_codes:
             raise TaiLabsError(
@@ -49,7 +49,7 @@ class Exec(Action):
 
 
 @register_action
-class WriteFile(Action):
+class WriteFile(Action["WriteFile.Params"]):
     name = "linux.file"
     summary = "Write a file (content rendered with the lab's variables), with mode and owner"
     node_kinds = LINUX
@@ -63,7 +63,7 @@ class WriteFile(Action):
         group: str = "root"
         state: Literal["present", "absent", "directory"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         owner = f"{params.owner}:{params.group}"
         if params.state == "absent":
             ctx.run(["rm", "-rf", "--", params.path])
@@ -95,7 +95,7 @@ class WriteFile(Action):
 
 
 @register_action
-class Service(Action):
+class Service(Action["Service.Params"]):
     name = "linux.service"
     summary = "Start, stop or restart a systemd unit, and enable or disable it"
     node_kinds = LINUX
@@ -105,7 +105,7 @@ class Service(Action):
         state: Literal["started", "stopped", "restarted"] | None = None
         enabled: bool | None = None
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         if params.enabled is not None:
             verb = "enable" if params.enabled else "disable"
             ctx.run(["systemctl", verb, "--", params.service])
@@ -115,7 +115,7 @@ class Service(Action):
 
 
 @register_action
-class Package(Action):
+class Package(Action["Package.Params"]):
     name = "linux.package"
     summary = "Install or remove Debian packages (from the lab's package cache)"
     node_kinds = LINUX
@@ -124,7 +124,7 @@ class Package(Action):
         packages: list[str] = Field(min_length=1)
         state: Literal["present", "absent"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         for name in params.packages:
             if name.startswith("-"):
                 raise TaiLabsError(f"package name {name!r} must not start with '-'")
@@ -145,7 +145,7 @@ class Package(Action):
 
 
 @register_action
-class User(Action):
+class User(Action["User.Params"]):
     name = "linux.user"
     summary = "Create or change a local user: groups, password, shell"
     node_kinds = LINUX
@@ -156,7 +156,7 @@ class User(Action):
         password: str | None = None
         state: Literal["present", "absent"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         exists = ctx.run(["id", "-u", "--", params.user], check=False).ok
         if params.state == "absent":
             if exists:
@@ -172,7 +172,7 @@ class User(Action):
 
 
 @register_action
-class PowerShell(Action):
+class PowerShell(Action["PowerShell.Params"]):
     name = "windows.powershell"
     summary = "Run a PowerShell script with named parameters (quoted by the WinRM session)"
     node_kinds = WINDOWS
@@ -193,7 +193,7 @@ class PowerShell(Action):
                     raise ValueError(f"${name} is one of PowerShell's own variables")
             return value
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         with powershell(ctx) as session:
             result = session.run_ps(params.script, params.parameters, timeout=params.timeout)
         if not result.ok:
@@ -204,7 +204,7 @@ class PowerShell(Action):
 
 
 @register_action
-class Network(Action):
+class Network(Action["Network.Params"]):
     name = "linux.network"
     summary = "Set an interface's static address, gateway and DNS the way the image configures it"
     node_kinds = LINUX
@@ -215,7 +215,7 @@ class Network(Action):
         gateway: ipaddress.IPv4Address | None = None
         dns: list[ipaddress.IPv4Address] = []
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         lines = [
             "[Match]",
             f"Name={params.interface}",
@@ -240,7 +240,7 @@ class Network(Action):
         ctx.run(["networkctl", "reconfigure", params.interface])
 
 
-def _render_template(ctx: RoleContext, name: str) -> str:
+def _render_template(ctx: NodeContext, name: str) -> str:
     from tai_labs.scenario.render import make_environment
 
     if ctx.folder is None:

@@ -16,10 +16,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import Fault, FaultError, register_fault
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.roles.ad_plan import domain_dn, normalize_dn, ou_dn
-from tai_labs.roles.base import RoleContext
 
 DC = frozenset({"ad-dc", "windows-server"})
 SAM_LDB = "/var/lib/samba/private/sam.ldb"
@@ -35,11 +35,11 @@ NEVER_EXPIRES = {0, 0x7FFFFFFFFFFFFFFF}
 FILETIME_EPOCH = 11644473600
 
 
-class DirectoryFault(Fault):
+class DirectoryFault(Fault[ParamsT]):
     node_kinds = DC
 
     @staticmethod
-    def samba_only(ctx: RoleContext) -> None:
+    def samba_only(ctx: NodeContext) -> None:
         if ctx.node.kind.value != "ad-dc":
             raise FaultError(
                 f"{ctx.node.name} is a {ctx.node.kind.value}: only Samba DCs (ad-dc) are "
@@ -54,7 +54,7 @@ class _User(PluginParams):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def realm(ctx: RoleContext) -> str:
+def realm(ctx: NodeContext) -> str:
     if ctx.scenario.directory is None:
         raise FaultError(f"{ctx.node.name}: the scenario has no directory")
     return ctx.scenario.directory.realm
@@ -92,7 +92,7 @@ def parse_ldif(text: str) -> list[dict[str, list[str]]]:
 
 
 def ldb_search(
-    ctx: RoleContext, ldap_filter: str, attrs: list[str], base: str | None = None
+    ctx: NodeContext, ldap_filter: str, attrs: list[str], base: str | None = None
 ) -> list[dict[str, list[str]]]:
     argv = ["ldbsearch", "-H", SAM_LDB]
     if base is not None:
@@ -101,7 +101,7 @@ def ldb_search(
     return parse_ldif(res.stdout)
 
 
-def ldb_modify(ctx: RoleContext, dn: str, attr: str, values: list[str]) -> None:
+def ldb_modify(ctx: NodeContext, dn: str, attr: str, values: list[str]) -> None:
     """Replace ``attr`` of ``dn`` (LDIF through stdin; the DN base64, whatever it holds)."""
     lines = [
         f"dn:: {base64.b64encode(dn.encode()).decode()}",
@@ -122,7 +122,7 @@ USER_ATTRS = [
 ]
 
 
-def find_user(ctx: RoleContext, login: str) -> dict[str, list[str]]:
+def find_user(ctx: NodeContext, login: str) -> dict[str, list[str]]:
     found = ldb_search(
         ctx,
         f"(&(objectClass=user)(sAMAccountName={login}))",
@@ -156,7 +156,7 @@ def parent_dn(dn: str) -> str:
     return ""
 
 
-def password_settings(ctx: RoleContext) -> dict[str, str]:
+def password_settings(ctx: NodeContext) -> dict[str, str]:
     res = ctx.run(["samba-tool", "domain", "passwordsettings", "show"])
     out = {}
     for line in res.stdout.splitlines():
@@ -170,7 +170,7 @@ def password_settings(ctx: RoleContext) -> dict[str, str]:
 
 
 @register_fault
-class AccountLocked(DirectoryFault):
+class AccountLocked(DirectoryFault["AccountLocked.Params"]):
     name = "ad.account_locked"
     summary = "Lock an account out with real failed LDAPS binds (lockout policy on if it is off)"
     symptom = "Mon compte est bloqué, je ne peux plus ouvrir ma session."
@@ -183,7 +183,7 @@ class AccountLocked(DirectoryFault):
         #: set it; otherwise Samba's 30 minutes would unlock the account during the exam.
         keep_locked: bool = True
 
-    def _policy(self, ctx: RoleContext, params: Params) -> int:
+    def _policy(self, ctx: NodeContext, params: Params) -> int:
         """Make sure failed binds can lock the account; return the threshold in force."""
         settings = password_settings(ctx)
         threshold = int(settings.get("Account lockout threshold (attempts)", "0") or 0)
@@ -206,7 +206,7 @@ class AccountLocked(DirectoryFault):
             )
         return threshold
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -229,30 +229,30 @@ class AccountLocked(DirectoryFault):
             f"{params.login} is not locked after {max(params.attempts, threshold)} failed binds"
         )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         entry = find_user(ctx, params.login)
         return bool(int_attr(entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT)
 
 
 @register_fault
-class AccountDisabled(DirectoryFault):
+class AccountDisabled(DirectoryFault[_User]):
     name = "ad.account_disabled"
     summary = "Disable an account"
     symptom = "On me dit que mon compte est désactivé."
     Params = _User
 
-    def inject(self, ctx: RoleContext, params: _User) -> None:
+    def inject(self, ctx: NodeContext, params: _User) -> None:
         self.samba_only(ctx)
         if not self.in_place(ctx, params):
             ctx.run(["samba-tool", "user", "disable", params.login])
 
-    def in_place(self, ctx: RoleContext, params: _User) -> bool:
+    def in_place(self, ctx: NodeContext, params: _User) -> bool:
         entry = find_user(ctx, params.login)
         return bool(int_attr(entry, "userAccountControl") & UF_ACCOUNTDISABLE)
 
 
 @register_fault
-class AccountExpired(DirectoryFault):
+class AccountExpired(DirectoryFault["AccountExpired.Params"]):
     name = "ad.account_expired"
     summary = "Set an account's expiry date in the past"
     symptom = "Depuis mon retour de congés, mon compte ne marche plus."
@@ -261,7 +261,7 @@ class AccountExpired(DirectoryFault):
         #: How long ago the account expired ("since I came back from holidays").
         days_ago: int = Field(default=3, ge=1, le=3650)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -270,19 +270,19 @@ class AccountExpired(DirectoryFault):
         day = (int(time.time()) // 86400 - params.days_ago + 1) * 86400
         ldb_modify(ctx, entry["dn"][0], "accountExpires", [str(filetime(day))])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         value = int_attr(find_user(ctx, params.login), "accountExpires")
         return value not in NEVER_EXPIRES and value < filetime(time.time())
 
 
 @register_fault
-class PasswordMustChange(DirectoryFault):
+class PasswordMustChange(DirectoryFault[_User]):
     name = "ad.password_must_change"
     summary = "Force a password change at next logon (pwdLastSet = 0)"
     symptom = "On me demande de changer mon mot de passe et ça échoue."
     Params = _User
 
-    def inject(self, ctx: RoleContext, params: _User) -> None:
+    def inject(self, ctx: NodeContext, params: _User) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -297,7 +297,7 @@ class PasswordMustChange(DirectoryFault):
         if int_attr(entry, "pwdLastSet", default=-1) != 0:
             ldb_modify(ctx, entry["dn"][0], "pwdLastSet", ["0"])
 
-    def in_place(self, ctx: RoleContext, params: _User) -> bool:
+    def in_place(self, ctx: NodeContext, params: _User) -> bool:
         entry = find_user(ctx, params.login)
         return int_attr(entry, "pwdLastSet", default=-1) == 0 and not (
             int_attr(entry, "userAccountControl") & UF_DONT_EXPIRE_PASSWD
@@ -305,7 +305,7 @@ class PasswordMustChange(DirectoryFault):
 
 
 @register_fault
-class UserWrongOu(DirectoryFault):
+class UserWrongOu(DirectoryFault["UserWrongOu.Params"]):
     name = "ad.user_wrong_ou"
     summary = "Move a user into another OU"
     symptom = "Je n'ai plus mes lecteurs réseau ni mon fond d'écran habituel."
@@ -314,7 +314,7 @@ class UserWrongOu(DirectoryFault):
         #: OU path as in the scenario's directory: "Departs", "Siege/Utilisateurs".
         ou: str = Field(pattern=r"^[\w .'-]+(/[\w .'-]+)*$")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -323,12 +323,12 @@ class UserWrongOu(DirectoryFault):
             raise FaultError(f"the directory has no OU {params.ou!r} ({target})")
         ctx.run(["samba-tool", "user", "move", params.login, target])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         dn = find_user(ctx, params.login)["dn"][0]
         return normalize_dn(parent_dn(dn)) == normalize_dn(ou_dn(params.ou, realm(ctx)))
 
 
-def group_members(ctx: RoleContext, group: str) -> list[str]:
+def group_members(ctx: NodeContext, group: str) -> list[str]:
     res = ctx.run(["samba-tool", "group", "listmembers", group], check=False)
     if not res.ok:
         raise FaultError(f"the directory of {ctx.node.name} has no group {group!r}")
@@ -336,7 +336,7 @@ def group_members(ctx: RoleContext, group: str) -> list[str]:
 
 
 @register_fault
-class MembershipRemoved(DirectoryFault):
+class MembershipRemoved(DirectoryFault["MembershipRemoved.Params"]):
     name = "ad.membership_removed"
     summary = "Remove a user from a group"
     symptom = "Je n'ai plus accès au partage de mon service."
@@ -344,13 +344,13 @@ class MembershipRemoved(DirectoryFault):
     class Params(_User):
         group: str = Field(pattern=NAME)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         find_user(ctx, params.login)
         if not self.in_place(ctx, params):
             ctx.run(["samba-tool", "group", "removemembers", params.group, params.login])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return params.login.lower() not in group_members(ctx, params.group)
 
 
@@ -374,7 +374,7 @@ GPLINK_DISABLED = 1
 
 
 @register_fault
-class GpoLinkDisabled(DirectoryFault):
+class GpoLinkDisabled(DirectoryFault["GpoLinkDisabled.Params"]):
     name = "ad.gpo_link_disabled"
     summary = "Disable a GPO's link on an OU"
     symptom = "La stratégie ne s'applique plus aux postes du service."
@@ -385,7 +385,7 @@ class GpoLinkDisabled(DirectoryFault):
         #: OU path ("Siege/Utilisateurs"); "" for the domain itself.
         ou: str = Field(pattern=r"^([\w .'-]+(/[\w .'-]+)*)?$")
 
-    def _gpo_dn(self, ctx: RoleContext, gpo: str) -> str:
+    def _gpo_dn(self, ctx: NodeContext, gpo: str) -> str:
         base = f"CN=Policies,CN=System,{domain_dn(realm(ctx))}"
         found = ldb_search(
             ctx, "(objectClass=groupPolicyContainer)", ["displayName", "cn"], base=base
@@ -396,7 +396,7 @@ class GpoLinkDisabled(DirectoryFault):
                 return entry["dn"][0]
         raise FaultError(f"the directory has no GPO {gpo!r}")
 
-    def _links(self, ctx: RoleContext, params: Params) -> tuple[str, list[tuple[str, int]], int]:
+    def _links(self, ctx: NodeContext, params: Params) -> tuple[str, list[tuple[str, int]], int]:
         """(container DN, its links, index of the GPO's link)."""
         container = ou_dn(params.ou, realm(ctx)) if params.ou else domain_dn(realm(ctx))
         found = ldb_search(ctx, "(objectClass=*)", ["gPLink"], base=container)
@@ -410,7 +410,7 @@ class GpoLinkDisabled(DirectoryFault):
                 return container, links, i
         raise FaultError(f"GPO {params.gpo!r} is not linked to {container}")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         container, links, i = self._links(ctx, params)
         dn, flags = links[i]
@@ -419,7 +419,7 @@ class GpoLinkDisabled(DirectoryFault):
         links[i] = (dn, flags | GPLINK_DISABLED)
         ldb_modify(ctx, container, "gPLink", [render_gplink(links)])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         _, links, i = self._links(ctx, params)
         return bool(links[i][1] & GPLINK_DISABLED)
 
@@ -435,7 +435,7 @@ def dns_data(query_output: str, rtype: str) -> list[str]:
 
 
 @register_fault
-class DnsRecordMissing(DirectoryFault):
+class DnsRecordMissing(DirectoryFault["DnsRecordMissing.Params"]):
     name = "ad.dns_record_missing"
     summary = "Delete a DNS record from the domain's zone"
     symptom = "Le serveur d'impression est introuvable par son nom."
@@ -445,7 +445,7 @@ class DnsRecordMissing(DirectoryFault):
         record: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
         type: Literal["A", "PTR", "CNAME"] = "A"
 
-    def _where(self, ctx: RoleContext, params: Params) -> tuple[str, str]:
+    def _where(self, ctx: NodeContext, params: Params) -> tuple[str, str]:
         """(zone, name in the zone) of the record."""
         if params.type != "PTR":
             name = params.record.lower().removesuffix("." + realm(ctx).lower())
@@ -468,14 +468,14 @@ class DnsRecordMissing(DirectoryFault):
                 return zone, ".".join(reversed(octets[n:]))
         raise FaultError(f"the DC has no reverse zone for {params.record}")
 
-    def _data(self, ctx: RoleContext, params: Params) -> list[str]:
+    def _data(self, ctx: NodeContext, params: Params) -> list[str]:
         zone, name = self._where(ctx, params)
         res = ctx.run(
             ["samba-tool", "dns", "query", "127.0.0.1", zone, name, params.type, "-P"], check=False
         )
         return dns_data(res.stdout, params.type) if res.ok else []
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         zone, name = self._where(ctx, params)
         for data in self._data(ctx, params):
@@ -484,5 +484,5 @@ class DnsRecordMissing(DirectoryFault):
                 ["samba-tool", "dns", "delete", "127.0.0.1", zone, name, params.type, data, "-P"]
             )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not self._data(ctx, params)

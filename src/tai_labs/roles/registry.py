@@ -1,21 +1,21 @@
-"""Which role serves which node kind (imported on first use: roles pull in their libraries)."""
+"""Which role serves which node kind (a role's module is imported on first use: roles pull in
+their libraries)."""
 
 from __future__ import annotations
 
-import importlib
-
 from tai_labs.errors import TaiLabsError
-from tai_labs.roles.base import Role
+from tai_labs.plugins import UnknownPluginError
+from tai_labs.roles.base import ROLE_PLUGINS, Role
 
-#: kind -> "module:Class"
+#: kind -> the key of its role (a ``tai_labs.roles`` entry point)
 ROLES: dict[str, str] = {
-    "ad-dc": "tai_labs.roles.ad_dc:AdDcRole",
-    "router": "tai_labs.roles.router:RouterRole",
-    "switch": "tai_labs.roles.switch:SwitchRole",
-    "linux-client": "tai_labs.roles.client:ClientRole",
-    "linux-server": "tai_labs.roles.client:ClientRole",
-    "windows-client": "tai_labs.roles.windows:WindowsRole",
-    "windows-server": "tai_labs.roles.windows:WindowsRole",
+    "ad-dc": "ad-dc",
+    "router": "router",
+    "switch": "switch",
+    "linux-client": "linux",
+    "linux-server": "linux",
+    "windows-client": "windows",
+    "windows-server": "windows",
 }
 
 
@@ -24,18 +24,13 @@ class NoRoleError(TaiLabsError):
 
 
 def role_for(kind: str) -> Role:
-    target = ROLES.get(kind)
-    if target is None:
+    key = ROLES.get(kind)
+    if key is None:
         raise NoRoleError(f"no role can provision a {kind!r} node on this engine yet")
-    module_name, cls_name = target.split(":")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise NoRoleError(f"the {kind!r} role is not available yet ({module_name})") from None
-    role: Role = getattr(module, cls_name)()
-    return role
+        return ROLE_PLUGINS.get(key)()
+    except UnknownPluginError:
+        raise NoRoleError(f"the {kind!r} role is not available yet ({key})") from None
 
 
 def available_kinds() -> set[str]:
