@@ -85,18 +85,18 @@ class WindowsCheck(Check[ParamsT, PowerShellSession]):
     node_kinds = WINDOWS
     script: str = ""
 
-    def params_of(self, params: Any) -> dict[str, str]:
+    def params_of(self, params: ParamsT) -> dict[str, str]:
         return {}
 
-    def collect(self, session: PowerShellSession, params: Any) -> Evidence:
+    def collect(self, session: PowerShellSession, params: ParamsT) -> Evidence:
         ev = Evidence()
         ev.add(session.run_ps(self.script, self.params_of(params)))
         return ev
 
-    def judge(self, evidence: Evidence, params: Any) -> Judgement:
+    def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
         return _decoding(lambda: self.decide(_json(evidence), params))
 
-    def decide(self, data: Any, params: Any) -> Judgement:
+    def decide(self, data: Any, params: ParamsT) -> Judgement:
         raise NotImplementedError
 
 

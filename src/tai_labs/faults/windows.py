@@ -90,20 +90,20 @@ class WindowsFault(Fault[ParamsT]):
     #: Why the change may not take (a policy forcing it back), for the FaultError.
     stuck_hint: ClassVar[str] = ""
 
-    def bind(self, params: Any) -> dict[str, str]:
+    def bind(self, params: ParamsT) -> dict[str, str]:
         """The script's parameters, bound by the session as quoted ``$name`` variables."""
         return {}
 
-    def broken(self, node: str, data: Mapping[str, Any], params: Any) -> bool:
+    def broken(self, node: str, data: Mapping[str, Any], params: ParamsT) -> bool:
         """Whether the answer shows the fault in place; FaultError for an odd answer."""
         raise NotImplementedError
 
-    def _ask(self, ctx: NodeContext, script: str, params: Any) -> dict[str, Any]:
+    def _ask(self, ctx: NodeContext, script: str, params: ParamsT) -> dict[str, Any]:
         with powershell(ctx) as session:
             result = session.run_ps(script, self.bind(params), timeout=SCRIPT_TIMEOUT)
         return json_answer(ctx.node.name, result)
 
-    def inject(self, ctx: NodeContext, params: Any) -> None:
+    def inject(self, ctx: NodeContext, params: ParamsT) -> None:
         data = self._ask(ctx, self.change_script + self.state_script, params)
         if not self.broken(ctx.node.name, data, params):
             raise FaultError(
@@ -112,7 +112,7 @@ class WindowsFault(Fault[ParamsT]):
                 hint=self.stuck_hint or None,
             )
 
-    def in_place(self, ctx: NodeContext, params: Any) -> bool:
+    def in_place(self, ctx: NodeContext, params: ParamsT) -> bool:
         return self.broken(ctx.node.name, self._ask(ctx, self.state_script, params), params)
 
 
