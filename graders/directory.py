@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import kinds_offering
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.sessions.base import CommandResult, DirectoryEntry, DirectorySession, escape_filter
 
 DC = kinds_offering("directory")
@@ -138,13 +139,7 @@ def _one(entries: Entries, what_fr: str, what_en: str, key: str) -> dict[str, An
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    """Run a judge; a value that does not decode is an error, never a guess."""
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError) as exc:
-        return Judgement.error(
-            f"réponse de l'annuaire inattendue : {exc}", f"unexpected directory answer: {exc}"
-        )
+    return decoding(judge, "réponse de l'annuaire", "directory answer")
 
 
 def _ou_check(v: Verdicts, dn: str, ou: str, what_fr: str) -> None:
@@ -162,13 +157,13 @@ def _ou_check(v: Verdicts, dn: str, ou: str, what_fr: str) -> None:
 # -- checks ------------------------------------------------------------------------------------
 
 
-class DirectoryCheck(Check):
+class DirectoryCheck(Check[ParamsT, DirectorySession]):
     session = "directory"
     node_kinds = DC
 
 
 @register_check
-class User(DirectoryCheck):
+class User(DirectoryCheck["User.Params"]):
     name = "ad.user"
     summary = "A user account: OU, enabled, locked, expired, must change password, groups"
 
@@ -330,7 +325,7 @@ class User(DirectoryCheck):
 
 
 @register_check
-class Group(DirectoryCheck):
+class Group(DirectoryCheck["Group.Params"]):
     name = "ad.group"
     summary = "A group exists with its scope, OU and (at least these) members"
 
@@ -421,7 +416,7 @@ class Group(DirectoryCheck):
 
 
 @register_check
-class GpoLink(DirectoryCheck):
+class GpoLink(DirectoryCheck["GpoLink.Params"]):
     name = "ad.gpo"
     summary = (
         "A GPO exists and is linked to an OU with the link enabled (or disabled, or not linked)"
@@ -523,7 +518,7 @@ class GpoLink(DirectoryCheck):
 
 
 @register_check
-class Computer(DirectoryCheck):
+class Computer(DirectoryCheck["Computer.Params"]):
     name = "ad.computer"
     summary = "A computer object exists (or not) in the given OU"
 

@@ -15,14 +15,14 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 MAX_READ = 1024 * 1024
 
 
 @register_check
-class File(LinuxCheck):
+class File(LinuxCheck["File.Params"]):
     name = "linux.file"
     summary = "A file exists (or not) with the given content, hash, mode and owner"
 
@@ -131,7 +131,7 @@ class File(LinuxCheck):
 
 
 @register_check
-class User(LinuxCheck):
+class User(LinuxCheck["User.Params"]):
     name = "linux.user"
     summary = "A local user exists (or not) and is (or is not) in the given groups"
 
@@ -195,7 +195,7 @@ class User(LinuxCheck):
 
 
 @register_check
-class Mount(LinuxCheck):
+class Mount(LinuxCheck["Mount.Params"]):
     name = "linux.mount"
     summary = "A file system is mounted at a path and, if asked, declared in /etc/fstab"
 
@@ -291,7 +291,7 @@ class Mount(LinuxCheck):
 
 
 @register_check
-class DiskFree(LinuxCheck):
+class DiskFree(LinuxCheck["DiskFree.Params"]):
     name = "linux.disk_free"
     summary = "The file system holding a path has at least this much free space"
 

@@ -16,12 +16,12 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 
 @register_check
-class Firewall(LinuxCheck):
+class Firewall(LinuxCheck["Firewall.Params"]):
     name = "linux.firewall"
     summary = "The nftables ruleset lets a port through (or blocks it)"
 
@@ -71,7 +71,7 @@ class Firewall(LinuxCheck):
 
 
 @register_check
-class Resolver(LinuxCheck):
+class Resolver(LinuxCheck["Resolver.Params"]):
     name = "linux.resolver"
     summary = "The DNS resolvers (and search domains) the node uses"
 
@@ -123,7 +123,7 @@ class Resolver(LinuxCheck):
 
 
 @register_check
-class Route(LinuxCheck):
+class Route(LinuxCheck["Route.Params"]):
     name = "linux.route"
     summary = "A route (or the default route) goes through the given gateway"
 
@@ -179,7 +179,7 @@ class Route(LinuxCheck):
 
 
 @register_check
-class Address(LinuxCheck):
+class Address(LinuxCheck["Address.Params"]):
     name = "linux.address"
     summary = "An interface is up with the given address"
 
@@ -232,7 +232,7 @@ class Address(LinuxCheck):
 
 
 @register_check
-class Hostname(LinuxCheck):
+class Hostname(LinuxCheck["Hostname.Params"]):
     name = "linux.hostname"
     summary = "The node's static host name"
 

@@ -16,7 +16,7 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 
@@ -25,7 +25,7 @@ def _unit(name: str) -> str:
 
 
 @register_check
-class Service(LinuxCheck):
+class Service(LinuxCheck["Service.Params"]):
     name = "linux.service"
     summary = "A systemd unit is active (a 'failed' unit counts as down) and optionally enabled"
 
@@ -116,7 +116,7 @@ class Service(LinuxCheck):
 
 
 @register_check
-class Package(LinuxCheck):
+class Package(LinuxCheck["Package.Params"]):
     name = "linux.package"
     summary = "A Debian package is installed (or absent)"
 
@@ -167,7 +167,7 @@ class Package(LinuxCheck):
 
 
 @register_check
-class Cron(LinuxCheck):
+class Cron(LinuxCheck["Cron.Params"]):
     name = "linux.cron"
     summary = "A cron job (or systemd timer) runs the given command"
 
@@ -313,7 +313,7 @@ class Cron(LinuxCheck):
 
 
 @register_check
-class Printer(LinuxCheck):
+class Printer(LinuxCheck["Printer.Params"]):
     name = "linux.printer"
     summary = "A CUPS queue exists, is enabled, accepts jobs and is (or is not) the default"
 
@@ -396,7 +396,7 @@ class Printer(LinuxCheck):
 
 
 @register_check
-class Sshd(LinuxCheck):
+class Sshd(LinuxCheck["Sshd.Params"]):
     name = "linux.sshd"
     summary = "The effective sshd settings (root login, password authentication)"
 
@@ -448,7 +448,7 @@ class Sshd(LinuxCheck):
 
 
 @register_check
-class KernelModule(LinuxCheck):
+class KernelModule(LinuxCheck["KernelModule.Params"]):
     name = "linux.kernel_module"
     summary = "A kernel module is loaded (or not) and not blacklisted"
 

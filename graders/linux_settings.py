@@ -16,7 +16,7 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 
@@ -26,7 +26,7 @@ def _zone(path: str) -> str:
 
 
 @register_check
-class Timezone(LinuxCheck):
+class Timezone(LinuxCheck["Timezone.Params"]):
     name = "linux.timezone"
     summary = "The time zone, and the clock within a tolerance of the host's"
 
@@ -102,7 +102,7 @@ def _assignments(text: str) -> dict[str, str]:
 
 
 @register_check
-class Locale(LinuxCheck):
+class Locale(LinuxCheck["Locale.Params"]):
     name = "linux.locale"
     summary = "The system locale and keyboard layout"
 

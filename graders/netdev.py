@@ -24,10 +24,11 @@ from typing import Any
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import NodeKind
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import NoParams, ParamsT, PluginParams
 from tai_labs.roles.router import FRR_CONF
 from tai_labs.roles.switch import BRIDGE, port_ifname, svi_ifname
 from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
@@ -88,12 +89,7 @@ def switch_ifname(name: str) -> str:
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        return Judgement.error(
-            f"réponse de l'équipement inattendue : {exc}", f"unexpected device output: {exc}"
-        )
+    return decoding(judge, "réponse de l'équipement", "device output")
 
 
 def _output(evidence: Evidence, index: int) -> CommandResult:
@@ -242,13 +238,15 @@ def static_routes(config: str) -> list[tuple[ipaddress.IPv4Network, str, str]]:
 # -- checks ------------------------------------------------------------------------------------
 
 
-class DeviceCheck(Check):
+# A device check is given a DeviceSession or, for a device whose CLI is a shell, a
+# CommandSession (see ``cli``/``shell``): the session type is left to each check.
+class DeviceCheck(Check[ParamsT, Any]):
     session = "device"
     node_kinds = DEVICES
 
 
 @register_check
-class Vlan(DeviceCheck):
+class Vlan(DeviceCheck["Vlan.Params"]):
     name = "netdev.vlan"
     summary = "A VLAN exists (declared on sw0 or used by a port), with the given name"
     node_kinds = SWITCH
@@ -333,7 +331,7 @@ def _ports_judge(evidence: Evidence, name: str) -> dict[str, Any] | Judgement:
     return row
 
 
-class PortCheck(DeviceCheck):
+class PortCheck(DeviceCheck[ParamsT]):
     """A switch port's mode and VLANs, read from Open vSwitch's port table."""
 
     def collect(self, session: Any, params: Any) -> Evidence:
@@ -351,7 +349,7 @@ class PortCheck(DeviceCheck):
 
 
 @register_check
-class AccessPort(PortCheck):
+class AccessPort(PortCheck["AccessPort.Params"]):
     name = "netdev.access_port"
     summary = "A switch port is an access port in the given VLAN"
     node_kinds = SWITCH
@@ -387,7 +385,7 @@ class AccessPort(PortCheck):
 
 
 @register_check
-class Trunk(PortCheck):
+class Trunk(PortCheck["Trunk.Params"]):
     name = "netdev.trunk"
     summary = "A switch port is a trunk that allows exactly (or at least) the listed VLANs"
     node_kinds = SWITCH
@@ -433,7 +431,7 @@ class Trunk(PortCheck):
 
 
 @register_check
-class Interface(DeviceCheck):
+class Interface(DeviceCheck["Interface.Params"]):
     name = "netdev.interface"
     summary = (
         "An interface is administratively and operationally up (or shut down), with its address"
@@ -539,7 +537,7 @@ class Interface(DeviceCheck):
 
 
 @register_check
-class StaticRoute(DeviceCheck):
+class StaticRoute(DeviceCheck["StaticRoute.Params"]):
     name = "netdev.route"
     summary = "A static route (or the default route) through the given next hop, as configured"
     node_kinds = ROUTER
@@ -587,7 +585,7 @@ class StaticRoute(DeviceCheck):
 
 
 @register_check
-class DhcpRelay(DeviceCheck):
+class DhcpRelay(DeviceCheck["DhcpRelay.Params"]):
     name = "netdev.dhcp_relay"
     summary = "DHCP requests on an interface are relayed to a server (dnsmasq dhcp-relay, loaded)"
     node_kinds = ROUTER
@@ -695,20 +693,20 @@ class DhcpRelay(DeviceCheck):
 
 
 @register_check
-class ConfigSaved(DeviceCheck):
+class ConfigSaved(DeviceCheck[NoParams]):
     name = "netdev.config_saved"
     summary = "The running configuration is saved (running equals /etc/frr/frr.conf)"
     node_kinds = ROUTER
     # FRR's vtysh has no "show startup-config": the saved file is read inside the node.
     session = "command"
 
-    def collect(self, session: CommandSession, params: PluginParams) -> Evidence:
+    def collect(self, session: CommandSession, params: NoParams) -> Evidence:
         ev = Evidence()
         ev.add(session.run(["vtysh", "-c", "show running-config"]))
         ev.add(session.run(["cat", FRR_CONF]))
         return ev
 
-    def judge(self, evidence: Evidence, params: PluginParams) -> Judgement:
+    def judge(self, evidence: Evidence, params: NoParams) -> Judgement:
         return _decoding(lambda: self._judge(evidence))
 
     def _judge(self, evidence: Evidence) -> Judgement:

@@ -19,7 +19,7 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import NodeKind, kinds_where
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.sessions.base import CommandResult, CommandSession
 
 # Not the switch, as before kinds became a table.
@@ -35,7 +35,7 @@ NO_NAME = (
 )
 
 
-class Probe(Check):
+class Probe(Check[ParamsT, CommandSession]):
     node_kinds = PROBE_NODES
 
 
@@ -45,7 +45,7 @@ def _no_name(result: CommandResult) -> bool:
 
 
 @register_check
-class Dns(Probe):
+class Dns(Probe["Dns.Params"]):
     name = "probe.dns"
     summary = "A name resolves (A or PTR) to the expected answer, or fails to"
 
@@ -170,7 +170,7 @@ def _norm_answer(text: str, rtype: str) -> str:
 
 
 @register_check
-class Reach(Probe):
+class Reach(Probe["Reach.Params"]):
     name = "probe.reach"
     summary = "A host answers ping, or a TCP port accepts connections"
 
@@ -267,7 +267,7 @@ def _dhclient_reason(stderr: str) -> str:
 
 
 @register_check
-class DhcpLease(Probe):
+class DhcpLease(Probe["DhcpLease.Params"]):
     """Side effects, deliberately small: the node sends DISCOVER/REQUEST from its own MAC, so
     the server records (or renews) a lease for it; nothing is applied to the interface, no
     DHCPRELEASE is sent (it would cancel the lease the node really uses), and the dhclient
@@ -363,7 +363,7 @@ DENIED = (
 
 
 @register_check
-class Smb(Probe):
+class Smb(Probe["Smb.Params"]):
     name = "probe.smb"
     summary = "An SMB share is readable, writable, or denied for a given user"
 
@@ -478,7 +478,7 @@ KRB_FAILURES = {
 
 
 @register_check
-class Kerberos(Probe):
+class Kerberos(Probe["Kerberos.Params"]):
     name = "probe.kerberos"
     summary = "A user obtains a Kerberos ticket (password valid, clock in sync)"
 
@@ -536,7 +536,7 @@ exec curl -sS -L --max-time 15 -w '\n== status %{http_code}' "$1"
 
 
 @register_check
-class Http(Probe):
+class Http(Probe["Http.Params"]):
     name = "probe.http"
     summary = "A URL answers with the expected status (through the node's proxy settings)"
 

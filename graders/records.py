@@ -13,7 +13,7 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import kinds_where
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 MAX_READ = 256 * 1024
@@ -46,7 +46,7 @@ def _content(ev: Evidence, path: str) -> tuple[str | None, Judgement | None]:
 
 
 @register_check
-class InterventionReport(Check):
+class InterventionReport(Check["InterventionReport.Params", CommandSession]):
     name = "record.report"
     summary = "An intervention report exists with every required field filled in"
     node_kinds = kinds_where(role="linux")
@@ -104,7 +104,7 @@ class InterventionReport(Check):
 
 
 @register_check
-class Inventory(Check):
+class Inventory(Check["Inventory.Params", CommandSession]):
     name = "record.inventory"
     summary = "An asset inventory lists each given machine with its location and user"
     node_kinds = kinds_where(role="linux")

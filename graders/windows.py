@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from graders._decoding import decoding
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import kinds_where
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.sessions.base import PowerShellSession
 
 WINDOWS = kinds_where(windows=True)
@@ -77,36 +78,31 @@ def _json(evidence: Evidence) -> Any:
 
 
 def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    try:
-        return judge()
-    except (ValueError, KeyError, TypeError) as exc:
-        return Judgement.error(
-            f"réponse de Windows inattendue : {exc}", f"unexpected PowerShell output: {exc}"
-        )
+    return decoding(judge, "réponse de Windows", "PowerShell output")
 
 
-class WindowsCheck(Check):
+class WindowsCheck(Check[ParamsT, PowerShellSession]):
     session = "powershell"
     node_kinds = WINDOWS
     script: str = ""
 
-    def params_of(self, params: Any) -> dict[str, str]:
+    def params_of(self, params: ParamsT) -> dict[str, str]:
         return {}
 
-    def collect(self, session: PowerShellSession, params: Any) -> Evidence:
+    def collect(self, session: PowerShellSession, params: ParamsT) -> Evidence:
         ev = Evidence()
         ev.add(session.run_ps(self.script, self.params_of(params)))
         return ev
 
-    def judge(self, evidence: Evidence, params: Any) -> Judgement:
+    def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
         return _decoding(lambda: self.decide(_json(evidence), params))
 
-    def decide(self, data: Any, params: Any) -> Judgement:
+    def decide(self, data: Any, params: ParamsT) -> Judgement:
         raise NotImplementedError
 
 
 @register_check
-class Service(WindowsCheck):
+class Service(WindowsCheck["Service.Params"]):
     name = "windows.service"
     summary = "A Windows service is running (and its start mode)"
     script = SERVICE_PS
@@ -147,7 +143,7 @@ class Service(WindowsCheck):
 
 
 @register_check
-class Firewall(WindowsCheck):
+class Firewall(WindowsCheck["Firewall.Params"]):
     name = "windows.firewall"
     summary = "Windows Defender Firewall profiles are enabled (as enforced, GPO included)"
     script = FIREWALL_PS
@@ -178,7 +174,7 @@ class Firewall(WindowsCheck):
 
 
 @register_check
-class Defender(WindowsCheck):
+class Defender(WindowsCheck["Defender.Params"]):
     name = "windows.defender"
     summary = "Microsoft Defender real-time protection is on and signatures are recent"
     script = DEFENDER_PS
@@ -221,7 +217,7 @@ def _same_account(have: str, wanted: str) -> bool:
 
 
 @register_check
-class LocalGroup(WindowsCheck):
+class LocalGroup(WindowsCheck["LocalGroup.Params"]):
     name = "windows.local_group"
     summary = "A local group has (or lacks) a member"
     script = LOCAL_GROUP_PS
@@ -258,7 +254,7 @@ class LocalGroup(WindowsCheck):
 
 
 @register_check
-class Program(WindowsCheck):
+class Program(WindowsCheck["Program.Params"]):
     name = "windows.program"
     summary = "A program is installed (from the uninstall registry keys)"
     script = PROGRAM_PS
@@ -288,7 +284,7 @@ class Program(WindowsCheck):
 
 
 @register_check
-class Volume(WindowsCheck):
+class Volume(WindowsCheck["Volume.Params"]):
     name = "windows.volume"
     summary = "A volume with a drive letter exists, with its file system and size"
     script = VOLUME_PS

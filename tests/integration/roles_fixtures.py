@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import host_problem
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.images.builder import ImageBuilder
 from tai_labs.locations import locations
@@ -27,7 +28,7 @@ from tai_labs.providers.base import ExecResult, NicSpec, NodeSpec
 from tai_labs.providers.cleanup import cleanup_lab, known_labs
 from tai_labs.providers.lxc import LxcEngine
 from tai_labs.providers.naming import new_lab_id
-from tai_labs.roles.base import Role, RoleContext
+from tai_labs.roles.base import Role
 from tai_labs.roles.client import ClientRole
 from tai_labs.roles.router import RouterRole
 from tai_labs.roles.switch import SwitchRole, port_ifname, uplink_ifname
@@ -146,7 +147,7 @@ class RoleLab:
     ) -> ExecResult:
         return self.engine.exec(self.resources[name], argv, input=input, timeout=timeout)
 
-    def ctx(self, name: str) -> RoleContext:
+    def ctx(self, name: str) -> NodeContext:
         resource = self.resources[name]
 
         def run(
@@ -154,7 +155,7 @@ class RoleLab:
         ) -> ExecResult:
             return self.engine.exec(resource, argv, input=input, timeout=timeout)
 
-        return RoleContext(
+        return NodeContext(
             self.lab_id,
             self.scenario.node(name),
             self.scenario,

@@ -17,10 +17,11 @@ import pytest
 from test_graders_ad import directory, lab  # noqa: F401 (fixtures: the DC lab, LDAPS to it)
 
 from tai_labs.actions.base import run_step
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.grading.base import CHECKS
 from tai_labs.grading.model import Judgement, Verdict
-from tai_labs.roles.base import RoleContext
+from tai_labs.scenario.model import Step
 
 pytestmark = pytest.mark.integration
 PASS, FAIL = Verdict.PASS, Verdict.FAIL
@@ -29,7 +30,7 @@ RUN = str(int(time.time()) % 100000)
 
 
 @pytest.fixture(scope="module")
-def dc1(lab: Any) -> RoleContext:  # noqa: F811
+def dc1(lab: Any) -> NodeContext:  # noqa: F811
     return lab.context("dc1")
 
 
@@ -52,24 +53,24 @@ def check(session: Any, grader: str, params: dict[str, Any], expect: Verdict) ->
     return judgement
 
 
-def step(ctx: RoleContext, action: str, **params: Any) -> float:
+def step(ctx: NodeContext, action: str, **params: Any) -> float:
     started = time.monotonic()
-    run_step(ctx, action, params)
+    run_step(ctx, Step(action=action, params=params))
     took = time.monotonic() - started
     print(f"\n{action} {params}: {took:.2f} s")
     return took
 
 
-def gplink(dc1: RoleContext, dn: str) -> str:
+def gplink(dc1: NodeContext, dn: str) -> str:
     return dc1.run(["ldbsearch", "-H", SAM, "-b", dn, "-s", "base", "gPLink"]).stdout
 
 
-def dns_state(dc1: RoleContext, zone: str, name: str) -> str:
+def dns_state(dc1: NodeContext, zone: str, name: str) -> str:
     res = dc1.run(["samba-tool", "dns", "query", "127.0.0.1", zone, name, "ALL", "-P"], check=False)
     return res.stdout + res.stderr
 
 
-def test_gpo_link_action_makes_the_gpo_check_pass(dc1: RoleContext, directory: Any) -> None:  # noqa: F811
+def test_gpo_link_action_makes_the_gpo_check_pass(dc1: NodeContext, directory: Any) -> None:  # noqa: F811
     name = f"Fond d'écran Siège {RUN}"
     ou = f"OU=Utilisateurs,OU=Siege,{directory.base_dn}"
     linked = {"gpo": name, "linked_to": "Siege/Utilisateurs"}
@@ -104,14 +105,14 @@ def test_gpo_link_action_makes_the_gpo_check_pass(dc1: RoleContext, directory: A
     check(directory, "ad.gpo", linked, PASS)
 
 
-def test_gpo_link_to_a_missing_ou_creates_nothing(dc1: RoleContext, directory: Any) -> None:  # noqa: F811
+def test_gpo_link_to_a_missing_ou_creates_nothing(dc1: NodeContext, directory: Any) -> None:  # noqa: F811
     name = f"GPO orpheline {RUN}"
     with pytest.raises(TaiLabsError, match="no OU 'Siege/Absente'"):
         step(dc1, "ad.gpo_link", gpo=name, ou="Siege/Absente")
     check(directory, "ad.gpo", {"gpo": name}, FAIL)
 
 
-def test_dns_record_action_makes_the_dns_check_pass(dc1: RoleContext, pc1_session: Any) -> None:
+def test_dns_record_action_makes_the_dns_check_pass(dc1: NodeContext, pc1_session: Any) -> None:
     realm = dc1.scenario.directory.realm  # type: ignore[union-attr]
     host = f"srv-print{RUN}"
     fqdn = f"{host}.{realm}"

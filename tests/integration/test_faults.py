@@ -34,10 +34,10 @@ from topologies import (
 )
 
 from conftest import host_problem
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import FAULTS, FaultError
 from tai_labs.faults.linux import networkd_setup_state, settle
 from tai_labs.roles.ad_dc import ldaps_bind
-from tai_labs.roles.base import RoleContext
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -48,14 +48,14 @@ def skip_unless_lab_host() -> None:
         pytest.skip(problem)
 
 
-def sh(ctx: RoleContext, script: str, *args: str, check: bool = False) -> str:
+def sh(ctx: NodeContext, script: str, *args: str, check: bool = False) -> str:
     """A fixed test script in the node (values only as positional arguments)."""
     res = ctx.run(["sh", "-c", script, "sh", *args], check=check, timeout=60)
     return res.stdout + res.stderr
 
 
 def prove(
-    ctx: RoleContext,
+    ctx: NodeContext,
     name: str,
     params: dict[str, Any],
     fingerprint: Callable[[], str],
@@ -102,38 +102,38 @@ def lab() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def pc1(lab: Any) -> RoleContext:
+def pc1(lab: Any) -> NodeContext:
     return lab.context("pc1")
 
 
 @pytest.fixture(scope="module")
-def dc1(lab: Any) -> RoleContext:
+def dc1(lab: Any) -> NodeContext:
     return lab.context("dc1")
 
 
 @pytest.fixture(scope="module")
-def box(lab: Any) -> RoleContext:
+def box(lab: Any) -> NodeContext:
     return lab.context("box")
 
 
-def pc1_files(pc1: RoleContext, *paths: str) -> Callable[[], str]:
+def pc1_files(pc1: NodeContext, *paths: str) -> Callable[[], str]:
     return lambda: sh(
         pc1, 'for f in "$@"; do echo "== $f"; stat -c %Y "$f"; cat "$f"; done', *paths
     )
 
 
-def pings(ctx: RoleContext, host: str) -> bool:
+def pings(ctx: NodeContext, host: str) -> bool:
     return ctx.run(["ping", "-c", "1", "-W", "2", host], check=False).ok
 
 
-def can_reach(ctx: RoleContext, host: str, port: int) -> bool:
+def can_reach(ctx: NodeContext, host: str, port: int) -> bool:
     return ctx.run(["nc", "-z", "-w", "3", host, str(port)], check=False, timeout=15).ok
 
 
 # -- Linux -------------------------------------------------------------------------------------
 
 
-def test_dns_resolver(pc1: RoleContext) -> None:
+def test_dns_resolver(pc1: NodeContext) -> None:
     realm = pc1.scenario.directory.realm  # type: ignore[union-attr]
     saved = sh(pc1, "cat /etc/resolv.conf")
     try:
@@ -148,7 +148,7 @@ def test_dns_resolver(pc1: RoleContext) -> None:
         pc1.write_file("/etc/resolv.conf", saved)
 
 
-def test_hosts_poisoned(pc1: RoleContext) -> None:
+def test_hosts_poisoned(pc1: NodeContext) -> None:
     realm = pc1.scenario.directory.realm  # type: ignore[union-attr]
     saved = sh(pc1, "cat /etc/hosts")
     try:
@@ -164,7 +164,7 @@ def test_hosts_poisoned(pc1: RoleContext) -> None:
     assert can_reach(pc1, f"dc1.{realm}", 445)
 
 
-def test_firewall_block(pc1: RoleContext) -> None:
+def test_firewall_block(pc1: NodeContext) -> None:
     assert can_reach(pc1, "192.168.10.10", 445)
     saved = sh(pc1, "cat /etc/nftables.conf")
     try:
@@ -192,7 +192,7 @@ NETWORKD_ETH1 = "/etc/systemd/network/10-tai-labs-eth1.network"
 
 
 @pytest.fixture
-def eth1_restored(pc1: RoleContext) -> Iterator[None]:
+def eth1_restored(pc1: NodeContext) -> Iterator[None]:
     saved = sh(pc1, "cat " + NETWORKD_ETH1)
     yield
     pc1.write_file(NETWORKD_ETH1, saved)
@@ -206,11 +206,11 @@ def eth1_restored(pc1: RoleContext) -> Iterator[None]:
     assert "192.168.10.51/24" in sh(pc1, "ip -4 -br addr show dev eth1")
 
 
-def net_state(pc1: RoleContext) -> Callable[[], str]:
+def net_state(pc1: NodeContext) -> Callable[[], str]:
     return lambda: sh(pc1, "cat " + NETWORKD_ETH1 + "; ip -4 -br addr; ip -4 route; ip -br link")
 
 
-def test_gateway(pc1: RoleContext, eth1_restored: None) -> None:
+def test_gateway(pc1: NodeContext, eth1_restored: None) -> None:
     assert pings(pc1, "203.0.113.2")
     prove(
         pc1,
@@ -224,7 +224,7 @@ def test_gateway(pc1: RoleContext, eth1_restored: None) -> None:
     assert "via 192.168.10.253" in sh(pc1, "sleep 2; ip -4 route show default")
 
 
-def test_address(pc1: RoleContext, eth1_restored: None) -> None:
+def test_address(pc1: NodeContext, eth1_restored: None) -> None:
     prove(
         pc1,
         "linux.address",
@@ -236,7 +236,7 @@ def test_address(pc1: RoleContext, eth1_restored: None) -> None:
     assert "192.168.20.51/24" in sh(pc1, "sleep 2; ip -4 -br addr show dev eth1")
 
 
-def test_interface_down(pc1: RoleContext, eth1_restored: None) -> None:
+def test_interface_down(pc1: NodeContext, eth1_restored: None) -> None:
     prove(
         pc1,
         "linux.interface_down",
@@ -248,7 +248,7 @@ def test_interface_down(pc1: RoleContext, eth1_restored: None) -> None:
     assert "DOWN" in sh(pc1, "sleep 2; ip -br link show dev eth1")
 
 
-def test_permissions(pc1: RoleContext) -> None:
+def test_permissions(pc1: NodeContext) -> None:
     pc1.run(["install", "-d", "-m", "0775", "/srv/compta"])
     pc1.run(["useradd", "-M", "lea"], check=False)
     prove(
@@ -260,7 +260,7 @@ def test_permissions(pc1: RoleContext) -> None:
     )
 
 
-def test_group_removed(pc1: RoleContext) -> None:
+def test_group_removed(pc1: NodeContext) -> None:
     pc1.run(["useradd", "-M", "-G", "plugdev", "marc"], check=False)
     prove(
         pc1,
@@ -271,7 +271,7 @@ def test_group_removed(pc1: RoleContext) -> None:
     )
 
 
-def test_package_removed(pc1: RoleContext) -> None:
+def test_package_removed(pc1: NodeContext) -> None:
     prove(
         pc1,
         "linux.package_removed",
@@ -285,7 +285,7 @@ def test_package_removed(pc1: RoleContext) -> None:
         cls().inject(pc1, cls.Params(package="no-such-package-here"))
 
 
-def test_timezone(pc1: RoleContext) -> None:
+def test_timezone(pc1: NodeContext) -> None:
     try:
         prove(
             pc1,
@@ -299,7 +299,7 @@ def test_timezone(pc1: RoleContext) -> None:
         pc1.write_file("/etc/timezone", "Etc/UTC\n")
 
 
-def test_proxy(pc1: RoleContext) -> None:
+def test_proxy(pc1: NodeContext) -> None:
     try:
         prove(
             pc1,
@@ -321,7 +321,7 @@ def test_proxy(pc1: RoleContext) -> None:
         pc1.run(["rm", "-f", "/etc/apt/apt.conf.d/95proxy"])
 
 
-def test_service_stopped(pc1: RoleContext) -> None:
+def test_service_stopped(pc1: NodeContext) -> None:
     try:
         prove(
             pc1,
@@ -335,7 +335,7 @@ def test_service_stopped(pc1: RoleContext) -> None:
 
 
 @pytest.mark.parametrize("how", ["uuid", "option", "fstype"])
-def test_fstab_broken(pc1: RoleContext, how: str) -> None:
+def test_fstab_broken(pc1: NodeContext, how: str) -> None:
     saved = sh(pc1, "cat /etc/fstab")
     pc1.run(["mkdir", "-p", "/srv/partage"])
     pc1.write_file("/etc/fstab", saved + "tmpfs\t/srv/partage\ttmpfs\tdefaults,size=8m\t0\t0\n")
@@ -356,14 +356,14 @@ def test_fstab_broken(pc1: RoleContext, how: str) -> None:
         pc1.run(["systemctl", "daemon-reload"])
 
 
-def test_disk_full_refuses_a_node_without_disk_mib(pc1: RoleContext) -> None:
+def test_disk_full_refuses_a_node_without_disk_mib(pc1: NodeContext) -> None:
     cls = FAULTS.get("linux.disk_full")
     with pytest.raises(FaultError, match="disk_mib"):
         cls().inject(pc1, cls.Params())
     assert pc1.run(["test", "-e", "/var/tmp/.cache-update.bin"], check=False).rc != 0
 
 
-def test_clock_skew_refuses_a_container(pc1: RoleContext) -> None:
+def test_clock_skew_refuses_a_container(pc1: NodeContext) -> None:
     cls = FAULTS.get("linux.clock_skew")
     assert cls.engines == frozenset({"vm"})
     with pytest.raises(FaultError, match="container"):
@@ -373,7 +373,7 @@ def test_clock_skew_refuses_a_container(pc1: RoleContext) -> None:
 # -- router (FRR) ------------------------------------------------------------------------------
 
 
-def test_route_missing(box: RoleContext) -> None:
+def test_route_missing(box: NodeContext) -> None:
     try:
         prove(
             box,
@@ -399,7 +399,7 @@ def test_route_missing(box: RoleContext) -> None:
         )
 
 
-def test_router_port_shutdown(box: RoleContext, pc1: RoleContext) -> None:
+def test_router_port_shutdown(box: NodeContext, pc1: NodeContext) -> None:
     try:
         prove(
             box,
@@ -430,19 +430,19 @@ def test_router_port_shutdown(box: RoleContext, pc1: RoleContext) -> None:
 # -- Active Directory --------------------------------------------------------------------------
 
 
-def user(dc1: RoleContext) -> tuple[str, str, str]:
+def user(dc1: NodeContext) -> tuple[str, str, str]:
     directory = dc1.scenario.directory
     assert directory is not None
     u = directory.users[0]
     return u.login, str(u.password), directory.realm
 
 
-def bind_detail(dc1: RoleContext) -> tuple[bool, str]:
+def bind_detail(dc1: NodeContext) -> tuple[bool, str]:
     login, password, realm = user(dc1)
     return ldaps_bind(dc1.mgmt_address, f"{login}@{realm}", password)
 
 
-def ad_state(dc1: RoleContext) -> Callable[[], str]:
+def ad_state(dc1: NodeContext) -> Callable[[], str]:
     login, _, _ = user(dc1)
     # Everything but what a failed bind or the clock moves by itself.
     return lambda: "\n".join(
@@ -458,7 +458,7 @@ def ad_state(dc1: RoleContext) -> Callable[[], str]:
     )
 
 
-def test_account_locked(dc1: RoleContext) -> None:
+def test_account_locked(dc1: NodeContext) -> None:
     login, _, _ = user(dc1)
     assert bind_detail(dc1)[0]
     try:
@@ -478,7 +478,7 @@ def test_account_locked(dc1: RoleContext) -> None:
     assert bind_detail(dc1)[0] or "data 775" not in bind_detail(dc1)[1]
 
 
-def test_account_disabled(dc1: RoleContext) -> None:
+def test_account_disabled(dc1: NodeContext) -> None:
     login, _, _ = user(dc1)
     try:
         prove(
@@ -492,7 +492,7 @@ def test_account_disabled(dc1: RoleContext) -> None:
         dc1.run(["samba-tool", "user", "enable", login])
 
 
-def test_account_expired(dc1: RoleContext) -> None:
+def test_account_expired(dc1: NodeContext) -> None:
     login, _, _ = user(dc1)
     try:
         prove(
@@ -511,7 +511,7 @@ def test_account_expired(dc1: RoleContext) -> None:
     assert bind_detail(dc1)[0]
 
 
-def test_password_must_change(dc1: RoleContext) -> None:
+def test_password_must_change(dc1: NodeContext) -> None:
     login, _, _ = user(dc1)
     try:
         prove(
@@ -529,7 +529,7 @@ def test_password_must_change(dc1: RoleContext) -> None:
     assert bind_detail(dc1)[0]
 
 
-def test_user_wrong_ou(dc1: RoleContext) -> None:
+def test_user_wrong_ou(dc1: NodeContext) -> None:
     login, _, realm = user(dc1)
     try:
         prove(
@@ -547,7 +547,7 @@ def test_user_wrong_ou(dc1: RoleContext) -> None:
         )
 
 
-def test_membership_removed(dc1: RoleContext) -> None:
+def test_membership_removed(dc1: NodeContext) -> None:
     login, _, _ = user(dc1)
     try:
         prove(
@@ -562,7 +562,7 @@ def test_membership_removed(dc1: RoleContext) -> None:
 
 
 @pytest.mark.parametrize("rtype", ["A", "CNAME"])
-def test_dns_record_missing(dc1: RoleContext, pc1: RoleContext, rtype: str) -> None:
+def test_dns_record_missing(dc1: NodeContext, pc1: NodeContext, rtype: str) -> None:
     _, _, realm = user(dc1)
     dc1.run(
         ["samba-tool", "dns", "add", "127.0.0.1", realm, "srv-print", "A", "192.168.10.20", "-P"],
@@ -596,7 +596,7 @@ def test_dns_record_missing(dc1: RoleContext, pc1: RoleContext, rtype: str) -> N
         cls().inject(dc1, cls.Params(record="dc1"))
 
 
-def test_gpo_link_disabled(dc1: RoleContext) -> None:
+def test_gpo_link_disabled(dc1: NodeContext) -> None:
     from tai_labs.facts.directory import domain_dn, ldb_modify, ou_dn
 
     _, _, realm = user(dc1)

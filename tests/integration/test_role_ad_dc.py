@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import host_problem
+from tai_labs.context import NodeContext
 from tai_labs.facts.directory import domain_dn, ou_dn, parse_ldif
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
@@ -45,7 +46,7 @@ from tai_labs.roles.ad_plan import (
     object_commands,
     ou_paths,
 )
-from tai_labs.roles.base import RoleContext, RoleError
+from tai_labs.roles.base import RoleError
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 from tai_labs.scenario.model import Directory
 from tai_labs.scenario.variables import random_secret
@@ -108,7 +109,7 @@ def test_weak_password_names_the_user_before_touching_the_node() -> None:
         raise AssertionError(f"ran {argv} on the node despite a weak password")
 
     scenario = loaded.scenario.model_copy(update={"directory": weak})
-    ctx = RoleContext(
+    ctx = NodeContext(
         "abcdef",
         scenario.node(DC),
         scenario,
@@ -132,7 +133,7 @@ def test_gpos_are_refused_not_ignored() -> None:
     def never(argv: Sequence[str], input: str | bytes | None, timeout: float | None) -> ExecResult:
         raise AssertionError(f"ran {argv} on the node")
 
-    ctx = RoleContext(
+    ctx = NodeContext(
         "abcdef",
         scenario.node(DC),
         scenario,
@@ -184,7 +185,7 @@ class DcLab:
     engine: LxcEngine
     resource: str
     loaded: LoadedScenario
-    ctx: RoleContext
+    ctx: NodeContext
     role: AdDcRole
     timings: dict[str, float]
     workaround: str | None
@@ -289,7 +290,7 @@ def dc() -> Iterator[DcLab]:
             argvs.append(tuple(argv))
             return engine.exec(resource, argv, input=input, timeout=timeout)
 
-        ctx = RoleContext(
+        ctx = NodeContext(
             lab_id,
             node,
             scenario,

@@ -181,8 +181,8 @@ def test_clock_skew_fault_on_a_vm_survives_a_revert_to_its_snapshot(
     vm_lab: tuple[Lab, Any, str],
 ) -> None:
     """linux.clock_skew needs a VM (a container shares the host's clock): proven here."""
+    from tai_labs.context import NodeContext
     from tai_labs.faults.base import FAULTS
-    from tai_labs.roles.base import RoleContext
     from tai_labs.scenario.loader import load_scenario
     from tai_labs.scenario.model import Node, NodeKind
 
@@ -190,7 +190,7 @@ def test_clock_skew_fault_on_a_vm_survives_a_revert_to_its_snapshot(
     loaded = load_scenario(
         Path(__file__).resolve().parents[1] / "e2e" / "scenarios" / "vm-mixte" / "scenario.yaml"
     )
-    ctx = RoleContext(
+    ctx = NodeContext(
         lab_id=lab.lab_id,
         node=Node(name="vm1", kind=NodeKind.LINUX_SERVER, engine="vm"),
         scenario=loaded.scenario,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tai_labs.actions.base import ACTIONS
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.model import Node
 
 SID = "S-1-5-21-3194340473-2957220437-599251893-1105"
@@ -41,9 +41,9 @@ class FakeDc:
         return ExecResult(0, "", "")
 
 
-def dc_ctx(node: FakeDc) -> RoleContext:
+def dc_ctx(node: FakeDc) -> NodeContext:
     scenario: Any = SimpleNamespace(directory=SimpleNamespace(netbios="DUPUIS"))
-    return RoleContext(
+    return NodeContext(
         "lab",
         Node.model_validate({"name": "dc1", "kind": "ad-dc"}),
         scenario,

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import FAULTS, FaultError
 from tai_labs.faults.linux import ini_values, set_ini_key
 from tai_labs.faults.linux_network import blocked_hooks, poison_hosts, with_nameserver, with_proxy
 from tai_labs.faults.linux_system import corrupt_fstab_line
 from tai_labs.faults.network import disable_scope, ovs_vlans, set_dhcp_option, static_routes
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.model import Node
 
 NETWORKD = (
@@ -26,7 +26,7 @@ NETWORKD = (
 def test_every_linux_ad_and_network_fault_is_runnable() -> None:
     for cls in FAULTS:
         if cls.name.startswith("windows."):
-            continue  # no WinRM channel from a RoleContext yet (see windows.py)
+            continue  # no WinRM channel from a NodeContext yet (see windows.py)
         assert cls.missing_parts() == [], cls.name
 
 
@@ -176,8 +176,8 @@ class FakeNode:
         return self.answers.get(argv[0], ExecResult(0, "", ""))
 
 
-def fake_ctx(node: dict[str, Any], exec_: FakeNode) -> RoleContext:
-    from tai_labs.roles.base import RoleContext as Ctx
+def fake_ctx(node: dict[str, Any], exec_: FakeNode) -> NodeContext:
+    from tai_labs.roles.base import NodeContext as Ctx
 
     scenario: Any = None
     import ipaddress

@@ -13,7 +13,7 @@ import pytest
 from tai_labs.grading.base import CHECKS, Check
 from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.runner import grade
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.reports import grading as render
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.sessions.base import CommandResult, SessionError
@@ -21,7 +21,7 @@ from tai_labs.sessions.base import CommandResult, SessionError
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "errors"
 
 
-class FileSays(Check):
+class FileSays(Check["FileSays.Params", Any]):
     """Stand-in check: passes when the fake node's file says 'ok'."""
 
     name = "ad.user"  # replaces the real one for these tests only (see fixture)
@@ -73,9 +73,9 @@ class FakeSessions:
 @pytest.fixture
 def fake_check() -> Iterator[None]:
     real = CHECKS.get("ad.user")
-    CHECKS._items["ad.user"] = FileSays  # type: ignore[assignment]
+    CHECKS._group.items["ad.user"] = FileSays
     yield
-    CHECKS._items["ad.user"] = real
+    CHECKS._group.items["ad.user"] = real
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from tai_labs.kinds import (
     kinds_offering,
     kinds_where,
 )
-from tai_labs.roles.registry import ROLE_CLASSES, NoRoleError, role_for, role_named
+from tai_labs.roles.base import ROLE_PLUGINS
+from tai_labs.roles.registry import NoRoleError, role_for, role_named
 from tai_labs.scenario.model import Engine, Node
 from tai_labs.scenario.model import NodeKind as ModelNodeKind
 
@@ -39,7 +40,7 @@ def test_rows_are_consistent(kind: NodeKind) -> None:
     assert set(row.sessions) <= set(get_args(SessionKind))
     assert set(row.sessions.values()) <= set(get_args(Transport))
     assert ("powershell" in row.sessions) == row.windows
-    assert row.role in ROLE_CLASSES
+    assert row.role in ROLE_PLUGINS
     assert type(role_for(kind.value)) is type(role_named(row.role))
 
 

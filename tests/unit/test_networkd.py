@@ -9,9 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from tai_labs.actions.base import ACTIONS
+from tai_labs.context import NodeContext
 from tai_labs.providers.base import ExecResult, NicSpec
 from tai_labs.providers.seed import networkd_file
-from tai_labs.roles.base import RoleContext
 from tai_labs.roles.switch import render_port_network, render_svi_network
 from tai_labs.scenario.model import Interface, Node
 
@@ -60,7 +60,7 @@ def test_linux_network_action_unit() -> None:
             written[argv[-1]] = input
         return ExecResult(0, "", "")
 
-    ctx = RoleContext(
+    ctx = NodeContext(
         "lab",
         Node.model_validate({"name": "pc1", "kind": "linux-client"}),
         SimpleNamespace(),  # type: ignore[arg-type]

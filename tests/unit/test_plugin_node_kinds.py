@@ -13,7 +13,7 @@ import pytest
 from tai_labs.actions.base import ACTIONS
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
-from tai_labs.registry import Registry
+from tai_labs.plugins import Registry
 
 LINUX_ALL = {"ad-dc", "linux-client", "linux-server", "router", "switch"}
 LINUX_NO_SWITCH = {"ad-dc", "linux-client", "linux-server", "router"}

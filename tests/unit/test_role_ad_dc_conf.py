@@ -11,10 +11,10 @@ import ipaddress
 import json
 from collections.abc import Sequence
 
+from tai_labs.context import NodeContext
 from tai_labs.providers.base import ExecResult
 from tai_labs.roles.ad_dc import SMB_CONF, UNIT, WINBIND_CACHE, AdDcRole
 from tai_labs.roles.ad_plan import LOCAL_SOCKETS, allowed_networks, hosts_allow
-from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
@@ -88,7 +88,7 @@ class FakeDc:
 def _configure(node: FakeDc, loaded: LoadedScenario) -> None:
     scenario = loaded.scenario
     assert scenario.directory is not None
-    ctx = RoleContext("abcdef", scenario.node("dc1"), scenario, loaded.variables, node.exec, MGMT)
+    ctx = NodeContext("abcdef", scenario.node("dc1"), scenario, loaded.variables, node.exec, MGMT)
     AdDcRole()._configure(ctx, scenario.directory, LAB_IP)
 
 

@@ -19,7 +19,7 @@ from tai_labs.images import windows as image_windows
 from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.errors import EngineError
-from tai_labs.roles.base import NotReadyError, RoleContext, RoleError
+from tai_labs.roles.base import NodeContext, NotReadyError, RoleError
 from tai_labs.roles.registry import role_for
 from tai_labs.roles.windows import (
     ADMIN_USER,
@@ -74,9 +74,9 @@ class FakeGuest:
         return ExecResult(0, f"{RESULT_PREFIX}{json.dumps(report)}\r\n", "")
 
 
-def _ctx(guest: FakeGuest, secrets: dict[str, str] | None = None) -> RoleContext:
+def _ctx(guest: FakeGuest, secrets: dict[str, str] | None = None) -> NodeContext:
     loaded = load_scenario(find("compte-verrouille"), candidate="windows-unit")
-    return RoleContext(
+    return NodeContext(
         lab_id="w1",
         node=Node(name="win1", kind=NodeKind.WINDOWS_CLIENT),
         scenario=loaded.scenario,

@@ -259,7 +259,7 @@ class _Fake:
 def test_lab_engine_sends_each_node_to_its_engine(tmp_path: Path) -> None:
     engine = LabEngine("abc123", data=tmp_path)
     lxc, vm = _Fake("lxc"), _Fake("vm")
-    engine._lxc, engine._vm = lxc, vm  # type: ignore[assignment]
+    engine._engines.update(container=lxc, vm=vm)  # type: ignore[dict-item]
     engine.create(_spec())  # engine: vm
     engine.create(_spec().model_copy(update={"name": "abc123-pc1", "engine": "container"}))
     assert vm.calls == [("create", "abc123-srv1")]

@@ -20,11 +20,11 @@ import pytest
 from pydantic import ValidationError
 
 from tai_labs.actions.base import ACTIONS, run_step
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults import windows
 from tai_labs.faults.base import FAULTS, FaultError
-from tai_labs.roles.base import RoleContext
-from tai_labs.scenario.model import Node
+from tai_labs.scenario.model import Node, Step
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.winrm import WinRmSession
 
@@ -44,12 +44,12 @@ from test_sessions_winrm import (  # pywinrm first: that module needs it
 PREAMBLE = "$ProgressPreference = 'SilentlyContinue'\n"
 
 
-def win_ctx(secrets: dict[str, str] | None = None) -> RoleContext:
+def win_ctx(secrets: dict[str, str] | None = None) -> NodeContext:
     def no_exec(argv: Any, input: Any, timeout: Any) -> Any:
         raise AssertionError(f"a Windows fault ran {argv} through the Linux exec channel")
 
     scenario: Any = SimpleNamespace(directory=SimpleNamespace(realm="dupuis.lan"))
-    return RoleContext(
+    return NodeContext(
         "lab",
         Node.model_validate({"name": "win1", "kind": "windows-client"}),
         scenario,
@@ -72,7 +72,7 @@ class Recorded:
         """The next session runs one script, answers this, and is closed."""
         self._answers.append([OPEN_SHELL, COMMAND, receive(stdout, stderr, rc), SIGNAL, DELETE])
 
-    def _open(self, ctx: RoleContext) -> WinRmSession:
+    def _open(self, ctx: NodeContext) -> WinRmSession:
         session, replay = session_with(self._answers.pop(0))
         self.replays.append(replay)
         return session
@@ -302,11 +302,8 @@ def test_session_is_opened_as_the_grading_pool_does() -> None:
 def test_powershell_action_binds_parameters_recorded_winrm(recorded: Recorded) -> None:
     recorded.answer("ok\r\n")
     script = "New-LocalUser -Name $login -NoPassword | Out-Null"
-    run_step(
-        win_ctx(),
-        "windows.powershell",
-        {"script": script, "parameters": {"login": "o'brien$(Stop-Computer)", "ou": "Siège"}},
-    )
+    params = {"script": script, "parameters": {"login": "o'brien$(Stop-Computer)", "ou": "Siège"}}
+    run_step(win_ctx(), Step(action="windows.powershell", params=params))
     assert recorded.script() == (
         PREAMBLE + "$login = 'o''brien$(Stop-Computer)'\n$ou = 'Siège'\n" + script
     )
@@ -316,7 +313,9 @@ def test_powershell_action_binds_parameters_recorded_winrm(recorded: Recorded) -
 def test_powershell_action_failure_names_the_error_recorded_winrm(recorded: Recorded) -> None:
     recorded.answer(stderr=WRITE_ERROR_STDERR, rc=1)
     with pytest.raises(TaiLabsError, match=r"win1: the PowerShell step failed \(rc 1\)"):
-        run_step(win_ctx(), "windows.powershell", {"script": 'Write-Error "Error"'})
+        run_step(
+            win_ctx(), Step(action="windows.powershell", params={"script": 'Write-Error "Error"'})
+        )
     assert recorded.closed()
 
 

@@ -1,46 +1,35 @@
-"""The action plugin contract and the registry of actions."""
+"""The action plugin contract and the registry of actions.
+
+Action modules register their actions on import and are declared under the
+``tai_labs.actions`` entry-point group (the project's own in pyproject.toml).
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from abc import abstractmethod
+from typing import Any
 
-from tai_labs.registry import Plugin, Registry
-
-if TYPE_CHECKING:
-    from tai_labs.roles.base import RoleContext
-
-_MODULES = ("system", "directory", "network")
+from tai_labs.context import NodeContext
+from tai_labs.errors import TaiLabsError
+from tai_labs.plugins import ACTION_PLUGINS, ParamsT, Plugin, Registry
+from tai_labs.scenario.model import Step
 
 
-class Action(Plugin):
-    """One provisioning or solution step run on a node through its sessions.
+class Action(Plugin[ParamsT]):
+    """One provisioning or solution step run on a node through its context."""
 
-    Subclasses that can run define ``run(self, ctx, params)``; the rest are declared (name
-    and parameters, so scenarios validate) and `tai-labs list` says they cannot run yet.
-    """
-
-    run: Any  # (self, ctx: RoleContext, params: Params) -> None, where implemented
-
-    @classmethod
-    def missing_parts(cls) -> list[str]:
-        return [] if callable(getattr(cls, "run", None)) else ["run"]
+    @abstractmethod
+    def run(self, ctx: NodeContext, params: ParamsT) -> None:
+        """Do the step; safe to run again on a node where it is done."""
 
 
-def run_step(ctx: RoleContext, action: str, params: dict[str, Any]) -> None:
-    """Run one scenario step on the node of ``ctx``."""
-    plugin = ACTIONS.get(action)
+def run_step(ctx: NodeContext, step: Step) -> None:
+    """Run one scenario step on the node of ``ctx``, with its parameters bound by the loader."""
+    plugin = ACTIONS.get(step.action)
     if plugin.missing_parts():
-        from tai_labs.errors import TaiLabsError
-
-        raise TaiLabsError(f"action {action!r} cannot run yet (not implemented)")
-    plugin().run(ctx, plugin.Params.model_validate(params))
+        raise TaiLabsError(f"action {step.action!r} cannot run yet (not implemented)")
+    plugin().run(ctx, step.bound_params(plugin.Params))
 
 
-def _load() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"tai_labs.actions.{module}")
-
-
-ACTIONS: Registry[type[Action]] = Registry("action", _load)
+ACTIONS: Registry[Action[Any]] = ACTION_PLUGINS.view(Action)
 register_action = ACTIONS.register

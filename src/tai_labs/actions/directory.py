@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from tai_labs.actions.base import Action, register_action
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.facts.directory import (
     dns_data,
@@ -22,12 +23,11 @@ from tai_labs.facts.directory import (
     set_gpo_link,
 )
 from tai_labs.kinds import kinds_offering
-from tai_labs.registry import PluginParams
+from tai_labs.plugins import ParamsT, PluginParams
 from tai_labs.roles.ad_plan import GROUP_SCOPES
-from tai_labs.roles.base import RoleContext
 
 
-def _realm(ctx: RoleContext) -> str:
+def _realm(ctx: NodeContext) -> str:
     if ctx.scenario.directory is None:
         raise TaiLabsError(f"{ctx.node.name}: the scenario has no directory")
     return ctx.scenario.directory.realm
@@ -40,7 +40,7 @@ def _positional(value: str, what: str) -> str:
     return value
 
 
-def _user_dn(ctx: RoleContext, login: str) -> str | None:
+def _user_dn(ctx: NodeContext, login: str) -> str | None:
     out = ctx.run(
         [
             "samba-tool",
@@ -60,19 +60,19 @@ def _user_dn(ctx: RoleContext, login: str) -> str | None:
 DC = kinds_offering("directory")
 
 
-class DirectoryAction(Action):
+class DirectoryAction(Action[ParamsT]):
     node_kinds = DC
 
 
 @register_action
-class Ou(DirectoryAction):
+class Ou(DirectoryAction["Ou.Params"]):
     name = "ad.ou"
     summary = "Create an OU (path such as 'Siege/Compta')"
 
     class Params(PluginParams):
         ou: str
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         parts = [p for p in params.ou.split("/") if p]
         for depth in range(1, len(parts) + 1):  # parents first; existing ones are kept
             path = "/".join(parts[:depth])
@@ -82,7 +82,7 @@ class Ou(DirectoryAction):
 
 
 @register_action
-class User(DirectoryAction):
+class User(DirectoryAction["User.Params"]):
     name = "ad.user"
     summary = "Create or change a user: OU, password, enabled, unlock, must change password"
 
@@ -98,7 +98,7 @@ class User(DirectoryAction):
         expires: Literal["never"] | None = None
         state: Literal["present", "absent"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         login = _positional(params.login, "login")
         dn = _user_dn(ctx, login)
         if params.state == "absent":
@@ -145,7 +145,7 @@ class User(DirectoryAction):
 
 
 @register_action
-class Group(DirectoryAction):
+class Group(DirectoryAction["Group.Params"]):
     name = "ad.group"
     summary = "Create a group or change its members"
 
@@ -156,7 +156,7 @@ class Group(DirectoryAction):
         add: list[str] = []
         remove: list[str] = []
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         group = _positional(params.group, "group")
         exists = ctx.run(["samba-tool", "group", "show", group], check=False).ok
         if not exists:
@@ -189,7 +189,7 @@ DNS_NAME = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$"
 
 
 @register_action
-class GpoLink(DirectoryAction):
+class GpoLink(DirectoryAction["GpoLink.Params"]):
     name = "ad.gpo_link"
     summary = "Create a GPO if needed and link it to an OU (enabled or not)"
 
@@ -198,7 +198,7 @@ class GpoLink(DirectoryAction):
         ou: str = Field(pattern=OU_PATH, description="OU path such as Siege/Utilisateurs")
         enabled: bool = True
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         realm = _realm(ctx)
         container = ou_dn(params.ou, domain_dn(realm))
         # The OU first: a missing one must not leave a new, unlinked GPO behind.
@@ -214,7 +214,7 @@ class GpoLink(DirectoryAction):
             ldb_modify(ctx, container, "gPLink", [wanted])
 
 
-def _gplink(ctx: RoleContext, container: str) -> str | None:
+def _gplink(ctx: NodeContext, container: str) -> str | None:
     """The container's gPLink ("" when it has no link), or None when it does not exist."""
     entries = ldb_search(ctx, "(objectClass=*)", ["gPLink"], container, scope="base", check=False)
     if not entries:
@@ -222,7 +222,7 @@ def _gplink(ctx: RoleContext, container: str) -> str | None:
     return "".join(entries[0].attributes.get("gplink", []))
 
 
-def _gpo_dn(ctx: RoleContext, name: str, realm: str) -> str | None:
+def _gpo_dn(ctx: NodeContext, name: str, realm: str) -> str | None:
     """The DN of the GPO whose display name is ``name`` (any case, as LDAP compares it)."""
     found = ldb_search(
         ctx,
@@ -240,7 +240,7 @@ def _gpo_dn(ctx: RoleContext, name: str, realm: str) -> str | None:
     return dns[0] if dns else None
 
 
-def _create_gpo(ctx: RoleContext, name: str, realm: str) -> str:
+def _create_gpo(ctx: NodeContext, name: str, realm: str) -> str:
     """Create an empty GPO as the domain Administrator would; return its DN.
 
     `samba-tool gpo create` writes the GPO's folder in sysvol over SMB, which the DC's
@@ -263,7 +263,7 @@ def _create_gpo(ctx: RoleContext, name: str, realm: str) -> str:
 
 
 @register_action
-class DnsRecord(DirectoryAction):
+class DnsRecord(DirectoryAction["DnsRecord.Params"]):
     name = "ad.dns_record"
     summary = "Add or delete a DNS record in the domain's zone"
 
@@ -289,7 +289,7 @@ class DnsRecord(DirectoryAction):
                 ipaddress.IPv4Address(self.record)
             return self
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         realm = _realm(ctx)
         where = _dns_where(ctx, params, realm, create=params.state == "present")
         if where is None:
@@ -309,7 +309,7 @@ class DnsRecord(DirectoryAction):
             _samba_dns(ctx, "add", zone, name, params.type, want)
 
 
-def _samba_dns(ctx: RoleContext, verb: str, *args: str) -> None:
+def _samba_dns(ctx: NodeContext, verb: str, *args: str) -> None:
     # -P: the DC's machine account, which may write its zones (no password shown).
     ctx.run(["samba-tool", "dns", verb, "127.0.0.1", *args, "-P"])
 
@@ -326,7 +326,7 @@ def _dns_fold(data: str) -> str:
 
 
 def _dns_where(
-    ctx: RoleContext, params: DnsRecord.Params, realm: str, *, create: bool
+    ctx: NodeContext, params: DnsRecord.Params, realm: str, *, create: bool
 ) -> tuple[str, str] | None:
     """(zone, name in the zone); a missing /24 reverse zone is created when ``create``."""
     if params.type != "PTR":
@@ -345,7 +345,7 @@ def _dns_where(
     return zone, octets[3]
 
 
-def _dns_query(ctx: RoleContext, zone: str, name: str, rtype: str) -> list[str]:
+def _dns_query(ctx: NodeContext, zone: str, name: str, rtype: str) -> list[str]:
     """The data of the name's ``rtype`` records ([] when the name has none)."""
     res = ctx.run(["samba-tool", "dns", "query", "127.0.0.1", zone, name, rtype, "-P"], check=False)
     if res.ok:
@@ -359,7 +359,7 @@ def _dns_query(ctx: RoleContext, zone: str, name: str, rtype: str) -> list[str]:
 
 
 @register_action
-class Share(DirectoryAction):
+class Share(DirectoryAction["Share.Params"]):
     name = "smb.share"
     summary = "Create an SMB share on the DC: a folder, its share section, who may write"
 
@@ -369,7 +369,7 @@ class Share(DirectoryAction):
         writers: list[str] = []
         readers: list[str] = []
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         netbios = ctx.scenario.directory.netbios if ctx.scenario.directory else ""
         groups = [*params.writers, *params.readers]
         # Who may read or write is the share's business (valid users / write list, resolved
@@ -391,7 +391,7 @@ class Share(DirectoryAction):
         ctx.run(["smbcontrol", "all", "reload-config"], check=False)
 
 
-def _group_gid(ctx: RoleContext, group: str) -> str:
+def _group_gid(ctx: NodeContext, group: str) -> str:
     """The Unix gid a domain group maps to on the DC (the id smbd puts in members' tokens).
 
     Through the group's SID and winbind's idmap (idmap.ldb), not through its name: this

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from tai_labs.actions.base import Action, register_action
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.kinds import NodeKind
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import PluginParams
 
 
 @register_action
-class DeviceConfig(Action):
+class DeviceConfig(Action["DeviceConfig.Params"]):
     name = "netdev.config"
     summary = "Send configuration lines in configuration mode, then optionally save"
     node_kinds = frozenset({NodeKind.ROUTER})
@@ -21,7 +21,7 @@ class DeviceConfig(Action):
         lines: list[str] = Field(min_length=1)
         save: bool = True
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         # vtysh takes each line as its own argument: nothing is re-parsed by a shell.
         argv = ["vtysh", "-c", "configure terminal"]
         for line in params.lines:

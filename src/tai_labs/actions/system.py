@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tai_labs.actions.base import Action, register_action
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.faults.windows import powershell
 from tai_labs.kinds import kinds_where
+from tai_labs.plugins import PluginParams
 from tai_labs.providers.networkd import NETWORKD_DIR, network_unit
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
 from tai_labs.sessions.quoting import ps_variable
 
 LINUX = kinds_where(linux=True)
@@ -31,7 +31,7 @@ PS_AUTOMATIC = frozenset(
 
 
 @register_action
-class Exec(Action):
+class Exec(Action["Exec.Params"]):
     name = "linux.exec"
     summary = "Run a command given as an argument list (no shell: values are never re-parsed)"
     node_kinds = LINUX
@@ -41,7 +41,7 @@ class Exec(Action):
         input: str | None = None
         ok_codes: list[int] = [0]
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         result = ctx.run(params.argv, input=params.input, check=False)
         if result.rc not in params.ok_codes:
             raise TaiLabsError(
@@ -51,7 +51,7 @@ class Exec(Action):
 
 
 @register_action
-class WriteFile(Action):
+class WriteFile(Action["WriteFile.Params"]):
     name = "linux.file"
     summary = "Write a file (content rendered with the lab's variables), with mode and owner"
     node_kinds = LINUX
@@ -65,7 +65,7 @@ class WriteFile(Action):
         group: str = "root"
         state: Literal["present", "absent", "directory"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         owner = f"{params.owner}:{params.group}"
         if params.state == "absent":
             ctx.run(["rm", "-rf", "--", params.path])
@@ -97,7 +97,7 @@ class WriteFile(Action):
 
 
 @register_action
-class Service(Action):
+class Service(Action["Service.Params"]):
     name = "linux.service"
     summary = "Start, stop or restart a systemd unit, and enable or disable it"
     node_kinds = LINUX
@@ -107,7 +107,7 @@ class Service(Action):
         state: Literal["started", "stopped", "restarted"] | None = None
         enabled: bool | None = None
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         if params.enabled is not None:
             verb = "enable" if params.enabled else "disable"
             ctx.run(["systemctl", verb, "--", params.service])
@@ -117,7 +117,7 @@ class Service(Action):
 
 
 @register_action
-class Package(Action):
+class Package(Action["Package.Params"]):
     name = "linux.package"
     summary = "Install or remove Debian packages (from the lab's package cache)"
     node_kinds = LINUX
@@ -126,7 +126,7 @@ class Package(Action):
         packages: list[str] = Field(min_length=1)
         state: Literal["present", "absent"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         for name in params.packages:
             if name.startswith("-"):
                 raise TaiLabsError(f"package name {name!r} must not start with '-'")
@@ -147,7 +147,7 @@ class Package(Action):
 
 
 @register_action
-class User(Action):
+class User(Action["User.Params"]):
     name = "linux.user"
     summary = "Create or change a local user: groups, password, shell"
     node_kinds = LINUX
@@ -158,7 +158,7 @@ class User(Action):
         password: str | None = None
         state: Literal["present", "absent"] = "present"
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         exists = ctx.run(["id", "-u", "--", params.user], check=False).ok
         if params.state == "absent":
             if exists:
@@ -174,7 +174,7 @@ class User(Action):
 
 
 @register_action
-class PowerShell(Action):
+class PowerShell(Action["PowerShell.Params"]):
     name = "windows.powershell"
     summary = "Run a PowerShell script with named parameters (quoted by the WinRM session)"
     node_kinds = WINDOWS
@@ -195,7 +195,7 @@ class PowerShell(Action):
                     raise ValueError(f"${name} is one of PowerShell's own variables")
             return value
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         with powershell(ctx) as session:
             result = session.run_ps(params.script, params.parameters, timeout=params.timeout)
         if not result.ok:
@@ -206,7 +206,7 @@ class PowerShell(Action):
 
 
 @register_action
-class Network(Action):
+class Network(Action["Network.Params"]):
     name = "linux.network"
     summary = "Set an interface's static address, gateway and DNS the way the image configures it"
     node_kinds = LINUX
@@ -217,7 +217,7 @@ class Network(Action):
         gateway: ipaddress.IPv4Address | None = None
         dns: list[ipaddress.IPv4Address] = []
 
-    def run(self, ctx: RoleContext, params: Params) -> None:
+    def run(self, ctx: NodeContext, params: Params) -> None:
         unit = network_unit(
             params.interface, address=params.address, gateway=params.gateway, dns=params.dns
         )
@@ -228,7 +228,7 @@ class Network(Action):
         ctx.run(["networkctl", "reconfigure", params.interface])
 
 
-def _render_template(ctx: RoleContext, name: str) -> str:
+def _render_template(ctx: NodeContext, name: str) -> str:
     from tai_labs.scenario.render import make_environment
 
     if ctx.folder is None:

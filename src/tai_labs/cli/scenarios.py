@@ -17,8 +17,8 @@ from tai_labs.errors import UsageError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
 from tai_labs.locations import locations
+from tai_labs.plugins import Registry
 from tai_labs.referential import load_referential
-from tai_labs.registry import Registry
 from tai_labs.reports.validation import ValidationResult, junit_xml
 from tai_labs.scenario import catalog
 from tai_labs.scenario.diagnostics import ScenarioError, display_path

@@ -1,31 +1,25 @@
-"""The fault plugin contract and the registry of faults."""
+"""The fault plugin contract and the registry of faults.
+
+Fault modules register their faults on import and are declared under the ``tai_labs.faults``
+entry-point group (the project's own in pyproject.toml).
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import ClassVar
+from abc import abstractmethod
+from typing import Any, ClassVar
 
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
-from tai_labs.registry import Plugin, Registry
-
-_MODULES = ("linux_system", "linux_network", "directory", "network", "windows")
+from tai_labs.plugins import FAULT_PLUGINS, ParamsT, Plugin, Registry
 
 
 class FaultError(TaiLabsError):
     """A fault cannot be injected here (wrong node, missing prerequisite); says why."""
 
 
-class Fault(Plugin):
-    """A fault: ``inject`` (idempotent), ``in_place`` (is it there?) and the user's symptom.
-
-    Subclasses define:
-
-    - ``inject(self, ctx: RoleContext, params) -> None``: break the node the way a real
-      incident would (persistently: a restart must not repair it), through ``ctx.run`` /
-      ``ctx.write_file`` only. Injecting twice changes nothing more than injecting once.
-    - ``in_place(self, ctx: RoleContext, params) -> bool``: whether the node is broken that
-      way right now (selftest checks it after injection, and after the reference fix).
-    """
+class Fault(Plugin[ParamsT]):
+    """A fault: ``inject`` (idempotent), ``in_place`` (is it there?) and the user's symptom."""
 
     #: What a user would say, in French ("Je n'arrive plus à ouvrir le partage Compta").
     symptom: ClassVar[str]
@@ -33,15 +27,16 @@ class Fault(Plugin):
     #: for instance, needs a VM: containers share the host's clock.
     engines: ClassVar[frozenset[str]] = frozenset()
 
-    @classmethod
-    def missing_parts(cls) -> list[str]:
-        return [m for m in ("inject", "in_place") if not callable(getattr(cls, m, None))]
+    @abstractmethod
+    def inject(self, ctx: NodeContext, params: ParamsT) -> None:
+        """Break the node the way a real incident would (persistently: a restart must not
+        repair it), through the context only. Injecting twice changes nothing more than once."""
+
+    @abstractmethod
+    def in_place(self, ctx: NodeContext, params: ParamsT) -> bool:
+        """Whether the node is broken that way right now (selftest checks it after injection,
+        and after the reference fix)."""
 
 
-def _load() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"tai_labs.faults.{module}")
-
-
-FAULTS: Registry[type[Fault]] = Registry("fault", _load)
+FAULTS: Registry[Fault[Any]] = FAULT_PLUGINS.view(Fault)
 register_fault = FAULTS.register

@@ -35,8 +35,8 @@ from tai_labs.facts.directory import (
 )
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_offering
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import ParamsT, PluginParams
+from tai_labs.roles.base import NodeContext
 
 DC = kinds_offering("directory")
 #: An sAMAccountName without anything an LDAP filter or a command line would read specially.
@@ -45,11 +45,11 @@ LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 NAME = r"^[\w][\w .'-]{0,63}$"
 
 
-class DirectoryFault(Fault):
+class DirectoryFault(Fault[ParamsT]):
     node_kinds = DC
 
     @staticmethod
-    def samba_only(ctx: RoleContext) -> None:
+    def samba_only(ctx: NodeContext) -> None:
         if ctx.node.kind.value != "ad-dc":
             raise FaultError(
                 f"{ctx.node.name} is a {ctx.node.kind.value}: only Samba DCs (ad-dc) are "
@@ -64,7 +64,7 @@ class _User(PluginParams):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def realm(ctx: RoleContext) -> str:
+def realm(ctx: NodeContext) -> str:
     if ctx.scenario.directory is None:
         raise FaultError(f"{ctx.node.name}: the scenario has no directory")
     return ctx.scenario.directory.realm
@@ -80,7 +80,7 @@ USER_ATTRS = [
 ]
 
 
-def find_user(ctx: RoleContext, login: str) -> User:
+def find_user(ctx: NodeContext, login: str) -> User:
     found = ldb_search(
         ctx,
         f"(&(objectClass=user)(sAMAccountName={login}))",
@@ -92,7 +92,7 @@ def find_user(ctx: RoleContext, login: str) -> User:
     return User(found[0])
 
 
-def find_group(ctx: RoleContext, name: str) -> Group:
+def find_group(ctx: NodeContext, name: str) -> Group:
     found = ldb_search(
         ctx,
         f"(&(objectClass=group)(sAMAccountName={name}))",
@@ -108,7 +108,7 @@ def find_group(ctx: RoleContext, name: str) -> Group:
 
 
 @register_fault
-class AccountLocked(DirectoryFault):
+class AccountLocked(DirectoryFault["AccountLocked.Params"]):
     name = "ad.account_locked"
     summary = "Lock an account out with real failed LDAPS binds (lockout policy on if it is off)"
     symptom = "Mon compte est bloqué, je ne peux plus ouvrir ma session."
@@ -121,7 +121,7 @@ class AccountLocked(DirectoryFault):
         #: set it; otherwise Samba's 30 minutes would unlock the account during the exam.
         keep_locked: bool = True
 
-    def _policy(self, ctx: RoleContext, params: Params) -> int:
+    def _policy(self, ctx: NodeContext, params: Params) -> int:
         """Make sure failed binds can lock the account; return the threshold in force."""
         policy = password_policy(ctx)
         threshold = policy.lockout_threshold
@@ -143,7 +143,7 @@ class AccountLocked(DirectoryFault):
             )
         return threshold
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -166,28 +166,28 @@ class AccountLocked(DirectoryFault):
             f"{params.login} is not locked after {max(params.attempts, threshold)} failed binds"
         )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return find_user(ctx, params.login).locked
 
 
 @register_fault
-class AccountDisabled(DirectoryFault):
+class AccountDisabled(DirectoryFault[_User]):
     name = "ad.account_disabled"
     summary = "Disable an account"
     symptom = "On me dit que mon compte est désactivé."
     Params = _User
 
-    def inject(self, ctx: RoleContext, params: _User) -> None:
+    def inject(self, ctx: NodeContext, params: _User) -> None:
         self.samba_only(ctx)
         if not self.in_place(ctx, params):
             ctx.run(["samba-tool", "user", "disable", params.login])
 
-    def in_place(self, ctx: RoleContext, params: _User) -> bool:
+    def in_place(self, ctx: NodeContext, params: _User) -> bool:
         return not find_user(ctx, params.login).enabled
 
 
 @register_fault
-class AccountExpired(DirectoryFault):
+class AccountExpired(DirectoryFault["AccountExpired.Params"]):
     name = "ad.account_expired"
     summary = "Set an account's expiry date in the past"
     symptom = "Depuis mon retour de congés, mon compte ne marche plus."
@@ -196,7 +196,7 @@ class AccountExpired(DirectoryFault):
         #: How long ago the account expired ("since I came back from holidays").
         days_ago: int = Field(default=3, ge=1, le=3650)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -206,18 +206,18 @@ class AccountExpired(DirectoryFault):
         expires = datetime_to_filetime(datetime.fromtimestamp(day, UTC))
         ldb_modify(ctx, user.dn, "accountExpires", [str(expires)])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return find_user(ctx, params.login).expired(datetime.now(UTC))
 
 
 @register_fault
-class PasswordMustChange(DirectoryFault):
+class PasswordMustChange(DirectoryFault[_User]):
     name = "ad.password_must_change"
     summary = "Force a password change at next logon (pwdLastSet = 0)"
     symptom = "On me demande de changer mon mot de passe et ça échoue."
     Params = _User
 
-    def inject(self, ctx: RoleContext, params: _User) -> None:
+    def inject(self, ctx: NodeContext, params: _User) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -230,12 +230,12 @@ class PasswordMustChange(DirectoryFault):
         if user.pwd_last_set != 0:
             ldb_modify(ctx, user.dn, "pwdLastSet", ["0"])
 
-    def in_place(self, ctx: RoleContext, params: _User) -> bool:
+    def in_place(self, ctx: NodeContext, params: _User) -> bool:
         return find_user(ctx, params.login).must_change_password
 
 
 @register_fault
-class UserWrongOu(DirectoryFault):
+class UserWrongOu(DirectoryFault["UserWrongOu.Params"]):
     name = "ad.user_wrong_ou"
     summary = "Move a user into another OU"
     symptom = "Je n'ai plus mes lecteurs réseau ni mon fond d'écran habituel."
@@ -244,7 +244,7 @@ class UserWrongOu(DirectoryFault):
         #: OU path as in the scenario's directory: "Departs", "Siege/Utilisateurs".
         ou: str = Field(pattern=r"^[\w .'-]+(/[\w .'-]+)*$")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
@@ -253,12 +253,12 @@ class UserWrongOu(DirectoryFault):
             raise FaultError(f"the directory has no OU {params.ou!r} ({target})")
         ctx.run(["samba-tool", "user", "move", params.login, target])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return in_ou(find_user(ctx, params.login).dn, params.ou)
 
 
 @register_fault
-class MembershipRemoved(DirectoryFault):
+class MembershipRemoved(DirectoryFault["MembershipRemoved.Params"]):
     name = "ad.membership_removed"
     summary = "Remove a user from a group"
     symptom = "Je n'ai plus accès au partage de mon service."
@@ -266,19 +266,19 @@ class MembershipRemoved(DirectoryFault):
     class Params(_User):
         group: str = Field(pattern=NAME)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         find_user(ctx, params.login)
         if not self.in_place(ctx, params):
             ctx.run(["samba-tool", "group", "removemembers", params.group, params.login])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         group = find_group(ctx, params.group)
         return not find_user(ctx, params.login).is_member_of(group.dn)
 
 
 @register_fault
-class GpoLinkDisabled(DirectoryFault):
+class GpoLinkDisabled(DirectoryFault["GpoLinkDisabled.Params"]):
     name = "ad.gpo_link_disabled"
     summary = "Disable a GPO's link on an OU"
     symptom = "La stratégie ne s'applique plus aux postes du service."
@@ -289,7 +289,7 @@ class GpoLinkDisabled(DirectoryFault):
         #: OU path ("Siege/Utilisateurs"); "" for the domain itself.
         ou: str = Field(pattern=r"^([\w .'-]+(/[\w .'-]+)*)?$")
 
-    def _gpo_dn(self, ctx: RoleContext, gpo: str) -> str:
+    def _gpo_dn(self, ctx: NodeContext, gpo: str) -> str:
         base = f"CN=Policies,CN=System,{domain_dn(realm(ctx))}"
         found = ldb_search(
             ctx, "(objectClass=groupPolicyContainer)", ["displayName", "cn"], base=base
@@ -301,7 +301,7 @@ class GpoLinkDisabled(DirectoryFault):
                 return entry.dn
         raise FaultError(f"the directory has no GPO {gpo!r}")
 
-    def _links(self, ctx: RoleContext, params: Params) -> tuple[str, list[GpoLink], int]:
+    def _links(self, ctx: NodeContext, params: Params) -> tuple[str, list[GpoLink], int]:
         """(container DN, its links, index of the GPO's link)."""
         container = ou_dn(params.ou, domain_dn(realm(ctx)))
         found = ldb_search(ctx, "(objectClass=*)", ["gPLink"], base=container)
@@ -315,7 +315,7 @@ class GpoLinkDisabled(DirectoryFault):
                 return container, links, i
         raise FaultError(f"GPO {params.gpo!r} is not linked to {container}")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         container, links, i = self._links(ctx, params)
         if not links[i].enabled:
@@ -323,13 +323,13 @@ class GpoLinkDisabled(DirectoryFault):
         links[i] = links[i].with_enabled(False)
         ldb_modify(ctx, container, "gPLink", [render_gplink(links)])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         _, links, i = self._links(ctx, params)
         return not links[i].enabled
 
 
 @register_fault
-class DnsRecordMissing(DirectoryFault):
+class DnsRecordMissing(DirectoryFault["DnsRecordMissing.Params"]):
     name = "ad.dns_record_missing"
     summary = "Delete a DNS record from the domain's zone"
     symptom = "Le serveur d'impression est introuvable par son nom."
@@ -339,7 +339,7 @@ class DnsRecordMissing(DirectoryFault):
         record: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
         type: Literal["A", "PTR", "CNAME"] = "A"
 
-    def _where(self, ctx: RoleContext, params: Params) -> tuple[str, str]:
+    def _where(self, ctx: NodeContext, params: Params) -> tuple[str, str]:
         """(zone, name in the zone) of the record."""
         if params.type != "PTR":
             name = params.record.lower().removesuffix("." + realm(ctx).lower())
@@ -362,14 +362,14 @@ class DnsRecordMissing(DirectoryFault):
                 return zone, ".".join(reversed(octets[n:]))
         raise FaultError(f"the DC has no reverse zone for {params.record}")
 
-    def _data(self, ctx: RoleContext, params: Params) -> list[str]:
+    def _data(self, ctx: NodeContext, params: Params) -> list[str]:
         zone, name = self._where(ctx, params)
         res = ctx.run(
             ["samba-tool", "dns", "query", "127.0.0.1", zone, name, params.type, "-P"], check=False
         )
         return dns_data(res.stdout, params.type) if res.ok else []
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self.samba_only(ctx)
         zone, name = self._where(ctx, params)
         for data in self._data(ctx, params):
@@ -378,5 +378,5 @@ class DnsRecordMissing(DirectoryFault):
                 ["samba-tool", "dns", "delete", "127.0.0.1", zone, name, params.type, data, "-P"]
             )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not self._data(ctx, params)

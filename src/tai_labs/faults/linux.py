@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import Fault, FaultError
 from tai_labs.kinds import kinds_where
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import ParamsT
 from tai_labs.scenario.model import NodeKind
 
 # Not the switch, as before kinds became a table (its faults are the net.* ones).
@@ -32,19 +33,19 @@ HOSTNAME = (
 POSIX_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$"
 
 
-class LinuxFault(Fault):
+class LinuxFault(Fault[ParamsT]):
     node_kinds = LINUX
 
 
 # -- helpers shared with the other fault modules -----------------------------------------------
 
 
-def read_file(ctx: RoleContext, path: str) -> str | None:
+def read_file(ctx: NodeContext, path: str) -> str | None:
     res = ctx.run(["cat", "--", path], check=False)
     return res.stdout if res.ok else None
 
 
-def write_if_changed(ctx: RoleContext, path: str, content: str, mode: str = "0644") -> bool:
+def write_if_changed(ctx: NodeContext, path: str, content: str, mode: str = "0644") -> bool:
     """Write only when the content differs: a second injection leaves files untouched."""
     if read_file(ctx, path) == content:
         return False
@@ -52,7 +53,7 @@ def write_if_changed(ctx: RoleContext, path: str, content: str, mode: str = "064
     return True
 
 
-def is_router(ctx: RoleContext) -> bool:
+def is_router(ctx: NodeContext) -> bool:
     return ctx.node.kind is NodeKind.ROUTER
 
 
@@ -108,7 +109,7 @@ def ini_values(text: str, section: str, key: str) -> list[str]:
     return out
 
 
-def networkd_path(ctx: RoleContext, ifname: str) -> str:
+def networkd_path(ctx: NodeContext, ifname: str) -> str:
     """The engine's networkd file for ``ifname``; FaultError if the node has none."""
     path = f"{NETWORKD_DIR}/10-tai-labs-{ifname}.network"
     if read_file(ctx, path) is None:
@@ -119,7 +120,7 @@ def networkd_path(ctx: RoleContext, ifname: str) -> str:
     return path
 
 
-def edit_networkd(ctx: RoleContext, ifname: str, section: str, key: str, values: list[str]) -> bool:
+def edit_networkd(ctx: NodeContext, ifname: str, section: str, key: str, values: list[str]) -> bool:
     """Set a key of the interface's networkd file and apply it; False if it already was."""
     path = networkd_path(ctx, ifname)
     current = read_file(ctx, path) or ""
@@ -135,7 +136,7 @@ def edit_networkd(ctx: RoleContext, ifname: str, section: str, key: str, values:
     return True
 
 
-def networkd_setup_state(ctx: RoleContext, ifname: str) -> str:
+def networkd_setup_state(ctx: NodeContext, ifname: str) -> str:
     """networkd's SETUP column for the link: configured, configuring, unmanaged..."""
     res = ctx.run(["networkctl", "list", "--no-legend", "--no-pager", ifname], check=False)
     fields = res.stdout.split()
@@ -153,7 +154,7 @@ def settle(probe: Callable[[], bool], timeout: float = 20.0) -> bool:
         time.sleep(0.5)
 
 
-def link_info(ctx: RoleContext, ifname: str) -> dict[str, Any] | None:
+def link_info(ctx: NodeContext, ifname: str) -> dict[str, Any] | None:
     res = ctx.run(["ip", "-j", "-4", "addr", "show", "dev", ifname], check=False)
     if not res.ok:
         return None
@@ -161,7 +162,7 @@ def link_info(ctx: RoleContext, ifname: str) -> dict[str, Any] | None:
     return data[0] if data else None
 
 
-def link_addresses(ctx: RoleContext, ifname: str) -> list[ipaddress.IPv4Interface]:
+def link_addresses(ctx: NodeContext, ifname: str) -> list[ipaddress.IPv4Interface]:
     info = link_info(ctx, ifname) or {}
     out = []
     for a in info.get("addr_info", []):
@@ -169,7 +170,7 @@ def link_addresses(ctx: RoleContext, ifname: str) -> list[ipaddress.IPv4Interfac
     return out
 
 
-def link_is_up(ctx: RoleContext, ifname: str) -> bool:
+def link_is_up(ctx: NodeContext, ifname: str) -> bool:
     res = ctx.run(["ip", "-j", "link", "show", "dev", ifname], check=False)
     if not res.ok:
         raise FaultError(f"{ctx.node.name} has no interface {ifname!r}")
@@ -177,7 +178,7 @@ def link_is_up(ctx: RoleContext, ifname: str) -> bool:
     return bool(data) and "UP" in data[0].get("flags", [])
 
 
-def vtysh_config(ctx: RoleContext, lines: list[str]) -> None:
+def vtysh_config(ctx: NodeContext, lines: list[str]) -> None:
     """Configure FRR as an administrator would, and save it (frr.conf) so it persists."""
     argv = [VTYSH, "-c", "configure terminal"]
     for line in lines:
@@ -186,7 +187,7 @@ def vtysh_config(ctx: RoleContext, lines: list[str]) -> None:
     ctx.run(argv)
 
 
-def frr_running(ctx: RoleContext) -> str:
+def frr_running(ctx: NodeContext) -> str:
     return ctx.run([VTYSH, "-c", "show running-config"]).stdout
 
 

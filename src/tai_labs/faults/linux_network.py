@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import FaultError, register_fault
 from tai_labs.faults.linux import (
     HOSTNAME,
@@ -28,8 +29,7 @@ from tai_labs.faults.linux import (
     vtysh_config,
     write_if_changed,
 )
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import PluginParams
 
 
 def resolv_nameservers(text: str) -> list[str]:
@@ -57,7 +57,7 @@ def with_nameserver(text: str, nameserver: str) -> str:
 
 
 @register_fault
-class WrongResolver(LinuxFault):
+class WrongResolver(LinuxFault["WrongResolver.Params"]):
     name = "linux.dns_resolver"
     summary = "Point the node's DNS resolver at a wrong address"
     symptom = "Je n'arrive plus à accéder aux sites ni aux serveurs par leur nom."
@@ -65,24 +65,24 @@ class WrongResolver(LinuxFault):
     class Params(PluginParams):
         nameserver: ipaddress.IPv4Address
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         # A plain file in these images (no resolved, no resolvconf): editing it persists.
         current = read_file(ctx, "/etc/resolv.conf") or ""
         write_if_changed(ctx, "/etc/resolv.conf", with_nameserver(current, str(params.nameserver)))
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return str(params.nameserver) in resolv_nameservers(
             read_file(ctx, "/etc/resolv.conf") or ""
         )
 
 
-def default_gateways(ctx: RoleContext) -> list[str]:
+def default_gateways(ctx: NodeContext) -> list[str]:
     res = ctx.run(["ip", "-j", "-4", "route", "show", "default"], check=False)
     return [str(r["gateway"]) for r in json.loads(res.stdout or "[]") if "gateway" in r]
 
 
 @register_fault
-class WrongGateway(LinuxFault):
+class WrongGateway(LinuxFault["WrongGateway.Params"]):
     name = "linux.gateway"
     summary = "Replace the default gateway with a wrong one (persistently)"
     symptom = "Je n'ai plus accès à Internet, mais l'imprimante du bureau marche."
@@ -90,7 +90,7 @@ class WrongGateway(LinuxFault):
     class Params(PluginParams):
         gateway: ipaddress.IPv4Address
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         new = str(params.gateway)
         if is_router(ctx):
             # The router's default route is a static route of FRR (frr.conf).
@@ -109,7 +109,7 @@ class WrongGateway(LinuxFault):
         if not settle(lambda: self.in_place(ctx, params)):
             raise FaultError(f"{ctx.node.name}: networkd did not apply the gateway {new}")
 
-    def _uplink(self, ctx: RoleContext) -> str:
+    def _uplink(self, ctx: NodeContext) -> str:
         """The lab interface whose networkd file holds the default gateway."""
         for index in range(1, len(ctx.node.interfaces) + 1):
             ifname = f"eth{index}"
@@ -118,12 +118,12 @@ class WrongGateway(LinuxFault):
                 return ifname
         raise FaultError(f"{ctx.node.name} has no default gateway to replace")
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return str(params.gateway) in default_gateways(ctx)
 
 
 @register_fault
-class WrongAddress(LinuxFault):
+class WrongAddress(LinuxFault["WrongAddress.Params"]):
     name = "linux.address"
     summary = "Give an interface a wrong static address (persistently)"
     symptom = "Plus rien ne marche sur le réseau depuis ce matin."
@@ -132,7 +132,7 @@ class WrongAddress(LinuxFault):
         interface: str = Field(pattern=IFNAME)
         address: ipaddress.IPv4Interface
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         new = params.address.with_prefixlen
         if is_router(ctx):
             block = frr_interface_block(frr_running(ctx), params.interface)
@@ -148,12 +148,12 @@ class WrongAddress(LinuxFault):
         if not settle(lambda: self.in_place(ctx, params)):
             raise FaultError(f"{ctx.node.name}: networkd did not apply {new} on {params.interface}")
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return params.address in link_addresses(ctx, params.interface)
 
 
 @register_fault
-class InterfaceDown(LinuxFault):
+class InterfaceDown(LinuxFault["InterfaceDown.Params"]):
     name = "linux.interface_down"
     summary = "Bring an interface down and keep it down across restarts"
     symptom = "Mon ordinateur dit qu'il n'y a pas de réseau."
@@ -161,7 +161,7 @@ class InterfaceDown(LinuxFault):
     class Params(PluginParams):
         interface: str = Field(pattern=IFNAME)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         if params.interface == "eth0":
             raise FaultError("eth0 is the management interface: the lab would lose its node")
         link_is_up(ctx, params.interface)  # raises if there is no such interface
@@ -176,7 +176,7 @@ class InterfaceDown(LinuxFault):
         if link_is_up(ctx, params.interface):
             ctx.run(["ip", "link", "set", "dev", params.interface, "down"])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not link_is_up(ctx, params.interface)
 
 
@@ -205,7 +205,7 @@ def poison_hosts(text: str, hostname: str, address: str) -> str:
 
 
 @register_fault
-class HostsPoisoned(LinuxFault):
+class HostsPoisoned(LinuxFault["HostsPoisoned.Params"]):
     name = "linux.hosts_poisoned"
     summary = "Add a wrong entry for a name in /etc/hosts"
     symptom = "Le serveur marche pour mes collègues mais pas pour moi."
@@ -214,13 +214,13 @@ class HostsPoisoned(LinuxFault):
         hostname: str = Field(pattern=HOSTNAME, max_length=253)
         address: ipaddress.IPv4Address
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         current = read_file(ctx, "/etc/hosts") or ""
         write_if_changed(
             ctx, "/etc/hosts", poison_hosts(current, params.hostname, str(params.address))
         )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         res = ctx.run(["getent", "ahostsv4", params.hostname], check=False, timeout=30)
         first = res.stdout.split()[:1]
         return first == [str(params.address)]
@@ -279,13 +279,13 @@ def blocked_hooks(ruleset: dict[str, Any], protocol: str, port: int) -> set[str]
     return out
 
 
-def nft_ruleset(ctx: RoleContext) -> dict[str, Any]:
+def nft_ruleset(ctx: NodeContext) -> dict[str, Any]:
     res = ctx.run(["nft", "-j", "list", "ruleset"])
     return json.loads(res.stdout or "{}")
 
 
 @register_fault
-class FirewallBlock(LinuxFault):
+class FirewallBlock(LinuxFault["FirewallBlock.Params"]):
     name = "linux.firewall_block"
     summary = "Add nftables rules (table inet filter) that drop a port, persisted in nftables.conf"
     symptom = "Personne n'arrive plus à se connecter à ce service."
@@ -300,7 +300,7 @@ class FirewallBlock(LinuxFault):
     def _hooks(self, params: Params) -> list[str]:
         return ["input", "output"] if params.direction == "both" else [params.direction]
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         # The table Debian's stock nftables.conf declares: the rule sits where an admin
         # would put it, in nothing named after the lab.
         ruleset = nft_ruleset(ctx)
@@ -341,7 +341,7 @@ class FirewallBlock(LinuxFault):
         ):
             ctx.run(["systemctl", "enable", "--quiet", "nftables.service"])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         blocked = blocked_hooks(nft_ruleset(ctx), params.protocol, params.port)
         return bool(blocked & set(self._hooks(params)))
 
@@ -369,7 +369,7 @@ def environment_value(environment: str, var: str) -> str | None:
 
 
 @register_fault
-class WrongProxy(LinuxFault):
+class WrongProxy(LinuxFault["WrongProxy.Params"]):
     name = "linux.proxy"
     summary = "Set a system-wide HTTP proxy that does not exist (/etc/environment and apt)"
     symptom = "Internet ne marche plus dans le navigateur."
@@ -381,7 +381,7 @@ class WrongProxy(LinuxFault):
 
     APT_CONF = "/etc/apt/apt.conf.d/95proxy"
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         # /etc/environment: read by pam_env at every login (shells, desktop, browsers).
         current = read_file(ctx, "/etc/environment") or ""
         if environment_value(current, "http_proxy") != params.proxy or any(
@@ -394,6 +394,6 @@ class WrongProxy(LinuxFault):
             f'Acquire::http::Proxy "{params.proxy}";\nAcquire::https::Proxy "{params.proxy}";\n',
         )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         current = read_file(ctx, "/etc/environment") or ""
         return params.proxy in (environment_value(current, v) for v in PROXY_VARS)

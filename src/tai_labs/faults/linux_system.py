@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import FaultError, register_fault
 from tai_labs.faults.linux import (
     POSIX_NAME,
@@ -16,13 +17,12 @@ from tai_labs.faults.linux import (
     read_file,
     write_if_changed,
 )
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import PluginParams
 from tai_labs.scenario.model import Engine
 
 
 @register_fault
-class ServiceStopped(LinuxFault):
+class ServiceStopped(LinuxFault["ServiceStopped.Params"]):
     name = "linux.service_stopped"
     summary = "Stop a systemd unit, and disable it (unless disable: false)"
     symptom = "Le service ne répond plus."
@@ -32,12 +32,12 @@ class ServiceStopped(LinuxFault):
         #: Disabled too by default: a stopped-only unit comes back at the next boot.
         disable: bool = True
 
-    def _check(self, ctx: RoleContext, unit: str) -> None:
+    def _check(self, ctx: NodeContext, unit: str) -> None:
         res = ctx.run(["systemctl", "show", "-P", "LoadState", "--", unit], check=False)
         if res.stdout.strip() != "loaded":
             raise FaultError(f"{ctx.node.name} has no unit {unit!r} ({res.stdout.strip()})")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self._check(ctx, params.service)
         if params.disable:
             state = ctx.run(["systemctl", "is-enabled", "--", params.service], check=False)
@@ -47,11 +47,11 @@ class ServiceStopped(LinuxFault):
             ctx.run(["systemctl", "stop", "--", params.service])
 
     @staticmethod
-    def _active(ctx: RoleContext, unit: str) -> bool:
+    def _active(ctx: NodeContext, unit: str) -> bool:
         state = ctx.run(["systemctl", "is-active", "--", unit], check=False).stdout.strip()
         return state in ("active", "activating", "reloading")
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         if self._active(ctx, params.service):
             return False
         if not params.disable:
@@ -63,20 +63,20 @@ class ServiceStopped(LinuxFault):
 MIB = 2**20
 
 
-def _df(ctx: RoleContext, path: str) -> tuple[int, int, str]:
+def _df(ctx: NodeContext, path: str) -> tuple[int, int, str]:
     """(available bytes, size bytes, mount point) of the file system holding ``path``."""
     res = ctx.run(["df", "-B1", "--output=avail,size,target", "--", path])
     fields = res.stdout.splitlines()[-1].split()
     return int(fields[0]), int(fields[1]), fields[2]
 
 
-def _size(ctx: RoleContext, path: str) -> int | None:
+def _size(ctx: NodeContext, path: str) -> int | None:
     res = ctx.run(["stat", "-c", "%s", "--", path], check=False)
     return int(res.stdout.strip()) if res.ok else None
 
 
 @register_fault
-class DiskFull(LinuxFault):
+class DiskFull(LinuxFault["DiskFull.Params"]):
     name = "linux.disk_full"
     summary = "Fill a size-capped file system with a junk file, leaving little free space"
     symptom = "Je ne peux plus enregistrer mes fichiers, il dit que le disque est plein."
@@ -89,7 +89,7 @@ class DiskFull(LinuxFault):
     #: Free space above leave_mib still counted as full: logs keep writing meanwhile.
     SLACK_MIB = 8
 
-    def _capped(self, ctx: RoleContext, params: Params) -> None:
+    def _capped(self, ctx: NodeContext, params: Params) -> None:
         cap = ctx.node.disk_mib
         if cap is None:
             raise FaultError(
@@ -108,7 +108,7 @@ class DiskFull(LinuxFault):
         if junk_target != target:
             raise FaultError(f"{params.junk} is not on the file system of {params.path}")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self._capped(ctx, params)
         if self.in_place(ctx, params):
             return
@@ -128,7 +128,7 @@ class DiskFull(LinuxFault):
             )
         ctx.run(["sync"], check=False)
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         if _size(ctx, params.junk) is None:
             return False
         avail, _, _ = _df(ctx, params.path)
@@ -187,7 +187,7 @@ def corrupt_fstab_line(fields: list[str], how: str) -> list[str]:
 
 
 @register_fault
-class FstabBroken(LinuxFault):
+class FstabBroken(LinuxFault["FstabBroken.Params"]):
     name = "linux.fstab_broken"
     summary = "Corrupt the fstab entry of a mount point (wrong UUID or option) and unmount it"
     symptom = "Le dossier partagé du poste est vide depuis le redémarrage."
@@ -196,10 +196,10 @@ class FstabBroken(LinuxFault):
         mountpoint: str = Field(pattern=r"^/[^\s]*$")
         how: Literal["uuid", "option", "fstype"] = "uuid"
 
-    def _mounted(self, ctx: RoleContext, mountpoint: str) -> bool:
+    def _mounted(self, ctx: NodeContext, mountpoint: str) -> bool:
         return ctx.run(["findmnt", "-n", "--mountpoint", mountpoint], check=False).ok
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         text = read_file(ctx, "/etc/fstab") or ""
         lines = text.splitlines()
         index = next(
@@ -229,12 +229,12 @@ class FstabBroken(LinuxFault):
             # What the next boot would do: the entry no longer mounts.
             ctx.run(["umount", "--", params.mountpoint])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not self._mounted(ctx, params.mountpoint)
 
 
 @register_fault
-class WrongPermissions(LinuxFault):
+class WrongPermissions(LinuxFault["WrongPermissions.Params"]):
     name = "linux.permissions"
     summary = "Change a folder's mode and/or owner"
     symptom = "On me dit « permission refusée » quand j'ouvre le dossier."
@@ -251,14 +251,14 @@ class WrongPermissions(LinuxFault):
                 raise ValueError("give at least one of mode, owner, group")
             return self
 
-    def _stat(self, ctx: RoleContext, path: str) -> tuple[int, str, str]:
+    def _stat(self, ctx: NodeContext, path: str) -> tuple[int, str, str]:
         res = ctx.run(["stat", "-c", "%a %U %G", "--", path], check=False)
         if not res.ok:
             raise FaultError(f"{ctx.node.name} has no {path}")
         mode, owner, group = res.stdout.split()
         return int(mode, 8), owner, group
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         mode, owner, group = self._stat(ctx, params.path)
         if params.owner is not None and params.owner != owner:
             ctx.run(["chown", "--", params.owner, params.path])
@@ -267,7 +267,7 @@ class WrongPermissions(LinuxFault):
         if params.mode is not None and int(params.mode, 8) != mode:
             ctx.run(["chmod", "--", params.mode, params.path])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         mode, owner, group = self._stat(ctx, params.path)
         return (
             (params.mode is None or int(params.mode, 8) == mode)
@@ -276,13 +276,13 @@ class WrongPermissions(LinuxFault):
         )
 
 
-def package_status(ctx: RoleContext, package: str) -> str:
+def package_status(ctx: NodeContext, package: str) -> str:
     res = ctx.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "--", package], check=False)
     return res.stdout.strip() if res.ok else ""
 
 
 @register_fault
-class PackageRemoved(LinuxFault):
+class PackageRemoved(LinuxFault["PackageRemoved.Params"]):
     name = "linux.package_removed"
     summary = "Remove a package (keeping its configuration)"
     symptom = "Le logiciel a disparu de mon poste."
@@ -290,7 +290,7 @@ class PackageRemoved(LinuxFault):
     class Params(PluginParams):
         package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?$")
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         status = package_status(ctx, params.package)
         if not status.startswith("ii"):
             if status or ctx.run(["apt-cache", "show", "--", params.package], check=False).ok:
@@ -312,12 +312,12 @@ class PackageRemoved(LinuxFault):
             timeout=300,
         )
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not package_status(ctx, params.package).startswith("ii")
 
 
 @register_fault
-class WrongTimezone(LinuxFault):
+class WrongTimezone(LinuxFault["WrongTimezone.Params"]):
     name = "linux.timezone"
     summary = "Set a wrong time zone"
     symptom = "L'heure affichée sur mon poste est fausse."
@@ -327,7 +327,7 @@ class WrongTimezone(LinuxFault):
             default="America/New_York", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"
         )
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         zone = f"/usr/share/zoneinfo/{params.timezone}"
         if not ctx.run(["test", "-f", zone], check=False).ok:
             raise FaultError(f"{ctx.node.name} has no time zone {params.timezone!r} ({zone})")
@@ -337,13 +337,13 @@ class WrongTimezone(LinuxFault):
         ctx.run(["ln", "-sfn", zone, "/etc/localtime"])
         write_if_changed(ctx, "/etc/timezone", params.timezone + "\n")
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         target = ctx.run(["readlink", "-f", "/etc/localtime"], check=False).stdout.strip()
         return target == f"/usr/share/zoneinfo/{params.timezone}"
 
 
 @register_fault
-class ClockSkew(LinuxFault):
+class ClockSkew(LinuxFault["ClockSkew.Params"]):
     name = "linux.clock_skew"
     summary = "Shift the clock (time sync off) so that Kerberos refuses tickets"
     symptom = "Je ne peux plus me connecter au domaine, on me dit que mon mot de passe est refusé."
@@ -353,7 +353,7 @@ class ClockSkew(LinuxFault):
     class Params(PluginParams):
         minutes: int = Field(default=30, ge=6)
 
-    def _vm_only(self, ctx: RoleContext) -> None:
+    def _vm_only(self, ctx: NodeContext) -> None:
         if ctx.node.effective_engine is not Engine.VM:
             raise FaultError(
                 f"{ctx.node.name} is a container: it shares the host's clock, which this "
@@ -361,11 +361,11 @@ class ClockSkew(LinuxFault):
                 hint="run the node as a VM (engine: vm) or pick another fault",
             )
 
-    def _skew(self, ctx: RoleContext) -> float:
+    def _skew(self, ctx: NodeContext) -> float:
         node_now = float(ctx.run(["date", "+%s.%N"]).stdout.strip())
         return node_now - time.time()
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         self._vm_only(ctx)
         # Time sync off first, or it would pull the clock back.
         for unit in (
@@ -382,12 +382,12 @@ class ClockSkew(LinuxFault):
         ctx.run(["date", "-s", f"@{target}"])
         ctx.run(["hwclock", "--systohc"], check=False)  # the VM's RTC: survives a reboot
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         self._vm_only(ctx)
         return abs(self._skew(ctx)) >= (params.minutes - 1) * 60
 
 
-def group_members(ctx: RoleContext, group: str) -> list[str]:
+def group_members(ctx: NodeContext, group: str) -> list[str]:
     res = ctx.run(["getent", "group", "--", group], check=False)
     if not res.ok:
         raise FaultError(f"{ctx.node.name} has no group {group!r}")
@@ -396,7 +396,7 @@ def group_members(ctx: RoleContext, group: str) -> list[str]:
 
 
 @register_fault
-class GroupRemoved(LinuxFault):
+class GroupRemoved(LinuxFault["GroupRemoved.Params"]):
     name = "linux.group_removed"
     summary = "Remove a local user from a group"
     symptom = "Je n'ai plus accès à ce que je pouvais faire hier."
@@ -405,18 +405,18 @@ class GroupRemoved(LinuxFault):
         user: str = Field(pattern=POSIX_NAME)
         group: str = Field(pattern=POSIX_NAME)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         if not ctx.run(["id", "-u", "--", params.user], check=False).ok:
             raise FaultError(f"{ctx.node.name} has no user {params.user!r}")
         if params.user in group_members(ctx, params.group):
             ctx.run(["gpasswd", "-d", params.user, params.group])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return params.user not in group_members(ctx, params.group)
 
 
 @register_fault
-class PrintQueuePaused(LinuxFault):
+class PrintQueuePaused(LinuxFault["PrintQueuePaused.Params"]):
     name = "linux.print_queue_paused"
     summary = "Disable a CUPS queue (jobs pile up)"
     symptom = "J'envoie mes impressions mais rien ne sort."
@@ -425,7 +425,7 @@ class PrintQueuePaused(LinuxFault):
         # No leading '-': cupsdisable takes no '--' to end its options.
         queue: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-    def _state(self, ctx: RoleContext, queue: str) -> str:
+    def _state(self, ctx: NodeContext, queue: str) -> str:
         res = ctx.run(["lpstat", "-p", queue], check=False, timeout=30)
         if not res.ok:
             raise FaultError(
@@ -434,12 +434,12 @@ class PrintQueuePaused(LinuxFault):
             )
         return res.stdout
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         if not self.in_place(ctx, params):
             ctx.run(["cupsdisable", params.queue])
             # cupsd writes printers.conf lazily; a restart writes it now, so the paused queue
             # survives a reboot and is in the exam-start snapshot.
             ctx.run(["systemctl", "restart", "cups"])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return "disabled" in self._state(ctx, params.queue)

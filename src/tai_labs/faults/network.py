@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from tai_labs.context import NodeContext, NodeError
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.faults.linux import (
     IFNAME,
@@ -25,8 +26,7 @@ from tai_labs.faults.linux import (
     set_ini_key,
     vtysh_config,
 )
-from tai_labs.registry import PluginParams
-from tai_labs.roles.base import RoleContext, RoleError
+from tai_labs.plugins import PluginParams
 from tai_labs.scenario.model import NodeKind
 
 SWITCH = frozenset({NodeKind.SWITCH})
@@ -41,13 +41,13 @@ PORT = r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,31}$"
 # -- switch helpers ------------------------------------------------------------------------------
 
 
-def switch_ifname(ctx: RoleContext, port: str) -> str:
+def switch_ifname(ctx: NodeContext, port: str) -> str:
     """The OVS port of a scenario port name ("Gi0/1" -> "gi0-1"); FaultError if absent."""
     from tai_labs.roles.switch import BRIDGE, port_ifname
 
     try:
         ifname = port_ifname(port)
-    except RoleError as exc:
+    except NodeError as exc:
         raise FaultError(str(exc)) from None
     ports = ctx.run(["ovs-vsctl", "list-ports", BRIDGE]).stdout.split()
     if ifname not in ports:
@@ -55,7 +55,7 @@ def switch_ifname(ctx: RoleContext, port: str) -> str:
     return ifname
 
 
-def ovs_get(ctx: RoleContext, ifname: str, column: str) -> str:
+def ovs_get(ctx: NodeContext, ifname: str, column: str) -> str:
     return ctx.run(["ovs-vsctl", "get", "port", ifname, column]).stdout.strip()
 
 
@@ -68,7 +68,7 @@ def ovs_vlans(value: str) -> list[int]:
 
 
 @register_fault
-class PortShutdown(Fault):
+class PortShutdown(Fault["PortShutdown.Params"]):
     name = "net.port_shutdown"
     summary = "Shut a switch port (or a router interface) down, persistently"
     symptom = "Le poste du bureau 12 n'a plus de réseau."
@@ -77,14 +77,14 @@ class PortShutdown(Fault):
     class Params(PluginParams):
         port: str = Field(pattern=PORT)
 
-    def _ifname(self, ctx: RoleContext, port: str) -> str:
+    def _ifname(self, ctx: NodeContext, port: str) -> str:
         if ctx.node.kind is NodeKind.SWITCH:
             return switch_ifname(ctx, port)
         if not re.match(IFNAME, port) or port == "eth0":
             raise FaultError(f"router {ctx.node.name}: {port!r} is not a lab interface")
         return port
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         ifname = self._ifname(ctx, params.port)
         if ctx.node.kind is NodeKind.ROUTER:
             if "shutdown" not in frr_interface_block(frr_running(ctx), ifname):
@@ -105,12 +105,12 @@ class PortShutdown(Fault):
         if link_is_up(ctx, ifname):
             ctx.run(["ip", "link", "set", "dev", ifname, "down"])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not link_is_up(ctx, self._ifname(ctx, params.port))
 
 
 @register_fault
-class WrongAccessVlan(Fault):
+class WrongAccessVlan(Fault["WrongAccessVlan.Params"]):
     name = "net.access_vlan"
     summary = "Put an access port in the wrong VLAN"
     symptom = "Mon poste a une adresse bizarre et je ne vois plus le serveur."
@@ -120,7 +120,7 @@ class WrongAccessVlan(Fault):
         port: str = Field(pattern=PORT)
         vlan: int = Field(ge=1, le=4094)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         ifname = switch_ifname(ctx, params.port)
         trunks = ovs_vlans(ovs_get(ctx, ifname, "trunks"))
         mode = ovs_get(ctx, ifname, "vlan_mode").strip('"')
@@ -129,13 +129,13 @@ class WrongAccessVlan(Fault):
         if ovs_vlans(ovs_get(ctx, ifname, "tag")) != [params.vlan]:
             ctx.run(["ovs-vsctl", "set", "port", ifname, f"tag={params.vlan}"])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         ifname = switch_ifname(ctx, params.port)
         return ovs_vlans(ovs_get(ctx, ifname, "tag")) == [params.vlan]
 
 
 @register_fault
-class TrunkVlanRemoved(Fault):
+class TrunkVlanRemoved(Fault["TrunkVlanRemoved.Params"]):
     name = "net.trunk_vlan_removed"
     summary = "Remove a VLAN from a trunk's allowed list"
     symptom = "Tout un service n'a plus accès au réseau."
@@ -145,7 +145,7 @@ class TrunkVlanRemoved(Fault):
         port: str = Field(pattern=PORT)
         vlan: int = Field(ge=1, le=4094)
 
-    def _allowed(self, ctx: RoleContext, params: Params) -> tuple[str, list[int]]:
+    def _allowed(self, ctx: NodeContext, params: Params) -> tuple[str, list[int]]:
         ifname = switch_ifname(ctx, params.port)
         mode = ovs_get(ctx, ifname, "vlan_mode").strip('"')
         trunks = ovs_vlans(ovs_get(ctx, ifname, "trunks"))
@@ -160,7 +160,7 @@ class TrunkVlanRemoved(Fault):
             trunks = sorted(declared)
         return ifname, trunks
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         ifname, trunks = self._allowed(ctx, params)
         current = ovs_vlans(ovs_get(ctx, ifname, "trunks"))
         if current and params.vlan not in current:
@@ -172,7 +172,7 @@ class TrunkVlanRemoved(Fault):
             )
         ctx.run(["ovs-vsctl", "set", "port", ifname, "trunks=" + ",".join(map(str, kept))])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         current = ovs_vlans(ovs_get(ctx, switch_ifname(ctx, params.port), "trunks"))
         return bool(current) and params.vlan not in current
 
@@ -185,7 +185,7 @@ def static_routes(running: str, prefix: str) -> list[str]:
 
 
 @register_fault
-class RouteMissing(Fault):
+class RouteMissing(Fault["RouteMissing.Params"]):
     name = "net.route_missing"
     summary = "Delete a static route from the router"
     symptom = "Le site distant est injoignable."
@@ -194,26 +194,26 @@ class RouteMissing(Fault):
     class Params(PluginParams):
         prefix: ipaddress.IPv4Network
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         routes = static_routes(frr_running(ctx), params.prefix.with_prefixlen)
         if routes:
             vtysh_config(ctx, [f"no {line}" for line in routes])
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not static_routes(frr_running(ctx), params.prefix.with_prefixlen)
 
 
 # -- dnsmasq (DHCP) -----------------------------------------------------------------------------
 
 
-def _dnsmasq(ctx: RoleContext) -> str:
+def _dnsmasq(ctx: NodeContext) -> str:
     text = read_file(ctx, DNSMASQ_CONF)
     if text is None:
         raise FaultError(f"router {ctx.node.name} serves no DHCP ({DNSMASQ_CONF} is absent)")
     return text
 
 
-def _apply_dnsmasq(ctx: RoleContext, current: str, wanted: str) -> None:
+def _apply_dnsmasq(ctx: NodeContext, current: str, wanted: str) -> None:
     if wanted == current:
         return
     ctx.write_file(DNSMASQ_CONF, wanted)
@@ -250,7 +250,7 @@ def set_dhcp_option(text: str, network: str, option: str, value: str) -> str:
 
 
 @register_fault
-class DhcpScopeDisabled(Fault):
+class DhcpScopeDisabled(Fault["DhcpScopeDisabled.Params"]):
     name = "net.dhcp_scope_disabled"
     summary = "Disable the DHCP scope of a network (its dhcp-range commented out)"
     symptom = "Les nouveaux postes n'obtiennent pas d'adresse."
@@ -259,18 +259,18 @@ class DhcpScopeDisabled(Fault):
     class Params(PluginParams):
         network: str = Field(pattern=NETWORK)
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         current = _dnsmasq(ctx)
         if not any(_is_range(x.lstrip("#"), params.network) for x in current.splitlines()):
             raise FaultError(f"router {ctx.node.name} has no DHCP scope for {params.network!r}")
         _apply_dnsmasq(ctx, current, disable_scope(current, params.network))
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not any(_is_range(x, params.network) for x in _dnsmasq(ctx).splitlines())
 
 
 @register_fault
-class DhcpWrongOption(Fault):
+class DhcpWrongOption(Fault["DhcpWrongOption.Params"]):
     name = "net.dhcp_option"
     summary = "Serve a wrong DHCP option (router or DNS)"
     symptom = "Les postes ont une adresse mais pas Internet."
@@ -281,20 +281,20 @@ class DhcpWrongOption(Fault):
         option: Literal["router", "dns-server"]
         value: ipaddress.IPv4Address
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         current = _dnsmasq(ctx)
         if not any(_is_range(x.lstrip("#"), params.network) for x in current.splitlines()):
             raise FaultError(f"router {ctx.node.name} has no DHCP scope for {params.network!r}")
         wanted = set_dhcp_option(current, params.network, params.option, str(params.value))
         _apply_dnsmasq(ctx, current, wanted)
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         line = f"dhcp-option=tag:{params.network},option:{params.option},{params.value}"
         return line in _dnsmasq(ctx).splitlines()
 
 
 @register_fault
-class DhcpRelayMissing(Fault):
+class DhcpRelayMissing(Fault["DhcpRelayMissing.Params"]):
     name = "net.dhcp_relay_missing"
     summary = "Remove the DHCP relay (ip helper-address) of an interface"
     symptom = "Les postes de l'étage n'obtiennent plus d'adresse."
@@ -303,7 +303,7 @@ class DhcpRelayMissing(Fault):
     class Params(PluginParams):
         interface: str = Field(pattern=IFNAME)
 
-    def _relay_lines(self, ctx: RoleContext, params: Params, text: str) -> list[str]:
+    def _relay_lines(self, ctx: NodeContext, params: Params, text: str) -> list[str]:
         addresses = {str(a.ip) for a in link_addresses(ctx, params.interface)}
         if not addresses:
             raise FaultError(f"router {ctx.node.name}: {params.interface} has no address")
@@ -313,14 +313,14 @@ class DhcpRelayMissing(Fault):
             if line.startswith("dhcp-relay=") and line[11:].split(",")[0] in addresses
         ]
 
-    def inject(self, ctx: RoleContext, params: Params) -> None:
+    def inject(self, ctx: NodeContext, params: Params) -> None:
         current = _dnsmasq(ctx)
         relays = set(self._relay_lines(ctx, params, current))
         if relays:
             kept = [line for line in current.splitlines() if line not in relays]
             _apply_dnsmasq(ctx, current, "\n".join(kept) + "\n")
 
-    def in_place(self, ctx: RoleContext, params: Params) -> bool:
+    def in_place(self, ctx: NodeContext, params: Params) -> bool:
         return not self._relay_lines(ctx, params, _dnsmasq(ctx))
 
 

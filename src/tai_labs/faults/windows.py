@@ -10,7 +10,7 @@ the script text. Each script answers with one ``ConvertTo-Json`` object read the
 - ``change``: make the change only where it is not made yet (a second injection changes
   nothing), then the ``state`` script, so ``inject`` knows at once whether it took.
 
-The session is opened from the node's RoleContext the way the grading pool opens it (WinRM
+The session is opened from the node's NodeContext the way the grading pool opens it (WinRM
 to the management address, as the domain Administrator) and closed after each call.
 """
 
@@ -23,10 +23,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_where
-from tai_labs.registry import NoParams, PluginParams
-from tai_labs.roles.base import RoleContext
+from tai_labs.plugins import NoParams, ParamsT, PluginParams
 from tai_labs.sessions.base import CommandResult, PowerShellSession
 from tai_labs.sessions.winrm import admin_session
 
@@ -37,13 +37,13 @@ SERVICE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.@$ -]{0,255}$"
 SCRIPT_TIMEOUT = 120.0
 
 
-def open_powershell(ctx: RoleContext) -> PowerShellSession:
+def open_powershell(ctx: NodeContext) -> PowerShellSession:
     """A WinRM session to the node, as the grading pool opens one."""
     return admin_session(ctx.node.name, str(ctx.mgmt_address), ctx.secrets.get("admin_password"))
 
 
 @contextmanager
-def powershell(ctx: RoleContext) -> Iterator[PowerShellSession]:
+def powershell(ctx: NodeContext) -> Iterator[PowerShellSession]:
     """The node's PowerShell session for the length of a ``with`` block."""
     session = open_powershell(ctx)
     try:
@@ -77,7 +77,7 @@ def one_of(node: str, data: Mapping[str, Any], key: str, allowed: tuple[Any, ...
     return value
 
 
-class WindowsFault(Fault):
+class WindowsFault(Fault[ParamsT]):
     node_kinds = WINDOWS
     #: Read-only; prints the state the matching check looks at, as one JSON object.
     state_script: ClassVar[str]
@@ -86,20 +86,20 @@ class WindowsFault(Fault):
     #: Why the change may not take (a policy forcing it back), for the FaultError.
     stuck_hint: ClassVar[str] = ""
 
-    def bind(self, params: Any) -> dict[str, str]:
+    def bind(self, params: ParamsT) -> dict[str, str]:
         """The script's parameters, bound by the session as quoted ``$name`` variables."""
         return {}
 
-    def broken(self, node: str, data: Mapping[str, Any], params: Any) -> bool:
+    def broken(self, node: str, data: Mapping[str, Any], params: ParamsT) -> bool:
         """Whether the answer shows the fault in place; FaultError for an odd answer."""
         raise NotImplementedError
 
-    def _ask(self, ctx: RoleContext, script: str, params: Any) -> dict[str, Any]:
+    def _ask(self, ctx: NodeContext, script: str, params: ParamsT) -> dict[str, Any]:
         with powershell(ctx) as session:
             result = session.run_ps(script, self.bind(params), timeout=SCRIPT_TIMEOUT)
         return json_answer(ctx.node.name, result)
 
-    def inject(self, ctx: RoleContext, params: Any) -> None:
+    def inject(self, ctx: NodeContext, params: ParamsT) -> None:
         data = self._ask(ctx, self.change_script + self.state_script, params)
         if not self.broken(ctx.node.name, data, params):
             raise FaultError(
@@ -108,7 +108,7 @@ class WindowsFault(Fault):
                 hint=self.stuck_hint or None,
             )
 
-    def in_place(self, ctx: RoleContext, params: Any) -> bool:
+    def in_place(self, ctx: NodeContext, params: ParamsT) -> bool:
         return self.broken(ctx.node.name, self._ask(ctx, self.state_script, params), params)
 
 
@@ -133,7 +133,7 @@ if (@($s).Count -eq 1) {
 
 
 @register_fault
-class ServiceStopped(WindowsFault):
+class ServiceStopped(WindowsFault["ServiceStopped.Params"]):
     name = "windows.service_stopped"
     summary = "Stop a Windows service and set it to Disabled"
     symptom = "Le service ne démarre plus."
@@ -170,7 +170,7 @@ if ("$((Get-NetFirewallProfile -Name $fwProfile).Enabled)" -ne 'False') {
 
 
 @register_fault
-class FirewallOff(WindowsFault):
+class FirewallOff(WindowsFault["FirewallOff.Params"]):
     name = "windows.firewall_off"
     summary = "Turn a firewall profile off"
     symptom = "L'antivirus affiche une alerte rouge sur le pare-feu."
@@ -206,7 +206,7 @@ for ($i = 0; $i -lt 20 -and (Get-MpComputerStatus).RealTimeProtectionEnabled; $i
 
 
 @register_fault
-class DefenderOff(WindowsFault):
+class DefenderOff(WindowsFault[NoParams]):
     name = "windows.defender_off"
     summary = "Turn Defender real-time protection off"
     symptom = "Windows dit que je ne suis plus protégé."

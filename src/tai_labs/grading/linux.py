@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from tai_labs.grading.base import Check
 from tai_labs.kinds import kinds_where
+from tai_labs.plugins import ParamsT
+from tai_labs.sessions.base import CommandSession
 
 LINUX = kinds_where(linux=True)
 
 
-class LinuxCheck(Check):
+class LinuxCheck(Check[ParamsT, CommandSession]):
     node_kinds = LINUX

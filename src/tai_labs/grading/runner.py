@@ -49,12 +49,12 @@ def judge_on(check: CheckUse, node: str, sessions: Sessions) -> Outcome:
     plugin = CHECKS.get(check.grader)
     start = time.monotonic()
     evidence = Evidence()
-    params = plugin.Params.model_validate(check.params)
+    params = check.bound_params(plugin.Params)
     try:
         session = sessions.get(node, plugin.session)
         transport = getattr(session, "transport", plugin.session)
-        evidence = plugin().collect(session, params)  # type: ignore[attr-defined]
-        judgement: Judgement = plugin().judge(evidence, params)  # type: ignore[attr-defined]
+        evidence = plugin().collect(session, params)
+        judgement = plugin().judge(evidence, params)
     except SessionError as exc:
         transport = plugin.session
         judgement = Judgement.error(

@@ -203,7 +203,7 @@ def step_setup(lab: Lab, report: Reporter) -> None:
         if step.target is None:
             raise TaiLabsError(f"setup step {step.action!r} has no target node")
         report(Event("setup", step.name or step.action, step.target))
-        run_step(lab.context(step.target), step.action, step.params)
+        run_step(lab.context(step.target), step)
 
 
 EXAM_START = "exam-start"
@@ -223,7 +223,7 @@ def inject_faults(lab: Lab, report: Reporter) -> None:
                 hint=f"set engine: {next(iter(sorted(plugin.engines)))} on {use.target}",
             )
         report(Event("faults", f"{use.id} ({use.fault})", use.target))
-        plugin().inject(lab.context(use.target), plugin.Params.model_validate(use.params))  # type: ignore[attr-defined]
+        plugin().inject(lab.context(use.target), use.bound_params(plugin.Params))
 
 
 def step_faults(lab: Lab, report: Reporter) -> None:

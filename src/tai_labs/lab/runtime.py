@@ -7,18 +7,19 @@ Every command that acts on a lab (up, status, exec, console, grade later) opens 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tai_labs.context import NodeContext, NoSessions, Sessions
 from tai_labs.errors import TaiLabsError
 from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.base import RoleContext
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
@@ -90,15 +91,18 @@ class Lab:
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return self.network().node_mgmt_address(self.node_plan(node).number).ip
 
-    def context(self, node: str) -> RoleContext:
-        """What roles and steps get to act on ``node``."""
+    def context(self, node: str, sessions: Sessions | None = None) -> NodeContext:
+        """What roles, faults and steps get to act on ``node``: the engine's exec channel, and
+        ``sessions`` (the lab's session pool) when the caller has them open."""
         plan = self.node_plan(node)
         resource = plan.resource
 
-        def run(argv: object, input: object, timeout: object) -> ExecResult:
-            return self.engine.exec(resource, argv, input=input, timeout=timeout)  # type: ignore[arg-type]
+        def run(
+            argv: Sequence[str], input: str | bytes | None, timeout: float | None
+        ) -> ExecResult:
+            return self.engine.exec(resource, argv, input=input, timeout=timeout)
 
-        return RoleContext(
+        return NodeContext(
             lab_id=self.id,
             node=self.loaded.scenario.node(node),
             scenario=self.loaded.scenario,
@@ -107,6 +111,7 @@ class Lab:
             mgmt_address=self.mgmt_address(node),
             secrets=self.secrets.all(),
             folder=self.loaded.folder,
+            sessions=sessions or NoSessions(),
         )
 
 

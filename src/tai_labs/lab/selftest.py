@@ -106,8 +106,8 @@ def _faults_in_place(lab: Lab) -> dict[str, bool]:
     out = {}
     for use in lab.loaded.scenario.faults:
         plugin = FAULTS.get(use.fault)
-        params = plugin.Params.model_validate(use.params)
-        out[use.id] = bool(plugin().in_place(lab.context(use.target), params))  # type: ignore[attr-defined]
+        params = use.bound_params(plugin.Params)
+        out[use.id] = plugin().in_place(lab.context(use.target), params)
     return out
 
 
@@ -115,7 +115,7 @@ def _apply(lab: Lab, steps: list[Step]) -> None:
     for step in steps:
         if step.target is None:
             raise TaiLabsError(f"solution step {step.action!r} has no target node")
-        run_step(lab.context(step.target), step.action, step.params)
+        run_step(lab.context(step.target), step)
 
 
 def run_variant(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 def available_engines() -> frozenset[str]:
-    """Engines wired into the lab lifecycle (`up`/`down`).
+    """Engines wired into the lab lifecycle (`up`/`down`): the ``tai_labs.engines`` plugins.
 
-    Both are wired; whether this host can run them now is `tai-labs doctor`'s question.
+    Whether this host can run them now is `tai-labs doctor`'s question.
     """
-    return frozenset({"container", "vm"})
+    from tai_labs.providers.base import ENGINES
+
+    return frozenset(ENGINES.declared())

@@ -14,9 +14,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tai_labs.plugins import ENGINES_GROUP, Registry
 
 _MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
@@ -159,7 +161,18 @@ class CreatedNode:
 
 
 class Engine(ABC):
-    """Lifecycle of the nodes of one lab. Node arguments are NodeSpec.name values."""
+    """Lifecycle of the nodes of one lab. Node arguments are NodeSpec.name values.
+
+    An engine registered as a plugin is built as ``Engine(lab_id, data=data)``.
+    """
+
+    #: The engine's name in scenarios (``engine: vm``) and its ``tai_labs.engines`` entry point.
+    name: ClassVar[str]
+
+    def __init__(self, lab_id: str, *, data: Path | None = None) -> None:
+        """An engine is built for one lab; ``data`` is the data folder (None: the default)."""
+        self.lab_id = lab_id
+        self.data = data
 
     @abstractmethod
     def create(self, spec: NodeSpec) -> CreatedNode:
@@ -209,3 +222,13 @@ class Engine(ABC):
     @abstractmethod
     def nodes(self) -> list[str]:
         """Names of the nodes this engine has created in the lab."""
+
+    def host_key(self, node: str) -> str:
+        """The node's pinned host key when the engine learns it after ``create`` (a VM of an
+        imported disk, at first boot); "" when ``CreatedNode.host_key`` is the key."""
+        return ""
+
+
+#: Engines by name; engine modules register on import and are ``tai_labs.engines`` entry points.
+ENGINES: Registry[Engine] = Registry("engine", ENGINES_GROUP, Engine)
+register_engine = ENGINES.register

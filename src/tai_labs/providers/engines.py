@@ -10,38 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tai_labs.locations import locations
-from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.base import ENGINES, CreatedNode, Engine, ExecResult, NodeSpec, NodeState
 
-if TYPE_CHECKING:
-    from tai_labs.providers.libvirt_vm import LibvirtEngine
-    from tai_labs.providers.lxc import LxcEngine
+CONTAINER = "container"
+VM = "vm"
 
 
 class LabEngine(Engine):
+    name = "lab"
+
     def __init__(self, lab_id: str, *, data: Path | None = None):
         self.lab_id = lab_id
         self.data = data
-        self._lxc: LxcEngine | None = None
-        self._vm: LibvirtEngine | None = None
+        self._engines: dict[str, Engine] = {}
+
+    def engine(self, name: str) -> Engine:
+        """The lab's engine of that name (a ``tai_labs.engines`` plugin), built on first use."""
+        if name not in self._engines:
+            self._engines[name] = ENGINES.get(name)(self.lab_id, data=self.data)
+        return self._engines[name]
 
     @property
-    def lxc(self) -> LxcEngine:
-        if self._lxc is None:
-            from tai_labs.providers.lxc import LxcEngine
-
-            self._lxc = LxcEngine(self.lab_id, data=self.data)
-        return self._lxc
+    def lxc(self) -> Engine:
+        return self.engine(CONTAINER)
 
     @property
-    def vm(self) -> LibvirtEngine:
-        if self._vm is None:
-            from tai_labs.providers.libvirt_vm import LibvirtEngine
-
-            self._vm = LibvirtEngine(self.lab_id, data=self.data)
-        return self._vm
+    def vm(self) -> Engine:
+        return self.engine(VM)
 
     def _vm_folder(self) -> Path:
         return locations(self.data).lab(self.lab_id) / "vm"
@@ -53,9 +50,7 @@ class LabEngine(Engine):
         return self.vm if self._is_vm(node) else self.lxc
 
     def create(self, spec: NodeSpec) -> CreatedNode:
-        if spec.engine == "vm":
-            return self.vm.create(spec)
-        return self.lxc.create(spec)
+        return self.engine(spec.engine).create(spec)
 
     def start(self, node: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         self._for(node).start(node, wait=wait, timeout=timeout)

@@ -26,7 +26,14 @@ from tai_labs.images.vm import VmImage
 from tai_labs.locations import locations
 from tai_labs.providers import naming
 from tai_labs.providers.accel import virt_type
-from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.base import (
+    CreatedNode,
+    Engine,
+    ExecResult,
+    NodeSpec,
+    NodeState,
+    register_engine,
+)
 from tai_labs.providers.configdisk import write_config_iso
 from tai_labs.providers.engine_common import (
     check_snapshot_name,
@@ -81,7 +88,10 @@ class VmLayout:
         return self.dir / f"disk-{name}.qcow2"
 
 
+@register_engine
 class LibvirtEngine(Engine):
+    name = "vm"
+
     def __init__(self, lab_id: str, *, data: Path | None = None) -> None:
         require_root("running VM nodes")
         require_tools("qemu-img", "genisoimage")

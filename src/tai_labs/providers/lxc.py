@@ -16,7 +16,14 @@ from pathlib import Path
 
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming
-from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.base import (
+    CreatedNode,
+    Engine,
+    ExecResult,
+    NodeSpec,
+    NodeState,
+    register_engine,
+)
 from tai_labs.providers.engine_common import (
     check_snapshot_name,
     raise_if_timed_out,
@@ -57,7 +64,10 @@ _LXC_STATES = {
 }
 
 
+@register_engine
 class LxcEngine(Engine):
+    name = "container"
+
     def __init__(self, lab_id: str, *, data: Path | None = None, subreaper: bool = False) -> None:
         """subreaper: also adopt orphans of the monitors (see providers.reaper).
 

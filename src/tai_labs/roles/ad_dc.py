@@ -17,6 +17,7 @@ import json
 import ssl
 import time
 
+from tai_labs.context import NodeContext
 from tai_labs.errors import require_module
 from tai_labs.facts.directory import domain_dn
 from tai_labs.roles.ad_plan import (
@@ -32,7 +33,7 @@ from tai_labs.roles.ad_plan import (
     object_commands,
     static_addresses,
 )
-from tai_labs.roles.base import NotReadyError, Role, RoleContext, RoleError, wait_until
+from tai_labs.roles.base import NotReadyError, Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import Directory, Node
 
 UNIT = "samba-ad-dc"
@@ -93,7 +94,9 @@ def ldaps_bind(
             conn.unbind()
 
 
+@register_role
 class AdDcRole(Role):
+    name = "ad-dc"
     ready_timeout = 120.0
 
     def __init__(self) -> None:
@@ -102,7 +105,7 @@ class AdDcRole(Role):
 
     # -- provision -------------------------------------------------------------------------
 
-    def provision(self, ctx: RoleContext) -> None:
+    def provision(self, ctx: NodeContext) -> None:
         started = time.monotonic()
         directory = _directory(ctx)
         if directory.gpos:
@@ -146,7 +149,7 @@ class AdDcRole(Role):
         self.timings["dns"] = time.monotonic() - mark
         self.timings["provision"] = time.monotonic() - started
 
-    def _check_image(self, ctx: RoleContext) -> None:
+    def _check_image(self, ctx: NodeContext) -> None:
         if not ctx.run(["test", "-d", SCHEMA_DIR], check=False).ok:
             raise RoleError(
                 f"{ctx.node.name}: the image lacks Samba's AD schema ({SCHEMA_DIR})",
@@ -159,14 +162,14 @@ class AdDcRole(Role):
             # The recipe masks them; a hand-built image may not.
             ctx.run(["systemctl", "mask", "--now", *FILE_SERVER_UNITS])
 
-    def _provisioned_realm(self, ctx: RoleContext) -> str | None:
+    def _provisioned_realm(self, ctx: NodeContext) -> str | None:
         res = ctx.run(["cat", MARKER], check=False)
         realm = res.stdout.strip().lower() if res.ok else ""
         return realm or None
 
     def _provision_domain(
         self,
-        ctx: RoleContext,
+        ctx: NodeContext,
         directory: Directory,
         lab_ip: ipaddress.IPv4Address,
         admin_password: str,
@@ -209,7 +212,7 @@ class AdDcRole(Role):
         ctx.write_file(MARKER, directory.realm + "\n", mode="0600")
 
     def _configure(
-        self, ctx: RoleContext, directory: Directory, lab_ip: ipaddress.IPv4Address
+        self, ctx: NodeContext, directory: Directory, lab_ip: ipaddress.IPv4Address
     ) -> None:
         current = ctx.run(["cat", SMB_CONF]).stdout
         if conf_realm(current) != directory.realm:
@@ -260,7 +263,7 @@ class AdDcRole(Role):
             ctx.run(["systemctl", "reset-failed", UNIT], check=False)
             ctx.run(["systemctl", "restart", UNIT])
 
-    def _mgmt_network(self, ctx: RoleContext) -> ipaddress.IPv4Network:
+    def _mgmt_network(self, ctx: NodeContext) -> ipaddress.IPv4Network:
         """The management subnet, read from the node's own interface holding mgmt_address."""
         links = json.loads(ctx.run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
         for link in links:
@@ -270,22 +273,22 @@ class AdDcRole(Role):
         return ipaddress.IPv4Network(f"{ctx.mgmt_address}/32")
 
     @staticmethod
-    def _ensure_file(ctx: RoleContext, path: str, content: str) -> None:
+    def _ensure_file(ctx: NodeContext, path: str, content: str) -> None:
         if ctx.run(["cat", path], check=False).stdout != content:
             ctx.write_file(path, content)
 
-    def read_state(self, ctx: RoleContext, realm: str) -> DirectoryState:
+    def read_state(self, ctx: NodeContext, realm: str) -> DirectoryState:
         """The OUs, groups and users the DC holds now (from its database, no network)."""
         res = ctx.run(
             ["ldbsearch", "-H", SAM_LDB, "-b", domain_dn(realm), STATE_FILTER, *STATE_ATTRS]
         )
         return DirectoryState.from_ldif(res.stdout)
 
-    def _reconcile_objects(self, ctx: RoleContext, directory: Directory) -> None:
+    def _reconcile_objects(self, ctx: NodeContext, directory: Directory) -> None:
         for command in object_commands(directory, self.read_state(ctx, directory.realm)):
             self._run(ctx, command)
 
-    def _run(self, ctx: RoleContext, command: Command) -> None:
+    def _run(self, ctx: NodeContext, command: Command) -> None:
         res = ctx.run(command.argv, input=command.input, check=False)
         if res.ok:
             return
@@ -301,7 +304,7 @@ class AdDcRole(Role):
             f"`{' '.join(command.argv)}` failed: {last}"
         )
 
-    def _reconcile_dns(self, ctx: RoleContext, directory: Directory) -> None:
+    def _reconcile_dns(self, ctx: NodeContext, directory: Directory) -> None:
         realm = directory.realm
         records = dns_records(ctx.scenario, ctx.node)
         if not records:
@@ -329,7 +332,7 @@ class AdDcRole(Role):
 
     # -- readiness -------------------------------------------------------------------------
 
-    def wait_ready(self, ctx: RoleContext) -> None:
+    def wait_ready(self, ctx: NodeContext) -> None:
         started = time.monotonic()
         directory = _directory(ctx)
         password = _admin_password(ctx)
@@ -344,7 +347,7 @@ class AdDcRole(Role):
         )
         self.timings["ready"] = time.monotonic() - started
 
-    def _wait_dns(self, ctx: RoleContext, realm: str, *, timeout: float) -> None:
+    def _wait_dns(self, ctx: NodeContext, realm: str, *, timeout: float) -> None:
         def probe() -> tuple[bool, str]:
             res = ctx.run(
                 ["host", "-W", "2", "-t", "SOA", realm, "127.0.0.1"], check=False, timeout=10
@@ -370,7 +373,7 @@ class AdDcRole(Role):
 # -- scenario helpers --------------------------------------------------------------------------
 
 
-def _directory(ctx: RoleContext) -> Directory:
+def _directory(ctx: NodeContext) -> Directory:
     if ctx.scenario.directory is None:
         raise RoleError(
             f"{ctx.node.name} is an ad-dc node but the scenario has no 'directory' section"
@@ -378,7 +381,7 @@ def _directory(ctx: RoleContext) -> Directory:
     return ctx.scenario.directory
 
 
-def _admin_password(ctx: RoleContext) -> str:
+def _admin_password(ctx: NodeContext) -> str:
     password = ctx.secrets.get("admin_password") or ctx.variables.get("admin_password")
     if not isinstance(password, str) or not password:
         raise RoleError(f"{ctx.node.name}: no 'admin_password' secret or variable for the domain")

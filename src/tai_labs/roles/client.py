@@ -10,7 +10,8 @@ import ipaddress
 import time
 from typing import ClassVar
 
-from tai_labs.roles.base import Role, RoleContext, RoleError, wait_until
+from tai_labs.context import NodeContext
+from tai_labs.roles.base import Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import Node, NodeKind, Scenario
 
 
@@ -63,6 +64,7 @@ def render_hosts(node: Node, scenario: Scenario) -> str:
     return f"127.0.0.1\tlocalhost\n{own}\t{names}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
+@register_role
 class ClientRole(Role):
     """Linux workstation or server joined to nothing yet.
 
@@ -71,9 +73,10 @@ class ClientRole(Role):
     hence its later readiness group (``tai_labs.kinds``).
     """
 
+    name = "linux"
     ready_timeout: ClassVar[float] = 60.0
 
-    def provision(self, ctx: RoleContext) -> None:
+    def provision(self, ctx: NodeContext) -> None:
         node, scenario = ctx.node, ctx.scenario
         ctx.write_file("/etc/hosts", render_hosts(node, scenario))
         # A plain file: the image has no systemd-resolved; dhclient may rewrite it (dhcp NICs).
@@ -82,11 +85,11 @@ class ClientRole(Role):
         if scenario.directory is not None:
             ctx.write_file("/etc/krb5.conf", render_krb5_conf(scenario))
 
-    def wait_started(self, ctx: RoleContext) -> None:
+    def wait_started(self, ctx: NodeContext) -> None:
         # A workstation runs no service of its own: booted (which revert waits for) is all.
         return None
 
-    def wait_ready(self, ctx: RoleContext) -> None:
+    def wait_ready(self, ctx: NodeContext) -> None:
         deadline = time.monotonic() + self.ready_timeout
         wait_until(
             lambda: _booted(ctx),
@@ -118,7 +121,7 @@ class ClientRole(Role):
         )
 
 
-def _booted(ctx: RoleContext) -> tuple[bool, str]:
+def _booted(ctx: NodeContext) -> tuple[bool, str]:
     state = ctx.run(["systemctl", "is-system-running"], check=False, timeout=10).stdout.strip()
     return state in ("running", "degraded"), state
 

@@ -1,24 +1,14 @@
-"""The role classes by role key (imported on first use: roles pull in their libraries).
+"""Roles by role key, registered through the ``tai_labs.roles`` entry points.
 
 Which key serves which node kind is the kind's row in tai_labs.kinds.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from tai_labs.errors import TaiLabsError
 from tai_labs.kinds import NodeKind
-from tai_labs.roles.base import Role
-
-#: role key (a kind row's ``role``) -> "module:Class"
-ROLE_CLASSES: dict[str, str] = {
-    "ad-dc": "tai_labs.roles.ad_dc:AdDcRole",
-    "router": "tai_labs.roles.router:RouterRole",
-    "switch": "tai_labs.roles.switch:SwitchRole",
-    "linux": "tai_labs.roles.client:ClientRole",
-    "windows": "tai_labs.roles.windows:WindowsRole",
-}
+from tai_labs.plugins import UnknownPluginError
+from tai_labs.roles.base import ROLE_PLUGINS, Role
 
 
 class NoRoleError(TaiLabsError):
@@ -35,21 +25,11 @@ def role_for(kind: str) -> Role:
 
 
 def role_named(key: str) -> Role:
-    """The role registered under ``key``."""
-    target = ROLE_CLASSES.get(key)
-    if target is None:
-        raise NoRoleError(
-            f"no role {key!r} is registered", hint=f"roles: {', '.join(ROLE_CLASSES)}"
-        )
-    module_name, cls_name = target.split(":")
+    """The role registered under ``key`` (a ``tai_labs.roles`` entry point)."""
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise NoRoleError(f"the {key!r} role is not available yet ({module_name})") from None
-    role: Role = getattr(module, cls_name)()
-    return role
+        return ROLE_PLUGINS.get(key)()
+    except UnknownPluginError as exc:
+        raise NoRoleError(f"no role {key!r} is registered", hint=exc.hint) from None
 
 
 def port_ifname(port: str) -> str:

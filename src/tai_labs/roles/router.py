@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from tai_labs.context import NodeContext
 from tai_labs.errors import MissingDependencyError, require_module
-from tai_labs.roles.base import NotReadyError, Role, RoleContext, RoleError, wait_until
+from tai_labs.roles.base import NotReadyError, Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import DhcpScope, Interface, Node, Scenario
 
 ADMIN_USER = "admin"
@@ -272,10 +273,12 @@ def render_unmanaged(ifname: str) -> str:
 # -- the role -----------------------------------------------------------------------------------
 
 
+@register_role
 class RouterRole(Role):
+    name = "router"
     ready_timeout: ClassVar[float] = 60.0
 
-    def provision(self, ctx: RoleContext) -> None:
+    def provision(self, ctx: NodeContext) -> None:
         node = ctx.node
         p = plan(node)
         self._networkd(ctx, p)
@@ -290,7 +293,7 @@ class RouterRole(Role):
         self._dnsmasq(ctx, node, p)
         self._admin(ctx)
 
-    def _networkd(self, ctx: RoleContext, p: RouterPlan) -> None:
+    def _networkd(self, ctx: NodeContext, p: RouterPlan) -> None:
         ctx.write_file(
             NETWORKD_CONF,
             "# zebra's routes must survive a networkd restart.\n[Network]\n"
@@ -307,14 +310,14 @@ class RouterRole(Role):
             ctx.run(["ip", "-4", "addr", "flush", "dev", ifname])
             ctx.run(["ip", "link", "set", "dev", ifname, "up"])
 
-    def _frr(self, ctx: RoleContext, node: Node, p: RouterPlan) -> None:
+    def _frr(self, ctx: NodeContext, node: Node, p: RouterPlan) -> None:
         ctx.write_file(FRR_DAEMONS, render_daemons(), mode="0640")
         ctx.write_file(FRR_CONF, render_frr_conf(node, p), mode="0640")
         ctx.run(["chown", "frr:frr", FRR_DAEMONS, FRR_CONF])
         ctx.run(["systemctl", "enable", "--quiet", "frr.service"])
         ctx.run(["systemctl", "restart", "frr.service"])
 
-    def _dnsmasq(self, ctx: RoleContext, node: Node, p: RouterPlan) -> None:
+    def _dnsmasq(self, ctx: NodeContext, node: Node, p: RouterPlan) -> None:
         conf = render_dnsmasq(ctx.scenario, node, p)
         if conf is None:
             ctx.run(["rm", "-f", DNSMASQ_CONF])
@@ -325,7 +328,7 @@ class RouterRole(Role):
         ctx.run(["systemctl", "enable", "--quiet", "dnsmasq.service"])
         ctx.run(["systemctl", "restart", "dnsmasq.service"])
 
-    def _admin(self, ctx: RoleContext) -> None:
+    def _admin(self, ctx: NodeContext) -> None:
         shells = ctx.run(["cat", "/etc/shells"]).stdout.split()
         if VTYSH not in shells:
             ctx.run(["sh", "-c", "cat >> /etc/shells"], input=VTYSH + "\n")
@@ -339,7 +342,7 @@ class RouterRole(Role):
 
     # -- readiness ------------------------------------------------------------------------
 
-    def wait_ready(self, ctx: RoleContext) -> None:
+    def wait_ready(self, ctx: NodeContext) -> None:
         deadline = time.monotonic() + self.ready_timeout
         p = plan(ctx.node)
         expected = {
@@ -373,7 +376,7 @@ class RouterRole(Role):
         )
 
 
-def device_password(ctx: RoleContext) -> str:
+def device_password(ctx: NodeContext) -> str:
     return ctx.secrets.get("device_password") or DEFAULT_DEVICE_PASSWORD
 
 
@@ -390,7 +393,7 @@ def _missing_addresses(show_interface_json: str, expected: dict[str, str]) -> li
     return missing
 
 
-def _netmiko_probe(ctx: RoleContext) -> tuple[bool, str]:
+def _netmiko_probe(ctx: NodeContext) -> tuple[bool, str]:
     try:
         output = netmiko_command(ctx, ["show ip route"])[0]
     except MissingDependencyError:
@@ -401,7 +404,7 @@ def _netmiko_probe(ctx: RoleContext) -> tuple[bool, str]:
 
 
 def netmiko_command(
-    ctx: RoleContext, commands: Sequence[str], *, timeout: float = 20.0
+    ctx: NodeContext, commands: Sequence[str], *, timeout: float = 20.0
 ) -> list[str]:
     """Run show commands over SSH as admin with netmiko's cisco_ios driver, from the host."""
     netmiko = require_module("netmiko", package="netmiko", purpose="a router CLI session")

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from tai_labs.context import NodeContext
 from tai_labs.providers.networkd import network_unit
-from tai_labs.roles.base import Role, RoleContext, RoleError, wait_until
+from tai_labs.roles.base import Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import Interface, Node, Scenario, SwitchPort
 
 BRIDGE = "sw0"
@@ -174,10 +175,12 @@ def render_port_network(ifname: str, shutdown: bool) -> str:
     return network_unit(ifname, activation="always-down" if shutdown else "up")
 
 
+@register_role
 class SwitchRole(Role):
+    name = "switch"
     ready_timeout: ClassVar[float] = 60.0
 
-    def provision(self, ctx: RoleContext) -> None:
+    def provision(self, ctx: NodeContext) -> None:
         self._tun(ctx)
         present = _links(ctx)
         configs = plan_ports(ctx.scenario, ctx.node, present)
@@ -207,7 +210,7 @@ class SwitchRole(Role):
         self._bridge(ctx, configs)
         self._links(ctx, configs)
 
-    def _tun(self, ctx: RoleContext) -> None:
+    def _tun(self, ctx: NodeContext) -> None:
         # /dev is a fresh tmpfs at each boot of a container: systemd-tmpfiles recreates it.
         ctx.write_file(
             TUN_TMPFILES, "d /dev/net 0755 root root -\nc /dev/net/tun 0666 root root - 10:200\n"
@@ -221,7 +224,7 @@ class SwitchRole(Role):
                 hint="the node's LXC config needs `lxc.cgroup.devices.allow = c 10:200 rwm`",
             )
 
-    def _bridge(self, ctx: RoleContext, configs: list[PortConfig]) -> None:
+    def _bridge(self, ctx: NodeContext, configs: list[PortConfig]) -> None:
         wanted = {c.ifname for c in configs}
         args = [
             "ovs-vsctl",
@@ -258,7 +261,7 @@ class SwitchRole(Role):
             args += cfg.set_args()
         ctx.run(args)
 
-    def _links(self, ctx: RoleContext, configs: list[PortConfig]) -> None:
+    def _links(self, ctx: NodeContext, configs: list[PortConfig]) -> None:
         svis = {svi_ifname(network_vlan(ctx.scenario, i.network)): i for i in ctx.node.interfaces}
         for cfg in configs:
             path = f"/etc/systemd/network/05-tai-labs-switch-{cfg.ifname}.network"
@@ -277,7 +280,7 @@ class SwitchRole(Role):
 
     # -- readiness ------------------------------------------------------------------------
 
-    def wait_ready(self, ctx: RoleContext) -> None:
+    def wait_ready(self, ctx: NodeContext) -> None:
         deadline = time.monotonic() + self.ready_timeout
         configs = plan_ports(ctx.scenario, ctx.node, _links(ctx))
         wanted = {c.ifname for c in configs}
@@ -317,7 +320,7 @@ class SwitchRole(Role):
         )
 
 
-def _links(ctx: RoleContext) -> list[str]:
+def _links(ctx: NodeContext) -> list[str]:
     data = json.loads(ctx.run(["ip", "-j", "link", "show"]).stdout or "[]")
     return [str(link["ifname"]) for link in data if link.get("ifname") not in (MGMT_IF, "lo")]
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.windows_guest import powershell_argv
 from tai_labs.roles.ad_plan import password_problem
-from tai_labs.roles.base import Role, RoleContext, RoleError, wait_until
+from tai_labs.roles.base import Role, RoleError, register_role, wait_until
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.winrm import WINRM_HTTPS_PORT, admin_session
 
@@ -179,7 +180,7 @@ def parse_result(node: str, result: ExecResult, password: str) -> dict[str, str]
     return {key: str(report[key]) for key in OUTCOMES}
 
 
-def admin_password(ctx: RoleContext) -> str:
+def admin_password(ctx: NodeContext) -> str:
     """The lab's ``admin_password`` secret, which the grading sessions log in with."""
     password = ctx.secrets.get("admin_password")
     if not password:
@@ -190,6 +191,7 @@ def admin_password(ctx: RoleContext) -> str:
     return password
 
 
+@register_role
 class WindowsRole(Role):
     """A Windows VM whose built-in Administrator has the lab's password, reachable over WinRM.
 
@@ -197,6 +199,7 @@ class WindowsRole(Role):
     is in no domain, so that is the account the password was set on.
     """
 
+    name = "windows"
     #: Windows services settle slowly on 2 cores; a WinRM attempt alone may take 30 s.
     ready_timeout: ClassVar[float] = 300.0
     #: Seconds between readiness attempts.
@@ -206,14 +209,14 @@ class WindowsRole(Role):
         #: What the last provision changed (items of OUTCOMES not "kept").
         self.changes: list[str] = []
 
-    def provision(self, ctx: RoleContext) -> None:
+    def provision(self, ctx: NodeContext) -> None:
         password = admin_password(ctx)
         check_password(ctx.node.name, password)
         result = ctx.exec(PROVISION_ARGV, provision_input(password), 300.0)
         report = parse_result(ctx.node.name, result, password)
         self.changes = [key for key, outcome in report.items() if outcome != "kept"]
 
-    def wait_ready(self, ctx: RoleContext) -> None:
+    def wait_ready(self, ctx: NodeContext) -> None:
         password = admin_password(ctx)
         address = str(ctx.mgmt_address)
 
@@ -237,7 +240,7 @@ class WindowsRole(Role):
             every=self.poll_every,
         )
 
-    def wait_started(self, ctx: RoleContext) -> None:
+    def wait_started(self, ctx: NodeContext) -> None:
         def probe() -> tuple[bool, str]:
             try:
                 res = ctx.exec(PROBE_ARGV, None, 60.0)

@@ -15,13 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tai_labs.actions.base import ACTIONS
-from tai_labs.faults.base import FAULTS
-from tai_labs.grading.base import CHECKS
+from tai_labs.plugins import (
+    ACTION_PLUGINS,
+    CHECK_PLUGINS,
+    FAULT_PLUGINS,
+    Registry,
+    UnknownPluginError,
+)
 from tai_labs.referential import Referential
-from tai_labs.registry import Registry, UnknownPluginError
 from tai_labs.scenario.diagnostics import Diagnostic, KeyPath
-from tai_labs.scenario.model import NodeKind, Scenario, Step
+from tai_labs.scenario.model import NodeKind, PluginUse, Scenario, Step
 from tai_labs.scenario.source import SourceMap
 from tai_labs.scenario.validation import validate_model
 
@@ -240,7 +243,7 @@ def _check_plugin_use(
     registry: Registry[Any],
     name: str,
     name_path: KeyPath,
-    params: dict[str, Any],
+    use: PluginUse,
     params_path: KeyPath,
     targets: list[tuple[str | None, KeyPath]],
     scenario: Scenario,
@@ -266,8 +269,10 @@ def _check_plugin_use(
             )
     if plugin is not None:
         params_model: type[BaseModel] = plugin.Params
-        _, problems = validate_model(params_model, params, report.srcmap, params_path)
+        params, problems = validate_model(params_model, use.params, report.srcmap, params_path)
         report.problems.extend(problems)
+        if params is not None:
+            use.bind(params)  # validated once: the lab runs the plugin with this model
 
 
 def _steps(report: Report, scenario: Scenario, steps: list[Step], base: KeyPath) -> None:
@@ -275,10 +280,10 @@ def _steps(report: Report, scenario: Scenario, steps: list[Step], base: KeyPath)
         path = (*base, i)
         _check_plugin_use(
             report,
-            ACTIONS,
+            ACTION_PLUGINS,
             step.action,
             (*path, "action"),
-            step.params,
+            step,
             (*path, "params"),
             [(step.target, (*path, "target"))],
             scenario,
@@ -309,10 +314,10 @@ def check_faults(scenario: Scenario, report: Report) -> None:
         seen.add(fault.id)
         _check_plugin_use(
             report,
-            FAULTS,
+            FAULT_PLUGINS,
             fault.fault,
             (*path, "fault"),
-            fault.params,
+            fault,
             (*path, "params"),
             [(fault.target, (*path, "target"))],
             scenario,
@@ -333,10 +338,10 @@ def check_checks(scenario: Scenario, report: Report) -> None:
         ]
         _check_plugin_use(
             report,
-            CHECKS,
+            CHECK_PLUGINS,
             check.grader,
             ("checks", i, "grader"),
-            check.params,
+            check,
             ("checks", i, "params"),
             targets,
             scenario,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # Re-exported: scenario code has always imported NodeKind from here.
 from tai_labs.kinds import NodeKind as NodeKind
@@ -249,8 +249,35 @@ class Directory(_Model):
 
 # --- steps, faults, checks ---------------------------------------------------------------------
 
+P = TypeVar("P", bound=BaseModel)
 
-class Step(_Model):
+
+class PluginUse(_Model):
+    """A use of a plugin (action, fault, check) with its ``params``, which the scenario loader
+    validates against the plugin's model once and binds here: the lab uses that model."""
+
+    if TYPE_CHECKING:  # declared by each subclass, where it sits in the schema
+        params: dict[str, Any]
+
+    _bound: BaseModel | None = PrivateAttr(default=None)
+
+    def bind(self, params: BaseModel) -> None:
+        self._bound = params
+
+    def bound_params(self, model: type[P]) -> P:
+        """The parameters as the loader validated them, typed as the plugin's ``model``."""
+        if self._bound is None:
+            # Built without the loader (a test, a hand-made scenario): validated here, once.
+            self._bound = model.model_validate(self.params)
+        if not isinstance(self._bound, model):
+            raise TypeError(
+                f"parameters bound as {type(self._bound).__qualname__}, "
+                f"not {model.__qualname__}: the plugin changed after loading"
+            )
+        return self._bound
+
+
+class Step(PluginUse):
     """One action on one node: a setup step or a solution step."""
 
     action: str
@@ -260,7 +287,7 @@ class Step(_Model):
     when: Condition | None = None
 
 
-class FaultUse(_Model):
+class FaultUse(PluginUse):
     id: Slug
     fault: str
     target: str
@@ -276,7 +303,7 @@ class Messages(_Model):
     failed: str = Field(alias="fail", min_length=1)
 
 
-class CheckUse(_Model):
+class CheckUse(PluginUse):
     id: Slug
     title: str = Field(min_length=3, description="French label for reports")
     grader: str

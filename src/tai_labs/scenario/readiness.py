@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tai_labs.actions.base import ACTIONS
-from tai_labs.faults.base import FAULTS
-from tai_labs.grading.base import CHECKS
+from tai_labs.plugins import ACTION_PLUGINS, CHECK_PLUGINS, FAULT_PLUGINS, Plugin, Registry
 from tai_labs.providers import available_engines
-from tai_labs.registry import Registry
 from tai_labs.scenario.model import Scenario
 
 
@@ -34,8 +31,8 @@ def up_blockers(scenario: Scenario) -> list[str]:
             role_for(kind)
         except NoRoleError as exc:
             missing.append(exc.message)
-    missing += _plugin_gaps([(ACTIONS, s.action) for s in scenario.setup])
-    missing += _plugin_gaps([(FAULTS, f.fault) for f in scenario.faults])
+    missing += _plugin_gaps([(ACTION_PLUGINS, s.action) for s in scenario.setup])
+    missing += _plugin_gaps([(FAULT_PLUGINS, f.fault) for f in scenario.faults])
     return missing
 
 
@@ -43,14 +40,14 @@ def blockers(scenario: Scenario) -> list[str]:
     """What stands between this scenario and a full exam (up, faults, grading, self-test)."""
     missing = up_blockers(scenario)
     uses = (
-        [(CHECKS, c.grader) for c in scenario.checks]
-        + [(FAULTS, f.fault) for f in scenario.faults]
-        + [(ACTIONS, s.action) for s in [*scenario.setup, *scenario.solution.steps]]
+        [(CHECK_PLUGINS, c.grader) for c in scenario.checks]
+        + [(FAULT_PLUGINS, f.fault) for f in scenario.faults]
+        + [(ACTION_PLUGINS, s.action) for s in [*scenario.setup, *scenario.solution.steps]]
     )
     return missing + [m for m in _plugin_gaps(uses) if m not in missing]
 
 
-def _plugin_gaps(uses: list[tuple[Registry[Any], str]]) -> list[str]:
+def _plugin_gaps(uses: list[tuple[Registry[Plugin[Any]], str]]) -> list[str]:
     missing: list[str] = []
     seen: set[str] = set()
     for registry, name in uses:

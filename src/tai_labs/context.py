@@ -1,0 +1,92 @@
+"""What roles, faults and actions receive to act on one node: ``NodeContext``.
+
+Two ways into the node: the engine's exec channel (``run``, ``write_file``: no network needed,
+so it works on a node whose network the scenario broke) and the lab's sessions (``sessions``:
+SSH, LDAPS, WinRM, the device CLI, as graders use them). Around them, what the node is in the
+scenario: its declaration, the scenario, its variables and secrets, its management address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, overload
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.providers.base import ExecResult
+from tai_labs.scenario.model import Node, Scenario
+from tai_labs.sessions.base import (
+    CommandSession,
+    DeviceSession,
+    DirectorySession,
+    PowerShellSession,
+    SessionError,
+)
+
+#: Runs argv inside the node: (argv, input, timeout) -> result.
+Exec = Callable[[Sequence[str], "str | bytes | None", "float | None"], ExecResult]
+
+
+class NodeError(TaiLabsError):
+    """Acting on a node failed: a command it ran, or provisioning it."""
+
+
+class Sessions(Protocol):
+    """The lab's sessions, opened on demand: ``get(node, kind)`` as graders get them."""
+
+    @overload
+    def get(self, node: str, kind: Literal["command"]) -> CommandSession: ...
+    @overload
+    def get(self, node: str, kind: Literal["powershell"]) -> PowerShellSession: ...
+    @overload
+    def get(self, node: str, kind: Literal["directory"]) -> DirectorySession: ...
+    @overload
+    def get(self, node: str, kind: Literal["device"]) -> DeviceSession: ...
+    def get(self, node: str, kind: str) -> Any: ...
+
+
+class NoSessions:
+    """The sessions of a context opened without any (provisioning before the lab answers)."""
+
+    def get(self, node: str, kind: str) -> Any:
+        raise SessionError(f"no {kind} session to {node} here: only the exec channel is open")
+
+
+@dataclass
+class NodeContext:
+    """One node of a lab, as roles, faults and actions act on it."""
+
+    lab_id: str
+    node: Node
+    scenario: Scenario
+    variables: Mapping[str, Any]
+    exec: Exec
+    mgmt_address: ipaddress.IPv4Address
+    #: Per-lab secrets by name (the domain's Administrator password is "admin_password").
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    #: The scenario's folder, where templates named by steps live.
+    folder: Path | None = None
+    #: The lab's sessions (to this node or another one).
+    sessions: Sessions = field(default_factory=NoSessions)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | bytes | None = None,
+        timeout: float | None = 120.0,
+        check: bool = True,
+    ) -> ExecResult:
+        result = self.exec(argv, input, timeout)
+        if check and not result.ok:
+            raise NodeError(
+                f"{self.node.name}: `{' '.join(argv)}` failed (rc={result.rc}): "
+                f"{(result.stderr or result.stdout).strip()[-500:]}"
+            )
+        return result
+
+    def write_file(self, path: str, content: str, mode: str = "0644") -> None:
+        # Content goes through stdin: no value is ever spliced into a shell command line.
+        self.run(["install", "-D", "-m", mode, "/dev/stdin", path], input=content)
