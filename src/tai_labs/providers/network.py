@@ -18,15 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tai_labs.providers import naming
 from tai_labs.providers.errors import CommandError, NetworkError
 from tai_labs.providers.hostcmd import require_root, require_tools, run, run_text
 from tai_labs.providers.paths import lab_dir, labs_dir
-
-if TYPE_CHECKING:
-    from tai_labs.providers.cleanup import CleanupReport
 
 # Shared address space (RFC 6598): unlikely to clash with the private ranges scenarios use.
 MGMT_POOL = ipaddress.IPv4Network("100.64.0.0/16")
@@ -289,10 +285,3 @@ def delete_lab_network(lab_id: str) -> list[str]:
         removed.append(f"nft:{naming.nft_table(lab_id)}")
     _state_file(lab_id).unlink(missing_ok=True)
     return removed
-
-
-def cleanup(lab_id: str) -> CleanupReport:
-    """Garbage-collect everything of the lab: see ``tai_labs.providers.cleanup``."""
-    from tai_labs.providers.cleanup import cleanup_lab
-
-    return cleanup_lab(lab_id)
