@@ -98,7 +98,7 @@ def grade(
     1 any fails or is skipped, 3 any could not be judged (node unreachable, timeout).
     """
     from tai_labs.grading.runner import grade as run
-    from tai_labs.sessions.pool import SessionPool
+    from tai_labs.lab.sessions import SessionPool
 
     lab = open_lab(lab_id)
     shown = 0

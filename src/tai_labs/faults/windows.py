@@ -37,7 +37,7 @@ SCRIPT_TIMEOUT = 120.0
 
 
 def open_powershell(ctx: RoleContext) -> PowerShellSession:
-    """A WinRM session to the node, as the grading pool opens one (see sessions/pool.py)."""
+    """A WinRM session to the node, as the grading pool opens one (see lab/sessions.py)."""
     password = ctx.secrets.get("admin_password")
     if not password:
         raise SessionError(f"{ctx.node.name}: the lab has no admin_password secret for WinRM")
