@@ -29,6 +29,7 @@ from tai_labs.scenario.readiness import up_blockers
 
 if TYPE_CHECKING:
     from tai_labs.images.builder import ImageBuilder
+    from tai_labs.providers.base import VmBoot
 
 #: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
 BOOT_TIMEOUT = 90.0
@@ -118,12 +119,14 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
         if node.resource in existing:
             continue
         vm = node.engine is EngineKind.VM
+        boot = _vm_boot(node.image, builder) if vm else None
         spec = NodeSpec(
             name=node.resource,
             hostname=node.name,
             domain=lab.plan.domain,
-            image=_vm_image_folder(node.image, builder) if vm else builder.get(node.image).rootfs,
+            image=boot.disk.parent if boot else builder.get(node.image).rootfs,
             engine="vm" if vm else "container",
+            boot=boot,
             number=node.number,
             vcpus=node.cpus,
             disks=tuple(DiskSpec(name=name, size_mib=size) for name, size in node.disks),
@@ -164,15 +167,15 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     _write_known_hosts(lab)
 
 
-def _vm_image_folder(name: str, builder: ImageBuilder) -> Path:
-    """Where a VM node's image is: an imported/Windows disk, else the recipe's VM image."""
+def _vm_boot(name: str, builder: ImageBuilder) -> VmBoot:
+    """What a VM node boots: an imported/Windows disk, else the recipe's VM image."""
     from tai_labs.images.disk import find_disk_image
     from tai_labs.images.vm import get_vm_image
 
     disk = find_disk_image(name)
     if disk is not None and disk.folder is not None:
-        return disk.folder
-    return get_vm_image(name, builder).disk.parent
+        return disk.boot()
+    return get_vm_image(name, builder).boot()
 
 
 def _write_known_hosts(lab: Lab) -> None:

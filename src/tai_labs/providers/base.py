@@ -77,6 +77,22 @@ class DiskSpec(BaseModel):
     size_mib: int = Field(gt=0, le=65536)
 
 
+class VmBoot(BaseModel):
+    """What a VM node boots, as the engine needs it (the lab layer makes it from an image).
+
+    A recipe image boots its kernel directly (``kernel`` set) and installs the host key the
+    engine makes; an imported or Windows disk boots itself and its key is read after boot.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    disk: Path  # base disk (qcow2), only ever read: each node writes to its own overlay
+    os: Literal["linux", "windows"] = "linux"
+    kernel: Path | None = None
+    initrd: Path | None = None
+    cmdline: str = ""
+
+
 class NodeSpec(BaseModel):
     """Everything an engine needs to create one node."""
 
@@ -87,10 +103,10 @@ class NodeSpec(BaseModel):
     )  # full resource name, unique on the host
     hostname: str
     domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
-    #: container: root of the built image tree (BuiltImage.rootfs);
-    #: vm: the folder of the VM image's manifest (images.vm.VmImage)
+    #: container: root of the built image tree (BuiltImage.rootfs); vm: the image's folder
     image: Path
     engine: Literal["container", "vm"] = "container"
+    boot: VmBoot | None = None  # vm: what it boots
     #: Number within the lab (names host interfaces); None: the engine picks a free one.
     number: int | None = Field(default=None, ge=1, le=255)
     vcpus: int = Field(default=1, ge=1, le=8)

@@ -8,11 +8,11 @@ VM nodes: container-only hosts need no libvirt at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.base import CreatedNode, Engine, ExecResult, NodeSpec, NodeState, VmBoot
 from tai_labs.providers.paths import lab_dir
 
 if TYPE_CHECKING:
@@ -21,9 +21,16 @@ if TYPE_CHECKING:
 
 
 class LabEngine(Engine):
-    def __init__(self, lab_id: str, *, data: Path | None = None):
+    def __init__(
+        self,
+        lab_id: str,
+        *,
+        data: Path | None = None,
+        probe_image: Callable[[], VmBoot] | None = None,
+    ):
         self.lab_id = lab_id
         self.data = data
+        self.probe_image = probe_image  # see LibvirtEngine
         self._lxc: LxcEngine | None = None
         self._vm: LibvirtEngine | None = None
 
@@ -40,7 +47,7 @@ class LabEngine(Engine):
         if self._vm is None:
             from tai_labs.providers.libvirt_vm import LibvirtEngine
 
-            self._vm = LibvirtEngine(self.lab_id, data=self.data)
+            self._vm = LibvirtEngine(self.lab_id, data=self.data, probe_image=self.probe_image)
         return self._vm
 
     def _vm_folder(self) -> Path:
