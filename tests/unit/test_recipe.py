@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from tai_labs.content import scenarios_dir
+from tai_labs.images.errors import RecipeError
 from tai_labs.images.offline import Deb, parse_simulation
 from tai_labs.images.recipe import Bootstrap, Recipe, RecipeBook, cache_key, load_recipe
-from tai_labs.providers.errors import RecipeError
 from tai_labs.roles.registry import role_for
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.model import Step

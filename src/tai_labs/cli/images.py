@@ -148,7 +148,7 @@ def rm(
 ) -> None:
     """Remove cached builds of images, or imported disks (refused while a lab uses them)."""
     from tai_labs.images.disk import find_disk_image, remove_disk_image
-    from tai_labs.providers.errors import ImageInUseError
+    from tai_labs.images.errors import ImageInUseError
     from tai_labs.providers.paths import labs_dir
 
     builder = _builder()

@@ -21,9 +21,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tai_labs.errors import UsageError
+from tai_labs.images.errors import ImageBuildError
 from tai_labs.private_files import write_private
 from tai_labs.providers.base import VmBoot
-from tai_labs.providers.errors import ImageBuildError
 from tai_labs.providers.hostcmd import require_tools, run
 from tai_labs.providers.paths import images_dir
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.images.errors import ImageBuildError, ImageNotBuiltError
 from tai_labs.images.progress import ProgressCallback, StepTracker
 from tai_labs.images.recipe import RecipeBook, default_recipes_dir, load_recipe
 from tai_labs.images.store import BuiltImage
 from tai_labs.providers.base import VmBoot
-from tai_labs.providers.errors import ImageBuildError, ImageNotBuiltError
 from tai_labs.providers.hostcmd import require_tools, run
 
 GUEST_RECIPE = "vm-guest"
