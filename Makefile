@@ -35,10 +35,11 @@ selftest: python-deps  ## every non-draft scenario proven on real labs, every va
 unit: python-deps  ## pure unit tests only (no lab, no root)
 	$(BIN)/python -m pytest tests/unit
 
-lint: python-deps
+lint: python-deps  ## ruff, formatting, mypy, and the import contracts (docs/architecture.md)
 	$(BIN)/ruff check src graders tests bench
 	$(BIN)/ruff format --check src graders tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: python-deps  ## figures for the README (root; creates and removes labs)
 	$(BIN)/python bench/bench_lab.py

@@ -21,7 +21,7 @@ import paramiko
 from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
 from tai_labs.lab.runtime import Lab
-from tai_labs.sessions.pool import SessionPool
+from tai_labs.lab.sessions import SessionPool
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "grading-30" / "scenario.yaml"
 

@@ -38,7 +38,7 @@ from tai_labs.images.vm import VmImage, build_vm_image, vm_layer_name
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
 from tai_labs.providers.accel import virt_type
-from tai_labs.providers.base import NicSpec, NodeSpec
+from tai_labs.providers.base import NicSpec, NodeSpec, VmBoot
 from tai_labs.providers.cleanup import cleanup_lab
 from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect
 from tai_labs.providers.libvirt_vm import LibvirtEngine
@@ -200,7 +200,9 @@ class VmLab:
         self.vm = LibvirtEngine(self.lab_id)
         self.lxc = LxcEngine(self.lab_id)
 
-    def spec(self, number: int, image: Path, engine: str = "vm") -> NodeSpec:
+    def spec(
+        self, number: int, image: Path, engine: str = "vm", boot: VmBoot | None = None
+    ) -> NodeSpec:
         assert self.net is not None
         prefix = "v" if engine == "vm" else "c"
         return NodeSpec(
@@ -208,6 +210,7 @@ class VmLab:
             hostname=f"{prefix}{number}",
             image=image,
             engine=engine,  # type: ignore[arg-type]
+            boot=boot,
             number=number,
             memory_mib=VM_MEMORY_MIB,
             management=NicSpec(
@@ -330,7 +333,7 @@ def bench_overlay(lab: VmLab, vm: VmImage) -> dict[str, object]:
 def bench_single(lab: VmLab, vm: VmImage, settle: float) -> dict[str, object]:
     """One VM alone: define-to-ready, memory, then snapshot/revert; destroyed after."""
     assert lab.vm is not None
-    spec = lab.spec(N_SINGLE, vm.disk.parent)
+    spec = lab.spec(N_SINGLE, vm.disk.parent, boot=vm.boot())
     figures = lab.boot(spec)
     res = lab.vm.exec(spec.name, ["systemd-analyze"], timeout=60)
     figures["guest_systemd_analyze"] = (
@@ -374,7 +377,7 @@ def bench_single(lab: VmLab, vm: VmImage, settle: float) -> dict[str, object]:
 def bench_unbounded(lab: VmLab, vm: VmImage, settle: float) -> dict[str, object]:
     """One VM alone whose domain lacks <tcg><tb-cache>: QEMU's default translation cache."""
     assert lab.vm is not None
-    spec = lab.spec(N_UNBOUNDED, vm.disk.parent)
+    spec = lab.spec(N_UNBOUNDED, vm.disk.parent, boot=vm.boot())
     figures = lab.boot(spec, unbounded_tb=True)
     time.sleep(settle)
     pid = qemu_pid(spec.name)
@@ -387,7 +390,7 @@ def bench_unbounded(lab: VmLab, vm: VmImage, settle: float) -> dict[str, object]
 def bench_parallel(lab: VmLab, vm: VmImage, count: int, settle: float) -> dict[str, object]:
     """count VMs at once, one thread each doing create + start(wait=True)."""
     assert lab.vm is not None
-    specs = [lab.spec(N_PARALLEL + i, vm.disk.parent) for i in range(count)]
+    specs = [lab.spec(N_PARALLEL + i, vm.disk.parent, boot=vm.boot()) for i in range(count)]
     per_vm: dict[str, dict[str, object]] = {}
     errors: list[str] = []
 
@@ -586,7 +589,7 @@ def main() -> int:
     try:
         lab.open()
         assert lab.vm is not None
-        results["virt_type"] = virt_type(vm)
+        results["virt_type"] = virt_type(vm.boot())
         results["lab_id"] = lab.lab_id
         results["overlay"] = bench_overlay(lab, vm)
         results["load"]["before_vms"] = loadavg()

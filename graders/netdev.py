@@ -29,9 +29,8 @@ from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.kinds import NodeKind
 from tai_labs.plugins import NoParams, ParamsT, PluginParams
-from tai_labs.roles.router import FRR_CONF
-from tai_labs.roles.switch import BRIDGE, port_ifname, svi_ifname
 from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
+from tai_labs.sessions.device import BRIDGE, FRR_CONF, port_ifname, svi_ifname
 
 SWITCH = frozenset({NodeKind.SWITCH})
 ROUTER = frozenset({NodeKind.ROUTER})
@@ -81,7 +80,7 @@ def switch_ifname(name: str) -> str:
         return svi_ifname(int(svi.group(1)))
     try:
         return port_ifname(name)
-    except Exception:  # a name the role keeps for itself (eth0, up-lan): use it as it is
+    except ValueError:  # a name the switch keeps for itself (eth0, up-lan): use it as it is
         return name
 
 

@@ -36,7 +36,7 @@ def dc1(lab: Any) -> NodeContext:  # noqa: F811
 
 @pytest.fixture(scope="module")
 def pc1_session(lab: Any) -> Iterator[Any]:  # noqa: F811
-    from tai_labs.sessions.pool import SessionPool
+    from tai_labs.lab.sessions import SessionPool
 
     with SessionPool(lab) as pool:
         yield pool.get("pc1", "command")

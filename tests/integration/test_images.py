@@ -12,13 +12,13 @@ import yaml
 
 from conftest import Lab
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.images.errors import ImageBuildError, RecipeError
 from tai_labs.images.offline import SOURCES_LIST, repo_dir
 from tai_labs.images.progress import BuildProgress
 from tai_labs.images.recipe import Recipe, RecipeBook, cache_key
 from tai_labs.images.store import BuiltImage
 from tai_labs.locations import locations
 from tai_labs.providers.cleanup import cleanup_lab
-from tai_labs.providers.errors import ImageBuildError, RecipeError
 from tai_labs.providers.mounts import mounts_under
 
 ROLES = ("ad-dc", "router", "switch", "client")

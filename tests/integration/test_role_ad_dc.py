@@ -202,7 +202,7 @@ class DcLab:
 
 def _ad_dc_image() -> Path:
     from tai_labs.images.builder import ImageBuilder
-    from tai_labs.providers.errors import ImageNotBuiltError
+    from tai_labs.images.errors import ImageNotBuiltError
 
     builder = ImageBuilder()
     try:

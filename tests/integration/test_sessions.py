@@ -18,10 +18,10 @@ from roles_fixtures import skip_unless_images
 from tai_labs.errors import TaiLabsError
 from tai_labs.facts import directory as ad
 from tai_labs.lab.runtime import Lab
+from tai_labs.lab.sessions import SessionPool
 from tai_labs.providers.keys import generate_ed25519, known_hosts_line
 from tai_labs.providers.naming import new_lab_id
 from tai_labs.sessions.base import SessionError
-from tai_labs.sessions.pool import SessionPool
 from tai_labs.sessions.ssh import HOST_KEY, SshConnectError, SshSession
 
 pytestmark = pytest.mark.integration

@@ -50,6 +50,7 @@ def vm_lab(make_lab: Any) -> Iterator[tuple[Lab, Any, str]]:
         name=name,
         hostname="vm1",
         image=image.disk.parent,
+        boot=image.boot(),
         engine="vm",
         number=number,
         memory_mib=512,
@@ -159,6 +160,7 @@ def test_destroy_leaves_no_domain_disk_or_tap(make_lab: Any) -> None:
         name=name,
         hostname="gone",
         image=image.disk.parent,
+        boot=image.boot(),
         engine="vm",
         management=NicSpec(
             bridge=lab.net.mgmt_bridge, name="eth0", address=lab.net.node_mgmt_address(1)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tai_labs.images.errors import RecipeError
 from tai_labs.images.offline import Deb, parse_simulation
 from tai_labs.images.recipe import Bootstrap, Recipe, RecipeBook, cache_key, load_recipe
 from tai_labs.locations import locations
-from tai_labs.providers.errors import RecipeError
 from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.model import Step
 

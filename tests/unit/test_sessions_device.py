@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from tai_labs.lab import sessions as pool_module
 from tai_labs.providers.base import ExecResult
 from tai_labs.scenario.model import NodeKind
-from tai_labs.sessions import pool as pool_module
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 from tai_labs.sessions.device import OvsSession, cli_rc
 from tai_labs.sessions.ssh import UNREACHABLE, SshConnectError, SshSession

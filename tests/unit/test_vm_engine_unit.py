@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tai_labs.images.vm import VmImage
 from tai_labs.lab.plan import BOOT_TIMEOUT, VM_BOOT_TIMEOUT, VM_MIN_MEMORY, make_plan
 from tai_labs.providers import accel
-from tai_labs.providers.base import NicSpec, NodeSpec, NodeState
+from tai_labs.providers.base import NicSpec, NodeSpec, NodeState, VmBoot
 from tai_labs.providers.configdisk import config_files, modes_listing
 from tai_labs.providers.engines import LabEngine
 from tai_labs.providers.keys import generate_ed25519
@@ -169,13 +168,9 @@ def test_config_disk_carries_identity_keys_and_network_with_strict_modes() -> No
     assert "600 /etc/ssh/ssh_host_ed25519_key" in modes and "700 /root/.ssh" in modes
 
 
-def _image(tmp_path: Path) -> VmImage:
-    return VmImage(
-        name="base",
-        key="k",
-        disk=tmp_path / "disk.qcow2",
-        kernel=tmp_path / "vmlinuz",
-        initrd=tmp_path / "initrd.img",
+def _image(tmp_path: Path) -> VmBoot:
+    return VmBoot(
+        disk=tmp_path / "disk.qcow2", kernel=tmp_path / "vmlinuz", initrd=tmp_path / "initrd.img"
     )
 
 

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from tai_labs.cli.app import app
 from tai_labs.errors import UsageError
 from tai_labs.images import disk, windows, windows_build
+from tai_labs.images.errors import ImageBuildError
 from tai_labs.images.windows import EDITIONS, InstallFiles, WindowsBuildSpec
-from tai_labs.providers.errors import ImageBuildError
 
 U = "{urn:schemas-microsoft-com:unattend}"
 WCM = "{http://schemas.microsoft.com/WMIConfig/2002/State}"

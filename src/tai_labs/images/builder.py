@@ -14,6 +14,7 @@ from typing import IO
 from tai_labs.images import offline
 from tai_labs.images.chroot import mounted_chroot, stream
 from tai_labs.images.disk import remove_disk_image
+from tai_labs.images.errors import ImageBuildError, ImageInUseError, ImageNotBuiltError
 from tai_labs.images.progress import (
     ProgressCallback,
     StepTracker,
@@ -23,12 +24,7 @@ from tai_labs.images.progress import (
 from tai_labs.images.recipe import DEFAULT_MIRROR, Recipe, RecipeBook, cache_key
 from tai_labs.images.store import BuiltImage, ImageStore
 from tai_labs.locations import locations
-from tai_labs.providers.errors import (
-    CommandError,
-    ImageBuildError,
-    ImageInUseError,
-    ImageNotBuiltError,
-)
+from tai_labs.providers.errors import CommandError
 from tai_labs.providers.hostcmd import require_root, require_tools
 from tai_labs.providers.mounts import safe_rmtree
 

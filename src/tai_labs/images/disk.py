@@ -21,9 +21,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tai_labs.errors import UsageError
+from tai_labs.images.errors import ImageBuildError, ImageInUseError
 from tai_labs.locations import locations
 from tai_labs.private_files import write_private
-from tai_labs.providers.errors import ImageBuildError, ImageInUseError
+from tai_labs.providers.base import VmBoot
 from tai_labs.providers.hostcmd import require_tools, run
 
 META_FILE = "meta.json"
@@ -61,6 +62,9 @@ class DiskImage(BaseModel):
     def disk_path(self) -> Path:
         assert self.folder is not None
         return self.folder / self.disk
+
+    def boot(self) -> VmBoot:
+        return VmBoot(disk=self.disk_path, os=self.os)
 
     def password(self) -> str:
         """The account's password from secrets.json (0600)."""

@@ -15,8 +15,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tai_labs.images.errors import RecipeError
 from tai_labs.locations import locations
-from tai_labs.providers.errors import RecipeError
 
 # Bump when the builder changes what it produces from the same recipe, so old caches go stale.
 BUILDER_VERSION = 2

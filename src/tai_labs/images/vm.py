@@ -17,11 +17,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tai_labs.images.builder import ImageBuilder
+from tai_labs.images.errors import ImageBuildError, ImageNotBuiltError
 from tai_labs.images.progress import ProgressCallback, StepTracker
 from tai_labs.images.recipe import RecipeBook, load_recipe
 from tai_labs.images.store import BuiltImage
 from tai_labs.locations import locations
-from tai_labs.providers.errors import ImageBuildError, ImageNotBuiltError
+from tai_labs.providers.base import VmBoot
 from tai_labs.providers.hostcmd import require_tools, run
 
 GUEST_RECIPE = "vm-guest"
@@ -45,6 +46,9 @@ class VmImage(BaseModel):
     cmdline: str = KERNEL_CMDLINE
     virtual_gib: int = DISK_GIB
     build_seconds: float = 0.0
+
+    def boot(self) -> VmBoot:
+        return VmBoot(disk=self.disk, kernel=self.kernel, initrd=self.initrd, cmdline=self.cmdline)
 
 
 def vm_layer_name(image: str) -> str:
@@ -99,6 +103,11 @@ def build_vm_image(
         if manifest.is_file() and not force:
             return VmImage.model_validate_json(manifest.read_text())
         return _make_artefacts(image, layer, folder, StepTracker(name, VM_STEPS, progress))
+
+
+def probe_boot() -> VmBoot:
+    """The Linux VM the engine test-boots to choose KVM or TCG (see providers.accel)."""
+    return build_vm_image("base").boot()
 
 
 def _make_artefacts(image: str, layer: BuiltImage, folder: Path, tracker: StepTracker) -> VmImage:

@@ -32,9 +32,9 @@ import jinja2
 
 from tai_labs.errors import UsageError
 from tai_labs.images.disk import DISK_FILE, SECRETS_FILE
+from tai_labs.images.errors import ImageBuildError
 from tai_labs.locations import locations
 from tai_labs.private_files import write_private
-from tai_labs.providers.errors import ImageBuildError
 from tai_labs.providers.hostcmd import require_tools, run
 from tai_labs.scenario.variables import random_secret
 from tai_labs.sessions.quoting import ps_quote

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from tai_labs.errors import TaiLabsError, UsageError, require_module
 from tai_labs.images.disk import META_FILE, write_secrets
+from tai_labs.images.errors import ImageBuildError
 from tai_labs.images.progress import ProgressCallback, StepTracker
 from tai_labs.images.store import ImageStore
 from tai_labs.images.windows import (
@@ -36,7 +37,7 @@ from tai_labs.images.windows import (
     image_meta,
     prepare,
 )
-from tai_labs.providers.errors import HostRequirementError, ImageBuildError
+from tai_labs.providers.errors import HostRequirementError
 from tai_labs.providers.hostcmd import require_root, require_tools, run
 
 LIBVIRT_URI = "qemu:///system"

@@ -29,6 +29,7 @@ from tai_labs.scenario.readiness import up_blockers
 
 if TYPE_CHECKING:
     from tai_labs.images.builder import ImageBuilder
+    from tai_labs.providers.base import VmBoot
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def step_network(lab: Lab, report: Reporter) -> None:
 def step_nodes(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
     from tai_labs.providers.keys import ensure_lab_keypair
+    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     net = lab.network()
@@ -110,7 +112,9 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     for node in lab.plan.nodes:
         if node.resource in existing:
             continue
-        spec = node.node_spec(net, _image_folder(node, builder), (public_key,))
+        boot = _vm_boot(node.image, builder) if node.engine is EngineKind.VM else None
+        image = boot.disk.parent if boot else builder.get(node.image).rootfs
+        spec = node.node_spec(net, image, (public_key,), boot=boot)
         created = lab.engine.create(spec)
         lab.store.put_node(
             NodeRecord(
@@ -130,24 +134,15 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     _write_known_hosts(lab)
 
 
-def _image_folder(node: NodePlan, builder: ImageBuilder) -> Path:
-    """Where the node's built image is: a container's root tree, or a VM's image folder."""
-    from tai_labs.scenario.model import Engine as EngineKind
-
-    if node.engine is EngineKind.VM:
-        return _vm_image_folder(node.image, builder)
-    return builder.get(node.image).rootfs
-
-
-def _vm_image_folder(name: str, builder: ImageBuilder) -> Path:
-    """Where a VM node's image is: an imported/Windows disk, else the recipe's VM image."""
+def _vm_boot(name: str, builder: ImageBuilder) -> VmBoot:
+    """What a VM node boots: an imported/Windows disk, else the recipe's VM image."""
     from tai_labs.images.disk import find_disk_image
     from tai_labs.images.vm import get_vm_image
 
     disk = find_disk_image(name)
     if disk is not None and disk.folder is not None:
-        return disk.folder
-    return get_vm_image(name, builder).disk.parent
+        return disk.boot()
+    return get_vm_image(name, builder).boot()
 
 
 def _write_known_hosts(lab: Lab) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.errors import TaiLabsError
-from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec
+from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec, VmBoot
 from tai_labs.scenario.model import Engine, Node, NodeKind, Scenario
 
 if TYPE_CHECKING:
@@ -82,7 +82,13 @@ class NodePlan:
     cpus: int = 1
     disks: tuple[DiskSpec, ...] = ()  # extra blank disks
 
-    def node_spec(self, net: LabNetwork, image: Path, authorized_keys: Sequence[str]) -> NodeSpec:
+    def node_spec(
+        self,
+        net: LabNetwork,
+        image: Path,
+        authorized_keys: Sequence[str],
+        boot: VmBoot | None = None,
+    ) -> NodeSpec:
         """What the engine creates, once the host has the lab's network and the built image."""
         return NodeSpec(
             name=self.resource,
@@ -90,6 +96,7 @@ class NodePlan:
             domain=self.domain,
             image=image,
             engine=self.engine.value,
+            boot=boot,
             number=self.number,
             vcpus=self.cpus,
             disks=self.disks,

@@ -60,9 +60,10 @@ class Lab:
     def engine(self) -> LabEngine:
         """Containers and VMs of the lab behind one interface (see providers.engines)."""
         if self._engine is None:
+            from tai_labs.images.vm import probe_boot
             from tai_labs.providers.engines import LabEngine
 
-            self._engine = LabEngine(self.id)
+            self._engine = LabEngine(self.id, probe_image=probe_boot)
         return self._engine
 
     def network(self) -> LabNetwork:

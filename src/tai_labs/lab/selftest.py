@@ -160,7 +160,7 @@ def run_variant(
 
 def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool]) -> None:
     """Phases 1 to 4 on a lab that is up."""
-    from tai_labs.sessions.pool import SessionPool
+    from tai_labs.lab.sessions import SessionPool
 
     scenario = lab.loaded.scenario
     expected = {c.id: scenario.expected_at_start(c) for c in scenario.checks}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tai_labs.images.vm import VmImage
 from tai_labs.locations import locations
+from tai_labs.providers.base import VmBoot
 from tai_labs.providers.errors import EngineError
 from tai_labs.providers.hostcmd import run
 
@@ -58,8 +58,8 @@ def cached(data: Path | None = None) -> AccelDecision | None:
     return decision if decision.fingerprint == host_fingerprint() else None
 
 
-def virt_type(image: VmImage | Callable[[], VmImage], data: Path | None = None) -> str:
-    """ "kvm" or "qemu" for this host, probing with image the first time.
+def virt_type(image: VmBoot | Callable[[], VmBoot], data: Path | None = None) -> str:
+    """ "kvm" or "qemu" for this host, probing with image (a kernel-booted one) the first time.
 
     image may be a callable giving one, so that a lab of imported disks builds a Linux VM
     image only when the host has never been probed.
@@ -71,11 +71,11 @@ def virt_type(image: VmImage | Callable[[], VmImage], data: Path | None = None) 
         return forced
     decision = cached(data)
     if decision is None:
-        decision = probe(image if isinstance(image, VmImage) else image(), data)
+        decision = probe(image if isinstance(image, VmBoot) else image(), data)
     return decision.virt_type
 
 
-def probe(image: VmImage, data: Path | None = None) -> AccelDecision:
+def probe(image: VmBoot, data: Path | None = None) -> AccelDecision:
     started = time.monotonic()
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         kind, reason = "qemu", "/dev/kvm is absent or not usable"
@@ -96,7 +96,7 @@ def probe(image: VmImage, data: Path | None = None) -> AccelDecision:
     return decision
 
 
-def _test_boot(image: VmImage, data: Path | None) -> tuple[bool, str]:
+def _test_boot(image: VmBoot, data: Path | None) -> tuple[bool, str]:
     """Boot a transient KVM guest of image with no NIC; did its agent answer in time?"""
     from tai_labs.providers.libvirt_conn import (
         AgentError,

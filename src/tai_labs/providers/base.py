@@ -11,7 +11,7 @@ import enum
 import ipaddress
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -79,6 +79,22 @@ class DiskSpec(BaseModel):
     size_mib: int = Field(gt=0, le=65536)
 
 
+class VmBoot(BaseModel):
+    """What a VM node boots, as the engine needs it (the lab layer makes it from an image).
+
+    A recipe image boots its kernel directly (``kernel`` set) and installs the host key the
+    engine makes; an imported or Windows disk boots itself and its key is read after boot.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    disk: Path  # base disk (qcow2), only ever read: each node writes to its own overlay
+    os: Literal["linux", "windows"] = "linux"
+    kernel: Path | None = None
+    initrd: Path | None = None
+    cmdline: str = ""
+
+
 class NodeSpec(BaseModel):
     """Everything an engine needs to create one node."""
 
@@ -89,10 +105,10 @@ class NodeSpec(BaseModel):
     )  # full resource name, unique on the host
     hostname: str
     domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
-    #: container: root of the built image tree (BuiltImage.rootfs);
-    #: vm: the folder of the VM image's manifest (images.vm.VmImage)
+    #: container: root of the built image tree (BuiltImage.rootfs); vm: the image's folder
     image: Path
     engine: Literal["container", "vm"] = "container"
+    boot: VmBoot | None = None  # vm: what it boots
     #: Number within the lab (names host interfaces); None: the engine picks a free one.
     number: int | None = Field(default=None, ge=1, le=255)
     vcpus: int = Field(default=1, ge=1, le=8)
@@ -163,16 +179,26 @@ class CreatedNode:
 class Engine(ABC):
     """Lifecycle of the nodes of one lab. Node arguments are NodeSpec.name values.
 
-    An engine registered as a plugin is built as ``Engine(lab_id, data=data)``.
+    An engine registered as a plugin is built as ``Engine(lab_id, data=data, probe_image=...)``.
     """
 
     #: The engine's name in scenarios (``engine: vm``) and its ``tai_labs.engines`` entry point.
     name: ClassVar[str]
 
-    def __init__(self, lab_id: str, *, data: Path | None = None) -> None:
-        """An engine is built for one lab; ``data`` is the data folder (None: the default)."""
+    def __init__(
+        self,
+        lab_id: str,
+        *,
+        data: Path | None = None,
+        probe_image: Callable[[], VmBoot] | None = None,
+    ) -> None:
+        """An engine is built for one lab; ``data`` is the data folder (None: the default).
+
+        ``probe_image`` gives a bootable Linux image an engine may need to test the host (the
+        VM engine's KVM probe): the lab layer builds images, engines never do."""
         self.lab_id = lab_id
         self.data = data
+        self.probe_image = probe_image
 
     @abstractmethod
     def create(self, spec: NodeSpec) -> CreatedNode:

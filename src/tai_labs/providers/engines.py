@@ -8,11 +8,19 @@ VM nodes: container-only hosts need no libvirt at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tai_labs.locations import locations
-from tai_labs.providers.base import ENGINES, CreatedNode, Engine, ExecResult, NodeSpec, NodeState
+from tai_labs.providers.base import (
+    ENGINES,
+    CreatedNode,
+    Engine,
+    ExecResult,
+    NodeSpec,
+    NodeState,
+    VmBoot,
+)
 
 CONTAINER = "container"
 VM = "vm"
@@ -21,15 +29,22 @@ VM = "vm"
 class LabEngine(Engine):
     name = "lab"
 
-    def __init__(self, lab_id: str, *, data: Path | None = None):
-        self.lab_id = lab_id
-        self.data = data
+    def __init__(
+        self,
+        lab_id: str,
+        *,
+        data: Path | None = None,
+        probe_image: Callable[[], VmBoot] | None = None,
+    ):
+        super().__init__(lab_id, data=data, probe_image=probe_image)
         self._engines: dict[str, Engine] = {}
 
     def engine(self, name: str) -> Engine:
         """The lab's engine of that name (a ``tai_labs.engines`` plugin), built on first use."""
         if name not in self._engines:
-            self._engines[name] = ENGINES.get(name)(self.lab_id, data=self.data)
+            self._engines[name] = ENGINES.get(name)(
+                self.lab_id, data=self.data, probe_image=self.probe_image
+            )
         return self._engines[name]
 
     @property

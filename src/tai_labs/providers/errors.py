@@ -1,4 +1,4 @@
-"""Exceptions of the lab runtime: image building, node engines and lab networks.
+"""Exceptions of the lab runtime: node engines and lab networks (images add theirs).
 
 One small tree so callers can catch the whole runtime layer (``RuntimeLayerError``) or
 just the part they can act on (a missing system tool, a failed image build, a node that
@@ -11,7 +11,7 @@ from tai_labs.errors import TaiLabsError
 
 
 class RuntimeLayerError(TaiLabsError):
-    """Base of every error raised by images, providers and networks."""
+    """Base of every error raised by images (``images.errors``), providers and networks."""
 
 
 class HostRequirementError(RuntimeLayerError):
@@ -31,22 +31,6 @@ class CommandError(RuntimeLayerError):
         self.argv = argv
         self.rc = rc
         self.stderr = stderr
-
-
-class RecipeError(RuntimeLayerError):
-    """An image recipe is missing, malformed, or its parent chain is broken."""
-
-
-class ImageBuildError(RuntimeLayerError):
-    """An image build step failed; nothing of the build was kept."""
-
-
-class ImageNotBuiltError(RuntimeLayerError):
-    """An image was asked for that is not in the cache."""
-
-
-class ImageInUseError(RuntimeLayerError):
-    """An image cannot be removed because lab nodes use it as their lower layer."""
 
 
 class EngineError(RuntimeLayerError):

@@ -17,12 +17,10 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tai_labs.images.disk import DiskImage, find_disk_image
-from tai_labs.images.vm import VmImage
 from tai_labs.locations import locations
 from tai_labs.providers import naming
 from tai_labs.providers.accel import virt_type
@@ -32,6 +30,7 @@ from tai_labs.providers.base import (
     ExecResult,
     NodeSpec,
     NodeState,
+    VmBoot,
     register_engine,
 )
 from tai_labs.providers.configdisk import write_config_iso
@@ -92,11 +91,21 @@ class VmLayout:
 class LibvirtEngine(Engine):
     name = "vm"
 
-    def __init__(self, lab_id: str, *, data: Path | None = None) -> None:
+    def __init__(
+        self,
+        lab_id: str,
+        *,
+        data: Path | None = None,
+        probe_image: Callable[[], VmBoot] | None = None,
+    ) -> None:
+        """probe_image gives a kernel-booted Linux image for the KVM test boot (providers.accel)
+        when the first VM node boots a disk of its own; the lab layer, which builds images,
+        supplies it."""
         require_root("running VM nodes")
         require_tools("qemu-img", "genisoimage")
         self.lab_id = naming.check_lab_id(lab_id)
         self.data = data
+        self.probe_image = probe_image
         self.folder = locations(data).lab(lab_id) / "vm"
         self._libvirt = import_libvirt()
         self._meta: dict[str, dict[str, object]] = {}
@@ -106,6 +115,15 @@ class LibvirtEngine(Engine):
     @property
     def conn(self) -> libvirt.virConnect:
         return connect()
+
+    def _probe_image(self) -> VmBoot:
+        if self.probe_image is None:
+            raise EngineError(
+                "KVM or software emulation is not decided yet and this node's disk cannot be "
+                "test-booted",
+                hint="set TAI_LABS_VM_ACCEL=kvm or qemu, or boot a recipe VM image first",
+            )
+        return self.probe_image()
 
     def layout(self, node: str) -> VmLayout:
         return VmLayout(self.folder / naming.check_node_name(node))
@@ -147,9 +165,11 @@ class LibvirtEngine(Engine):
     def create(self, spec: NodeSpec) -> CreatedNode:
         if spec.engine != "vm":
             raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a vm")
-        image = _boot_source(spec.image)
-        windows = isinstance(image, DiskImage) and image.os == "windows"
-        base_disk = image.disk if isinstance(image, VmImage) else image.disk_path
+        image = spec.boot
+        if image is None:
+            raise EngineError(f"node {spec.name!r} is a vm with nothing to boot (no spec.boot)")
+        windows = image.os == "windows"
+        base_disk = image.disk
         layout = self.layout(spec.name)
         if layout.dir.exists():
             raise EngineError(f"node {spec.name!r} already exists in lab {self.lab_id}")
@@ -159,7 +179,7 @@ class LibvirtEngine(Engine):
         for folder in (self.folder.parent, self.folder):
             os.chmod(folder, 0o711)
         layout.dir.mkdir(mode=0o711)
-        kind = virt_type(image if isinstance(image, VmImage) else _probe_image, self.data)
+        kind = virt_type(image if image.kernel else self._probe_image, self.data)
         try:
             run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
                  "-b", str(base_disk), str(layout.overlay)])  # fmt: skip
@@ -193,9 +213,9 @@ class LibvirtEngine(Engine):
                     nics=nics,
                     console_log=layout.console_log,
                     windows=windows,
-                    kernel=image.kernel if isinstance(image, VmImage) else None,
-                    initrd=image.initrd if isinstance(image, VmImage) else None,
-                    cmdline=image.cmdline if isinstance(image, VmImage) else "",
+                    kernel=image.kernel,
+                    initrd=image.initrd,
+                    cmdline=image.cmdline,
                     config_iso=None if windows else layout.config_iso,
                 )
             )
@@ -203,7 +223,7 @@ class LibvirtEngine(Engine):
             self.conn.defineXML(xml)
             # Only recipe images install the host key made here; for an imported disk the
             # key is read from the guest after boot (see host_key()).
-            pinned = host_key.public_line if isinstance(image, VmImage) else ""
+            pinned = host_key.public_line if image.kernel else ""
             meta = {
                 "number": number,
                 "host_key": pinned,
@@ -485,23 +505,6 @@ class LibvirtEngine(Engine):
 
 def _dom_state(dom: libvirt.virDomain) -> NodeState:
     return _STATES.get(dom.state()[0], NodeState.STOPPED)
-
-
-def _boot_source(folder: Path) -> VmImage | DiskImage:
-    """A recipe's VM image (vm.json) or an imported/Windows disk image (meta.json)."""
-    if (folder / "vm.json").is_file():
-        return VmImage.model_validate_json((folder / "vm.json").read_text())
-    image = find_disk_image(folder.name, folder.parent.parent) if folder.name else None
-    if image is None:
-        raise EngineError(f"{folder} is not a VM image folder (no vm.json or meta.json)")
-    return image
-
-
-def _probe_image() -> VmImage:
-    """A Linux VM image for the KVM test boot when a lab's VMs boot imported disks."""
-    from tai_labs.images.vm import build_vm_image
-
-    return build_vm_image("base")
 
 
 def lab_domains(lab_id: str) -> list[str]:

@@ -34,10 +34,6 @@ def role_named(key: str) -> Role:
 
 def port_ifname(port: str) -> str:
     """The switch role's port naming, so the planner and the switch agree."""
-    try:
-        from tai_labs.roles.switch import port_ifname as switch_port_ifname
-    except ModuleNotFoundError:
-        from tai_labs.lab.plan import default_port_ifname
+    from tai_labs.roles.switch import port_ifname as switch_port_ifname
 
-        return default_port_ifname(port)
     return switch_port_ifname(port)

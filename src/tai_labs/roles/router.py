@@ -31,6 +31,7 @@ from tai_labs.context import NodeContext
 from tai_labs.errors import MissingDependencyError, require_module
 from tai_labs.roles.base import NotReadyError, Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import DhcpScope, Interface, Node, Scenario
+from tai_labs.sessions.device import FRR_CONF
 
 ADMIN_USER = "admin"
 #: Used when the lab has no "device_password" secret. Documented in docs/roles.md: labs are
@@ -39,7 +40,6 @@ DEFAULT_DEVICE_PASSWORD = "tai-labs-router"
 VTYSH = "/usr/bin/vtysh"
 MGMT_IF = "eth0"
 
-FRR_CONF = "/etc/frr/frr.conf"
 FRR_DAEMONS = "/etc/frr/daemons"
 DNSMASQ_CONF = "/etc/dnsmasq.d/tai-labs.conf"
 NFT_CONF = "/etc/nftables.conf"

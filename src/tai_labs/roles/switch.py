@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,45 +29,26 @@ from tai_labs.context import NodeContext
 from tai_labs.providers.networkd import network_unit
 from tai_labs.roles.base import Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import Interface, Node, Scenario, SwitchPort
+from tai_labs.sessions import device
+from tai_labs.sessions.device import BRIDGE, UPLINK_PREFIX, svi_ifname
 
-BRIDGE = "sw0"
 MGMT_IF = "eth0"
-UPLINK_PREFIX = "up-"
-SVI_PREFIX = "vlan"
 DEFAULT_VLAN = 1
 TUN_TMPFILES = "/etc/tmpfiles.d/tai-labs-tun.conf"
 OVS_DEFAULTS = "/etc/default/openvswitch-switch"
 
-_IFNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,14}$")
-_RESERVED = re.compile(rf"^(eth0|lo|{BRIDGE}|ovs-.*|{UPLINK_PREFIX}.*|{SVI_PREFIX}[0-9]+)$")
-
 
 def port_ifname(name: str) -> str:
-    """Linux name of a switch port's NIC: "Gi0/1" -> "gi0-1" (lowercase, "/" -> "-").
-
-    A name that does not start with a letter gets a "p" in front ("1/0/1" -> "p1-0-1").
-    Raises RoleError for names that do not fit in 15 characters or clash with the
-    switch's own interfaces (eth0, sw0, up-*, vlanN).
-    """
-    ifname = name.lower().replace("/", "-")
-    if ifname and not ifname[0].isalpha():
-        ifname = "p" + ifname
-    if not _IFNAME_RE.match(ifname):
-        raise RoleError(f"switch port {name!r} gives no valid interface name ({ifname!r})")
-    if _RESERVED.match(ifname):
-        raise RoleError(
-            f"switch port {name!r} would be named {ifname!r}, which the switch keeps for itself"
-        )
-    return ifname
+    """``sessions.device.port_ifname`` ("Gi0/1" -> "gi0-1"), raising RoleError for a bad name."""
+    try:
+        return device.port_ifname(name)
+    except ValueError as exc:
+        raise RoleError(str(exc)) from None
 
 
 def uplink_ifname(network: str) -> str:
     """NIC through which the network's own bridge is plugged into the switch (access port)."""
     return f"{UPLINK_PREFIX}{network}"
-
-
-def svi_ifname(vlan: int) -> str:
-    return f"{SVI_PREFIX}{vlan}"
 
 
 def port_ifnames(ports: Sequence[SwitchPort]) -> dict[str, SwitchPort]:

@@ -8,21 +8,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jinja2
 
 from tai_labs.scenario.diagnostics import Diagnostic, Location
+from tai_labs.scenario.model import Scenario
 from tai_labs.scenario.render import TEMPLATE_HINT, describe_template_error, make_environment
+from tai_labs.scenario.source import SourceMap
 
-if TYPE_CHECKING:
-    from tai_labs.scenario.loader import LoadedScenario
+
+class BriefSource(Protocol):
+    """What a brief is rendered from: a ``loader.LoadedScenario``, which calls this module
+    (described here, not imported, so the loader and the brief do not import each other)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def variables(self) -> dict[str, Any]: ...
+    @property
+    def file(self) -> Path: ...
+    @property
+    def source(self) -> SourceMap: ...
+    @property
+    def folder(self) -> Path: ...
+
 
 #: Placeholder access details used when rendering a brief without a lab.
 PREVIEW_ACCESS = {"how": "(les accès seront donnés au démarrage du lab)", "nodes": {}}
 
 
-def _context(loaded: LoadedScenario, extra: Mapping[str, Any]) -> dict[str, Any]:
+def _context(loaded: BriefSource, extra: Mapping[str, Any]) -> dict[str, Any]:
     scenario = loaded.scenario
     return {
         **loaded.variables,
@@ -34,7 +50,7 @@ def _context(loaded: LoadedScenario, extra: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
-def _source(loaded: LoadedScenario) -> tuple[str, Path, int]:
+def _source(loaded: BriefSource) -> tuple[str, Path, int]:
     """Template text, the file it is in, and the line its first line sits on."""
     brief = loaded.scenario.brief
     if brief.file is not None:
@@ -59,12 +75,12 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def render(loaded: LoadedScenario, extra: Mapping[str, Any]) -> str:
+def render(loaded: BriefSource, extra: Mapping[str, Any]) -> str:
     text, _, _ = _source(loaded)
     return make_environment().from_string(text).render(**_context(loaded, extra))
 
 
-def check(loaded: LoadedScenario) -> list[Diagnostic]:
+def check(loaded: BriefSource) -> list[Diagnostic]:
     """Problems rendering the brief, located in the brief's own file when it has one."""
     brief = loaded.scenario.brief
     if brief.file is not None:

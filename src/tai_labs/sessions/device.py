@@ -20,6 +20,42 @@ from typing import Any, ClassVar
 from tai_labs.errors import require_module
 from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
 
+# -- How the router and switch roles lay a device out (graders read the same names) --------
+
+#: The switch node's Open vSwitch bridge; every switch port is one of its ports.
+BRIDGE = "sw0"
+UPLINK_PREFIX = "up-"
+SVI_PREFIX = "vlan"
+#: The router's FRR configuration file: what ``write memory`` saves.
+FRR_CONF = "/etc/frr/frr.conf"
+
+_IFNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,14}$")
+_RESERVED = re.compile(rf"^(eth0|lo|{BRIDGE}|ovs-.*|{UPLINK_PREFIX}.*|{SVI_PREFIX}[0-9]+)$")
+
+
+def port_ifname(name: str) -> str:
+    """Linux name of a switch port's NIC: "Gi0/1" -> "gi0-1" (lowercase, "/" -> "-").
+
+    A name that does not start with a letter gets a "p" in front ("1/0/1" -> "p1-0-1").
+    Raises ValueError for names that do not fit in 15 characters or clash with the
+    switch's own interfaces (eth0, sw0, up-*, vlanN).
+    """
+    ifname = name.lower().replace("/", "-")
+    if ifname and not ifname[0].isalpha():
+        ifname = "p" + ifname
+    if not _IFNAME_RE.match(ifname):
+        raise ValueError(f"switch port {name!r} gives no valid interface name ({ifname!r})")
+    if _RESERVED.match(ifname):
+        raise ValueError(
+            f"switch port {name!r} would be named {ifname!r}, which the switch keeps for itself"
+        )
+    return ifname
+
+
+def svi_ifname(vlan: int) -> str:
+    return f"{SVI_PREFIX}{vlan}"
+
+
 #: A CLI error line: vtysh and IOS start them with "% " ("% Unknown command: ...",
 #: "% Command incomplete", "% Invalid input detected at '^' marker.").
 CLI_ERROR = re.compile(r"^\s*% ", re.MULTILINE)

@@ -1,0 +1,1 @@
+"""Scenario files: load, expand, validate and describe them."""
