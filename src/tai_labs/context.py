@@ -9,7 +9,8 @@ scenario: its declaration, the scenario, its variables and secrets, its manageme
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload
@@ -24,6 +25,7 @@ from tai_labs.sessions.base import (
     PowerShellSession,
     SessionError,
 )
+from tai_labs.sessions.winrm import admin_session
 
 #: Runs argv inside the node: (argv, input, timeout) -> result.
 Exec = Callable[[Sequence[str], "str | bytes | None", "float | None"], ExecResult]
@@ -90,3 +92,18 @@ class NodeContext:
     def write_file(self, path: str, content: str, mode: str = "0644") -> None:
         # Content goes through stdin: no value is ever spliced into a shell command line.
         self.run(["install", "-D", "-m", mode, "/dev/stdin", path], input=content)
+
+
+def open_powershell(ctx: NodeContext) -> PowerShellSession:
+    """A WinRM session to the node, as the grading pool opens one."""
+    return admin_session(ctx.node.name, str(ctx.mgmt_address), ctx.secrets.get("admin_password"))
+
+
+@contextmanager
+def powershell(ctx: NodeContext) -> Iterator[PowerShellSession]:
+    """The node's PowerShell session for the length of a ``with`` block."""
+    session = open_powershell(ctx)
+    try:
+        yield session
+    finally:
+        session.close()

@@ -37,7 +37,7 @@ from conftest import host_problem
 from tai_labs.context import NodeContext
 from tai_labs.faults.base import FAULTS, FaultError
 from tai_labs.faults.linux import networkd_setup_state, settle
-from tai_labs.roles.ad_dc import ldaps_bind
+from tai_labs.sessions.ldap import ldaps_bind
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

@@ -34,7 +34,6 @@ from tai_labs.roles.ad_dc import (
     UNIT,
     WINBIND_CACHE,
     AdDcRole,
-    ldaps_bind,
 )
 from tai_labs.roles.ad_plan import (
     DirectoryState,
@@ -51,6 +50,7 @@ from tai_labs.scenario.loader import LoadedScenario, load_scenario
 from tai_labs.scenario.model import Directory
 from tai_labs.scenario.variables import random_secret
 from tai_labs.sessions.base import DirectoryEntry
+from tai_labs.sessions.ldap import ldaps_bind
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios/ccp2/compte-verrouille"

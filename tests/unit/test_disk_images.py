@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tai_labs.images.disk import META_FILE, remove_disk_image
-from tai_labs.providers.errors import ImageInUseError
+from tai_labs.images.errors import ImageInUseError
 
 
 def _disk(data: Path, name: str) -> Path:

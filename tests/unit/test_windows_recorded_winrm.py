@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tai_labs import context
 from tai_labs.actions.base import ACTIONS, run_step
 from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
-from tai_labs.faults import windows
 from tai_labs.faults.base import FAULTS, FaultError
 from tai_labs.scenario.model import Node, Step
 from tai_labs.sessions.base import SessionError
@@ -66,7 +66,7 @@ class Recorded:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.replays: list[ReplayTransport] = []
         self._answers: list[list[str]] = []
-        monkeypatch.setattr(windows, "open_powershell", self._open)
+        monkeypatch.setattr(context, "open_powershell", self._open)
 
     def answer(self, stdout: str = "", *, rc: int = 0, stderr: list[str] | None = None) -> None:
         """The next session runs one script, answers this, and is closed."""
@@ -286,14 +286,14 @@ def test_service_names_with_wildcards_or_lines_are_refused() -> None:
 
 
 def test_session_is_opened_as_the_grading_pool_does() -> None:
-    session = windows.open_powershell(win_ctx())
+    session = context.open_powershell(win_ctx())
     assert isinstance(session, WinRmSession)
     assert (session.node, session.host, session.port) == ("win1", "100.64.0.21", 5986)
     assert session.username == "Administrator"  # local: Windows nodes join no domain yet
     protocol = session._make_protocol()
     assert protocol.transport.endpoint == "https://100.64.0.21:5986/wsman"
     with pytest.raises(SessionError, match="admin_password"):
-        windows.open_powershell(win_ctx(secrets={}))
+        context.open_powershell(win_ctx(secrets={}))
 
 
 # -- windows.powershell -------------------------------------------------------------------------

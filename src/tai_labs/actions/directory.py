@@ -12,6 +12,7 @@ from tai_labs.actions.base import Action, register_action
 from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.facts.directory import (
+    SAMBA_TOOL_SCOPES,
     dns_data,
     domain_dn,
     ldb_modify,
@@ -24,7 +25,6 @@ from tai_labs.facts.directory import (
 )
 from tai_labs.kinds import kinds_offering
 from tai_labs.plugins import ParamsT, PluginParams
-from tai_labs.roles.ad_plan import GROUP_SCOPES
 
 
 def _realm(ctx: NodeContext) -> str:
@@ -165,7 +165,7 @@ class Group(DirectoryAction["Group.Params"]):
                 "group",
                 "add",
                 group,
-                f"--group-scope={GROUP_SCOPES[params.scope]}",
+                f"--group-scope={SAMBA_TOOL_SCOPES[params.scope]}",
                 "--group-type=Security",
             ]
             if params.ou:

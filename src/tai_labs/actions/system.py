@@ -8,9 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tai_labs.actions.base import Action, register_action
-from tai_labs.context import NodeContext
+from tai_labs.context import NodeContext, powershell
 from tai_labs.errors import TaiLabsError
-from tai_labs.faults.windows import powershell
 from tai_labs.kinds import kinds_where
 from tai_labs.plugins import PluginParams
 from tai_labs.providers.networkd import NETWORKD_DIR, network_unit

@@ -16,6 +16,7 @@ from tai_labs.cli.output import console, print_json, styled
 from tai_labs.errors import UsageError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.base import CHECKS
+from tai_labs.lab.readiness import blockers
 from tai_labs.locations import locations
 from tai_labs.plugins import Registry
 from tai_labs.referential import load_referential
@@ -23,7 +24,6 @@ from tai_labs.reports.validation import ValidationResult, junit_xml
 from tai_labs.scenario import catalog
 from tai_labs.scenario.diagnostics import ScenarioError, display_path
 from tai_labs.scenario.loader import load_scenario, validate
-from tai_labs.scenario.readiness import blockers
 from tai_labs.scenario.schema import scenario_json_schema
 
 

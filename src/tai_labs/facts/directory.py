@@ -45,6 +45,8 @@ UF_LOCKOUT = 0x10
 UF_DONT_EXPIRE_PASSWD = 0x10000
 #: groupType bits (MS-ADTS 2.2.12); the security bit makes the value negative as an int32.
 GROUP_SCOPES = {0x2: "global", 0x4: "domainlocal", 0x8: "universal"}
+#: A scope as ``samba-tool group add --group-scope`` names it.
+SAMBA_TOOL_SCOPES = {"global": "Global", "domainlocal": "Domain", "universal": "Universal"}
 GROUP_BUILTIN, GROUP_SECURITY = 0x1, 0x80000000
 #: accountExpires values meaning "never" (0 and the largest int64).
 NEVER_EXPIRES = frozenset({0, 0x7FFFFFFFFFFFFFFF})

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from tai_labs.context import NodeContext
 from tai_labs.facts.directory import (
     UF_DONT_EXPIRE_PASSWD,
     GpoLink,
@@ -36,7 +37,7 @@ from tai_labs.facts.directory import (
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_offering
 from tai_labs.plugins import ParamsT, PluginParams
-from tai_labs.roles.base import NodeContext
+from tai_labs.sessions.ldap import ldaps_bind
 
 DC = kinds_offering("directory")
 #: An sAMAccountName without anything an LDAP filter or a command line would read specially.
@@ -147,8 +148,6 @@ class AccountLocked(DirectoryFault["AccountLocked.Params"]):
         self.samba_only(ctx)
         if self.in_place(ctx, params):
             return
-        from tai_labs.roles.ad_dc import ldaps_bind
-
         threshold = self._policy(ctx, params)
         user = f"{params.login}@{realm(ctx)}"
         # A wrong password that is none of the account's previous ones (Samba does not

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tai_labs.context import NodeContext, NodeError
+from tai_labs.context import NodeContext
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.faults.linux import (
     IFNAME,
@@ -28,6 +28,7 @@ from tai_labs.faults.linux import (
 )
 from tai_labs.plugins import PluginParams
 from tai_labs.scenario.model import NodeKind
+from tai_labs.sessions.device import BRIDGE, port_ifname
 
 SWITCH = frozenset({NodeKind.SWITCH})
 ROUTER = frozenset({NodeKind.ROUTER})
@@ -43,11 +44,9 @@ PORT = r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,31}$"
 
 def switch_ifname(ctx: NodeContext, port: str) -> str:
     """The OVS port of a scenario port name ("Gi0/1" -> "gi0-1"); FaultError if absent."""
-    from tai_labs.roles.switch import BRIDGE, port_ifname
-
     try:
         ifname = port_ifname(port)
-    except NodeError as exc:
+    except ValueError as exc:
         raise FaultError(str(exc)) from None
     ports = ctx.run(["ovs-vsctl", "list-ports", BRIDGE]).stdout.split()
     if ifname not in ports:

@@ -17,39 +17,22 @@ to the management address, as the domain Administrator) and closed after each ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from tai_labs.context import NodeContext
+from tai_labs.context import NodeContext, powershell
 from tai_labs.faults.base import Fault, FaultError, register_fault
 from tai_labs.kinds import kinds_where
 from tai_labs.plugins import NoParams, ParamsT, PluginParams
-from tai_labs.sessions.base import CommandResult, PowerShellSession
-from tai_labs.sessions.winrm import admin_session
+from tai_labs.sessions.base import CommandResult
 
 WINDOWS = kinds_where(windows=True)
 #: Service names as sc.exe shows them; no wildcard (Get-Service -Name would expand it).
 SERVICE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.@$ -]{0,255}$"
 #: Long enough for Stop-Service on a slow service; the session turns overruns into errors.
 SCRIPT_TIMEOUT = 120.0
-
-
-def open_powershell(ctx: NodeContext) -> PowerShellSession:
-    """A WinRM session to the node, as the grading pool opens one."""
-    return admin_session(ctx.node.name, str(ctx.mgmt_address), ctx.secrets.get("admin_password"))
-
-
-@contextmanager
-def powershell(ctx: NodeContext) -> Iterator[PowerShellSession]:
-    """The node's PowerShell session for the length of a ``with`` block."""
-    session = open_powershell(ctx)
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 def json_answer(node: str, result: CommandResult) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from tai_labs.actions.base import run_step
 from tai_labs.errors import TaiLabsError
 from tai_labs.lab.plan import NodePlan
+from tai_labs.lab.readiness import up_blockers
 from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabBusyError, NodeRecord, Store, lab_lock
 from tai_labs.locations import locations
 from tai_labs.roles.registry import role_named
-from tai_labs.scenario.readiness import up_blockers
 
 if TYPE_CHECKING:
     from tai_labs.images.builder import ImageBuilder

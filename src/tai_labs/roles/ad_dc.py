@@ -11,14 +11,11 @@ the management network, plus the domain's DNS answering on the DC itself.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
-import ssl
 import time
 
 from tai_labs.context import NodeContext
-from tai_labs.errors import require_module
 from tai_labs.facts.directory import domain_dn
 from tai_labs.roles.ad_plan import (
     STATE_ATTRS,
@@ -35,6 +32,7 @@ from tai_labs.roles.ad_plan import (
 )
 from tai_labs.roles.base import NotReadyError, Role, RoleError, register_role, wait_until
 from tai_labs.scenario.model import Directory, Node
+from tai_labs.sessions.ldap import LDAPS_PORT, ldaps_bind
 
 UNIT = "samba-ad-dc"
 #: File-server daemons an AD DC must not run: they would fight samba-ad-dc for ports and files.
@@ -51,47 +49,6 @@ MARKER = f"{PRIVATE}/tai-labs-realm"
 #: Shipped by samba-ad-provision, which samba only recommends (recipes skip recommends).
 SCHEMA_DIR = "/usr/share/samba/setup/ad-schema"
 PROVISION_TIMEOUT = 300.0
-LDAPS_PORT = 636
-
-
-def ldaps_bind(
-    address: ipaddress.IPv4Address | str, user: str, password: str, *, timeout: float = 5.0
-) -> tuple[bool, str]:
-    """Try an LDAPS simple bind; (bound, detail). Never raises for network or auth errors."""
-    ldap3 = require_module("ldap3", package="ldap3", purpose="checking a domain controller")
-    # The DC's certificate is the self-signed one Samba generates at first start: there is
-    # no CA to check it against. What is tested here is that the directory answers and the
-    # password is right, over TLS because Samba refuses simple binds in clear text.
-    tls = ldap3.Tls(validate=ssl.CERT_NONE)
-    server = ldap3.Server(
-        str(address),
-        port=LDAPS_PORT,
-        use_ssl=True,
-        tls=tls,
-        connect_timeout=timeout,
-        get_info=ldap3.NONE,
-    )
-    conn = ldap3.Connection(
-        server,
-        user=user,
-        password=password,
-        authentication=ldap3.SIMPLE,
-        # ldap3 packs this into SO_RCVTIMEO with struct: it must be an int.
-        receive_timeout=max(1, round(timeout)),
-    )
-    try:
-        if conn.bind():
-            return True, "bound"
-        result = conn.result or {}
-        return (
-            False,
-            f"bind refused: {result.get('description')} {result.get('message', '')}".strip(),
-        )
-    except (ldap3.core.exceptions.LDAPException, OSError) as exc:
-        return False, f"{type(exc).__name__}: {exc}"
-    finally:
-        with contextlib.suppress(Exception):  # already closed: nothing to release
-            conn.unbind()
 
 
 @register_role

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tai_labs.facts.directory import (
+    SAMBA_TOOL_SCOPES,
     User,
     domain_dn,
     normalize_dn,
@@ -24,7 +25,6 @@ from tai_labs.facts.directory import (
 from tai_labs.scenario.model import AdUser, Directory, Node, Scenario
 
 #: samba-tool's names for the group scopes of the scenario format.
-GROUP_SCOPES = {"global": "Global", "domainlocal": "Domain", "universal": "Universal"}
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def object_commands(directory: Directory, state: DirectoryState) -> list[Command
             "group",
             "add",
             _no_option(group.name, "group name"),
-            f"--group-scope={GROUP_SCOPES[group.scope]}",
+            f"--group-scope={SAMBA_TOOL_SCOPES[group.scope]}",
             "--group-type=Security",
         ]
         if group.ou:

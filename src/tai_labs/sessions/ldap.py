@@ -9,6 +9,7 @@ which only the host and the lab's nodes are on.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import ssl
 import struct
@@ -235,3 +236,43 @@ def _set_receive_timeout(conn: ldap3.Connection, timeout: float) -> None:
         sock.settimeout(timeout)
         seconds = max(1, int(timeout))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, 0))
+
+
+def ldaps_bind(
+    address: ipaddress.IPv4Address | str, user: str, password: str, *, timeout: float = 5.0
+) -> tuple[bool, str]:
+    """Try an LDAPS simple bind; (bound, detail). Never raises for network or auth errors."""
+    ldap3 = require_module("ldap3", package="ldap3", purpose="checking a domain controller")
+    # The DC's certificate is the self-signed one Samba generates at first start: there is
+    # no CA to check it against. What is tested here is that the directory answers and the
+    # password is right, over TLS because Samba refuses simple binds in clear text.
+    tls = ldap3.Tls(validate=ssl.CERT_NONE)
+    server = ldap3.Server(
+        str(address),
+        port=LDAPS_PORT,
+        use_ssl=True,
+        tls=tls,
+        connect_timeout=timeout,
+        get_info=ldap3.NONE,
+    )
+    conn = ldap3.Connection(
+        server,
+        user=user,
+        password=password,
+        authentication=ldap3.SIMPLE,
+        # ldap3 packs this into SO_RCVTIMEO with struct: it must be an int.
+        receive_timeout=max(1, round(timeout)),
+    )
+    try:
+        if conn.bind():
+            return True, "bound"
+        result = conn.result or {}
+        return (
+            False,
+            f"bind refused: {result.get('description')} {result.get('message', '')}".strip(),
+        )
+    except (ldap3.core.exceptions.LDAPException, OSError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    finally:
+        with contextlib.suppress(Exception):  # already closed: nothing to release
+            conn.unbind()

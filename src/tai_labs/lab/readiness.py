@@ -10,13 +10,12 @@ from typing import Any
 
 from tai_labs.plugins import ACTION_PLUGINS, CHECK_PLUGINS, FAULT_PLUGINS, Plugin, Registry
 from tai_labs.providers import available_engines
+from tai_labs.roles.registry import NoRoleError, role_for
 from tai_labs.scenario.model import Scenario
 
 
 def up_blockers(scenario: Scenario) -> list[str]:
     """What `up` lacks for this scenario: engines, roles and setup actions."""
-    from tai_labs.roles.registry import NoRoleError, role_for
-
     missing: list[str] = []
     engines = available_engines()
     for engine in sorted({n.effective_engine.value for n in scenario.topology.nodes}):
