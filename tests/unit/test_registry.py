@@ -152,3 +152,16 @@ def test_a_declared_plugin_without_its_methods_is_not_implemented() -> None:
 
     assert Half.missing_parts() == ["collect", "judge"]
     assert CHECKS.get("linux.service").missing_parts() == []
+
+
+def test_every_engine_takes_the_constructor_the_lab_engine_calls() -> None:
+    # LabEngine builds each engine as ENGINES.get(name)(lab_id, data=..., probe_image=...):
+    # an engine whose __init__ does not accept that fails only when a lab is brought up.
+    import inspect
+
+    from tai_labs.providers.base import ENGINES
+
+    assert ENGINES.names() == ["container", "vm"]
+    for name in ENGINES.names():
+        init = inspect.signature(ENGINES.get(name).__init__)
+        init.bind(object(), "lab", data=None, probe_image=None)

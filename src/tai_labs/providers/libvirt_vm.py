@@ -103,9 +103,7 @@ class LibvirtEngine(Engine):
         supplies it."""
         require_root("running VM nodes")
         require_tools("qemu-img", "genisoimage")
-        self.lab_id = naming.check_lab_id(lab_id)
-        self.data = data
-        self.probe_image = probe_image
+        super().__init__(naming.check_lab_id(lab_id), data=data, probe_image=probe_image)
         self.folder = locations(data).lab(lab_id) / "vm"
         self._libvirt = import_libvirt()
         self._meta: dict[str, dict[str, object]] = {}

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tai_labs.locations import locations
@@ -22,6 +22,7 @@ from tai_labs.providers.base import (
     ExecResult,
     NodeSpec,
     NodeState,
+    VmBoot,
     register_engine,
 )
 from tai_labs.providers.engine_common import (
@@ -68,7 +69,14 @@ _LXC_STATES = {
 class LxcEngine(Engine):
     name = "container"
 
-    def __init__(self, lab_id: str, *, data: Path | None = None, subreaper: bool = False) -> None:
+    def __init__(
+        self,
+        lab_id: str,
+        *,
+        data: Path | None = None,
+        probe_image: Callable[[], VmBoot] | None = None,
+        subreaper: bool = False,
+    ) -> None:
         """subreaper: also adopt orphans of the monitors (see providers.reaper).
 
         Off by default: with ``lxc-start -F`` nothing is orphaned, and a subreaper adopts
@@ -77,7 +85,7 @@ class LxcEngine(Engine):
         """
         require_root("running LXC nodes")
         require_tools("lxc-start", "lxc-attach", "lxc-info", "lxc-stop", "lxc-freeze")
-        self.lab_id = naming.check_lab_id(lab_id)
+        super().__init__(naming.check_lab_id(lab_id), data=data, probe_image=probe_image)
         self.lxcpath = locations(data).lab(lab_id) / "lxc"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._subreaper = subreaper and become_subreaper()
