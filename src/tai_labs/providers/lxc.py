@@ -26,7 +26,9 @@ from tai_labs.providers.base import (
 )
 from tai_labs.providers.engine_common import (
     check_snapshot_name,
+    free_number,
     raise_if_timed_out,
+    recorded_nodes,
     tail,
     wait_for_systemd,
     with_guest_timeout,
@@ -101,16 +103,7 @@ class LxcEngine(Engine):
         return json.loads(self._existing(node).meta.read_text())
 
     def nodes(self) -> list[str]:
-        if not self.lxcpath.is_dir():
-            return []
-        return sorted(p.parent.name for p in self.lxcpath.glob("*/node.json"))
-
-    def _free_number(self) -> int:
-        used = {int(self.meta(n)["number"]) for n in self.nodes()}  # type: ignore[call-overload]
-        for number in range(1, naming.MAX_NODES + 1):
-            if number not in used:
-                return number
-        raise EngineError(f"lab {self.lab_id} already has {naming.MAX_NODES} nodes")
+        return recorded_nodes(self.lxcpath)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -127,7 +120,7 @@ class LxcEngine(Engine):
             raise EngineError(
                 f"node {spec.name!r}: extra disks need a VM node (containers share the host's)"
             )
-        number = spec.number or self._free_number()
+        number = spec.number or free_number(self.lab_id, map(self.meta, self.nodes()))
         layout.dir.mkdir(mode=0o700)
         try:
             if spec.disk_limit_mib is not None:
