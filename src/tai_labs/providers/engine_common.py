@@ -7,10 +7,16 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from tai_labs.providers import naming
 from tai_labs.providers.base import ExecResult
-from tai_labs.providers.errors import EngineError, ExecTimeoutError, NodeStartError
+from tai_labs.providers.errors import (
+    EngineError,
+    ExecTimeoutError,
+    NodeNotFoundError,
+    NodeStartError,
+)
 
 _SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: timeout(1)'s exit codes: timed out, killed after the grace period.
@@ -22,6 +28,21 @@ def recorded_nodes(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.parent.name for p in folder.glob("*/node.json"))
+
+
+class _Recorded(Protocol):
+    @property
+    def meta(self) -> Path: ...
+
+
+L = TypeVar("L", bound=_Recorded)
+
+
+def recorded(layout: L, missing: str) -> L:
+    """layout if the node was created (its node.json exists), else NodeNotFoundError(missing)."""
+    if not layout.meta.is_file():
+        raise NodeNotFoundError(missing)
+    return layout
 
 
 def free_number(lab_id: str, metas: Iterable[Mapping[str, object]]) -> int:

@@ -34,6 +34,7 @@ from tai_labs.providers.base import (
 from tai_labs.providers.configdisk import write_config_iso
 from tai_labs.providers.engine_common import (
     free_number,
+    recorded,
     recorded_nodes,
     wait_for_systemd,
 )
@@ -123,10 +124,7 @@ class LibvirtEngine(Engine):
         return VmLayout(self.folder / naming.check_node_name(node))
 
     def _existing(self, node: str) -> VmLayout:
-        layout = self.layout(node)
-        if not layout.meta.is_file():
-            raise NodeNotFoundError(f"no VM node {node!r} in lab {self.lab_id}")
-        return layout
+        return recorded(self.layout(node), f"no VM node {node!r} in lab {self.lab_id}")
 
     def meta(self, node: str) -> dict[str, object]:
         """What create() recorded (read once: every exec needs it, and only _adopt changes it)."""

@@ -28,6 +28,7 @@ from tai_labs.providers.engine_common import (
     check_snapshot_name,
     free_number,
     raise_if_timed_out,
+    recorded,
     recorded_nodes,
     tail,
     wait_for_systemd,
@@ -36,7 +37,6 @@ from tai_labs.providers.engine_common import (
 from tai_labs.providers.errors import (
     EngineError,
     ExecTimeoutError,
-    NodeNotFoundError,
     NodeStartError,
     NodeStateError,
     SnapshotNotFoundError,
@@ -90,10 +90,7 @@ class LxcEngine(Engine):
         return NodeLayout(self.lxcpath / naming.check_node_name(node))
 
     def _existing(self, node: str) -> NodeLayout:
-        layout = self.layout(node)
-        if not layout.meta.is_file():
-            raise NodeNotFoundError(f"no node {node!r} in lab {self.lab_id}")
-        return layout
+        return recorded(self.layout(node), f"no node {node!r} in lab {self.lab_id}")
 
     def _lxc(self, tool: str, node: str, *args: str) -> list[str]:
         return [tool, "-P", str(self.lxcpath), "-n", node, *args]

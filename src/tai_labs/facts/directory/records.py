@@ -6,15 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tai_labs.facts.directory.attributes import (
-    group_scope,
-    is_disabled,
-    is_expired,
-    is_locked,
-    is_security_group,
-    must_change_password,
-    to_int,
-)
+from tai_labs.facts.directory import attributes as values
 from tai_labs.facts.directory.dn import container_path, normalize_dn, ou_dn, rdn_value
 from tai_labs.facts.directory.gplink import GpoLink, parse_gplink
 from tai_labs.sessions.base import DirectoryEntry, DirectorySession, escape_filter
@@ -45,11 +37,11 @@ class Account(DirectoryObject):
 
     @property
     def uac(self) -> int:
-        return to_int(self.entry.first("userAccountControl"), "userAccountControl")
+        return values.to_int(self.entry.first("userAccountControl"), "userAccountControl")
 
     @property
     def enabled(self) -> bool:
-        return not is_disabled(self.uac)
+        return not values.is_disabled(self.uac)
 
 
 @dataclass(frozen=True)
@@ -62,7 +54,7 @@ class User(Account):
 
     @property
     def lockout_time(self) -> int:
-        return to_int(self.entry.first("lockoutTime") or "0", "lockoutTime")
+        return values.to_int(self.entry.first("lockoutTime") or "0", "lockoutTime")
 
     @property
     def locked(self) -> bool:
@@ -73,23 +65,25 @@ class User(Account):
         computed = self.entry.first("msDS-User-Account-Control-Computed")
         if computed is None:
             raise ValueError("msDS-User-Account-Control-Computed is missing")
-        return is_locked(lockout, to_int(computed, "msDS-User-Account-Control-Computed"))
+        return values.is_locked(
+            lockout, values.to_int(computed, "msDS-User-Account-Control-Computed")
+        )
 
     @property
     def account_expires(self) -> int:
-        return to_int(self.entry.first("accountExpires"), "accountExpires")
+        return values.to_int(self.entry.first("accountExpires"), "accountExpires")
 
     def expired(self, now: datetime) -> bool:
         """Expired at ``now`` (graders give the DC's own clock)."""
-        return is_expired(self.account_expires, now)
+        return values.is_expired(self.account_expires, now)
 
     @property
     def pwd_last_set(self) -> int:
-        return to_int(self.entry.first("pwdLastSet"), "pwdLastSet")
+        return values.to_int(self.entry.first("pwdLastSet"), "pwdLastSet")
 
     @property
     def must_change_password(self) -> bool:
-        return must_change_password(self.pwd_last_set, self.uac)
+        return values.must_change_password(self.pwd_last_set, self.uac)
 
     @property
     def member_of(self) -> list[str]:
@@ -112,15 +106,15 @@ class Group(DirectoryObject):
 
     @property
     def group_type(self) -> int:
-        return to_int(self.entry.first("groupType"), "groupType")
+        return values.to_int(self.entry.first("groupType"), "groupType")
 
     @property
     def scope(self) -> str:
-        return group_scope(self.group_type)
+        return values.group_scope(self.group_type)
 
     @property
     def security(self) -> bool:
-        return is_security_group(self.group_type)
+        return values.is_security_group(self.group_type)
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ class Gpo(DirectoryObject):
     @property
     def flags(self) -> int:
         """0 all enabled, 1 user part disabled, 2 computer part disabled, 3 both."""
-        return to_int(self.entry.first("flags") or "0", "flags")
+        return values.to_int(self.entry.first("flags") or "0", "flags")
 
 
 @dataclass(frozen=True)
