@@ -1,18 +1,57 @@
-"""What both engines do the same way: guest-side timeouts, boot waits, snapshot names."""
+"""What both engines do the same way: node folders and numbers, guest-side timeouts, boot
+waits, snapshot names."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
+from tai_labs.providers import naming
 from tai_labs.providers.base import ExecResult
-from tai_labs.providers.errors import EngineError, ExecTimeoutError, NodeStartError
+from tai_labs.providers.errors import (
+    EngineError,
+    ExecTimeoutError,
+    NodeNotFoundError,
+    NodeStartError,
+)
 
 _SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: timeout(1)'s exit codes: timed out, killed after the grace period.
 _TIMEOUT_CODES = (124, 137)
+
+
+def recorded_nodes(folder: Path) -> list[str]:
+    """The nodes an engine created under folder: each has ``<folder>/<node>/node.json``."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.parent.name for p in folder.glob("*/node.json"))
+
+
+class _Recorded(Protocol):
+    @property
+    def meta(self) -> Path: ...
+
+
+L = TypeVar("L", bound=_Recorded)
+
+
+def recorded(layout: L, missing: str) -> L:
+    """layout if the node was created (its node.json exists), else NodeNotFoundError(missing)."""
+    if not layout.meta.is_file():
+        raise NodeNotFoundError(missing)
+    return layout
+
+
+def free_number(lab_id: str, metas: Iterable[Mapping[str, object]]) -> int:
+    """The lowest node number the recorded nodes (their node.json) leave free."""
+    used = {int(str(meta["number"])) for meta in metas}
+    for number in range(1, naming.MAX_NODES + 1):
+        if number not in used:
+            return number
+    raise EngineError(f"lab {lab_id} already has {naming.MAX_NODES} nodes")
 
 
 def check_snapshot_name(name: str) -> str:

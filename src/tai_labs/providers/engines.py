@@ -8,7 +8,8 @@ VM nodes: container-only hosts need no libvirt at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 from tai_labs.locations import locations
@@ -19,8 +20,8 @@ from tai_labs.providers.base import (
     ExecResult,
     NodeSpec,
     NodeState,
-    VmBoot,
 )
+from tai_labs.providers.engine_common import recorded_nodes
 
 CONTAINER = "container"
 VM = "vm"
@@ -29,15 +30,10 @@ VM = "vm"
 class LabEngine(Engine):
     name = "lab"
 
-    def __init__(
-        self,
-        lab_id: str,
-        *,
-        data: Path | None = None,
-        probe_image: Callable[[], VmBoot] | None = None,
-    ):
-        super().__init__(lab_id, data=data, probe_image=probe_image)
-        self._engines: dict[str, Engine] = {}
+    @cached_property
+    def _engines(self) -> dict[str, Engine]:
+        """The engines built so far, by name (the constructor is Engine's own)."""
+        return {}
 
     def engine(self, name: str) -> Engine:
         """The lab's engine of that name (a ``tai_labs.engines`` plugin), built on first use."""
@@ -106,8 +102,4 @@ class LabEngine(Engine):
         return self.vm.host_key(node) if self._is_vm(node) else ""
 
     def nodes(self) -> list[str]:
-        names = set(self.lxc.nodes())
-        folder = self._vm_folder()
-        if folder.is_dir():
-            names |= {p.parent.name for p in folder.glob("*/node.json")}
-        return sorted(names)
+        return sorted({*self.lxc.nodes(), *recorded_nodes(self._vm_folder())})

@@ -5,14 +5,12 @@ image's base disk, blank extra disks, the config disk (``config.iso``), the doma
 the serial console log. The domain is named like the container would be (``<lab>-<node>``)
 and carries tai-labs metadata, so cleanup finds it from the lab id alone.
 
-``exec`` goes through the QEMU guest agent (a virtio-serial channel): like ``lxc-attach``
-for containers, it works when the node's network is broken on purpose.
+``exec`` goes through the QEMU guest agent (providers.vm_agent): like ``lxc-attach`` for
+containers, it works when the node's network is broken on purpose.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import subprocess
@@ -35,33 +33,30 @@ from tai_labs.providers.base import (
 )
 from tai_labs.providers.configdisk import write_config_iso
 from tai_labs.providers.engine_common import (
-    check_snapshot_name,
-    raise_if_timed_out,
-    tail,
+    free_number,
+    recorded,
+    recorded_nodes,
     wait_for_systemd,
-    with_guest_timeout,
 )
 from tai_labs.providers.errors import (
     EngineError,
-    ExecTimeoutError,
     NodeNotFoundError,
     NodeStartError,
     NodeStateError,
-    SnapshotNotFoundError,
 )
 from tai_labs.providers.hostcmd import require_root, require_tools, run
 from tai_labs.providers.keys import generate_ed25519
-from tai_labs.providers.libvirt_conn import AgentError, agent_command, connect, import_libvirt
+from tai_labs.providers.libvirt_conn import connect, import_libvirt
 from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.seed import derived_mac
+from tai_labs.providers.vm_agent import agent_exec, set_clock, wait_agent
 from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, DomainNic, domain_xml
+from tai_labs.providers.vm_snapshots import revert_snapshot, take_snapshot
 from tai_labs.providers.windows_guest import configure_command
 
 if TYPE_CHECKING:
     import libvirt
 
-GUEST_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "HOME=/root", "LANG=C.UTF-8", "USER=root")  # fmt: skip
 _STATES = {
     1: NodeState.RUNNING,  # VIR_DOMAIN_RUNNING
     2: NodeState.RUNNING,  # BLOCKED
@@ -127,10 +122,7 @@ class LibvirtEngine(Engine):
         return VmLayout(self.folder / naming.check_node_name(node))
 
     def _existing(self, node: str) -> VmLayout:
-        layout = self.layout(node)
-        if not layout.meta.is_file():
-            raise NodeNotFoundError(f"no VM node {node!r} in lab {self.lab_id}")
-        return layout
+        return recorded(self.layout(node), f"no VM node {node!r} in lab {self.lab_id}")
 
     def meta(self, node: str) -> dict[str, object]:
         """What create() recorded (read once: every exec needs it, and only _adopt changes it)."""
@@ -150,13 +142,7 @@ class LibvirtEngine(Engine):
             raise NodeNotFoundError(f"VM node {node!r} has no libvirt domain") from exc
 
     def nodes(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.parent.name for p in self.folder.glob("*/node.json"))
-
-    def _free_number(self) -> int:
-        used = {int(self.meta(n)["number"]) for n in self.nodes()}  # type: ignore[call-overload]
-        return next(n for n in range(1, naming.MAX_NODES + 1) if n not in used)
+        return recorded_nodes(self.folder)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,7 +157,7 @@ class LibvirtEngine(Engine):
         layout = self.layout(spec.name)
         if layout.dir.exists():
             raise EngineError(f"node {spec.name!r} already exists in lab {self.lab_id}")
-        number = spec.number or self._free_number()
+        number = spec.number or free_number(self.lab_id, map(self.meta, self.nodes()))
         # QEMU runs as libvirt-qemu: it must traverse (not list) the lab folder to its disks.
         self.folder.mkdir(parents=True, exist_ok=True)
         for folder in (self.folder.parent, self.folder):
@@ -313,22 +299,14 @@ class LibvirtEngine(Engine):
         return str(self.meta(node).get("host_key", ""))
 
     def _wait_agent(self, node: str, deadline: float, timeout: float) -> None:
-        dom = self._dom(node)
-        while True:
-            if self.state(node) is not NodeState.RUNNING:
-                raise NodeStartError(
-                    f"VM {node!r} stopped while booting:\n{tail(self.layout(node).console_log)}"
-                )
-            try:
-                agent_command(dom, "guest-ping", timeout=2)
-                break
-            except AgentError:
-                if time.monotonic() > deadline:
-                    raise NodeStartError(
-                        f"VM {node!r}: no guest agent after {timeout:.0f}s\n"
-                        f"{tail(self.layout(node).console_log)}"
-                    ) from None
-                time.sleep(0.5)
+        wait_agent(
+            self._dom(node),
+            node,
+            running=lambda: self.state(node) is NodeState.RUNNING,
+            console_log=self.layout(node).console_log,
+            deadline=deadline,
+            timeout=timeout,
+        )
 
     def stop(self, node: str, *, timeout: float = 30.0) -> None:
         dom = self._dom(node)
@@ -388,35 +366,8 @@ class LibvirtEngine(Engine):
         state = _dom_state(dom)
         if state is not NodeState.RUNNING:
             raise NodeStateError(f"node {node!r} is {state}, not running")
-        if self.is_windows(node):
-            # No timeout(1) or env(1) there: the host-side backstop below is the limit.
-            args: dict[str, object] = {"path": argv[0], "arg": list(argv[1:])}
-        else:
-            # env(1) sets a clean environment and searches PATH in it.
-            inner = with_guest_timeout(argv, timeout)
-            args = {"path": "/usr/bin/env", "arg": ["-i", *GUEST_ENV, *inner]}
-        args["capture-output"] = True
-        if input is not None:
-            data = input.encode() if isinstance(input, str) else input
-            args["input-data"] = base64.b64encode(data).decode()
-        started = time.monotonic()
-        pid = agent_command(dom, "guest-exec", timeout=10, **args)["pid"]
-        backstop = None if timeout is None else started + timeout + 10
-        delay = 0.01
-        while True:
-            status = agent_command(dom, "guest-exec-status", timeout=10, pid=pid)
-            if status.get("exited"):
-                break
-            if backstop is not None and time.monotonic() > backstop:
-                raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-        rc = status.get("exitcode", 128 + int(status.get("signal", 0)))
-        raise_if_timed_out(argv, node, rc, started, timeout)
-        return ExecResult(
-            rc,
-            base64.b64decode(status.get("out-data", "")).decode(errors="replace"),
-            base64.b64decode(status.get("err-data", "")).decode(errors="replace"),
+        return agent_exec(
+            dom, node, argv, windows=self.is_windows(node), input=input, timeout=timeout
         )
 
     def console(self, node: str) -> int:
@@ -437,65 +388,17 @@ class LibvirtEngine(Engine):
     def snapshot(self, node: str, name: str) -> None:
         """A running internal snapshot (disk and memory) in the node's overlay."""
         dom = self._dom(node)
-        check_snapshot_name(name)
-        libvirt = self._libvirt
-        with contextlib.suppress(libvirt.libvirtError):
-            dom.snapshotLookupByName(name).delete()
-        xml = f"<domainsnapshot><name>{name}</name></domainsnapshot>"  # name checked above
-        offset = self._clock_offset(dom)
-        try:
-            dom.snapshotCreateXML(xml, 0)
-        except libvirt.libvirtError as exc:
-            raise EngineError(f"snapshot of {node!r} failed: {exc.get_error_message()}") from exc
-        offsets = self._offsets(node)
-        offsets[name] = offset
-        self.layout(node).clock_offsets.write_text(json.dumps(offsets))
-
-    def _clock_offset(self, dom: libvirt.virDomain) -> float:
-        """Guest clock minus host clock, in seconds; 0 when under 2 s (ordinary drift).
-
-        A fault may have shifted the guest's clock on purpose (linux.clock_skew): a revert
-        must keep that shift, not erase it.
-        """
-        try:
-            guest_ns = agent_command(dom, "guest-get-time", timeout=5)
-        except AgentError:
-            return 0.0
-        offset = guest_ns / 1e9 - time.time()
-        return 0.0 if abs(offset) < 2 else round(offset, 1)
-
-    def _offsets(self, node: str) -> dict[str, float]:
-        path = self.layout(node).clock_offsets
-        return dict(json.loads(path.read_text())) if path.is_file() else {}
+        take_snapshot(self._libvirt, dom, node, name, self.layout(node).clock_offsets)
 
     def revert(self, node: str, name: str) -> None:
         dom = self._dom(node)
-        check_snapshot_name(name)
-        libvirt = self._libvirt
-        try:
-            snap = dom.snapshotLookupByName(name)
-        except libvirt.libvirtError:
-            raise SnapshotNotFoundError(f"node {node!r} has no snapshot {name!r}") from None
-        try:
-            dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
-        except libvirt.libvirtError as exc:
-            raise EngineError(f"revert of {node!r} failed: {exc.get_error_message()}") from exc
-        self.sync_clock(node, self._offsets(node).get(name, 0.0))
+        offset = revert_snapshot(self._libvirt, dom, node, name, self.layout(node).clock_offsets)
+        self.sync_clock(node, offset)
 
     def sync_clock(self, node: str, offset: float = 0.0) -> None:
         """Set the guest clock to the host's plus offset (after a revert the guest lives at
         the snapshot's time; offset keeps a shift the snapshot had on purpose)."""
-        dom = self._dom(node)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                now = time.time() + offset
-                agent_command(dom, "guest-set-time", timeout=5, time=int(now * 1e9))
-                return
-            except AgentError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        set_clock(self._dom(node), offset)
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())

@@ -27,7 +27,10 @@ from tai_labs.providers.base import (
 )
 from tai_labs.providers.engine_common import (
     check_snapshot_name,
+    free_number,
     raise_if_timed_out,
+    recorded,
+    recorded_nodes,
     tail,
     wait_for_systemd,
     with_guest_timeout,
@@ -35,7 +38,6 @@ from tai_labs.providers.engine_common import (
 from tai_labs.providers.errors import (
     EngineError,
     ExecTimeoutError,
-    NodeNotFoundError,
     NodeStartError,
     NodeStateError,
     SnapshotNotFoundError,
@@ -96,10 +98,7 @@ class LxcEngine(Engine):
         return NodeLayout(self.lxcpath / naming.check_node_name(node))
 
     def _existing(self, node: str) -> NodeLayout:
-        layout = self.layout(node)
-        if not layout.meta.is_file():
-            raise NodeNotFoundError(f"no node {node!r} in lab {self.lab_id}")
-        return layout
+        return recorded(self.layout(node), f"no node {node!r} in lab {self.lab_id}")
 
     def _lxc(self, tool: str, node: str, *args: str) -> list[str]:
         return [tool, "-P", str(self.lxcpath), "-n", node, *args]
@@ -109,16 +108,7 @@ class LxcEngine(Engine):
         return json.loads(self._existing(node).meta.read_text())
 
     def nodes(self) -> list[str]:
-        if not self.lxcpath.is_dir():
-            return []
-        return sorted(p.parent.name for p in self.lxcpath.glob("*/node.json"))
-
-    def _free_number(self) -> int:
-        used = {int(self.meta(n)["number"]) for n in self.nodes()}  # type: ignore[call-overload]
-        for number in range(1, naming.MAX_NODES + 1):
-            if number not in used:
-                return number
-        raise EngineError(f"lab {self.lab_id} already has {naming.MAX_NODES} nodes")
+        return recorded_nodes(self.lxcpath)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -135,7 +125,7 @@ class LxcEngine(Engine):
             raise EngineError(
                 f"node {spec.name!r}: extra disks need a VM node (containers share the host's)"
             )
-        number = spec.number or self._free_number()
+        number = spec.number or free_number(self.lab_id, map(self.meta, self.nodes()))
         layout.dir.mkdir(mode=0o700)
         try:
             if spec.disk_limit_mib is not None:

@@ -1,0 +1,128 @@
+"""Parsers of cron tables, cron.d files and systemd OnCalendar specs, in one canonical form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CRON_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_DOW = {d: str(i) for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+_MON = {
+    m: str(i)
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        start=1,
+    )
+}
+
+
+def normalize_schedule(schedule: str) -> str | None:
+    """Five cron fields in a canonical form ("00 12 * * 1-5" == "0 12 * * mon-fri")."""
+    schedule = CRON_MACROS.get(schedule.strip().lower(), schedule)
+    fields = schedule.split()
+    if len(fields) != 5:
+        return None
+    out = []
+    for i, f in enumerate(fields):
+        f = f.lower()
+        names = _MON if i == 3 else _DOW if i == 4 else {}
+        for name, number in names.items():
+            f = f.replace(name, number)
+        f = re.sub(r"\d+", lambda m: str(int(m.group())), f)
+        if f == "*/1":
+            f = "*"
+        if i == 4 and f == "7":
+            f = "0"  # Sunday is 0 or 7
+        out.append(f)
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class CronJob:
+    source: str
+    schedule: str
+    user: str | None
+    command: str
+    line: str
+    #: Why cron would ignore this line ("" when it runs).
+    ignored: str = ""
+
+
+_CRON_D_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def parse_cron_table(
+    text: str, source: str, *, with_user: bool, owner: str | None = None
+) -> list[CronJob]:
+    """Jobs of one crontab; system crontabs (/etc/crontab, cron.d) have a user field."""
+    jobs = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*\s*=", stripped):
+            continue  # environment setting
+        if stripped.startswith("@"):
+            macro, _, rest = stripped.partition(" ")
+            schedule, rest = macro, rest.strip()
+        else:
+            parts = stripped.split(None, 5)
+            if len(parts) < 6:
+                continue
+            schedule, rest = " ".join(parts[:5]), parts[5]
+        user = owner
+        if with_user:
+            user, _, rest = rest.partition(" ") if " " in rest else rest.partition("\t")
+            user, rest = user.strip(), rest.strip()
+        jobs.append(CronJob(source, schedule, user, rest.strip(), stripped))
+    return jobs
+
+
+#: Marker lines the cron-files collector prints around each file (like ``head``).
+CRON_FILES_SCRIPT = (
+    'for f in /etc/crontab /etc/cron.d/*; do [ -f "$f" ] || continue; '
+    'printf "==> %s <==\\n" "$f"; cat -- "$f"; printf "\\n<== EOF\\n"; done'
+)
+
+
+def parse_cron_files(text: str) -> list[CronJob]:
+    """Jobs of /etc/crontab and /etc/cron.d/*, flagging the ones Debian's cron ignores."""
+    jobs: list[CronJob] = []
+    for m in re.finditer(r"^==> (.+?) <==\n(.*?)\n<== EOF$", text, re.S | re.M):
+        path, content = m.group(1), m.group(2)
+        base = path.rsplit("/", 1)[-1]
+        file_ignored = ""
+        if path.startswith("/etc/cron.d/") and not _CRON_D_NAME.match(base):
+            # Debian's cron skips cron.d files whose name has a dot (run-parts naming).
+            file_ignored = (
+                f"cron ignore le fichier {path} (nom avec un point ou caractère interdit)"
+            )
+        found = parse_cron_table(content, path, with_user=True)
+        last = content.rstrip("\n").splitlines()[-1].strip() if content.strip() else ""
+        for job in found:
+            ignored = file_ignored
+            if not ignored and not content.endswith("\n") and job.line == last:
+                ignored = f"dernière ligne de {path} sans retour à la ligne : cron l'ignore"
+            jobs.append(CronJob(job.source, job.schedule, job.user, job.command, job.line, ignored))
+    return jobs
+
+
+def oncalendar_to_cron(spec: str) -> str | None:
+    """A daily ``OnCalendar`` (``*-*-* 12:30:00``, ``12:30``, ``daily``) as cron fields."""
+    spec = spec.strip()
+    if spec in ("daily", "*-*-* 00:00:00"):
+        return "0 0 * * *"
+    if spec == "hourly":
+        return "0 * * * *"
+    m = re.fullmatch(r"(?:\*-\*-\*\s+)?(\d{1,2}):(\d{2})(?::00)?", spec)
+    if m:
+        return f"{int(m.group(2))} {int(m.group(1))} * * *"
+    return None
