@@ -1,178 +1,41 @@
-"""Checks on network devices: the FRR router (IOS-like vtysh) and the Open vSwitch switch.
+"""Checks on the FRR router: interfaces (the switch's too), routes, DHCP relay, saved config.
 
-How each is asked:
-
-- Router CLI checks (``netdev.interface``, ``netdev.route``) send IOS-like commands to a
-  ``DeviceSession`` (netmiko ``cisco_ios`` to vtysh); given a ``CommandSession`` instead they
-  run the same command with ``vtysh -c`` inside the node.
-- The switch has no CLI: Open vSwitch is asked with ``ovs-vsctl --format=json`` and the
-  kernel with ``ip -j``, through a ``CommandSession`` (or a ``DeviceSession`` whose CLI is a
-  shell). VLANs "exist" when declared as ``external_ids:vlan-<id>=<name>`` on bridge ``sw0``
-  (how the switch role records them) or used by a port's ``tag``/``trunks``.
-- ``netdev.dhcp_relay`` and ``netdev.config_saved`` need files of the node (dnsmasq does
-  the relay, not FRR; FRR has no ``show startup-config``): they use a command session.
+Router CLI checks (``netdev.interface``, ``netdev.route``) send IOS-like commands to a
+``DeviceSession`` (netmiko ``cisco_ios`` to vtysh); given a ``CommandSession`` instead they run
+the same command with ``vtysh -c`` inside the node. ``netdev.interface`` also serves the
+switch, whose interfaces the kernel reports (``ip -j``). ``netdev.dhcp_relay`` and
+``netdev.config_saved`` need files of the node (dnsmasq does the relay, not FRR; FRR has no
+``show startup-config``): they use a command session.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import re
-import shlex
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import Field
 
-from graders._decoding import decoding
-from tai_labs.grading.base import Check, register_check
+from graders._netdev import (
+    IFNAME_PATTERN,
+    ROUTER,
+    DeviceCheck,
+    cli,
+    ip_link,
+    node_shell,
+    output,
+    switch_ifname,
+)
+from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.kinds import NodeKind
-from tai_labs.plugins import NoParams, ParamsT, PluginParams
-from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
-from tai_labs.sessions.device import BRIDGE, FRR_CONF, port_ifname, svi_ifname
+from tai_labs.plugins import NoParams, PluginParams
+from tai_labs.sessions.base import CommandSession, DeviceSession
+from tai_labs.sessions.device import FRR_CONF
 
-SWITCH = frozenset({NodeKind.SWITCH})
-ROUTER = frozenset({NodeKind.ROUTER})
-DEVICES = SWITCH | ROUTER
-
-#: Interface names go into CLI commands: letters, digits and / . - _ only.
-IFNAME_PATTERN = r"^[A-Za-z][A-Za-z0-9/._-]{0,31}$"
 DNSMASQ_FILES = ("/etc/dnsmasq.conf", "/etc/dnsmasq.d")
-PORT_COLUMNS = "name,tag,trunks,vlan_mode,external_ids"
 
 
-# -- collect helpers ---------------------------------------------------------------------------
-
-
-def cli(session: Any, evidence: Evidence, command: str) -> CommandResult:
-    """An IOS-like exec command on the router, over its CLI or with vtysh inside the node."""
-    if isinstance(session, DeviceSession):
-        return evidence.add(session.send(command))
-    if isinstance(session, CommandSession):
-        return evidence.add(session.run(["vtysh", "-c", command]))
-    raise SessionError(f"no CLI through a {type(session).__name__}")
-
-
-def shell(session: Any, evidence: Evidence, argv: Sequence[str]) -> CommandResult:
-    """A command inside the node (the switch has no CLI of its own)."""
-    if isinstance(session, CommandSession):
-        return evidence.add(session.run(argv))
-    if isinstance(session, DeviceSession):
-        return evidence.add(session.send(shlex.join(argv)))
-    raise SessionError(f"cannot run commands through a {type(session).__name__}")
-
-
-def node_shell(session: Any) -> CommandSession:
-    """The node's command session: the session itself, or the one an ``OvsSession`` wraps."""
-    if isinstance(session, CommandSession):
-        return session
-    inner = getattr(session, "command", None)
-    if isinstance(inner, CommandSession):
-        return inner
-    raise SessionError(f"no command session to the node through a {type(session).__name__}")
-
-
-def switch_ifname(name: str) -> str:
-    """The Linux name of a switch interface as a scenario writes it: Gi0/1, Vlan10, gi0-1."""
-    svi = re.fullmatch(r"(?i)vlan(\d+)", name)
-    if svi:
-        return svi_ifname(int(svi.group(1)))
-    try:
-        return port_ifname(name)
-    except ValueError:  # a name the switch keeps for itself (eth0, up-lan): use it as it is
-        return name
-
-
-# -- decoding helpers --------------------------------------------------------------------------
-
-
-def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    return decoding(judge, "réponse de l'équipement", "device output")
-
-
-def _output(evidence: Evidence, index: int) -> CommandResult:
-    if len(evidence.commands) <= index:
-        raise ValueError("a command is missing from the evidence")
-    return evidence.commands[index]
-
-
-def ovs_value(value: Any) -> Any:
-    """OVSDB JSON -> Python: ["set", [...]] -> list, ["map", [[k, v]]] -> dict, else as is."""
-    if isinstance(value, list) and len(value) == 2 and value[0] in ("set", "map", "uuid"):
-        kind, inner = value
-        if kind == "set":
-            return [ovs_value(v) for v in inner]
-        if kind == "map":
-            return {str(k): ovs_value(v) for k, v in inner}
-        return inner
-    return value
-
-
-def ovs_rows(text: str) -> list[dict[str, Any]]:
-    """Rows of ``ovs-vsctl --format=json list``; ValueError if it is not that."""
-    data = json.loads(text)
-    headings, rows = data["headings"], data["data"]
-    return [dict(zip(headings, (ovs_value(v) for v in row), strict=True)) for row in rows]
-
-
-def int_set(value: Any) -> set[int]:
-    """A set column of integers: OVSDB prints a one-element set as the bare value."""
-    if value in ([], None, ""):
-        return set()
-    return {int(v) for v in value} if isinstance(value, list) else {int(value)}
-
-
-def optional_int(value: Any) -> int | None:
-    """tag-like columns: an empty set is "none"."""
-    if value in ([], None, ""):
-        return None
-    return int(value)
-
-
-def find_port(rows: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    wanted = {name.casefold(), switch_ifname(name).casefold()}
-    for row in rows:
-        label = str((row.get("external_ids") or {}).get("tai-labs-name", ""))
-        if str(row["name"]).casefold() in wanted or (label and label.casefold() in wanted):
-            return row
-    return None
-
-
-def describe_port(row: dict[str, Any]) -> str:
-    parts = [f"port {row['name']}"]
-    for col in ("tag", "trunks", "vlan_mode"):
-        value = row.get(col)
-        if value not in ([], None, ""):
-            parts.append(f"{col}={value}")
-    return " ".join(parts)
-
-
-def port_mode(row: dict[str, Any]) -> tuple[str, int | None, set[int] | None]:
-    """("access", vlan, None) or ("trunk", native vlan, allowed VLANs; None = all)."""
-    tag = optional_int(row.get("tag"))
-    trunks = int_set(row.get("trunks"))
-    mode = row.get("vlan_mode") or None
-    if mode == "access" or (mode is None and tag is not None):
-        return "access", tag if tag is not None else 0, None
-    if mode in ("dot1q-tunnel",):
-        raise ValueError(f"vlan_mode {mode} is not a lab switch mode")
-    allowed = set(trunks) if trunks else None
-    if allowed is not None and tag is not None and mode in ("native-untagged", "native-tagged"):
-        allowed.add(tag)
-    return "trunk", tag, allowed
-
-
-def ip_link(result: CommandResult) -> dict[str, Any] | None:
-    """The link of ``ip -j addr show dev X``; None when the device does not exist."""
-    if not result.ok:
-        if "does not exist" in (result.stderr + result.stdout):
-            return None
-        raise ValueError(f"ip failed (rc {result.rc}): {result.stderr.strip()[:120]}")
-    links = json.loads(result.stdout)
-    if len(links) != 1:
-        raise ValueError(f"ip returned {len(links)} links")
-    return dict(links[0])
+# -- the running configuration -----------------------------------------------------------------
 
 
 def config_lines(text: str) -> list[str]:
@@ -237,198 +100,6 @@ def static_routes(config: str) -> list[tuple[ipaddress.IPv4Network, str, str]]:
 # -- checks ------------------------------------------------------------------------------------
 
 
-# A device check is given a DeviceSession or, for a device whose CLI is a shell, a
-# CommandSession (see ``cli``/``shell``): the session type is left to each check.
-class DeviceCheck(Check[ParamsT, Any]):
-    session = "device"
-    node_kinds = DEVICES
-
-
-@register_check
-class Vlan(DeviceCheck["Vlan.Params"]):
-    name = "netdev.vlan"
-    summary = "A VLAN exists (declared on sw0 or used by a port), with the given name"
-    node_kinds = SWITCH
-
-    class Params(PluginParams):
-        vlan: int = Field(ge=1, le=4094)
-        vlan_name: str | None = None
-        exists: bool = True
-
-    def collect(self, session: Any, params: Params) -> Evidence:
-        ev = Evidence()
-        shell(
-            session,
-            ev,
-            ["ovs-vsctl", "--format=json", "--columns=name,external_ids", "list", "bridge", BRIDGE],
-        )
-        shell(
-            session, ev, ["ovs-vsctl", "--format=json", f"--columns={PORT_COLUMNS}", "list", "port"]
-        )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        bridge, ports = _output(evidence, 0), _output(evidence, 1)
-        if not bridge.ok or not ports.ok:
-            bad = bridge if not bridge.ok else ports
-            return Judgement.error(
-                f"Open vSwitch n'a pas répondu : {bad.stderr.strip()[:200]}",
-                f"ovs-vsctl failed: {bad.stderr.strip()[:200]}",
-            )
-        bridges = ovs_rows(bridge.stdout)
-        if not bridges:
-            return Judgement.error(f"le pont {BRIDGE} n'existe pas", f"bridge {BRIDGE} missing")
-        declared = (bridges[0].get("external_ids") or {}).get(f"vlan-{p.vlan}")
-        users = []
-        for row in ovs_rows(ports.stdout):
-            if optional_int(row.get("tag")) == p.vlan or p.vlan in int_set(row.get("trunks")):
-                users.append(str(row["name"]))
-        exists = declared is not None or bool(users)
-        decisive = (
-            f"external_ids:vlan-{p.vlan}={declared!r}" if declared is not None else "non déclaré"
-        )
-        decisive += f" ; ports : {', '.join(users) or 'aucun'}"
-        if not p.exists:
-            if exists:
-                return Judgement.failed(
-                    f"le VLAN {p.vlan} existe encore", f"VLAN {p.vlan} still exists", decisive
-                )
-            return Judgement.passed(
-                f"le VLAN {p.vlan} n'existe pas", f"VLAN {p.vlan} does not exist", decisive
-            )
-        if not exists:
-            return Judgement.failed(
-                f"le VLAN {p.vlan} n'existe pas", f"VLAN {p.vlan} does not exist", decisive
-            )
-        if p.vlan_name is not None and (declared or "").casefold() != p.vlan_name.casefold():
-            return Judgement.failed(
-                f"le VLAN {p.vlan} existe mais ne s'appelle pas {p.vlan_name} "
-                f"(nom : {declared or 'aucun'})",
-                f"VLAN {p.vlan} exists but is not named {p.vlan_name} ({declared!r})",
-                decisive,
-            )
-        return Judgement.passed(f"le VLAN {p.vlan} existe", f"VLAN {p.vlan} exists", decisive)
-
-
-def _ports_judge(evidence: Evidence, name: str) -> dict[str, Any] | Judgement:
-    res = _output(evidence, 0)
-    if not res.ok:
-        return Judgement.error(
-            f"Open vSwitch n'a pas répondu : {res.stderr.strip()[:200]}",
-            f"ovs-vsctl failed: {res.stderr.strip()[:200]}",
-        )
-    row = find_port(ovs_rows(res.stdout), name)
-    if row is None:
-        return Judgement.failed(
-            f"le port {name} n'existe pas sur le commutateur",
-            f"port {name} not on the switch",
-            f"aucun port {switch_ifname(name)} dans {BRIDGE}",
-        )
-    return row
-
-
-class PortCheck(DeviceCheck[ParamsT]):
-    """A switch port's mode and VLANs, read from Open vSwitch's port table."""
-
-    def collect(self, session: Any, params: Any) -> Evidence:
-        ev = Evidence()
-        shell(
-            session, ev, ["ovs-vsctl", "--format=json", f"--columns={PORT_COLUMNS}", "list", "port"]
-        )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Any) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
-
-    def _judge(self, evidence: Evidence, p: Any) -> Judgement:
-        raise NotImplementedError
-
-
-@register_check
-class AccessPort(PortCheck["AccessPort.Params"]):
-    name = "netdev.access_port"
-    summary = "A switch port is an access port in the given VLAN"
-    node_kinds = SWITCH
-
-    class Params(PluginParams):
-        port: str = Field(pattern=IFNAME_PATTERN)
-        vlan: int = Field(ge=1, le=4094)
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        row = _ports_judge(evidence, p.port)
-        if isinstance(row, Judgement):
-            return row
-        mode, vlan, allowed = port_mode(row)
-        decisive = describe_port(row)
-        if mode == "trunk":
-            carried = "tous" if allowed is None else ",".join(map(str, sorted(allowed)))
-            return Judgement.failed(
-                f"le port {p.port} est un trunk (VLAN {carried}), pas un port d'accès",
-                f"port {p.port} is a trunk, not an access port",
-                decisive,
-            )
-        if vlan != p.vlan:
-            return Judgement.failed(
-                f"le port {p.port} est dans le VLAN {vlan}, pas dans le VLAN {p.vlan}",
-                f"port {p.port} is in VLAN {vlan}, not {p.vlan}",
-                decisive,
-            )
-        return Judgement.passed(
-            f"le port {p.port} est un port d'accès du VLAN {p.vlan}",
-            f"port {p.port} is an access port in VLAN {p.vlan}",
-            decisive,
-        )
-
-
-@register_check
-class Trunk(PortCheck["Trunk.Params"]):
-    name = "netdev.trunk"
-    summary = "A switch port is a trunk that allows exactly (or at least) the listed VLANs"
-    node_kinds = SWITCH
-
-    class Params(PluginParams):
-        port: str = Field(pattern=IFNAME_PATTERN)
-        allowed: list[int] = Field(min_length=1)
-        exact: bool = False
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        row = _ports_judge(evidence, p.port)
-        if isinstance(row, Judgement):
-            return row
-        mode, vlan, allowed = port_mode(row)
-        decisive = describe_port(row)
-        if mode == "access":
-            return Judgement.failed(
-                f"le port {p.port} est un port d'accès (VLAN {vlan}), pas un trunk",
-                f"port {p.port} is an access port, not a trunk",
-                decisive,
-            )
-        wanted = set(p.allowed)
-        shown = (
-            "tous les VLAN" if allowed is None else "VLAN " + ",".join(map(str, sorted(allowed)))
-        )
-        ok = not p.exact if allowed is None else allowed == wanted if p.exact else wanted <= allowed
-        want = ",".join(map(str, sorted(wanted)))
-        if not ok:
-            missing = sorted(wanted - allowed) if allowed is not None else []
-            extra_fr = f" (manquent : {','.join(map(str, missing))})" if missing else ""
-            return Judgement.failed(
-                f"le trunk {p.port} laisse passer {shown}, attendu "
-                f"{'exactement' if p.exact else 'au moins'} {want}{extra_fr}",
-                f"trunk {p.port} carries {shown}, expected "
-                f"{'exactly' if p.exact else 'at least'} {want}",
-                decisive,
-            )
-        return Judgement.passed(
-            f"le port {p.port} est un trunk qui laisse passer {shown}",
-            f"port {p.port} is a trunk carrying {shown}",
-            decisive,
-        )
-
-
 @register_check
 class Interface(DeviceCheck["Interface.Params"]):
     name = "netdev.interface"
@@ -453,11 +124,8 @@ class Interface(DeviceCheck["Interface.Params"]):
         ev.add(node.run(["ip", "-j", "addr", "show", "dev", switch_ifname(params.interface)]))
         return ev
 
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        res = _output(evidence, 0)
+    def decide(self, evidence: Evidence, p: Params) -> Judgement:
+        res = output(evidence, 0)
         if evidence.facts.get("source") == "frr":
             if not res.ok or not res.stdout.strip():
                 return Judgement.error(
@@ -551,11 +219,8 @@ class StaticRoute(DeviceCheck["StaticRoute.Params"]):
         cli(session, ev, "show running-config")
         return ev
 
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        res = _output(evidence, 0)
+    def decide(self, evidence: Evidence, p: Params) -> Judgement:
+        res = output(evidence, 0)
         if not res.ok or not looks_like_running_config(res.stdout):
             return Judgement.error(
                 "la configuration du routeur n'a pas pu être lue",
@@ -619,11 +284,8 @@ class DhcpRelay(DeviceCheck["DhcpRelay.Params"]):
         )
         return ev
 
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence, params))
-
-    def _judge(self, evidence: Evidence, p: Params) -> Judgement:
-        addr, unit, grep, mtimes = (_output(evidence, i) for i in range(4))
+    def decide(self, evidence: Evidence, p: Params) -> Judgement:
+        addr, unit, grep, mtimes = (output(evidence, i) for i in range(4))
         link = ip_link(addr)
         if link is None:
             return Judgement.failed(
@@ -705,11 +367,8 @@ class ConfigSaved(DeviceCheck[NoParams]):
         ev.add(session.run(["cat", FRR_CONF]))
         return ev
 
-    def judge(self, evidence: Evidence, params: NoParams) -> Judgement:
-        return _decoding(lambda: self._judge(evidence))
-
-    def _judge(self, evidence: Evidence) -> Judgement:
-        running, saved = _output(evidence, 0), _output(evidence, 1)
+    def decide(self, evidence: Evidence, params: NoParams) -> Judgement:
+        running, saved = output(evidence, 0), output(evidence, 1)
         if not running.ok or not looks_like_running_config(running.stdout):
             return Judgement.error(
                 "la configuration courante n'a pas pu être lue", "unreadable running-config"
