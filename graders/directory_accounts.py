@@ -1,165 +1,33 @@
-"""Checks on the Active Directory, collected over an LDAP directory session.
+"""Checks on Active Directory accounts: users and computers.
 
-Every search is kept in the evidence as an ``ldapsearch``-like command with its entries in
-LDIF, so a jury reads what the DC answered; ``facts`` keep the same entries for ``judge``.
-What the attributes mean (locked, enabled, member of, scopes, gPLink, OU paths) is defined
-once in ``tai_labs.facts.directory``; what is here adds the grading rules and the wording.
+How the directory is searched and what is kept as evidence: ``graders/_directory.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
-from graders._decoding import decoding
-from tai_labs.facts import directory as ad
-from tai_labs.grading.base import Check, register_check
-from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.kinds import kinds_offering
-from tai_labs.plugins import ParamsT, PluginParams
-from tai_labs.sessions.base import CommandResult, DirectoryEntry, DirectorySession, escape_filter
-
-DC = kinds_offering("directory")
-
-USER_ATTRS = (
-    "distinguishedName",
-    "sAMAccountName",
-    "userAccountControl",
-    "lockoutTime",
-    # Constructed: asked for by name. Bit 0x10 says whether the lockout still holds.
-    "msDS-User-Account-Control-Computed",
-    "accountExpires",
-    "pwdLastSet",
-    "memberOf",
+from graders._directory import (
+    USER_ATTRS,
+    DirectoryCheck,
+    Verdicts,
+    absence,
+    as_entry,
+    first,
+    group_filter,
+    no_search,
+    one,
+    ou_check,
+    search,
+    values,
 )
-GROUP_ATTRS = ("distinguishedName", "sAMAccountName", "groupType")
-GPO_ATTRS = ("distinguishedName", "displayName", "cn", "flags")
-
-Entries = list[dict[str, Any]]
-
-
-# -- collect helpers ---------------------------------------------------------------------------
-
-
-def to_ldif(entries: Sequence[DirectoryEntry]) -> str:
-    if not entries:
-        return "# 0 entrée / no entry\n"
-    blocks = []
-    for entry in entries:
-        lines = [f"dn: {entry.dn}"]
-        for name, values in sorted(entry.attributes.items()):
-            lines += [f"{name}: {v}" for v in values]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
-
-
-def search(
-    session: DirectorySession,
-    evidence: Evidence,
-    base: str,
-    ldap_filter: str,
-    attributes: Sequence[str],
-    *,
-    scope: str = "subtree",
-) -> Entries:
-    """Search, record the search and its answer as evidence, return the entries as facts."""
-    entries = session.search(base, ldap_filter, attributes, scope=scope)
-    command = (
-        f'ldapsearch base="{base}" scope={scope} filter="{ldap_filter}" '
-        f"attrs={','.join(attributes)}"
-    )
-    evidence.add(CommandResult(0, to_ldif(entries), "", command))
-    return [
-        {"dn": e.dn, "attributes": {k.lower(): list(v) for k, v in e.attributes.items()}}
-        for e in entries
-    ]
-
-
-def first(entry: dict[str, Any], name: str) -> str | None:
-    values = entry["attributes"].get(name.lower()) or []
-    return values[0] if values else None
-
-
-def values(entry: dict[str, Any], name: str) -> list[str]:
-    return list(entry["attributes"].get(name.lower()) or [])
-
-
-def as_entry(entry: dict[str, Any]) -> DirectoryEntry:
-    """A fact entry (as ``search`` keeps it in the evidence) back as a directory entry."""
-    return DirectoryEntry(entry["dn"], entry["attributes"])
-
-
-def group_filter(name: str) -> str:
-    return f"(&(objectClass=group)(sAMAccountName={escape_filter(name)}))"
-
-
-# -- judge helpers -----------------------------------------------------------------------------
-
-
-class Verdicts:
-    """Gathers the outcome of each asked property; the first failure decides."""
-
-    def __init__(self) -> None:
-        self.fails: list[tuple[str, str, str]] = []
-        self.passes: list[tuple[str, str, str]] = []
-
-    def check(self, ok: bool, fr: str, en: str, decisive: str) -> None:
-        (self.passes if ok else self.fails).append((fr, en, decisive))
-
-    def judgement(self) -> Judgement:
-        if self.fails:
-            return Judgement.failed(
-                " ; ".join(f for f, _, _ in self.fails),
-                "; ".join(e for _, e, _ in self.fails),
-                self.fails[0][2],
-            )
-        return Judgement.passed(
-            " ; ".join(f for f, _, _ in self.passes),
-            "; ".join(e for _, e, _ in self.passes),
-            " | ".join(dict.fromkeys(d for _, _, d in self.passes if d)),
-        )
-
-
-def _one(entries: Entries, what_fr: str, what_en: str, key: str) -> dict[str, Any] | Judgement:
-    """The single entry, or a fail (none) / error (several)."""
-    if not entries:
-        return Judgement.failed(
-            f"{what_fr} est introuvable dans l'annuaire",
-            f"{what_en} not found",
-            f"{key} : 0 entrée",
-        )
-    if len(entries) > 1:
-        dns = "; ".join(e["dn"] for e in entries)
-        return Judgement.error(
-            f"plusieurs objets correspondent à {what_fr}", f"several entries match {what_en}", dns
-        )
-    return entries[0]
-
-
-def _decoding(judge: Callable[[], Judgement]) -> Judgement:
-    return decoding(judge, "réponse de l'annuaire", "directory answer")
-
-
-def _ou_check(v: Verdicts, dn: str, ou: str, what_fr: str) -> None:
-    here = ad.container_path(dn) or "(racine du domaine)"
-    v.check(
-        ad.in_ou(dn, ou),
-        f"{what_fr} est dans l'OU {ou}"
-        if ad.in_ou(dn, ou)
-        else f"{what_fr} est dans {here}, pas dans l'OU {ou}",
-        f"object is in OU {ou}" if ad.in_ou(dn, ou) else f"object is in {here}, not in OU {ou}",
-        f"dn: {dn}",
-    )
-
-
-# -- checks ------------------------------------------------------------------------------------
-
-
-class DirectoryCheck(Check[ParamsT, DirectorySession]):
-    session = "directory"
-    node_kinds = DC
+from tai_labs.facts import directory as ad
+from tai_labs.grading.base import register_check
+from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.plugins import PluginParams
+from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
@@ -200,27 +68,13 @@ class User(DirectoryCheck["User.Params"]):
         }
         return ev
 
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence.facts, params))
-
-    def _judge(self, facts: dict[str, Any], p: Params) -> Judgement:
+    def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"le compte {p.login}"
         if "user" not in facts:
-            return Judgement.error(
-                "aucune recherche du compte n'a été faite", "no user search in evidence"
-            )
+            return no_search("du compte", "user")
         if not p.exists:
-            if facts["user"]:
-                dn = facts["user"][0]["dn"]
-                return Judgement.failed(
-                    f"{what} existe encore", f"account {p.login} still exists", f"dn: {dn}"
-                )
-            return Judgement.passed(
-                f"{what} n'existe pas",
-                f"account {p.login} does not exist",
-                f"sAMAccountName={p.login}: 0 entrée",
-            )
-        user = _one(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+            return absence(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+        user = one(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
         if isinstance(user, Judgement):
             return user
         dn = user["dn"]
@@ -228,7 +82,7 @@ class User(DirectoryCheck["User.Params"]):
         v = Verdicts()
         v.check(True, f"{what} existe", f"account {p.login} exists", f"dn: {dn}")
         if p.ou is not None:
-            _ou_check(v, dn, p.ou, what)
+            ou_check(v, dn, p.ou, what)
         if p.enabled is not None:
             raw = first(user, "userAccountControl")
             enabled = account.enabled
@@ -325,199 +179,6 @@ class User(DirectoryCheck["User.Params"]):
 
 
 @register_check
-class Group(DirectoryCheck["Group.Params"]):
-    name = "ad.group"
-    summary = "A group exists with its scope, OU and (at least these) members"
-
-    class Params(PluginParams):
-        group: str = Field(min_length=1)
-        exists: bool = True
-        scope: Literal["global", "domainlocal", "universal"] | None = None
-        ou: str | None = None
-        members: list[str] = Field(default=[], description="logins that must be direct members")
-
-    def collect(self, session: DirectorySession, params: Params) -> Evidence:
-        ev = Evidence()
-        found = ev.facts["group"] = search(
-            session, ev, session.base_dn, group_filter(params.group), GROUP_ATTRS
-        )
-        if len(found) == 1 and params.members:
-            # Members by login: the member attribute only holds DNs ("CN=Nadia Mercier,...").
-            ev.facts["members"] = search(
-                session,
-                ev,
-                session.base_dn,
-                f"(memberOf={escape_filter(found[0]['dn'])})",
-                ["sAMAccountName"],
-            )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence.facts, params))
-
-    def _judge(self, facts: dict[str, Any], p: Params) -> Judgement:
-        what = f"le groupe {p.group}"
-        if "group" not in facts:
-            return Judgement.error(
-                "aucune recherche du groupe n'a été faite", "no group search in evidence"
-            )
-        if not p.exists:
-            if facts["group"]:
-                return Judgement.failed(
-                    f"{what} existe encore",
-                    f"group {p.group} still exists",
-                    f"dn: {facts['group'][0]['dn']}",
-                )
-            return Judgement.passed(
-                f"{what} n'existe pas",
-                f"group {p.group} does not exist",
-                f"sAMAccountName={p.group}: 0 entrée",
-            )
-        group = _one(facts["group"], what, f"group {p.group}", f"sAMAccountName={p.group}")
-        if isinstance(group, Judgement):
-            return group
-        v = Verdicts()
-        v.check(True, f"{what} existe", f"group {p.group} exists", f"dn: {group['dn']}")
-        if p.scope is not None:
-            raw = first(group, "groupType")
-            scope = ad.Group(as_entry(group)).scope
-            labels = {
-                "global": "globale",
-                "domainlocal": "domaine local",
-                "universal": "universelle",
-            }
-            if scope not in labels:  # builtin or no scope bit: nothing a scenario asks for
-                raise ValueError(f"groupType {raw} has no scope bit")
-            v.check(
-                scope == p.scope,
-                f"{what} a l'étendue {labels[scope]}",
-                f"group scope is {scope}",
-                f"groupType: {raw}",
-            )
-        if p.ou is not None:
-            _ou_check(v, group["dn"], p.ou, what)
-        if p.members:
-            if "members" not in facts:
-                raise ValueError("members were not searched")
-            have = {(first(e, "sAMAccountName") or "").casefold() for e in facts["members"]}
-            missing = [m for m in p.members if m.casefold() not in have]
-            listed = ", ".join(sorted(filter(None, have))) or "aucun"
-            v.check(
-                not missing,
-                f"il manque {', '.join(missing)} dans {what}"
-                if missing
-                else f"{', '.join(p.members)} sont membres de {what}",
-                f"missing members: {', '.join(missing)}"
-                if missing
-                else "all expected members present",
-                f"membres : {listed}",
-            )
-        return v.judgement()
-
-
-@register_check
-class GpoLink(DirectoryCheck["GpoLink.Params"]):
-    name = "ad.gpo"
-    summary = (
-        "A GPO exists and is linked to an OU with the link enabled (or disabled, or not linked)"
-    )
-
-    class Params(PluginParams):
-        gpo: str = Field(min_length=1, description="the GPO's display name")
-        linked_to: str | None = Field(
-            default=None, description="OU path such as Siege/Utilisateurs"
-        )
-        #: False: the GPO must not be linked to ``linked_to`` at all.
-        linked: bool = True
-        #: With ``linked``: the link must be enabled (True) or present but disabled (False).
-        link_enabled: bool = True
-
-    def collect(self, session: DirectorySession, params: Params) -> Evidence:
-        ev = Evidence()
-        ev.facts["gpo"] = search(
-            session,
-            ev,
-            f"CN=Policies,CN=System,{session.base_dn}",
-            f"(&(objectClass=groupPolicyContainer)(displayName={escape_filter(params.gpo)}))",
-            GPO_ATTRS,
-        )
-        if params.linked_to:
-            # Searched from the domain, not as a base: a missing OU is then "0 entries"
-            # (a fail), not a noSuchObject error.
-            leaf = [p for p in params.linked_to.split("/") if p][-1]
-            ev.facts["ou_dn"] = ad.ou_dn(params.linked_to, session.base_dn)
-            ev.facts["ou"] = search(
-                session,
-                ev,
-                session.base_dn,
-                f"(&(objectClass=organizationalUnit)(ou={escape_filter(leaf)}))",
-                ["distinguishedName", "gPLink", "gPOptions"],
-            )
-        return ev
-
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence.facts, params))
-
-    def _judge(self, facts: dict[str, Any], p: Params) -> Judgement:
-        what = f"la GPO « {p.gpo} »"
-        if "gpo" not in facts:
-            return Judgement.error(
-                "aucune recherche de GPO n'a été faite", "no GPO search in evidence"
-            )
-        gpo = _one(facts["gpo"], what, f"GPO {p.gpo!r}", f"displayName={p.gpo}")
-        if isinstance(gpo, Judgement):
-            return gpo
-        gpo_dn = gpo["dn"]
-        if not p.linked_to:
-            return Judgement.passed(f"{what} existe", f"GPO {p.gpo!r} exists", f"dn: {gpo_dn}")
-        if "ou" not in facts:
-            raise ValueError("the OU was not searched")
-        wanted = ad.normalize_dn(facts["ou_dn"])
-        ous = [e for e in facts["ou"] if ad.normalize_dn(e["dn"]) == wanted]
-        if not ous:
-            return Judgement.failed(
-                f"l'OU {p.linked_to} est introuvable",
-                f"OU {p.linked_to} not found",
-                f"dn: {facts['ou_dn']}: 0 entrée",
-            )
-        gplink = first(ous[0], "gPLink") or ""
-        links = [
-            lk
-            for lk in ad.parse_gplink(gplink)
-            if ad.normalize_dn(lk.dn) == ad.normalize_dn(gpo_dn)
-        ]
-        decisive = f"gPLink: {gplink or '(vide)'}"
-        where = f"l'OU {p.linked_to}"
-        if not p.linked:
-            if links:
-                return Judgement.failed(
-                    f"{what} est encore liée à {where}",
-                    f"GPO still linked to {p.linked_to}",
-                    decisive,
-                )
-            return Judgement.passed(
-                f"{what} n'est pas liée à {where}", f"GPO not linked to {p.linked_to}", decisive
-            )
-        if not links:
-            return Judgement.failed(
-                f"{what} n'est pas liée à {where}", f"GPO not linked to {p.linked_to}", decisive
-            )
-        link = links[0]
-        state_fr = "activé" if link.enabled else "désactivé"
-        if link.enabled != p.link_enabled:
-            return Judgement.failed(
-                f"{what} est liée à {where} mais le lien est {state_fr}",
-                f"GPO linked to {p.linked_to} but the link is {link.state}",
-                f"{decisive} ({link.state})",
-            )
-        return Judgement.passed(
-            f"{what} est liée à {where}, lien {state_fr}",
-            f"GPO linked to {p.linked_to}, link {'enabled' if link.enabled else 'disabled'}",
-            f"{decisive} ({link.state})",
-        )
-
-
-@register_check
 class Computer(DirectoryCheck["Computer.Params"]):
     name = "ad.computer"
     summary = "A computer object exists (or not) in the given OU"
@@ -539,28 +200,13 @@ class Computer(DirectoryCheck["Computer.Params"]):
         )
         return ev
 
-    def judge(self, evidence: Evidence, params: Params) -> Judgement:
-        return _decoding(lambda: self._judge(evidence.facts, params))
-
-    def _judge(self, facts: dict[str, Any], p: Params) -> Judgement:
+    def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"l'ordinateur {p.computer.rstrip('$')}"
         if "computer" not in facts:
-            return Judgement.error(
-                "aucune recherche de l'ordinateur n'a été faite", "no computer search in evidence"
-            )
+            return no_search("de l'ordinateur", "computer")
         if not p.exists:
-            if facts["computer"]:
-                return Judgement.failed(
-                    f"{what} existe encore",
-                    "computer still exists",
-                    f"dn: {facts['computer'][0]['dn']}",
-                )
-            return Judgement.passed(
-                f"{what} n'existe pas",
-                "computer does not exist",
-                f"sAMAccountName={p.computer}: 0 entrée",
-            )
-        computer = _one(
+            return absence(facts["computer"], what, "computer", f"sAMAccountName={p.computer}")
+        computer = one(
             facts["computer"], what, f"computer {p.computer}", f"sAMAccountName={p.computer}"
         )
         if isinstance(computer, Judgement):
@@ -568,5 +214,5 @@ class Computer(DirectoryCheck["Computer.Params"]):
         v = Verdicts()
         v.check(True, f"{what} existe", "computer exists", f"dn: {computer['dn']}")
         if p.ou is not None:
-            _ou_check(v, computer["dn"], p.ou, what)
+            ou_check(v, computer["dn"], p.ou, what)
         return v.judgement()
