@@ -9,20 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from graders._directory import (
-    USER_ATTRS,
-    DirectoryCheck,
-    Verdicts,
-    absence,
-    as_entry,
-    first,
-    group_filter,
-    no_search,
-    one,
-    ou_check,
-    search,
-    values,
-)
+from graders import _directory as d
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
@@ -31,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class User(DirectoryCheck["User.Params"]):
+class User(d.DirectoryCheck["User.Params"]):
     name = "ad.user"
     summary = "A user account: OU, enabled, locked, expired, must change password, groups"
 
@@ -48,22 +35,24 @@ class User(DirectoryCheck["User.Params"]):
 
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
-        ev.facts["user"] = search(
+        ev.facts["user"] = d.search(
             session,
             ev,
             session.base_dn,
             f"(&(objectCategory=person)(objectClass=user)(sAMAccountName={escape_filter(params.login)}))",
-            USER_ATTRS,
+            d.USER_ATTRS,
         )
         if not ev.facts["user"] or not params.exists:
             return ev
         if params.expired is not None:
             # The DC's own clock decides whether accountExpires is past, not the host's.
-            ev.facts["root_dse"] = search(
+            ev.facts["root_dse"] = d.search(
                 session, ev, "", "(objectClass=*)", ["currentTime"], scope="base"
             )
         ev.facts["groups"] = {
-            name: search(session, ev, session.base_dn, group_filter(name), ["distinguishedName"])
+            name: d.search(
+                session, ev, session.base_dn, d.group_filter(name), ["distinguishedName"]
+            )
             for name in dict.fromkeys([*params.member_of, *params.not_member_of])
         }
         return ev
@@ -71,20 +60,20 @@ class User(DirectoryCheck["User.Params"]):
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"le compte {p.login}"
         if "user" not in facts:
-            return no_search("du compte", "user")
+            return d.no_search("du compte", "user")
         if not p.exists:
-            return absence(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
-        user = one(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+            return d.absence(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+        user = d.one(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
         if isinstance(user, Judgement):
             return user
         dn = user["dn"]
-        account = ad.User(as_entry(user))
-        v = Verdicts()
+        account = ad.User(d.as_entry(user))
+        v = d.Verdicts()
         v.check(True, f"{what} existe", f"account {p.login} exists", f"dn: {dn}")
         if p.ou is not None:
-            ou_check(v, dn, p.ou, what)
+            d.ou_check(v, dn, p.ou, what)
         if p.enabled is not None:
-            raw = first(user, "userAccountControl")
+            raw = d.first(user, "userAccountControl")
             enabled = account.enabled
             v.check(
                 enabled == p.enabled,
@@ -93,8 +82,8 @@ class User(DirectoryCheck["User.Params"]):
                 f"userAccountControl: {raw}",
             )
         if p.locked is not None:
-            lockout_raw = first(user, "lockoutTime") or "0"
-            computed_raw = first(user, "msDS-User-Account-Control-Computed")
+            lockout_raw = d.first(user, "lockoutTime") or "0"
+            computed_raw = d.first(user, "msDS-User-Account-Control-Computed")
             locked = account.locked
             lockout = account.lockout_time
             decisive = f"lockoutTime: {lockout_raw}"
@@ -110,9 +99,9 @@ class User(DirectoryCheck["User.Params"]):
                 state_en = "locked" if locked else "not locked"
             v.check(locked == p.locked, f"{what} {state_fr}", f"account is {state_en}", decisive)
         if p.expired is not None:
-            raw = first(user, "accountExpires")
+            raw = d.first(user, "accountExpires")
             root = facts.get("root_dse") or []
-            now_raw = first(root[0], "currentTime") if root else None
+            now_raw = d.first(root[0], "currentTime") if root else None
             if now_raw is None:
                 raise ValueError("the DC's currentTime is missing")
             now = ad.parse_generalized_time(now_raw)
@@ -130,8 +119,8 @@ class User(DirectoryCheck["User.Params"]):
                 f"accountExpires: {raw} (currentTime: {now_raw})",
             )
         if p.must_change_password is not None:
-            pls_raw = first(user, "pwdLastSet")
-            uac_raw = first(user, "userAccountControl")
+            pls_raw = d.first(user, "pwdLastSet")
+            uac_raw = d.first(user, "userAccountControl")
             must = account.must_change_password
             never = pls_raw == "0" and not must
             v.check(
@@ -173,13 +162,13 @@ class User(DirectoryCheck["User.Params"]):
                 f"account {'is' if member else 'is not'} a member of {name}",
                 f"memberOf: {group_dn}"
                 if member
-                else f"memberOf: {'; '.join(values(user, 'memberOf')) or '(vide)'}",
+                else f"memberOf: {'; '.join(d.values(user, 'memberOf')) or '(vide)'}",
             )
         return v.judgement()
 
 
 @register_check
-class Computer(DirectoryCheck["Computer.Params"]):
+class Computer(d.DirectoryCheck["Computer.Params"]):
     name = "ad.computer"
     summary = "A computer object exists (or not) in the given OU"
 
@@ -191,7 +180,7 @@ class Computer(DirectoryCheck["Computer.Params"]):
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
         account = params.computer if params.computer.endswith("$") else params.computer + "$"
-        ev.facts["computer"] = search(
+        ev.facts["computer"] = d.search(
             session,
             ev,
             session.base_dn,
@@ -203,16 +192,16 @@ class Computer(DirectoryCheck["Computer.Params"]):
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"l'ordinateur {p.computer.rstrip('$')}"
         if "computer" not in facts:
-            return no_search("de l'ordinateur", "computer")
+            return d.no_search("de l'ordinateur", "computer")
         if not p.exists:
-            return absence(facts["computer"], what, "computer", f"sAMAccountName={p.computer}")
-        computer = one(
+            return d.absence(facts["computer"], what, "computer", f"sAMAccountName={p.computer}")
+        computer = d.one(
             facts["computer"], what, f"computer {p.computer}", f"sAMAccountName={p.computer}"
         )
         if isinstance(computer, Judgement):
             return computer
-        v = Verdicts()
+        v = d.Verdicts()
         v.check(True, f"{what} existe", "computer exists", f"dn: {computer['dn']}")
         if p.ou is not None:
-            ou_check(v, computer["dn"], p.ou, what)
+            d.ou_check(v, computer["dn"], p.ou, what)
         return v.judgement()

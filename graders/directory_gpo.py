@@ -9,14 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from graders._directory import (
-    GPO_ATTRS,
-    DirectoryCheck,
-    first,
-    no_search,
-    one,
-    search,
-)
+from graders import _directory as d
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
@@ -25,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class GpoLink(DirectoryCheck["GpoLink.Params"]):
+class GpoLink(d.DirectoryCheck["GpoLink.Params"]):
     name = "ad.gpo"
     summary = (
         "A GPO exists and is linked to an OU with the link enabled (or disabled, or not linked)"
@@ -43,19 +36,19 @@ class GpoLink(DirectoryCheck["GpoLink.Params"]):
 
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
-        ev.facts["gpo"] = search(
+        ev.facts["gpo"] = d.search(
             session,
             ev,
             f"CN=Policies,CN=System,{session.base_dn}",
             f"(&(objectClass=groupPolicyContainer)(displayName={escape_filter(params.gpo)}))",
-            GPO_ATTRS,
+            d.GPO_ATTRS,
         )
         if params.linked_to:
             # Searched from the domain, not as a base: a missing OU is then "0 entries"
             # (a fail), not a noSuchObject error.
             leaf = [p for p in params.linked_to.split("/") if p][-1]
             ev.facts["ou_dn"] = ad.ou_dn(params.linked_to, session.base_dn)
-            ev.facts["ou"] = search(
+            ev.facts["ou"] = d.search(
                 session,
                 ev,
                 session.base_dn,
@@ -67,8 +60,8 @@ class GpoLink(DirectoryCheck["GpoLink.Params"]):
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"la GPO « {p.gpo} »"
         if "gpo" not in facts:
-            return no_search("de GPO", "GPO")
-        gpo = one(facts["gpo"], what, f"GPO {p.gpo!r}", f"displayName={p.gpo}")
+            return d.no_search("de GPO", "GPO")
+        gpo = d.one(facts["gpo"], what, f"GPO {p.gpo!r}", f"displayName={p.gpo}")
         if isinstance(gpo, Judgement):
             return gpo
         gpo_dn = gpo["dn"]
@@ -84,7 +77,7 @@ class GpoLink(DirectoryCheck["GpoLink.Params"]):
                 f"OU {p.linked_to} not found",
                 f"dn: {facts['ou_dn']}: 0 entrée",
             )
-        gplink = first(ous[0], "gPLink") or ""
+        gplink = d.first(ous[0], "gPLink") or ""
         links = [
             lk
             for lk in ad.parse_gplink(gplink)

@@ -9,19 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from graders._directory import (
-    GROUP_ATTRS,
-    DirectoryCheck,
-    Verdicts,
-    absence,
-    as_entry,
-    first,
-    group_filter,
-    no_search,
-    one,
-    ou_check,
-    search,
-)
+from graders import _directory as d
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
@@ -30,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class Group(DirectoryCheck["Group.Params"]):
+class Group(d.DirectoryCheck["Group.Params"]):
     name = "ad.group"
     summary = "A group exists with its scope, OU and (at least these) members"
 
@@ -43,12 +31,12 @@ class Group(DirectoryCheck["Group.Params"]):
 
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
-        found = ev.facts["group"] = search(
-            session, ev, session.base_dn, group_filter(params.group), GROUP_ATTRS
+        found = ev.facts["group"] = d.search(
+            session, ev, session.base_dn, d.group_filter(params.group), d.GROUP_ATTRS
         )
         if len(found) == 1 and params.members:
             # Members by login: the member attribute only holds DNs ("CN=Nadia Mercier,...").
-            ev.facts["members"] = search(
+            ev.facts["members"] = d.search(
                 session,
                 ev,
                 session.base_dn,
@@ -60,17 +48,17 @@ class Group(DirectoryCheck["Group.Params"]):
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"le groupe {p.group}"
         if "group" not in facts:
-            return no_search("du groupe", "group")
+            return d.no_search("du groupe", "group")
         if not p.exists:
-            return absence(facts["group"], what, f"group {p.group}", f"sAMAccountName={p.group}")
-        group = one(facts["group"], what, f"group {p.group}", f"sAMAccountName={p.group}")
+            return d.absence(facts["group"], what, f"group {p.group}", f"sAMAccountName={p.group}")
+        group = d.one(facts["group"], what, f"group {p.group}", f"sAMAccountName={p.group}")
         if isinstance(group, Judgement):
             return group
-        v = Verdicts()
+        v = d.Verdicts()
         v.check(True, f"{what} existe", f"group {p.group} exists", f"dn: {group['dn']}")
         if p.scope is not None:
-            raw = first(group, "groupType")
-            scope = ad.Group(as_entry(group)).scope
+            raw = d.first(group, "groupType")
+            scope = ad.Group(d.as_entry(group)).scope
             labels = {
                 "global": "globale",
                 "domainlocal": "domaine local",
@@ -85,11 +73,11 @@ class Group(DirectoryCheck["Group.Params"]):
                 f"groupType: {raw}",
             )
         if p.ou is not None:
-            ou_check(v, group["dn"], p.ou, what)
+            d.ou_check(v, group["dn"], p.ou, what)
         if p.members:
             if "members" not in facts:
                 raise ValueError("members were not searched")
-            have = {(first(e, "sAMAccountName") or "").casefold() for e in facts["members"]}
+            have = {(d.first(e, "sAMAccountName") or "").casefold() for e in facts["members"]}
             missing = [m for m in p.members if m.casefold() not in have]
             listed = ", ".join(sorted(filter(None, have))) or "aucun"
             v.check(

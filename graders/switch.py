@@ -177,6 +177,8 @@ PortParamsT = TypeVar("PortParamsT", bound=PortParams)
 class PortCheck(DeviceCheck[PortParamsT]):
     """A switch port's mode and VLANs, read from Open vSwitch's port table."""
 
+    node_kinds = SWITCH
+
     def collect(self, session: Any, params: PortParamsT) -> Evidence:
         ev = Evidence()
         ovs_list(session, ev, "port", PORT_COLUMNS)
@@ -204,7 +206,6 @@ class PortCheck(DeviceCheck[PortParamsT]):
 class AccessPort(PortCheck["AccessPort.Params"]):
     name = "netdev.access_port"
     summary = "A switch port is an access port in the given VLAN"
-    node_kinds = SWITCH
 
     class Params(PortParams):
         vlan: int = Field(ge=1, le=4094)
@@ -236,7 +237,6 @@ class AccessPort(PortCheck["AccessPort.Params"]):
 class Trunk(PortCheck["Trunk.Params"]):
     name = "netdev.trunk"
     summary = "A switch port is a trunk that allows exactly (or at least) the listed VLANs"
-    node_kinds = SWITCH
 
     class Params(PortParams):
         allowed: list[int] = Field(min_length=1)
