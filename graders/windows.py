@@ -94,8 +94,18 @@ class WindowsCheck(Check[ParamsT, PowerShellSession]):
         ev.add(session.run_ps(self.script, values))
         return ev
 
+    #: For a script that answers ``{"found": false}``: the failure (French, English, the
+    #: cmdlet that found nothing), formatted with the parameters.
+    absent: ClassVar[tuple[str, str, str] | None] = None
+
     def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
-        return _decoding(lambda: self.decide(_json(evidence), params))
+        return _decoding(lambda: self._judge(_json(evidence), params))
+
+    def _judge(self, data: Any, params: ParamsT) -> Judgement:
+        if self.absent is not None and not data.get("found"):
+            fr, en, cmdlet = (text.format_map(dict(params)) for text in self.absent)
+            return Judgement.failed(fr, en, f"{cmdlet} : introuvable")
+        return self.decide(data, params)
 
     def decide(self, data: Any, params: ParamsT) -> Judgement:
         raise NotImplementedError
@@ -107,6 +117,7 @@ class Service(WindowsCheck["Service.Params"]):
     summary = "A Windows service is running (and its start mode)"
     script = SERVICE_PS
     script_params = ("service",)
+    absent = ("le service {service} n'existe pas", "no service {service}", "Get-Service")
 
     class Params(PluginParams):
         service: str = Field(min_length=1)
@@ -114,12 +125,6 @@ class Service(WindowsCheck["Service.Params"]):
         start_mode: Literal["Automatic", "Manual", "Disabled"] | None = None
 
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"le service {p.service} n'existe pas",
-                f"no service {p.service}",
-                "Get-Service : introuvable",
-            )
         status, start = str(data["Status"]), str(data["StartType"])
         decisive = f"Status: {status}, StartType: {start}"
         running = status == "Running"
@@ -220,6 +225,7 @@ class LocalGroup(WindowsCheck["LocalGroup.Params"]):
     summary = "A local group has (or lacks) a member"
     script = LOCAL_GROUP_PS
     script_params = ("group",)
+    absent = ("le groupe local {group} n'existe pas", "no local group {group}", "Get-LocalGroup")
 
     class Params(PluginParams):
         group: str = Field(min_length=1)
@@ -227,12 +233,6 @@ class LocalGroup(WindowsCheck["LocalGroup.Params"]):
         present: bool = True
 
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"le groupe local {p.group} n'existe pas",
-                f"no local group {p.group}",
-                "Get-LocalGroup : introuvable",
-            )
         names = [str(m["Name"]) for m in data.get("members") or []]
         decisive = f"membres : {', '.join(names) or 'aucun'}"
         here = any(_same_account(n, p.member) for n in names)
@@ -283,6 +283,7 @@ class Volume(WindowsCheck["Volume.Params"]):
     summary = "A volume with a drive letter exists, with its file system and size"
     script = VOLUME_PS
     script_params = ("letter",)
+    absent = ("aucun volume {letter}:", "no volume {letter}:", "Get-Volume")
 
     class Params(PluginParams):
         letter: str = Field(pattern=r"^[D-Z]$")
@@ -290,10 +291,6 @@ class Volume(WindowsCheck["Volume.Params"]):
         min_size_gib: float | None = Field(default=None, gt=0)
 
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"aucun volume {p.letter}:", f"no volume {p.letter}:", "Get-Volume : introuvable"
-            )
         fs, size = str(data["FileSystem"]), int(data["Size"])
         gib = size / 2**30
         decisive = f"FileSystem: {fs}, Size: {size} ({gib:.1f} Gio)"
