@@ -1,8 +1,6 @@
 """Checks on a Linux node's network settings: firewall, resolver, routes, addresses, name.
 
-Each ``collect`` records its commands under names (``parsers.run``) and each ``judge`` reads
-them back (``parsers.output``): a judge is a pure function of that evidence. Output it cannot
-read, or a command that did not run, is ``error``; ``fail`` needs the evidence of a wrong state.
+How they collect and judge: ``graders/__init__.py``.
 """
 
 from __future__ import annotations

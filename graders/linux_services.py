@@ -1,8 +1,6 @@
-"""Checks on a Linux node's services and software: units, packages, jobs, printers, sshd, modules.
+"""Checks on a Linux node's services: systemd units, scheduled jobs, printers, sshd.
 
-Each ``collect`` records its commands under names (``parsers.run``) and each ``judge`` reads
-them back (``parsers.output``): a judge is a pure function of that evidence. Output it cannot
-read, or a command that did not run, is ``error``; ``fail`` needs the evidence of a wrong state.
+How they collect and judge: ``graders/__init__.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +20,11 @@ from tai_labs.sessions.base import CommandSession
 
 def _unit(name: str) -> str:
     return name if "." in name else f"{name}.service"
+
+
+def _systemctl_show(properties: str, *units: str) -> list[str]:
+    """``systemctl show`` of these properties of the units, in the C locale."""
+    return [*p.C_LOCALE, "systemctl", "show", "--no-pager", "-p", properties, "--", *units]
 
 
 @register_check
@@ -46,16 +49,7 @@ class Service(LinuxCheck["Service.Params"]):
             ev,
             session,
             "show",
-            [
-                *p.C_LOCALE,
-                "systemctl",
-                "show",
-                "--no-pager",
-                "-p",
-                "LoadState,ActiveState,SubState,UnitFileState",
-                "--",
-                _unit(params.service),
-            ],
+            _systemctl_show("LoadState,ActiveState,SubState,UnitFileState", _unit(params.service)),
         )
         return ev
 
@@ -116,57 +110,6 @@ class Service(LinuxCheck["Service.Params"]):
 
 
 @register_check
-class Package(LinuxCheck["Package.Params"]):
-    name = "linux.package"
-    summary = "A Debian package is installed (or absent)"
-
-    class Params(PluginParams):
-        package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
-        installed: bool = True
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(
-            ev,
-            session,
-            "dpkg",
-            [*p.C_LOCALE, "dpkg-query", "-W", "-f=${Status}\\n", "--", params.package],
-        )
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        r = p.output(ev, "dpkg")
-        if r is None:
-            return p.not_run(r, "dpkg-query")
-        pkg = params.package
-        if r.rc == 1 and not r.stdout.strip() and not p.tool_missing(r):
-            state, decisive = "not-installed", p.quote(r)  # dpkg has never heard of it
-        elif r.ok and (state := p.dpkg_state(p.first_line(r.stdout)) or ""):
-            decisive = p.first_line(r.stdout)
-        else:
-            return p.not_run(r, "dpkg-query")
-        if state == "installed":
-            if params.installed:
-                return Judgement.passed(
-                    f"le paquet {pkg} est installé", f"{pkg} is installed", decisive
-                )
-            return Judgement.failed(
-                f"le paquet {pkg} est toujours installé", f"{pkg} is installed", decisive
-            )
-        if state in ("not-installed", "config-files"):
-            if params.installed:
-                return Judgement.failed(
-                    f"le paquet {pkg} n'est pas installé", f"{pkg} is not installed", decisive
-                )
-            return Judgement.passed(f"le paquet {pkg} est absent", f"{pkg} is absent", decisive)
-        return Judgement.failed(
-            f"le paquet {pkg} est dans un état incomplet ({state})",
-            f"{pkg} is half-installed ({state})",
-            decisive,
-        )
-
-
-@register_check
 class Cron(LinuxCheck["Cron.Params"]):
     name = "linux.cron"
     summary = "A cron job (or systemd timer) runs the given command"
@@ -181,19 +124,7 @@ class Cron(LinuxCheck["Cron.Params"]):
         p.run(ev, session, "crontab", [*p.C_LOCALE, "crontab", "-l", "-u", params.user])
         p.run(ev, session, "files", ["sh", "-c", p.CRON_FILES_SCRIPT])
         t = p.run(
-            ev,
-            session,
-            "timers",
-            [
-                *p.C_LOCALE,
-                "systemctl",
-                "show",
-                "--no-pager",
-                "-p",
-                "Id,Unit,TimersCalendar,ActiveState",
-                "--",
-                "*.timer",
-            ],
+            ev, session, "timers", _systemctl_show("Id,Unit,TimersCalendar,ActiveState", "*.timer")
         )
         try:
             units = (
@@ -204,21 +135,7 @@ class Cron(LinuxCheck["Cron.Params"]):
         except ValueError:
             units = []
         if units:
-            p.run(
-                ev,
-                session,
-                "timer_units",
-                [
-                    *p.C_LOCALE,
-                    "systemctl",
-                    "show",
-                    "--no-pager",
-                    "-p",
-                    "Id,ExecStart,User",
-                    "--",
-                    *units,
-                ],
-            )
+            p.run(ev, session, "timer_units", _systemctl_show("Id,ExecStart,User", *units))
         return ev
 
     def _timer_jobs(self, ev: Evidence) -> list[p.CronJob] | None:
@@ -444,89 +361,4 @@ class Sshd(LinuxCheck["Sshd.Params"]):
             )
         return Judgement.passed(
             "la configuration de sshd est conforme", "sshd settings as expected", decisive
-        )
-
-
-@register_check
-class KernelModule(LinuxCheck["KernelModule.Params"]):
-    name = "linux.kernel_module"
-    summary = "A kernel module is loaded (or not) and not blacklisted"
-
-    class Params(PluginParams):
-        module: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-        loaded: bool = True
-        blacklisted: bool | None = Field(
-            default=None,
-            description="default: the opposite of loaded (an unloaded module stays out)",
-        )
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(ev, session, "modules", ["cat", "/proc/modules"])
-        name = params.module.replace("-", "_")
-        # In a container /proc/modules may be hidden; /sys/module/NAME exists for loaded modules.
-        p.run(
-            ev,
-            session,
-            "sysmodule",
-            [
-                "sh",
-                "-c",
-                'if [ -d "/sys/module/$1" ]; then echo present; else echo absent; fi',
-                "sh",
-                name,
-            ],
-        )
-        p.run(
-            ev,
-            session,
-            "blacklist",
-            [
-                "sh",
-                "-c",
-                "cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf "
-                '/run/modprobe.d/*.conf 2>/dev/null; echo "# end"',
-            ],
-        )
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        name = params.module.replace("-", "_")
-        m, s, b = p.output(ev, "modules"), p.output(ev, "sysmodule"), p.output(ev, "blacklist")
-        if m is not None and m.ok and m.stdout.strip():
-            loaded = any(line.split()[0] == name for line in m.stdout.splitlines() if line.split())
-            seen = "/proc/modules"
-        elif s is not None and s.ok and s.stdout.strip() in ("present", "absent"):
-            loaded, seen = s.stdout.strip() == "present", f"/sys/module/{name}"
-        else:
-            return p.not_run(m, "/proc/modules")
-        if b is None or not b.ok or "# end" not in b.stdout:
-            return p.not_run(b, "lecture de /etc/modprobe.d")
-        rule = ""
-        for line in b.stdout.splitlines():
-            words = line.split()
-            if (
-                len(words) >= 2
-                and words[1].replace("-", "_") == name
-                and (
-                    words[0] == "blacklist"
-                    or (words[0] == "install" and ("/bin/false" in line or "/bin/true" in line))
-                )
-            ):
-                rule = line.strip()
-        blacklisted = bool(rule)
-        want_black = (not params.loaded) if params.blacklisted is None else params.blacklisted
-        decisive = f"{seen}: {'chargé' if loaded else 'absent'} ; {rule or 'pas de liste noire'}"
-        if loaded != params.loaded:
-            word = "chargé" if loaded else "non chargé"
-            return Judgement.failed(
-                f"le module {name} est {word}", f"module {name} loaded={loaded}", decisive
-            )
-        if blacklisted != want_black:
-            word = "en liste noire" if blacklisted else "absent de la liste noire"
-            return Judgement.failed(
-                f"le module {name} est {word}", f"module {name} blacklisted={blacklisted}", decisive
-            )
-        return Judgement.passed(
-            f"le module {name} est dans l'état attendu", f"module {name} as expected", decisive
         )

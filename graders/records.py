@@ -7,6 +7,8 @@ table) is ``error``, so that the jury reads it instead of the grader rejecting i
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import Field
 
 from tai_labs.grading import parsers as p
@@ -17,11 +19,6 @@ from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
 MAX_READ = 256 * 1024
-
-
-def _read(ev: Evidence, session: CommandSession, path: str) -> None:
-    p.run(ev, session, "stat", [*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", path])
-    p.run(ev, session, "content", ["head", "-c", str(MAX_READ), "--", path])
 
 
 def _content(ev: Evidence, path: str) -> tuple[str | None, Judgement | None]:
@@ -45,26 +42,45 @@ def _content(ev: Evidence, path: str) -> tuple[str | None, Judgement | None]:
     return c.stdout, None
 
 
-@register_check
-class InterventionReport(Check["InterventionReport.Params", CommandSession]):
-    name = "record.report"
-    summary = "An intervention report exists with every required field filled in"
+class RecordParams(PluginParams):
+    path: str = Field(pattern=r"^/")
+
+
+RecordParamsT = TypeVar("RecordParamsT", bound=RecordParams)
+
+
+class RecordCheck(Check[RecordParamsT, CommandSession]):
+    """A file the candidate writes: ``collect`` reads it, ``decide`` judges its text."""
+
     node_kinds = kinds_where(role="linux")
 
-    class Params(PluginParams):
-        path: str = Field(pattern=r"^/")
-        fields: list[str] = Field(min_length=1, description="field names, e.g. 'Diagnostic'")
-        mentions: list[str] = Field(default=[], description="words the report must contain")
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
+    def collect(self, session: CommandSession, params: RecordParamsT) -> Evidence:
         ev = Evidence()
-        _read(ev, session, params.path)
+        path = params.path
+        p.run(ev, session, "stat", [*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", path])
+        p.run(ev, session, "content", ["head", "-c", str(MAX_READ), "--", path])
         return ev
 
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
+    def judge(self, ev: Evidence, params: RecordParamsT) -> Judgement:
         text, verdict = _content(ev, params.path)
         if verdict is not None or text is None:
             return verdict or p.not_run(None, "lecture du fichier")
+        return self.decide(text, params)
+
+    def decide(self, text: str, params: RecordParamsT) -> Judgement:
+        raise NotImplementedError
+
+
+@register_check
+class InterventionReport(RecordCheck["InterventionReport.Params"]):
+    name = "record.report"
+    summary = "An intervention report exists with every required field filled in"
+
+    class Params(RecordParams):
+        fields: list[str] = Field(min_length=1, description="field names, e.g. 'Diagnostic'")
+        mentions: list[str] = Field(default=[], description="words the report must contain")
+
+    def decide(self, text: str, params: Params) -> Judgement:
         found = p.report_fields(text)
         if not found:
             return Judgement.error(
@@ -104,25 +120,15 @@ class InterventionReport(Check["InterventionReport.Params", CommandSession]):
 
 
 @register_check
-class Inventory(Check["Inventory.Params", CommandSession]):
+class Inventory(RecordCheck["Inventory.Params"]):
     name = "record.inventory"
     summary = "An asset inventory lists each given machine with its location and user"
-    node_kinds = kinds_where(role="linux")
 
-    class Params(PluginParams):
-        path: str = Field(pattern=r"^/")
+    class Params(RecordParams):
         machines: list[str] = Field(min_length=1)
         columns: list[str] = ["machine", "location", "user"]
 
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        _read(ev, session, params.path)
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        text, verdict = _content(ev, params.path)
-        if verdict is not None or text is None:
-            return verdict or p.not_run(None, "lecture du fichier")
+    def decide(self, text: str, params: Params) -> Judgement:
         rows = p.parse_table(text)
         if not rows or len(rows) < 2:
             return Judgement.error(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -84,18 +84,28 @@ def _decoding(judge: Callable[[], Judgement]) -> Judgement:
 class WindowsCheck(Check[ParamsT, PowerShellSession]):
     session = "powershell"
     node_kinds = WINDOWS
-    script: str = ""
-
-    def params_of(self, params: ParamsT) -> dict[str, str]:
-        return {}
+    script: ClassVar[str] = ""
+    #: The parameters the script receives, bound as PowerShell variables of the same name.
+    script_params: ClassVar[tuple[str, ...]] = ()
 
     def collect(self, session: PowerShellSession, params: ParamsT) -> Evidence:
         ev = Evidence()
-        ev.add(session.run_ps(self.script, self.params_of(params)))
+        values = {name: str(getattr(params, name)) for name in self.script_params}
+        ev.add(session.run_ps(self.script, values))
         return ev
 
+    #: For a script that answers ``{"found": false}``: the failure (French, English, the
+    #: cmdlet that found nothing), formatted with the parameters.
+    absent: ClassVar[tuple[str, str, str] | None] = None
+
     def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
-        return _decoding(lambda: self.decide(_json(evidence), params))
+        return _decoding(lambda: self._judge(_json(evidence), params))
+
+    def _judge(self, data: Any, params: ParamsT) -> Judgement:
+        if self.absent is not None and not data.get("found"):
+            fr, en, cmdlet = (text.format_map(dict(params)) for text in self.absent)
+            return Judgement.failed(fr, en, f"{cmdlet} : introuvable")
+        return self.decide(data, params)
 
     def decide(self, data: Any, params: ParamsT) -> Judgement:
         raise NotImplementedError
@@ -106,22 +116,15 @@ class Service(WindowsCheck["Service.Params"]):
     name = "windows.service"
     summary = "A Windows service is running (and its start mode)"
     script = SERVICE_PS
+    script_params = ("service",)
+    absent = ("le service {service} n'existe pas", "no service {service}", "Get-Service")
 
     class Params(PluginParams):
         service: str = Field(min_length=1)
         running: bool = True
         start_mode: Literal["Automatic", "Manual", "Disabled"] | None = None
 
-    def params_of(self, p: Params) -> dict[str, str]:
-        return {"service": p.service}
-
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"le service {p.service} n'existe pas",
-                f"no service {p.service}",
-                "Get-Service : introuvable",
-            )
         status, start = str(data["Status"]), str(data["StartType"])
         decisive = f"Status: {status}, StartType: {start}"
         running = status == "Running"
@@ -221,22 +224,15 @@ class LocalGroup(WindowsCheck["LocalGroup.Params"]):
     name = "windows.local_group"
     summary = "A local group has (or lacks) a member"
     script = LOCAL_GROUP_PS
+    script_params = ("group",)
+    absent = ("le groupe local {group} n'existe pas", "no local group {group}", "Get-LocalGroup")
 
     class Params(PluginParams):
         group: str = Field(min_length=1)
         member: str = Field(min_length=1)
         present: bool = True
 
-    def params_of(self, p: Params) -> dict[str, str]:
-        return {"group": p.group}
-
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"le groupe local {p.group} n'existe pas",
-                f"no local group {p.group}",
-                "Get-LocalGroup : introuvable",
-            )
         names = [str(m["Name"]) for m in data.get("members") or []]
         decisive = f"membres : {', '.join(names) or 'aucun'}"
         here = any(_same_account(n, p.member) for n in names)
@@ -258,13 +254,11 @@ class Program(WindowsCheck["Program.Params"]):
     name = "windows.program"
     summary = "A program is installed (from the uninstall registry keys)"
     script = PROGRAM_PS
+    script_params = ("program",)
 
     class Params(PluginParams):
         program: str = Field(min_length=2, description="part of the DisplayName, any case")
         installed: bool = True
-
-    def params_of(self, p: Params) -> dict[str, str]:
-        return {"program": p.program}
 
     def decide(self, data: Any, p: Params) -> Judgement:
         found = [f"{d['DisplayName']} {d.get('DisplayVersion') or ''}".strip() for d in data]
@@ -288,20 +282,15 @@ class Volume(WindowsCheck["Volume.Params"]):
     name = "windows.volume"
     summary = "A volume with a drive letter exists, with its file system and size"
     script = VOLUME_PS
+    script_params = ("letter",)
+    absent = ("aucun volume {letter}:", "no volume {letter}:", "Get-Volume")
 
     class Params(PluginParams):
         letter: str = Field(pattern=r"^[D-Z]$")
         filesystem: Literal["NTFS", "ReFS", "FAT32", "exFAT"] | None = "NTFS"
         min_size_gib: float | None = Field(default=None, gt=0)
 
-    def params_of(self, p: Params) -> dict[str, str]:
-        return {"letter": p.letter}
-
     def decide(self, data: Any, p: Params) -> Judgement:
-        if not data.get("found"):
-            return Judgement.failed(
-                f"aucun volume {p.letter}:", f"no volume {p.letter}:", "Get-Volume : introuvable"
-            )
         fs, size = str(data["FileSystem"]), int(data["Size"])
         gib = size / 2**30
         decisive = f"FileSystem: {fs}, Size: {size} ({gib:.1f} Gio)"

@@ -1,10 +1,6 @@
-"""Live probes run from inside the lab, on a chosen node, over its command session.
+"""Live probes of the network from a node: name resolution, reachability, a DHCP lease.
 
-A probe that expects success fails when the service cannot be reached from the node (that is
-the state the candidate must fix: wrong resolver, firewall, address). A probe that expects a
-refusal or an absence passes only on a definite answer (NXDOMAIN, access denied): a timeout
-proves nothing, so it is ``error``. Passwords go to the node on stdin, never in argv (argv is
-shown in the evidence and in ``ps``).
+What all probes share (and how a probe judges a timeout) is in ``graders/_probe.py``.
 """
 
 from __future__ import annotations
@@ -15,33 +11,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from graders._probe import HOST, Probe, no_name, run_script, script_output
 from tai_labs.grading import parsers as p
-from tai_labs.grading.base import Check, register_check
+from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.kinds import NodeKind, kinds_where
-from tai_labs.plugins import ParamsT, PluginParams
-from tai_labs.sessions.base import CommandResult, CommandSession
-
-# Not the switch, as before kinds became a table.
-PROBE_NODES = kinds_where(linux=True) - {NodeKind.SWITCH}
-HOST = r"^[A-Za-z0-9_.:-]+$"
-#: Name-resolution failures as glibc and the tools print them (English and French).
-NO_NAME = (
-    "name or service not known",
-    "nom ou service inconnu",
-    "temporary failure in name resolution",
-    "échec temporaire dans la résolution du nom",
-    "no address associated",
-)
-
-
-class Probe(Check[ParamsT, CommandSession]):
-    node_kinds = PROBE_NODES
-
-
-def _no_name(result: CommandResult) -> bool:
-    text = (result.stderr + result.stdout).lower()
-    return any(s in text for s in NO_NAME)
+from tai_labs.plugins import PluginParams
+from tai_labs.sessions.base import CommandSession
 
 
 @register_check
@@ -206,7 +181,7 @@ class Reach(Probe["Reach.Params"]):
         if r is None or p.tool_missing(r):
             return p.not_run(r, "ping" if params.port is None else "nc")
         text = (r.stdout + "\n" + r.stderr).lower()
-        if _no_name(r):
+        if no_name(r):
             if params.reachable:
                 return Judgement.failed(
                     f"le nom {params.host} ne se résout pas",
@@ -283,15 +258,13 @@ class DhcpLease(Probe["DhcpLease.Params"]):
         dns: list[ipaddress.IPv4Address] = []
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(
-            ev, session, "dhclient", ["sh", "-c", DHCP_SCRIPT, "sh", params.interface], timeout=40
-        )
-        return ev
+        return run_script(session, "dhclient", DHCP_SCRIPT, params.interface, timeout=40)
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
-        r = p.output(ev, "dhclient")
-        if r is None or p.tool_missing(r) or r.rc == 125 or "== lease file ==" not in r.stdout:
+        r = script_output(ev, "dhclient", "dhclient")
+        if isinstance(r, Judgement):
+            return r
+        if "== lease file ==" not in r.stdout:
             return p.not_run(r, "dhclient")
         lease = p.parse_dhclient_lease(r.stdout.split("== lease file ==", 1)[1])
         if lease is None or "fixed-address" not in lease:
@@ -329,256 +302,3 @@ class DhcpLease(Probe["DhcpLease.Params"]):
                 decisive,
             )
         return Judgement.passed(f"bail DHCP obtenu : {address}", f"DHCP lease {address}", decisive)
-
-
-#: smbclient with the password read from stdin into PASSWD (smbclient reads that variable).
-SMB_SCRIPT = r"""
-IFS= read -r PASSWD || exit 125
-export PASSWD
-share=$1 user=$2 mode=$3
-smbclient "$share" -U "$user" --use-kerberos=off -t 15 -c 'ls' || exit $?
-[ "$mode" = write ] || exit 0
-echo "== write =="
-f=$(mktemp) || exit 125
-name=tai-labs-probe-$$.txt
-echo probe > "$f"
-smbclient "$share" -U "$user" --use-kerberos=off -t 15 -c "put $f $name; del $name"
-rc=$?
-rm -f "$f"
-exit $rc
-"""
-
-DENIED = (
-    "NT_STATUS_ACCESS_DENIED",
-    "NT_STATUS_LOGON_FAILURE",
-    "NT_STATUS_ACCOUNT_LOCKED_OUT",
-    "NT_STATUS_ACCOUNT_DISABLED",
-    "NT_STATUS_PASSWORD_EXPIRED",
-    "NT_STATUS_PASSWORD_MUST_CHANGE",
-    "NT_STATUS_WRONG_PASSWORD",
-    "NT_STATUS_NO_SUCH_USER",
-    "NT_STATUS_INVALID_LOGON_HOURS",
-    "NT_STATUS_ACCOUNT_RESTRICTION",
-)
-
-
-@register_check
-class Smb(Probe["Smb.Params"]):
-    name = "probe.smb"
-    summary = "An SMB share is readable, writable, or denied for a given user"
-
-    class Params(PluginParams):
-        share: str = Field(pattern=r"^//[^/\s]+/[^/]+$", description="//server/share")
-        user: str
-        password: str
-        access: Literal["read", "write", "denied"]
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(
-            ev,
-            session,
-            "smb",
-            ["sh", "-c", SMB_SCRIPT, "sh", params.share, params.user, params.access],
-            input=params.password + "\n",
-            timeout=60,
-        )
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        r = p.output(ev, "smb")
-        if r is None or p.tool_missing(r) or r.rc == 125:
-            return p.not_run(r, "smbclient")
-        read_part, _, write_part = (r.stdout + "\n" + r.stderr).partition("== write ==")
-        status = re.findall(r"NT_STATUS_[A-Z_]+", r.stdout + r.stderr)
-        share, user = params.share, params.user
-        decisive = next(
-            (ln.strip() for ln in (r.stdout + r.stderr).splitlines() if "NT_STATUS" in ln), ""
-        )
-        read_ok = "== write ==" in r.stdout or (r.rc == 0 and params.access != "write")
-        if not read_ok:
-            denied = next((s for s in status if s in DENIED), None)
-            if denied:
-                if params.access == "denied":
-                    return Judgement.passed(
-                        f"accès refusé à {user} sur {share}", f"access denied ({denied})", decisive
-                    )
-                return Judgement.failed(
-                    f"{user} n'a pas accès à {share} ({denied})",
-                    f"access denied ({denied})",
-                    decisive,
-                )
-            if status or _no_name(r) or "connection to" in r.stderr.lower():
-                if params.access == "denied":
-                    if "NT_STATUS_BAD_NETWORK_NAME" in status:
-                        return Judgement.failed(
-                            f"le partage {share} n'existe pas", "share does not exist", decisive
-                        )
-                    return Judgement.error(
-                        f"{share} injoignable : impossible de dire si l'accès est refusé",
-                        "share unreachable, cannot judge",
-                        decisive or p.quote(r),
-                    )
-                return Judgement.failed(
-                    f"{user} ne peut pas ouvrir {share}",
-                    f"cannot open {share}",
-                    decisive or p.quote(r),
-                )
-            return p.not_run(r, "smbclient")
-        listing = read_part.strip().splitlines()
-        decisive = decisive or next(
-            (ln.strip() for ln in listing if "blocks of size" in ln), "ls : OK"
-        )
-        if params.access == "denied":
-            return Judgement.failed(
-                f"{user} accède encore à {share}", f"{user} can still read {share}", decisive
-            )
-        if params.access == "read":
-            return Judgement.passed(
-                f"{user} lit le partage {share}", f"{user} can read {share}", decisive
-            )
-        if r.rc == 0:
-            return Judgement.passed(
-                f"{user} écrit dans le partage {share}",
-                f"{user} can write to {share}",
-                "put + del : OK",
-            )
-        w_status = re.findall(r"NT_STATUS_[A-Z_]+", write_part)
-        if w_status:
-            line = next(ln.strip() for ln in write_part.splitlines() if "NT_STATUS" in ln)
-            return Judgement.failed(
-                f"{user} lit {share} mais ne peut pas y écrire", f"{user} cannot write", line
-            )
-        return p.not_run(r, "smbclient (écriture)")
-
-
-#: kinit in a private credential cache (the candidate's own tickets are left alone).
-KRB_SCRIPT = r"""
-d=$(mktemp -d) || exit 125
-export KRB5CCNAME="FILE:$d/cc"
-kinit "$1"
-rc=$?
-[ $rc -eq 0 ] && klist
-rm -rf "$d"
-exit $rc
-"""
-
-KRB_FAILURES = {
-    "password incorrect": "mot de passe refusé",
-    "preauthentication failed": "mot de passe refusé",
-    "credentials have been revoked": "compte verrouillé ou désactivé",
-    "clock skew too great": "horloge trop décalée par rapport au contrôleur",
-    "not found in kerberos database": "compte inconnu du domaine",
-    "password expired": "mot de passe expiré ou à changer",
-    "password has expired": "mot de passe expiré ou à changer",
-    "cannot contact any kdc": "contrôleur de domaine (KDC) injoignable",
-    "cannot find kdc": "aucun KDC trouvé pour le domaine",
-    "cannot resolve network address for kdc": "nom du KDC non résolu",
-}
-
-
-@register_check
-class Kerberos(Probe["Kerberos.Params"]):
-    name = "probe.kerberos"
-    summary = "A user obtains a Kerberos ticket (password valid, clock in sync)"
-
-    class Params(PluginParams):
-        principal: str = Field(pattern=r"^[A-Za-z0-9._@-]+$")
-        password: str
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(
-            ev,
-            session,
-            "kinit",
-            [*p.C_LOCALE, "sh", "-c", KRB_SCRIPT, "sh", params.principal],
-            input=params.password + "\n",
-            timeout=30,
-        )
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        r = p.output(ev, "kinit")
-        if r is None or p.tool_missing(r) or r.rc == 125:
-            return p.not_run(r, "kinit")
-        if r.ok:
-            principal = re.search(r"Default principal: (\S+)", r.stdout)
-            tgt = re.search(r"krbtgt/\S+", r.stdout)
-            if principal and tgt:
-                return Judgement.passed(
-                    f"ticket Kerberos obtenu pour {principal.group(1)}",
-                    f"got a TGT for {principal.group(1)}",
-                    f"{principal.group(0)} ; {tgt.group(0)}",
-                )
-            return p.not_run(r, "klist")
-        low = r.stderr.lower()
-        for needle, why in KRB_FAILURES.items():
-            if needle in low:
-                return Judgement.failed(
-                    f"pas de ticket Kerberos pour {params.principal} : {why}",
-                    f"kinit failed: {needle}",
-                    p.quote(r),
-                )
-        return p.not_run(r, "kinit")
-
-
-#: curl with the node's system-wide proxy settings (/etc/environment, /etc/profile.d), as a
-#: user's session would have them; the proxy in use is printed to stderr for the evidence.
-HTTP_SCRIPT = r"""
-set -a
-[ -r /etc/environment ] && . /etc/environment
-for f in /etc/profile.d/*.sh; do [ -r "$f" ] && . "$f"; done >/dev/null 2>&1
-set +a
-echo "proxy: ${http_proxy:-${HTTP_PROXY:-none}} / ${https_proxy:-${HTTPS_PROXY:-none}}" >&2
-exec curl -sS -L --max-time 15 -w '\n== status %{http_code}' "$1"
-"""
-
-
-@register_check
-class Http(Probe["Http.Params"]):
-    name = "probe.http"
-    summary = "A URL answers with the expected status (through the node's proxy settings)"
-
-    class Params(PluginParams):
-        url: str = Field(pattern=r"^https?://\S+$")
-        status: int = 200
-        contains: str | None = None
-
-    def collect(self, session: CommandSession, params: Params) -> Evidence:
-        ev = Evidence()
-        p.run(ev, session, "curl", ["sh", "-c", HTTP_SCRIPT, "sh", params.url], timeout=30)
-        return ev
-
-    def judge(self, ev: Evidence, params: Params) -> Judgement:
-        r = p.output(ev, "curl")
-        if r is None or p.tool_missing(r):
-            return p.not_run(r, "curl")
-        m = re.search(r"\n?== status (\d{3})\s*$", r.stdout)
-        if not m:
-            return p.not_run(r, "curl")
-        code, body = int(m.group(1)), r.stdout[: m.start()]
-        proxy = next((ln for ln in r.stderr.splitlines() if ln.startswith("proxy:")), "")
-        if code == 0:
-            err = next((ln for ln in r.stderr.splitlines() if ln.startswith("curl:")), p.quote(r))
-            return Judgement.failed(
-                f"{params.url} ne répond pas ({err})",
-                f"{params.url} unreachable",
-                f"{err} ; {proxy}",
-            )
-        decisive = f"HTTP {code} ; {proxy}"
-        if code != params.status:
-            return Judgement.failed(
-                f"{params.url} répond {code} au lieu de {params.status}",
-                f"status {code}, expected {params.status}",
-                decisive,
-            )
-        if params.contains is not None and params.contains not in body:
-            return Judgement.failed(
-                f"la page ne contient pas « {params.contains} »",
-                f"body lacks {params.contains!r}",
-                decisive,
-            )
-        return Judgement.passed(
-            f"{params.url} répond {code}", f"{params.url} answers {code}", decisive
-        )

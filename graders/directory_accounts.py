@@ -1,0 +1,207 @@
+"""Checks on Active Directory accounts: users and computers.
+
+How the directory is searched and what is kept as evidence: ``graders/_directory.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from graders import _directory as d
+from tai_labs.facts import directory as ad
+from tai_labs.grading.base import register_check
+from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.plugins import PluginParams
+from tai_labs.sessions.base import DirectorySession, escape_filter
+
+
+@register_check
+class User(d.DirectoryCheck["User.Params"]):
+    name = "ad.user"
+    summary = "A user account: OU, enabled, locked, expired, must change password, groups"
+
+    class Params(PluginParams):
+        login: str = Field(min_length=1)
+        exists: bool = True
+        ou: str | None = Field(default=None, description="OU path such as Siege/Utilisateurs")
+        enabled: bool | None = None
+        locked: bool | None = None
+        expired: bool | None = None
+        must_change_password: bool | None = None
+        member_of: list[str] = Field(default=[], description="direct membership, by group name")
+        not_member_of: list[str] = []
+
+    def collect(self, session: DirectorySession, params: Params) -> Evidence:
+        ev = Evidence()
+        ev.facts["user"] = d.search(
+            session,
+            ev,
+            session.base_dn,
+            f"(&(objectCategory=person)(objectClass=user)(sAMAccountName={escape_filter(params.login)}))",
+            d.USER_ATTRS,
+        )
+        if not ev.facts["user"] or not params.exists:
+            return ev
+        if params.expired is not None:
+            # The DC's own clock decides whether accountExpires is past, not the host's.
+            ev.facts["root_dse"] = d.search(
+                session, ev, "", "(objectClass=*)", ["currentTime"], scope="base"
+            )
+        ev.facts["groups"] = {
+            name: d.search(
+                session, ev, session.base_dn, d.group_filter(name), ["distinguishedName"]
+            )
+            for name in dict.fromkeys([*params.member_of, *params.not_member_of])
+        }
+        return ev
+
+    def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
+        what = f"le compte {p.login}"
+        if "user" not in facts:
+            return d.no_search("du compte", "user")
+        if not p.exists:
+            return d.absence(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+        user = d.one(facts["user"], what, f"account {p.login}", f"sAMAccountName={p.login}")
+        if isinstance(user, Judgement):
+            return user
+        dn = user["dn"]
+        account = ad.User(d.as_entry(user))
+        v = d.Verdicts()
+        v.check(True, f"{what} existe", f"account {p.login} exists", f"dn: {dn}")
+        if p.ou is not None:
+            d.ou_check(v, dn, p.ou, what)
+        if p.enabled is not None:
+            raw = d.first(user, "userAccountControl")
+            enabled = account.enabled
+            v.check(
+                enabled == p.enabled,
+                f"{what} est {'activé' if enabled else 'désactivé'}",
+                f"account is {'enabled' if enabled else 'disabled'}",
+                f"userAccountControl: {raw}",
+            )
+        if p.locked is not None:
+            lockout_raw = d.first(user, "lockoutTime") or "0"
+            computed_raw = d.first(user, "msDS-User-Account-Control-Computed")
+            locked = account.locked
+            lockout = account.lockout_time
+            decisive = f"lockoutTime: {lockout_raw}"
+            if lockout > 0:
+                decisive += f", msDS-User-Account-Control-Computed: {computed_raw}"
+            if lockout > 0 and not locked:
+                state_fr, state_en = (
+                    "n'est plus verrouillé (verrouillage expiré)",
+                    "not locked (lockout expired)",
+                )
+            else:
+                state_fr = "est verrouillé" if locked else "n'est pas verrouillé"
+                state_en = "locked" if locked else "not locked"
+            v.check(locked == p.locked, f"{what} {state_fr}", f"account is {state_en}", decisive)
+        if p.expired is not None:
+            raw = d.first(user, "accountExpires")
+            root = facts.get("root_dse") or []
+            now_raw = d.first(root[0], "currentTime") if root else None
+            if now_raw is None:
+                raise ValueError("the DC's currentTime is missing")
+            now = ad.parse_generalized_time(now_raw)
+            expires = account.account_expires
+            expired = account.expired(now)
+            when = (
+                "jamais"
+                if expires in ad.NEVER_EXPIRES
+                else ad.filetime_to_datetime(expires).strftime("%d/%m/%Y %H:%M UTC")
+            )
+            v.check(
+                expired == p.expired,
+                f"{what} {'a expiré' if expired else 'n’est pas expiré'} (expiration : {when})",
+                f"account {'expired' if expired else 'not expired'} (expires: {when})",
+                f"accountExpires: {raw} (currentTime: {now_raw})",
+            )
+        if p.must_change_password is not None:
+            pls_raw = d.first(user, "pwdLastSet")
+            uac_raw = d.first(user, "userAccountControl")
+            must = account.must_change_password
+            never = pls_raw == "0" and not must
+            v.check(
+                must == p.must_change_password,
+                "le changement de mot de passe à la prochaine ouverture de session "
+                + f"{'est' if must else 'n’est pas'} imposé"
+                + (" (le mot de passe n'expire jamais)" if never else ""),
+                f"password change at next logon {'is' if must else 'is not'} required"
+                + (" (password never expires)" if never else ""),
+                f"pwdLastSet: {pls_raw}" + (f", userAccountControl: {uac_raw}" if never else ""),
+            )
+        groups = facts.get("groups", {})
+        for name, expected in [
+            *((g, True) for g in p.member_of),
+            *((g, False) for g in p.not_member_of),
+        ]:
+            found = groups.get(name)
+            if found is None:
+                raise ValueError(f"group {name} was not searched")
+            if not found:
+                if expected:
+                    v.check(
+                        False,
+                        f"le groupe {name} est introuvable",
+                        f"group {name} not found",
+                        f"sAMAccountName={name}: 0 entrée",
+                    )
+                    continue
+                return Judgement.error(
+                    f"le groupe {name} est introuvable : impossible de juger l'appartenance",
+                    f"group {name} not found: cannot judge membership",
+                    f"sAMAccountName={name}: 0 entrée",
+                )
+            group_dn = found[0]["dn"]
+            member = account.is_member_of(group_dn)
+            v.check(
+                member == expected,
+                f"{what} {'est' if member else 'n’est pas'} membre de {name}",
+                f"account {'is' if member else 'is not'} a member of {name}",
+                f"memberOf: {group_dn}"
+                if member
+                else f"memberOf: {'; '.join(d.values(user, 'memberOf')) or '(vide)'}",
+            )
+        return v.judgement()
+
+
+@register_check
+class Computer(d.DirectoryCheck["Computer.Params"]):
+    name = "ad.computer"
+    summary = "A computer object exists (or not) in the given OU"
+
+    class Params(PluginParams):
+        computer: str = Field(min_length=1, description="the computer's name (PC1 or PC1$)")
+        exists: bool = True
+        ou: str | None = None
+
+    def collect(self, session: DirectorySession, params: Params) -> Evidence:
+        ev = Evidence()
+        account = params.computer if params.computer.endswith("$") else params.computer + "$"
+        ev.facts["computer"] = d.search(
+            session,
+            ev,
+            session.base_dn,
+            f"(&(objectClass=computer)(sAMAccountName={escape_filter(account)}))",
+            ["distinguishedName", "sAMAccountName", "dNSHostName"],
+        )
+        return ev
+
+    def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
+        what = f"l'ordinateur {p.computer.rstrip('$')}"
+        if "computer" not in facts:
+            return d.no_search("de l'ordinateur", "computer")
+        if not p.exists:
+            return d.absence(facts["computer"], what, "computer", f"sAMAccountName={p.computer}")
+        computer = d.one(
+            facts["computer"], what, f"computer {p.computer}", f"sAMAccountName={p.computer}"
+        )
+        if isinstance(computer, Judgement):
+            return computer
+        v = d.Verdicts()
+        v.check(True, f"{what} existe", "computer exists", f"dn: {computer['dn']}")
+        if p.ou is not None:
+            d.ou_check(v, computer["dn"], p.ou, what)
+        return v.judgement()
