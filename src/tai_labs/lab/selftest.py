@@ -93,8 +93,8 @@ def _verdicts(report: GradeReport) -> dict[str, Verdict]:
     return {c.id: c.verdict for c in report.checks}
 
 
-def _grade(lab: Lab, sessions: Any) -> GradeReport:
-    return grade(lab.loaded.scenario, sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
+def _grade(lab: Lab) -> GradeReport:
+    return grade(lab.loaded.scenario, lab.sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
 
 
 def _describe(report: GradeReport, ids: list[str]) -> str:
@@ -159,16 +159,15 @@ def run_variant(
 
 
 def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool]) -> None:
-    """Phases 1 to 4 on a lab that is up."""
-    from tai_labs.lab.sessions import SessionPool
-
+    """Phases 1 to 4 on a lab that is up, over the lab's sessions (closed at the end, and by
+    each revert)."""
     scenario = lab.loaded.scenario
     expected = {c.id: scenario.expected_at_start(c) for c in scenario.checks}
-    with SessionPool(lab) as sessions:
+    with lab.sessions:
         start_verdicts: dict[str, Verdict] = {}
 
         def at_start() -> tuple[bool, str]:
-            report = _grade(lab, sessions)
+            report = _grade(lab)
             start_verdicts.update(_verdicts(report))
             wrong = [
                 i
@@ -185,11 +184,10 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
 
         def twice() -> tuple[bool, str]:
             lifecycle.revert_to(lab, lifecycle.EXAM_START)
-            sessions.close()
             lifecycle.inject_faults(lab, lambda e: None)
-            first = _verdicts(_grade(lab, sessions))
+            first = _verdicts(_grade(lab))
             lifecycle.inject_faults(lab, lambda e: None)
-            second = _verdicts(_grade(lab, sessions))
+            second = _verdicts(_grade(lab))
             changed = [i for i in first if first[i] != second[i] or first[i] != start_verdicts[i]]
             return not changed, f"changed: {changed}" if changed else "no change"
 
@@ -197,9 +195,8 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
 
         def solve(steps: list[Step], must_fail: list[str] | None) -> tuple[bool, str]:
             lifecycle.revert_to(lab, lifecycle.EXAM_START)
-            sessions.close()
             _apply(lab, steps)
-            report = _grade(lab, sessions)
+            report = _grade(lab)
             verdicts = _verdicts(report)
             if must_fail is None:
                 bad = [i for i, v in verdicts.items() if v is not Verdict.PASS]
