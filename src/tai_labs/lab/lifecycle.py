@@ -266,9 +266,9 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
 
 
 def step_brief(lab: Lab, report: Reporter) -> None:
-    from tai_labs.lab.access import access_details
+    from tai_labs.lab.access import lab_brief
 
-    brief = lab.loaded.render_brief({"access": access_details(lab)})
+    brief = lab_brief(lab)
     path = lab.folder / "brief.md"
     path.write_text(brief, encoding="utf-8")
     report(Event("brief", f"written to {path}"))
@@ -385,6 +385,12 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
     if report.removed_dir:
         removed.append(f"folder {lab_folder(lab_id)}")
     return removed
+
+
+def down_all(*, store: Store | None = None) -> dict[str, list[str]]:
+    """`down` every lab of the store; what was removed, by lab."""
+    store = store or Store()
+    return {r.id: down(r.id, store=store) for r in store.labs()}
 
 
 def gc(

@@ -13,10 +13,11 @@ For each variant (each option of the choice variables its conditions use):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
 from tai_labs.lab.runtime import Lab
 from tai_labs.providers.naming import new_lab_id
+from tai_labs.scenario import catalog
 from tai_labs.scenario.loader import load_scenario, variable_specs
 from tai_labs.scenario.model import Step
 
@@ -57,6 +59,47 @@ class SelftestResult:
     @property
     def ok(self) -> bool:
         return bool(self.phases) and all(p.ok for p in self.phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `selftest --json` prints it (the lab id is left out: it is gone)."""
+        return {
+            "scenario": self.scenario,
+            "variant": self.variant,
+            "seed": self.seed,
+            "ok": self.ok,
+            "seconds": self.seconds,
+            "phases": [dataclasses.asdict(p) for p in self.phases],
+        }
+
+
+@dataclass
+class SelftestPlan:
+    """The scenario files to prove, and the drafts left out (file, why it is a draft)."""
+
+    files: list[Path]
+    drafts: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def selftest_plan(scenarios: Sequence[str] = ()) -> SelftestPlan:
+    """The named scenarios (ids or paths), else every non-draft scenario of the catalogue:
+    drafts say themselves why they are not ready, and run only when named."""
+    if scenarios:
+        return SelftestPlan([catalog.find(s) for s in scenarios])
+    plan = SelftestPlan([])
+    for file in catalog.iter_scenario_files():
+        draft = load_scenario(file).scenario.scenario.draft
+        if draft:
+            plan.drafts.append((file, draft))
+        else:
+            plan.files.append(file)
+    return plan
+
+
+def run_selftest(files: Sequence[Path], say: Callable[[str], None]) -> list[SelftestResult]:
+    """Every variant of every scenario file, each on its own lab, one after the other."""
+    return [
+        run_variant(file, seed, variant, say) for file in files for seed, variant in variants(file)
+    ]
 
 
 def variants(file: Path) -> list[tuple[int, dict[str, Any]]]:
