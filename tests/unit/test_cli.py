@@ -114,6 +114,30 @@ def test_catalog_lists_plugins_with_params() -> None:
     assert locked["symptom"]
 
 
+@pytest.mark.parametrize("kind", ["checks", "faults", "actions"])
+def test_catalog_json_is_byte_identical(kind: str) -> None:
+    """Recorded before the rows became typed (reports.catalogue): the JSON must not move.
+    A new or changed plugin refreshes the file: tai-labs catalog KIND --json > it."""
+    expected = (GOLDEN.parent / "cli" / f"catalog-{kind}.json").read_text(encoding="utf-8")
+    assert tai("catalog", kind, "--json").stdout == expected
+
+
+def test_selftest_json_row_keeps_its_shape() -> None:
+    from tai_labs.lab.selftest import Phase, SelftestResult
+
+    result = SelftestResult("s", {"v": 1}, 3, "abc123", [Phase("up", True, "lab abc123", 1.5)], 9.0)
+    assert json.dumps(result.to_dict()) == json.dumps(
+        {
+            "scenario": "s",
+            "variant": {"v": 1},
+            "seed": 3,
+            "ok": True,
+            "seconds": 9.0,
+            "phases": [{"name": "up", "ok": True, "detail": "lab abc123", "seconds": 1.5}],
+        }
+    )
+
+
 def test_doctor_json_has_a_fix_for_every_problem() -> None:
     out = tai("doctor", "--json")
     rows = json.loads(out.stdout)

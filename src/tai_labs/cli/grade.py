@@ -125,10 +125,9 @@ def brief(
     """Print the candidate's brief, rendered with the lab's variables and access details."""
     from rich.markdown import Markdown
 
-    from tai_labs.lab.access import access_details
+    from tai_labs.lab.access import lab_brief
 
-    lab = open_lab(lab_id)
-    text = lab.loaded.render_brief({"access": access_details(lab)})
+    text = lab_brief(open_lab(lab_id))
     if raw:
         typer.echo(text, nl=False)
     else:

@@ -84,58 +84,25 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List recipes and what the cache holds for each, then imported and Windows disks."""
-    from tai_labs.images.disk import list_disk_images
-    from tai_labs.images.vm import VM_SUFFIX
+    from tai_labs.reports.images import image_inventory
 
-    builder = _builder()
-    statuses = builder.list()
-    vm_layers = {
-        b.name[: -len(VM_SUFFIX)] for b in builder.store.all() if b.name.endswith(VM_SUFFIX)
-    }
-    rows = [
-        {
-            "name": s.name,
-            "kind": "recipe",
-            "parent": s.parent,
-            "key": s.key,
-            "built": s.built is not None,
-            "vm": s.name in vm_layers,
-            "path": str(s.built.path) if s.built else None,
-            "stale_builds": len(s.stale),
-            "description": s.description,
-        }
-        for s in statuses
-    ]
-    rows += [
-        {
-            "name": d.name,
-            "kind": f"disk ({d.os}, {d.access.method})",
-            "parent": None,
-            "key": "",
-            "built": True,
-            "vm": True,
-            "path": str(d.folder),
-            "stale_builds": 0,
-            "description": f"{d.os} disk image reached over {d.access.method} as {d.access.user}",
-        }
-        for d in list_disk_images()
-    ]
+    rows = image_inventory(_builder())
     if as_json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     table = Table("image", "kind", "parent", "key", "cached", "VM disk", "description")
     for r in rows:
-        cached = "[green]yes[/green]" if r["built"] else "[yellow]no[/yellow]"
-        if r["stale_builds"]:
-            cached += f" (+{r['stale_builds']} stale)"
+        cached = "[green]yes[/green]" if r.built else "[yellow]no[/yellow]"
+        if r.stale_builds:
+            cached += f" (+{r.stale_builds} stale)"
         table.add_row(
-            r["name"],
-            r["kind"],
-            r["parent"] or "-",
-            r["key"][:12] or "-",
+            r.name,
+            r.kind,
+            r.parent or "-",
+            r.key[:12] or "-",
             cached,
-            "yes" if r["vm"] else "-",
-            r["description"],
+            "yes" if r.vm else "-",
+            r.description,
         )
     console.print(table)
 

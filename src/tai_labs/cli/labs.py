@@ -97,8 +97,7 @@ def down(
 
     if bool(lab_id) == all_labs:
         raise UsageError("give a lab id or --all (not both)")
-    targets = [r.id for r in Store().labs()] if all_labs else [lab_id or ""]
-    removed = {t: lifecycle.down(t) for t in targets}
+    removed = lifecycle.down_all() if all_labs else {lab_id or "": lifecycle.down(lab_id or "")}
     if as_json:
         print_json(removed)
         return

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from tai_labs.actions.base import ACTIONS
 from tai_labs.cli.completion import block_ids, competence_ids, scenario_names
 from tai_labs.cli.output import console, print_json, styled
 from tai_labs.errors import UsageError
-from tai_labs.faults.base import FAULTS
-from tai_labs.grading.base import CHECKS
-from tai_labs.lab.readiness import blockers
 from tai_labs.locations import locations
-from tai_labs.plugins import Registry
 from tai_labs.referential import load_referential
-from tai_labs.reports.validation import ValidationResult, junit_xml
+from tai_labs.reports.catalogue import (
+    ScenarioSummary,
+    coverage,
+    plugin_infos,
+    scenario_json,
+    scenario_summaries,
+)
+from tai_labs.reports.validation import junit_xml, validate_paths
 from tai_labs.scenario import catalog
-from tai_labs.scenario.diagnostics import ScenarioError, display_path
-from tai_labs.scenario.loader import load_scenario, validate
+from tai_labs.scenario.diagnostics import display_path
+from tai_labs.scenario.loader import load_scenario
 from tai_labs.scenario.schema import scenario_json_schema
 
 
@@ -37,35 +39,6 @@ class PluginKind(enum.StrEnum):
     CHECKS = "checks"
     FAULTS = "faults"
     ACTIONS = "actions"
-
-
-def _summary(file: Path) -> dict[str, Any]:
-    row: dict[str, Any] = {"path": display_path(file), "id": file.parent.name}
-    try:
-        loaded = load_scenario(file)
-    except ScenarioError as exc:
-        row.update(valid=False, problems=[d.as_dict() for d in exc.diagnostics], runnable=False)
-        return row
-    s = loaded.scenario
-    missing = blockers(s)
-    row.update(
-        id=s.id,
-        title=s.scenario.title,
-        block=s.scenario.block,
-        competences=s.scenario.competences,
-        criteria=sorted({c.criterion for c in s.checks}),
-        duration=s.scenario.duration,
-        difficulty=s.scenario.difficulty.value,
-        checks=len(s.checks),
-        points=s.total_points,
-        nodes=len(s.topology.nodes),
-        valid=True,
-        problems=[],
-        runnable=not missing,
-        blockers=missing,
-        draft=s.scenario.draft,
-    )
-    return row
 
 
 def list_scenarios(
@@ -95,41 +68,40 @@ def list_scenarios(
     ref = load_referential()
     if competence and competence.upper() not in {c.id for c in ref.competences}:
         raise UsageError(f"unknown competence {competence!r}", hint="use C1 to C11")
-    rows = [_summary(f) for f in catalog.iter_scenario_files()]
-    if block:
-        rows = [r for r in rows if r.get("block") == block.upper()]
-    if competence:
-        rows = [r for r in rows if competence.upper() in r.get("competences", [])]
+    rows = scenario_summaries(
+        block.upper() if block else None, competence.upper() if competence else None
+    )
     if coverage:
         _coverage(rows, as_json)
         return
     if as_json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     table = Table(title=f"{len(rows)} scénario(s)", title_justify="left")
     table.add_column("id", no_wrap=True)
     for col in ("block", "competences", "title", "min", "checks", "status"):
         table.add_column(col)
     for r in rows:
-        if not r["valid"]:
-            status = styled("invalid") + f" ({len(r['problems'])} problems)"
-        elif r.get("draft"):
+        f = r.facts
+        if f is None:
+            status = styled("invalid") + f" ({len(r.problems)} problems)"
+        elif f.draft:
             status = "[yellow]draft[/yellow]"
-        elif r["runnable"]:
+        elif r.runnable:
             status = styled("ok") + " runnable"
         else:
             status = "[yellow]valid, not runnable yet[/yellow]"
         table.add_row(
-            r["id"],
-            r.get("block", "?"),
-            " ".join(r.get("competences", [])),
-            r.get("title", ""),
-            str(r.get("duration", "")),
-            str(r.get("checks", "")),
+            r.id,
+            f.block if f else "?",
+            " ".join(r.competences),
+            f.title if f else "",
+            str(f.duration) if f else "",
+            str(f.checks) if f else "",
             status,
         )
     console.print(table)
-    blocked = [r for r in rows if r["valid"] and not r["runnable"]]
+    blocked = [r for r in rows if r.valid and not r.runnable]
     if blocked:
         console.print(
             f"[dim]{len(blocked)} valid scenario(s) cannot run yet; "
@@ -137,34 +109,20 @@ def list_scenarios(
         )
 
 
-def _coverage(rows: list[dict[str, Any]], as_json: bool) -> None:
-    ref = load_referential()
-    cover = {
-        c.id: sorted(r["id"] for r in rows if c.id in r.get("competences", []))
-        for c in ref.competences
-    }
+def _coverage(rows: list[ScenarioSummary], as_json: bool) -> None:
+    cover = coverage(rows)
     if as_json:
-        print_json(
-            [
-                {
-                    "competence": c.id,
-                    "block": ref.block_of(c.id).id,
-                    "title": c.title,
-                    "scenarios": cover[c.id],
-                }
-                for c in ref.competences
-            ]
-        )
+        print_json([c.to_dict() for c in cover])
         return
     table = Table(title="Couverture du référentiel", title_justify="left")
     for col in ("block", "competence", "title", "n", "scenarios"):
         table.add_column(col)
-    for c in ref.competences:
-        n = len(cover[c.id])
+    for c in cover:
+        n = len(c.scenarios)
         count = f"[red]{n}[/red]" if n == 0 else str(n)
-        table.add_row(ref.block_of(c.id).id, c.id, c.title, count, ", ".join(cover[c.id]))
+        table.add_row(c.block, c.competence, c.title, count, ", ".join(c.scenarios))
     console.print(table)
-    gaps = [c for c, s in cover.items() if not s]
+    gaps = [c.competence for c in cover if not c.scenarios]
     if gaps:
         console.print(f"[yellow]No scenario yet for {', '.join(gaps)}.[/yellow]")
 
@@ -185,10 +143,7 @@ def show(
     s = loaded.scenario
     ref = load_referential()
     if as_json:
-        data = s.model_dump(mode="json", by_alias=True)
-        data["variables"] = loaded.variables
-        data["brief_text"] = loaded.render_brief()
-        print_json(data)
+        print_json(scenario_json(loaded))
         return
     meta = s.scenario
     console.rule(f"[bold]{meta.title}[/bold]  ({s.id})")
@@ -233,27 +188,10 @@ def validate_cmd(
     Each scenario is checked in every variant its `choice` variables allow. Exit code 0 when
     all are valid, 1 when any is invalid, 2 on a usage error.
     """
-    files: list[Path] = []
-    for path in paths or [locations().scenarios]:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or folder")
-        found = list(catalog.iter_scenario_files(path))
-        if not found:
-            raise UsageError(f"{path}: no scenario.yaml found")
-        files.extend(found)
-    results = [ValidationResult(f, validate(f)) for f in files]
+    results = validate_paths(paths or [locations().scenarios])
     invalid = [r for r in results if r.problems]
     if fmt is Format.JSON:
-        print_json(
-            [
-                {
-                    "path": display_path(r.file),
-                    "valid": not r.problems,
-                    "problems": [d.as_dict() for d in r.problems],
-                }
-                for r in results
-            ]
-        )
+        print_json([r.to_dict() for r in results])
     elif fmt is Format.JUNIT:
         print(junit_xml(results), end="")
     else:
@@ -297,26 +235,9 @@ def catalog_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the checks, faults or actions scenarios can use, with their parameters."""
-    registries: dict[str, Registry[Any]] = {"checks": CHECKS, "faults": FAULTS, "actions": ACTIONS}
-    registry = registries[kind.value]
-    items = []
-    for plugin in registry:
-        fields = plugin.Params.model_fields
-        items.append(
-            {
-                "name": plugin.name,
-                "summary": plugin.summary,
-                "node_kinds": sorted(plugin.node_kinds),
-                "params": {
-                    n: {"required": f.is_required(), "type": str(f.annotation)}
-                    for n, f in fields.items()
-                },
-                "implemented": not plugin.missing_parts(),
-                **({"symptom": plugin.symptom} if hasattr(plugin, "symptom") else {}),
-            }
-        )
+    items = plugin_infos(kind.value)
     if as_json:
-        print_json(items)
+        print_json([i.to_dict() for i in items])
         return
     table = Table(
         "name",
@@ -327,12 +248,12 @@ def catalog_cmd(
         title_justify="left",
     )
     for item in items:
-        params = " ".join(n + ("" if p["required"] else "?") for n, p in item["params"].items())
+        params = " ".join(n + ("" if p.required else "?") for n, p in item.params.items())
         table.add_row(
-            item["name"],
+            item.name,
             params,
-            item["summary"],
-            styled("ok") if item["implemented"] else "[dim]not yet[/dim]",
+            item.summary,
+            styled("ok") if item.implemented else "[dim]not yet[/dim]",
         )
     console.print(table)
 

@@ -12,10 +12,8 @@ from rich.table import Table
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, print_json
-from tai_labs.lab.selftest import SelftestResult, run_variant, variants
+from tai_labs.lab.selftest import run_selftest, selftest_plan
 from tai_labs.reports.selftest import selftest_junit
-from tai_labs.scenario import catalog
-from tai_labs.scenario.loader import load_scenario
 
 
 def selftest(
@@ -35,40 +33,15 @@ def selftest(
     pass; wrong solutions leave their checks failing; down leaves nothing. Exit code 1 on any
     mismatch.
     """
-    if scenarios:
-        files = [catalog.find(s) for s in scenarios]
-    else:
-        # Drafts say themselves why they are not ready; they run only when named.
-        files = []
-        for file in catalog.iter_scenario_files():
-            draft = load_scenario(file).scenario.scenario.draft
-            if draft:
-                err_console.print(f"skip {file.parent.name}: draft ({escape(draft)})")
-            else:
-                files.append(file)
+    plan = selftest_plan(scenarios or ())
+    for file, draft in plan.drafts:
+        err_console.print(f"skip {file.parent.name}: draft ({escape(draft)})")
     started = time.monotonic()
-    results: list[SelftestResult] = []
-    for file in files:
-        for seed, variant in variants(file):
-            results.append(
-                run_variant(file, seed, variant, lambda line: err_console.print(escape(line)))
-            )
+    results = run_selftest(plan.files, lambda line: err_console.print(escape(line)))
     if junit:
         junit.write_text(selftest_junit(results), encoding="utf-8")
     if as_json:
-        print_json(
-            [
-                {
-                    "scenario": r.scenario,
-                    "variant": r.variant,
-                    "seed": r.seed,
-                    "ok": r.ok,
-                    "seconds": r.seconds,
-                    "phases": [p.__dict__ for p in r.phases],
-                }
-                for r in results
-            ]
-        )
+        print_json([r.to_dict() for r in results])
     else:
         table = Table(
             "scenario",

@@ -36,3 +36,8 @@ def access_details(lab: Lab) -> dict[str, Any]:
     lines = [f"Lab `{lab.id}` — ouvrez un terminal sur une machine avec :", ""]
     lines += [f"- **{name}** : `{info['console']}`" for name, info in nodes.items()]
     return {"how": "\n".join(lines), "nodes": nodes}
+
+
+def lab_brief(lab: Lab) -> str:
+    """The candidate's brief (Markdown), rendered with the lab's variables and access."""
+    return lab.loaded.render_brief({"access": access_details(lab)})

@@ -41,13 +41,11 @@ def grade_lab(
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> GradeReport:
     """Grade a lab by looking at its real end state; the report is also kept in its history."""
-    from tai_labs.sessions.pool import SessionPool
-
     lab = open_lab(lab_id)
-    with SessionPool(lab) as sessions:
+    with lab.sessions:
         report = grade(
             lab.loaded.scenario,
-            sessions,
+            lab.sessions,
             lab=lab.id,
             candidate=lab.record.candidate,
             seed=lab.record.seed,

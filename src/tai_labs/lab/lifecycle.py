@@ -208,17 +208,18 @@ def inject_faults(lab: Lab, report: Reporter) -> None:
     """Inject every fault of the scenario (idempotent: running it again changes nothing)."""
     from tai_labs.faults.base import FAULTS, FaultError
 
-    for use in lab.loaded.scenario.faults:
-        plugin = FAULTS.get(use.fault)
-        node = lab.node_plan(use.target)
-        if plugin.engines and node.engine.value not in plugin.engines:
-            raise FaultError(
-                f"fault {use.fault} ({use.id}) needs a {' or '.join(sorted(plugin.engines))} "
-                f"node; {use.target} is a {node.engine.value}",
-                hint=f"set engine: {next(iter(sorted(plugin.engines)))} on {use.target}",
-            )
-        report(Event("faults", f"{use.id} ({use.fault})", use.target))
-        plugin().inject(lab.context(use.target), use.bound_params(plugin.Params))
+    with lab.sessions:
+        for use in lab.loaded.scenario.faults:
+            plugin = FAULTS.get(use.fault)
+            node = lab.node_plan(use.target)
+            if plugin.engines and node.engine.value not in plugin.engines:
+                raise FaultError(
+                    f"fault {use.fault} ({use.id}) needs a {' or '.join(sorted(plugin.engines))} "
+                    f"node; {use.target} is a {node.engine.value}",
+                    hint=f"set engine: {next(iter(sorted(plugin.engines)))} on {use.target}",
+                )
+            report(Event("faults", f"{use.id} ({use.fault})", use.target))
+            plugin().inject(lab.context(use.target), use.bound_params(plugin.Params))
 
 
 def step_faults(lab: Lab, report: Reporter) -> None:
@@ -247,24 +248,27 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
         report(Event("revert", f"back to {name}", node.name))
 
     _parallel(chosen, revert)
+    # Sessions opened before the revert reach nodes as they were: the next `get` reopens.
+    lab.sessions.close()
     # A node a fault targets may be unable to pass its role's readiness by design (a client
     # whose resolver is wrong cannot resolve the DC): booted is all it can promise.
     faulted = {f.target for f in lab.loaded.scenario.faults}
-    for group in lab.plan.groups:
-        members = [n for n in group if n in chosen and n.name not in faulted]
+    with lab.sessions:
+        for group in lab.plan.groups:
+            members = [n for n in group if n in chosen and n.name not in faulted]
 
-        def ready(node: NodePlan) -> None:
-            role = role_named(node.role)
-            role.wait_started(lab.context(node.name))
-            report(Event("ready", "started", node.name))
+            def ready(node: NodePlan) -> None:
+                role = role_named(node.role)
+                role.wait_started(lab.context(node.name))
+                report(Event("ready", "started", node.name))
 
-        _parallel(members, ready)
+            _parallel(members, ready)
 
 
 def step_brief(lab: Lab, report: Reporter) -> None:
-    from tai_labs.lab.access import access_details
+    from tai_labs.lab.access import lab_brief
 
-    brief = lab.loaded.render_brief({"access": access_details(lab)})
+    brief = lab_brief(lab)
     path = lab.folder / "brief.md"
     path.write_text(brief, encoding="utf-8")
     report(Event("brief", f"written to {path}"))
@@ -338,24 +342,25 @@ def up(
         lab = open_lab(lab_id, store)
         done = store.done_steps(lab_id)
         store.set_status(lab_id, "creating")
-        for name, step in UP_STEPS:
-            if name in done:
-                continue
-            if name == "faults" and not faults:
+        with lab.sessions:  # the sessions roles, steps and faults open close with `up`
+            for name, step in UP_STEPS:
+                if name in done:
+                    continue
+                if name == "faults" and not faults:
+                    store.step_started(lab_id, name)
+                    store.step_finished(lab_id, name, "done", "skipped: faults not wanted")
+                    report(Event(name, "skipped (--no-faults)"))
+                    continue
                 store.step_started(lab_id, name)
-                store.step_finished(lab_id, name, "done", "skipped: faults not wanted")
-                report(Event(name, "skipped (--no-faults)"))
-                continue
-            store.step_started(lab_id, name)
-            report(Event(name, "started"))
-            try:
-                step(lab, report)
-            except BaseException as exc:
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                store.step_finished(lab_id, name, "failed", str(exc) or type(exc).__name__)
-                store.set_status(lab_id, "interrupted" if interrupted else "failed", str(exc))
-                raise
-            store.step_finished(lab_id, name, "done")
+                report(Event(name, "started"))
+                try:
+                    step(lab, report)
+                except BaseException as exc:
+                    interrupted = isinstance(exc, KeyboardInterrupt)
+                    store.step_finished(lab_id, name, "failed", str(exc) or type(exc).__name__)
+                    store.set_status(lab_id, "interrupted" if interrupted else "failed", str(exc))
+                    raise
+                store.step_finished(lab_id, name, "done")
         store.set_status(lab_id, "ready")
         return open_lab(lab_id, store)
 
@@ -380,6 +385,12 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
     if report.removed_dir:
         removed.append(f"folder {lab_folder(lab_id)}")
     return removed
+
+
+def down_all(*, store: Store | None = None) -> dict[str, list[str]]:
+    """`down` every lab of the store; what was removed, by lab."""
+    store = store or Store()
+    return {r.id: down(r.id, store=store) for r in store.labs()}
 
 
 def gc(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,7 +126,6 @@ class LabPlan:
     links: tuple[str, ...]  # networks first, then switch port links
     nodes: tuple[NodePlan, ...]
     domain: str | None = None
-    link_roles: dict[str, str] = field(default_factory=dict)  # link -> what it is, for humans
 
     def node(self, name: str) -> NodePlan:
         for node in self.nodes:
@@ -162,7 +161,6 @@ def make_plan(
 ) -> LabPlan:
     """Plan the lab of ``scenario`` under ``lab_id``; raise PlanError if it cannot be wired."""
     links: list[str] = [n.name for n in scenario.topology.networks]
-    roles = {n.name: f"network {n.name} ({n.subnet})" for n in scenario.topology.networks}
     # (node, interface index) -> link it plugs into, when a switch port sits in between.
     behind_switch: dict[tuple[str, int], str] = {}
     switch_nics: dict[str, list[NicPlan]] = {}
@@ -186,7 +184,6 @@ def make_plan(
             ifname = port_ifname(port.name)
             link = f"{switch.name}.{ifname}"
             links.append(link)
-            roles[link] = f"{switch.name} {port.name} <-> {peer.name}"
             behind_switch[(peer.name, index)] = link
             nics.append(NicPlan(ifname, link))
             uplinks.add(peer.interfaces[index].network)
@@ -232,4 +229,4 @@ def make_plan(
                 disks=tuple(DiskSpec(name=d.name, size_mib=d.size_mib) for d in node.disks),
             )
         )
-    return LabPlan(lab_id, tuple(links), tuple(nodes), domain, roles)
+    return LabPlan(lab_id, tuple(links), tuple(nodes), domain)

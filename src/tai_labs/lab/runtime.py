@@ -13,10 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tai_labs.context import NodeContext, NoSessions, Sessions
+from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
 from tai_labs.lab.secrets import LabSecrets
+from tai_labs.lab.sessions import SessionPool
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
@@ -37,6 +38,13 @@ class Lab:
     store: Store
     loaded: LoadedScenario
     _engine: LabEngine | None = field(default=None, repr=False)
+    #: The lab's session pool, one per ``Lab`` (made here, not lazily: nodes are provisioned
+    #: in threads). Making it opens nothing, a session opens on its first ``get``; the lab
+    #: layer's operations hold it in a ``with`` block that closes them when they end.
+    sessions: SessionPool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = SessionPool(self)
 
     @property
     def id(self) -> str:
@@ -92,9 +100,9 @@ class Lab:
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return self.network().node_mgmt_address(self.node_plan(node).number).ip
 
-    def context(self, node: str, sessions: Sessions | None = None) -> NodeContext:
+    def context(self, node: str) -> NodeContext:
         """What roles, faults and steps get to act on ``node``: the engine's exec channel, and
-        ``sessions`` (the lab's session pool) when the caller has them open."""
+        the lab's session pool (``self.sessions``), whose sessions open only when asked for."""
         plan = self.node_plan(node)
         resource = plan.resource
 
@@ -112,7 +120,7 @@ class Lab:
             mgmt_address=self.mgmt_address(node),
             secrets=self.secrets.all(),
             folder=self.loaded.folder,
-            sessions=sessions or NoSessions(),
+            sessions=self.sessions,
         )
 
 

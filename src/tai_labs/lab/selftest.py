@@ -13,10 +13,11 @@ For each variant (each option of the choice variables its conditions use):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
 from tai_labs.lab.runtime import Lab
 from tai_labs.providers.naming import new_lab_id
+from tai_labs.scenario import catalog
 from tai_labs.scenario.loader import load_scenario, variable_specs
 from tai_labs.scenario.model import Step
 
@@ -57,6 +59,47 @@ class SelftestResult:
     @property
     def ok(self) -> bool:
         return bool(self.phases) and all(p.ok for p in self.phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `selftest --json` prints it (the lab id is left out: it is gone)."""
+        return {
+            "scenario": self.scenario,
+            "variant": self.variant,
+            "seed": self.seed,
+            "ok": self.ok,
+            "seconds": self.seconds,
+            "phases": [dataclasses.asdict(p) for p in self.phases],
+        }
+
+
+@dataclass
+class SelftestPlan:
+    """The scenario files to prove, and the drafts left out (file, why it is a draft)."""
+
+    files: list[Path]
+    drafts: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def selftest_plan(scenarios: Sequence[str] = ()) -> SelftestPlan:
+    """The named scenarios (ids or paths), else every non-draft scenario of the catalogue:
+    drafts say themselves why they are not ready, and run only when named."""
+    if scenarios:
+        return SelftestPlan([catalog.find(s) for s in scenarios])
+    plan = SelftestPlan([])
+    for file in catalog.iter_scenario_files():
+        draft = load_scenario(file).scenario.scenario.draft
+        if draft:
+            plan.drafts.append((file, draft))
+        else:
+            plan.files.append(file)
+    return plan
+
+
+def run_selftest(files: Sequence[Path], say: Callable[[str], None]) -> list[SelftestResult]:
+    """Every variant of every scenario file, each on its own lab, one after the other."""
+    return [
+        run_variant(file, seed, variant, say) for file in files for seed, variant in variants(file)
+    ]
 
 
 def variants(file: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -93,8 +136,8 @@ def _verdicts(report: GradeReport) -> dict[str, Verdict]:
     return {c.id: c.verdict for c in report.checks}
 
 
-def _grade(lab: Lab, sessions: Any) -> GradeReport:
-    return grade(lab.loaded.scenario, sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
+def _grade(lab: Lab) -> GradeReport:
+    return grade(lab.loaded.scenario, lab.sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
 
 
 def _describe(report: GradeReport, ids: list[str]) -> str:
@@ -159,16 +202,15 @@ def run_variant(
 
 
 def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool]) -> None:
-    """Phases 1 to 4 on a lab that is up."""
-    from tai_labs.lab.sessions import SessionPool
-
+    """Phases 1 to 4 on a lab that is up, over the lab's sessions (closed at the end, and by
+    each revert)."""
     scenario = lab.loaded.scenario
     expected = {c.id: scenario.expected_at_start(c) for c in scenario.checks}
-    with SessionPool(lab) as sessions:
+    with lab.sessions:
         start_verdicts: dict[str, Verdict] = {}
 
         def at_start() -> tuple[bool, str]:
-            report = _grade(lab, sessions)
+            report = _grade(lab)
             start_verdicts.update(_verdicts(report))
             wrong = [
                 i
@@ -185,11 +227,10 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
 
         def twice() -> tuple[bool, str]:
             lifecycle.revert_to(lab, lifecycle.EXAM_START)
-            sessions.close()
             lifecycle.inject_faults(lab, lambda e: None)
-            first = _verdicts(_grade(lab, sessions))
+            first = _verdicts(_grade(lab))
             lifecycle.inject_faults(lab, lambda e: None)
-            second = _verdicts(_grade(lab, sessions))
+            second = _verdicts(_grade(lab))
             changed = [i for i in first if first[i] != second[i] or first[i] != start_verdicts[i]]
             return not changed, f"changed: {changed}" if changed else "no change"
 
@@ -197,9 +238,8 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
 
         def solve(steps: list[Step], must_fail: list[str] | None) -> tuple[bool, str]:
             lifecycle.revert_to(lab, lifecycle.EXAM_START)
-            sessions.close()
             _apply(lab, steps)
-            report = _grade(lab, sessions)
+            report = _grade(lab)
             verdicts = _verdicts(report)
             if must_fail is None:
                 bad = [i for i, v in verdicts.items() if v is not Verdict.PASS]

@@ -10,6 +10,11 @@ What graders get from ``get(node, kind)``:
 - ``device``: netmiko ``cisco_ios`` to a router's vtysh; for a switch (Open vSwitch), an
   ``OvsSession`` over the switch's own command session.
 - ``powershell``: WinRM, for Windows nodes only.
+
+Every ``Lab`` has one pool (``lab.sessions``), which its node contexts hand to roles, faults
+and actions. Creating it opens nothing; a session opens on the first ``get``. The lab layer's
+operations (``up``, ``revert_to``, selftest, grading) hold it in a ``with`` block: the block
+that opened it closes it, and nested blocks (a reset inside a selftest) leave it open.
 """
 
 from __future__ import annotations
@@ -17,10 +22,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
 from tai_labs.kinds import SessionKind, Transport
-from tai_labs.lab.runtime import Lab
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
@@ -29,9 +33,14 @@ from tai_labs.sessions.ssh import SshConnectError, SshSession
 from tai_labs.sessions.winrm import WinRmSession, admin_session
 
 if TYPE_CHECKING:
+    import ipaddress
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
+    from tai_labs.lab.plan import NodePlan
+    from tai_labs.lab.secrets import LabSecrets
     from tai_labs.providers.base import ExecResult
+    from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
 #: Why a node kind's row (tai_labs.kinds) does not offer a session kind.
@@ -43,8 +52,30 @@ NOT_OFFERED = {
 }
 
 
+class PoolLab(Protocol):
+    """What the pool needs of a lab (``lab.runtime.Lab``, which owns the pool)."""
+
+    loaded: LoadedScenario
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def folder(self) -> Path: ...
+    @property
+    def secrets(self) -> LabSecrets: ...
+    def node_plan(self, name: str) -> NodePlan: ...
+    def mgmt_address(self, node: str) -> ipaddress.IPv4Address: ...
+    def exec(
+        self,
+        node: str,
+        argv: list[str],
+        input: str | bytes | None = None,
+        timeout: float | None = 60,
+    ) -> ExecResult: ...
+
+
 class SessionPool:
-    def __init__(self, lab: Lab, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, lab: PoolLab, *, connect_timeout: float = 5.0) -> None:
         self.lab = lab
         self.connect_timeout = connect_timeout
         #: node -> why SSH was not used for its command session (evidence for the report).
@@ -52,6 +83,7 @@ class SessionPool:
         self._sessions: dict[tuple[str, str], Any] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
+        self._depth = 0  # open ``with`` blocks: the outermost one closes the sessions
 
     def get(self, node: str, kind: str) -> Any:
         """The open session of ``kind`` to ``node``; SessionError if it cannot be opened."""
@@ -161,20 +193,25 @@ class SessionPool:
 
     # -- lifetime --------------------------------------------------------------------------
 
-    def transport(self, node: str, kind: str) -> str | None:
-        """How an already opened session reaches its node, or None if not opened."""
-        session = self._sessions.get((node, kind))
-        return None if session is None else str(getattr(session, "transport", kind))
+    @property
+    def opened(self) -> int:
+        """How many sessions are open now."""
+        with self._lock:
+            return len(self._sessions)
 
     def close(self) -> None:
+        """Close every open session; the next ``get`` opens afresh (after a revert, say)."""
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
+            self.fallbacks.clear()
         for session in sessions:
             with contextlib.suppress(Exception):  # a dead node must not stop the others closing
                 session.close()
 
     def __enter__(self) -> SessionPool:
+        with self._lock:
+            self._depth += 1
         return self
 
     def __exit__(
@@ -183,4 +220,8 @@ class SessionPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        with self._lock:
+            self._depth -= 1
+            outermost = self._depth == 0
+        if outermost:
+            self.close()
