@@ -21,7 +21,7 @@ from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -211,3 +211,24 @@ class Registry(Generic[T]):
 CHECK_PLUGINS: Registry[Plugin[Any]] = Registry("check", CHECKS_GROUP, Plugin)
 FAULT_PLUGINS: Registry[Plugin[Any]] = Registry("fault", FAULTS_GROUP, Plugin)
 ACTION_PLUGINS: Registry[Plugin[Any]] = Registry("action", ACTIONS_GROUP, Plugin)
+
+#: What an engine's node boots, which the lab layer prepares before ``create``: ``rootfs``, an
+#: image tree (``NodeSpec.image``); ``disk``, a bootable disk (``NodeSpec.boot``).
+ImageForm = Literal["rootfs", "disk"]
+
+
+class EngineTraits:
+    """What the layers below the engines know of one: its name and the properties that
+    decide how a node is planned and validated (the contract is ``providers.base.Engine``)."""
+
+    #: The engine's name in scenarios (``engine: vm``) and its ``tai_labs.engines`` entry point.
+    name: ClassVar[str]
+    image_form: ClassVar[ImageForm] = "rootfs"
+    #: Its nodes run a kernel of their own (their clock, partitions and modules are theirs,
+    #: they boot slower and need more memory) rather than the host's.
+    own_kernel: ClassVar[bool] = False
+
+
+#: Engines as the scenario loader and the lab plan see them: by name, with their traits.
+#: ``declared()`` names them without importing any (an entry point is named after its engine).
+ENGINE_PLUGINS: Registry[EngineTraits] = Registry("engine", ENGINES_GROUP, EngineTraits)

@@ -266,7 +266,15 @@ def test_lab_engine_sends_each_node_to_its_engine(tmp_path: Path) -> None:
     engine.state("abc123-pc1")
     assert vm.calls[-1] == ("state", "abc123-srv1")
     assert lxc.calls[-1] == ("state", "abc123-pc1")
-    assert engine.nodes() == ["abc123-srv1", "lxc-node"]
+    assert engine.nodes() == ["abc123-pc1", "abc123-srv1"]
+    # Another process knows each node by the folder its engine recorded it in, and builds
+    # no engine to find out (a container-only host needs no libvirt).
+    (tmp_path / "labs/abc123/lxc/abc123-pc1").mkdir(parents=True)
+    (tmp_path / "labs/abc123/lxc/abc123-pc1/node.json").write_text("{}")
+    other = LabEngine("abc123", data=tmp_path)
+    assert other.owner("abc123-pc1") == "container" and other.owner("abc123-srv1") == "vm"
+    assert other.nodes() == ["abc123-pc1", "abc123-srv1"]
+    assert other.state("abc123-gone") is NodeState.ABSENT and other._engines == {}
 
 
 def test_windows_settings_go_on_stdin_and_the_script_is_a_constant() -> None:

@@ -1,8 +1,10 @@
-"""The node engine interface, shared by containers (LXC) and, later, virtual machines.
+"""The node engine interface, shared by containers (LXC), virtual machines and any other.
 
 A ``NodeSpec`` says what a node is on the host (image, memory, NICs and their addresses);
 it knows nothing of scenarios, which are mapped onto it by the lab layer. An ``Engine``
-manages the nodes of one lab.
+manages the nodes of one lab. A new engine is one ``Engine`` subclass registered under the
+``tai_labs.engines`` entry-point group: its traits (``image_form``, ``own_kernel``) tell the
+lab layer what to prepare, and ``owns`` lets ``providers.engines.LabEngine`` route to it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tai_labs.plugins import ENGINES_GROUP, Registry
+from tai_labs.plugins import ENGINES_GROUP, EngineTraits, Registry
 
 _MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
@@ -80,7 +82,8 @@ class DiskSpec(BaseModel):
 
 
 class VmBoot(BaseModel):
-    """What a VM node boots, as the engine needs it (the lab layer makes it from an image).
+    """What a node of a ``disk`` engine boots, as the engine needs it (the lab layer makes it
+    from an image).
 
     A recipe image boots its kernel directly (``kernel`` set) and installs the host key the
     engine makes; an imported or Windows disk boots itself and its key is read after boot.
@@ -105,10 +108,10 @@ class NodeSpec(BaseModel):
     )  # full resource name, unique on the host
     hostname: str
     domain: str | None = None  # DNS domain, for /etc/hosts and the resolver's search list
-    #: container: root of the built image tree (BuiltImage.rootfs); vm: the image's folder
+    #: rootfs engines: root of the built image tree (BuiltImage.rootfs); disk: the image's folder
     image: Path
-    engine: Literal["container", "vm"] = "container"
-    boot: VmBoot | None = None  # vm: what it boots
+    engine: str = "container"  # the name of the Engine that creates it
+    boot: VmBoot | None = None  # disk engines: what it boots
     #: Number within the lab (names host interfaces); None: the engine picks a free one.
     number: int | None = Field(default=None, ge=1, le=255)
     vcpus: int = Field(default=1, ge=1, le=8)
@@ -176,14 +179,35 @@ class CreatedNode:
     management_address: ipaddress.IPv4Interface | None
 
 
-class Engine(ABC):
+def recorded_nodes(folder: Path) -> list[str]:
+    """The nodes an engine created under folder: each has ``<folder>/<node>/node.json``."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.parent.name for p in folder.glob("*/node.json"))
+
+
+class Engine(EngineTraits, ABC):
     """Lifecycle of the nodes of one lab. Node arguments are NodeSpec.name values.
 
     An engine registered as a plugin is built as ``Engine(lab_id, data=data, probe_image=...)``.
+    Its traits (``name``, ``image_form``: what ``create`` needs, ``own_kernel``) are class
+    attributes, read without building it.
     """
 
-    #: The engine's name in scenarios (``engine: vm``) and its ``tai_labs.engines`` entry point.
-    name: ClassVar[str]
+    #: The lab's subfolder where the engine keeps its nodes, one ``<node>/node.json`` each,
+    #: written last by ``create``: how any process tells which engine a node belongs to.
+    nodes_folder: ClassVar[str]
+
+    @classmethod
+    def recorded(cls, lab_folder: Path) -> list[str]:
+        """The nodes this engine created in the lab whose folder is ``lab_folder``, read from
+        the disk alone: no engine is built (no root, no libvirt needed)."""
+        return recorded_nodes(lab_folder / cls.nodes_folder)
+
+    @classmethod
+    def owns(cls, lab_folder: Path, node: str) -> bool:
+        """Whether this engine created ``node`` in that lab (as ``recorded``, for one node)."""
+        return (lab_folder / cls.nodes_folder / node / "node.json").is_file()
 
     def __init__(
         self,

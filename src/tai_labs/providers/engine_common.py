@@ -23,13 +23,6 @@ _SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TIMEOUT_CODES = (124, 137)
 
 
-def recorded_nodes(folder: Path) -> list[str]:
-    """The nodes an engine created under folder: each has ``<folder>/<node>/node.json``."""
-    if not folder.is_dir():
-        return []
-    return sorted(p.parent.name for p in folder.glob("*/node.json"))
-
-
 class _Recorded(Protocol):
     @property
     def meta(self) -> Path: ...

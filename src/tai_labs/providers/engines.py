@@ -1,9 +1,11 @@
-"""One engine for a lab that mixes containers and VMs: each call goes to the node's engine.
+"""One engine for a lab that mixes engines (containers, VMs...): each call goes to the node's.
 
-The lab layer talks to a single ``Engine`` whatever its nodes are. A node is a VM when its
-folder under ``<lab>/vm/`` exists (create() makes it from the spec's engine), so the answer
-holds for any process that opens the lab. The VM engine (and libvirt) is only loaded for
-VM nodes: container-only hosts need no libvirt at all.
+The lab layer talks to a single ``Engine`` whatever its nodes are. ``create`` goes to the
+engine the spec names; afterwards a node belongs to the registered engine that ``owns`` it
+(the one that recorded it in its folder of the lab, ``<lab>/<nodes_folder>/<node>/node.json``),
+so the answer holds for any process that opens the lab, and no engine is named here. Engines
+are built on first use only: asking which engine owns a node reads files, so a lab of
+containers never builds the VM engine (a container-only host needs no libvirt at all).
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from tai_labs.providers.base import (
     NodeSpec,
     NodeState,
 )
-from tai_labs.providers.engine_common import recorded_nodes
-
-CONTAINER = "container"
-VM = "vm"
+from tai_labs.providers.errors import NodeNotFoundError
 
 
 class LabEngine(Engine):
     name = "lab"
+    nodes_folder = ""  # not an engine of its own: the nodes are its engines'
 
     @cached_property
     def _engines(self) -> dict[str, Engine]:
         """The engines built so far, by name (the constructor is Engine's own)."""
+        return {}
+
+    @cached_property
+    def _created(self) -> dict[str, str]:
+        """Engine names of the nodes created by this process (before their record is read)."""
         return {}
 
     def engine(self, name: str) -> Engine:
@@ -43,25 +48,26 @@ class LabEngine(Engine):
             )
         return self._engines[name]
 
-    @property
-    def lxc(self) -> Engine:
-        return self.engine(CONTAINER)
+    def _lab_folder(self) -> Path:
+        return locations(self.data).lab(self.lab_id)
 
-    @property
-    def vm(self) -> Engine:
-        return self.engine(VM)
-
-    def _vm_folder(self) -> Path:
-        return locations(self.data).lab(self.lab_id) / "vm"
-
-    def _is_vm(self, node: str) -> bool:
-        return (self._vm_folder() / node / "node.json").is_file()
+    def owner(self, node: str) -> str | None:
+        """The name of the engine that created ``node``, None if no engine has it."""
+        if node in self._created:
+            return self._created[node]
+        folder = self._lab_folder()
+        return next((cls.name for cls in ENGINES if cls.owns(folder, node)), None)
 
     def _for(self, node: str) -> Engine:
-        return self.vm if self._is_vm(node) else self.lxc
+        name = self.owner(node)
+        if name is None:
+            raise NodeNotFoundError(f"no node {node!r} in lab {self.lab_id}")
+        return self.engine(name)
 
     def create(self, spec: NodeSpec) -> CreatedNode:
-        return self.engine(spec.engine).create(spec)
+        created = self.engine(spec.engine).create(spec)
+        self._created[spec.name] = spec.engine
+        return created
 
     def start(self, node: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         self._for(node).start(node, wait=wait, timeout=timeout)
@@ -89,17 +95,20 @@ class LabEngine(Engine):
         self._for(node).stop(node, timeout=timeout)
 
     def destroy(self, node: str) -> None:
-        self._for(node).destroy(node)
+        if self.owner(node) is not None:
+            self._for(node).destroy(node)
+            self._created.pop(node, None)
 
     def console(self, node: str) -> int:
         return self._for(node).console(node)
 
     def state(self, node: str) -> NodeState:
-        return self._for(node).state(node)
+        return NodeState.ABSENT if self.owner(node) is None else self._for(node).state(node)
 
     def host_key(self, node: str) -> str:
-        """The node's pinned host key; a VM of an imported disk learns it at first boot."""
-        return self.vm.host_key(node) if self._is_vm(node) else ""
+        """The node's pinned host key, when its engine learns it after ``create``."""
+        return "" if self.owner(node) is None else self._for(node).host_key(node)
 
     def nodes(self) -> list[str]:
-        return sorted({*self.lxc.nodes(), *recorded_nodes(self._vm_folder())})
+        folder = self._lab_folder()
+        return sorted({*self._created, *(n for cls in ENGINES for n in cls.recorded(folder))})

@@ -35,7 +35,6 @@ from tai_labs.providers.configdisk import write_config_iso
 from tai_labs.providers.engine_common import (
     free_number,
     recorded,
-    recorded_nodes,
     wait_for_systemd,
 )
 from tai_labs.providers.errors import (
@@ -85,6 +84,9 @@ class VmLayout:
 @register_engine
 class LibvirtEngine(Engine):
     name = "vm"
+    image_form = "disk"  # the base disk of the node's overlay (spec.boot)
+    own_kernel = True
+    nodes_folder = "vm"
 
     def __init__(
         self,
@@ -99,7 +101,7 @@ class LibvirtEngine(Engine):
         require_root("running VM nodes")
         require_tools("qemu-img", "genisoimage")
         super().__init__(naming.check_lab_id(lab_id), data=data, probe_image=probe_image)
-        self.folder = locations(data).lab(lab_id) / "vm"
+        self.folder = locations(data).lab(lab_id) / self.nodes_folder
         self._libvirt = import_libvirt()
         self._meta: dict[str, dict[str, object]] = {}
 
@@ -142,13 +144,13 @@ class LibvirtEngine(Engine):
             raise NodeNotFoundError(f"VM node {node!r} has no libvirt domain") from exc
 
     def nodes(self) -> list[str]:
-        return recorded_nodes(self.folder)
+        return self.recorded(self.folder.parent)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def create(self, spec: NodeSpec) -> CreatedNode:
-        if spec.engine != "vm":
-            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a vm")
+        if spec.engine != self.name:
+            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a {self.name}")
         image = spec.boot
         if image is None:
             raise EngineError(f"node {spec.name!r} is a vm with nothing to boot (no spec.boot)")

@@ -30,7 +30,6 @@ from tai_labs.providers.engine_common import (
     free_number,
     raise_if_timed_out,
     recorded,
-    recorded_nodes,
     tail,
     wait_for_systemd,
     with_guest_timeout,
@@ -70,6 +69,9 @@ _LXC_STATES = {
 @register_engine
 class LxcEngine(Engine):
     name = "container"
+    image_form = "rootfs"  # lower layer of the node's overlay
+    own_kernel = False
+    nodes_folder = "lxc"
 
     def __init__(
         self,
@@ -88,7 +90,7 @@ class LxcEngine(Engine):
         require_root("running LXC nodes")
         require_tools("lxc-start", "lxc-attach", "lxc-info", "lxc-stop", "lxc-freeze")
         super().__init__(naming.check_lab_id(lab_id), data=data, probe_image=probe_image)
-        self.lxcpath = locations(data).lab(lab_id) / "lxc"
+        self.lxcpath = locations(data).lab(lab_id) / self.nodes_folder
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._subreaper = subreaper and become_subreaper()
 
@@ -108,7 +110,7 @@ class LxcEngine(Engine):
         return json.loads(self._existing(node).meta.read_text())
 
     def nodes(self) -> list[str]:
-        return recorded_nodes(self.lxcpath)
+        return self.recorded(self.lxcpath.parent)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -119,8 +121,8 @@ class LxcEngine(Engine):
         if not (spec.image / "etc/os-release").exists():
             raise EngineError(f"{spec.image} is not an image tree (no etc/os-release)")
         self.lxcpath.mkdir(parents=True, exist_ok=True)
-        if spec.engine != "container":
-            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a container")
+        if spec.engine != self.name:
+            raise EngineError(f"node {spec.name!r} is a {spec.engine}, not a {self.name}")
         if spec.disks:
             raise EngineError(
                 f"node {spec.name!r}: extra disks need a VM node (containers share the host's)"
