@@ -33,7 +33,6 @@ SessionKind = Literal["command", "powershell", "directory", "device"]
 #: How a node serves a session kind; the session pool has one opener per transport.
 #: ``ssh`` falls back to the engine's exec channel when SSH cannot connect.
 Transport = Literal["ssh", "winrm", "ldap", "netmiko", "ovs"]
-EngineName = Literal["container", "vm"]
 
 #: Readiness groups: infrastructure others wait for (clients resolve names through the DC),
 #: then the nodes that use it.
@@ -57,8 +56,8 @@ class KindSpec:
     #: A Linux node: Linux checks, faults and actions apply to it.
     linux: bool
     windows: bool
-    #: Engine when the scenario does not say.
-    engine: EngineName = "container"
+    #: Engine when the scenario does not say (a ``tai_labs.engines`` name).
+    engine: str = "container"
 
 
 def _table(*rows: KindSpec) -> Mapping[NodeKind, KindSpec]:

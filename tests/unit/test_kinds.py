@@ -19,7 +19,7 @@ from tai_labs.kinds import (
 )
 from tai_labs.roles.base import ROLE_PLUGINS
 from tai_labs.roles.registry import NoRoleError, role_for, role_named
-from tai_labs.scenario.model import Engine, Node
+from tai_labs.scenario.model import Node
 from tai_labs.scenario.model import NodeKind as ModelNodeKind
 
 
@@ -51,8 +51,8 @@ def test_linux_kinds_boot_from_a_recipe() -> None:
 
 
 def test_default_engine_comes_from_the_row() -> None:
-    assert Node(name="w1", kind=NodeKind.WINDOWS_CLIENT).effective_engine is Engine.VM
-    assert Node(name="pc1", kind=NodeKind.LINUX_CLIENT).effective_engine is Engine.CONTAINER
+    assert Node(name="w1", kind=NodeKind.WINDOWS_CLIENT).effective_engine == "vm"
+    assert Node(name="pc1", kind=NodeKind.LINUX_CLIENT).effective_engine == "container"
 
 
 def test_queries() -> None:

@@ -35,7 +35,7 @@ def _node(name: str, kind: str, engine: str, *addresses: str | None) -> Any:
     return SimpleNamespace(
         name=name,
         kind=SimpleNamespace(value=kind),
-        engine=SimpleNamespace(value=engine),
+        engine=engine,
         resource=f"tl-abc123-{name}",
         nics=nics,
     )

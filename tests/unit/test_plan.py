@@ -56,7 +56,7 @@ def test_a_switch_sits_in_the_data_path(tmp_path: Path) -> None:
 def test_every_node_is_resolved_from_its_kind_row() -> None:
     plan = make_plan(load_scenario(find("compte-verrouille")).scenario, "abc123")
     resolved = [
-        (n.name, n.role, n.readiness, n.engine.value, n.image, n.memory_mib, n.boot_timeout)
+        (n.name, n.role, n.readiness, n.engine, n.image, n.memory_mib, n.boot_timeout)
         for n in plan.nodes
     ]
     assert resolved == [

@@ -227,7 +227,7 @@ def test_vm_nodes_get_enough_memory_and_their_disks() -> None:
     loaded = load_scenario(REPO / "scenarios/ccp1/ajout-disque-donnees/scenario.yaml")
     plan = make_plan(loaded.scenario, "abc123")
     srv1 = plan.node("srv1")
-    assert srv1.engine.value == "vm"
+    assert srv1.engine == "vm" and srv1.image_form == "disk"
     assert srv1.memory_mib >= VM_MIN_MEMORY
     assert [(d.name, d.size_mib) for d in srv1.disks] == [("data", 1024)]
     assert srv1.disk_limit_mib is None and srv1.boot_timeout == VM_BOOT_TIMEOUT

@@ -159,7 +159,7 @@ def show(
     nodes = Table("node", "kind", "engine", "interfaces", "description")
     for n in s.topology.nodes:
         ifaces = ", ".join(f"{i.network}:{i.address or '-'}" for i in n.interfaces)
-        nodes.add_row(n.name, n.kind.value, n.effective_engine.value, ifaces, n.description)
+        nodes.add_row(n.name, n.kind.value, n.effective_engine, ifaces, n.description)
     console.print(nodes)
     console.rule("Critères évalués")
     checks = Table("check", "critère", "points", "intitulé")

@@ -18,7 +18,6 @@ from tai_labs.faults.linux import (
     write_if_changed,
 )
 from tai_labs.plugins import PluginParams
-from tai_labs.scenario.model import Engine
 
 
 @register_fault
@@ -354,10 +353,10 @@ class ClockSkew(LinuxFault["ClockSkew.Params"]):
         minutes: int = Field(default=30, ge=6)
 
     def _vm_only(self, ctx: NodeContext) -> None:
-        if ctx.node.effective_engine is not Engine.VM:
+        if ctx.node.effective_engine not in self.engines:
             raise FaultError(
-                f"{ctx.node.name} is a container: it shares the host's clock, which this "
-                "fault would shift for every lab",
+                f"{ctx.node.name} is a {ctx.node.effective_engine}: it shares the host's clock, "
+                "which this fault would shift for every lab",
                 hint="run the node as a VM (engine: vm) or pick another fault",
             )
 

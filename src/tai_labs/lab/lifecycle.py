@@ -67,13 +67,13 @@ def step_images(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
     from tai_labs.images.disk import find_disk_image
     from tai_labs.images.vm import build_vm_image
-    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     for name in sorted({n.image for n in lab.plan.nodes if find_disk_image(n.image) is None}):
         report(Event("images", f"image {name}"))
         builder.build(name, progress=lambda p: report(Event("images", _image_line(p))))
-    for name in sorted({n.image for n in lab.plan.nodes if n.engine is EngineKind.VM}):
+    # An engine that boots a disk gets the recipe's VM image, made from the built tree.
+    for name in sorted({n.image for n in lab.plan.nodes if n.image_form == "disk"}):
         if find_disk_image(name) is not None:
             continue  # imported or Windows: nothing to build
         report(Event("images", f"VM image {name}"))
@@ -103,7 +103,6 @@ def step_network(lab: Lab, report: Reporter) -> None:
 def step_nodes(lab: Lab, report: Reporter) -> None:
     from tai_labs.images.builder import ImageBuilder
     from tai_labs.providers.keys import ensure_lab_keypair
-    from tai_labs.scenario.model import Engine as EngineKind
 
     builder = ImageBuilder()
     net = lab.network()
@@ -112,7 +111,8 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     for node in lab.plan.nodes:
         if node.resource in existing:
             continue
-        boot = _vm_boot(node.image, builder) if node.engine is EngineKind.VM else None
+        # The image in the form the node's engine boots: a disk, or the built tree.
+        boot = _boot_disk(node.image, builder) if node.image_form == "disk" else None
         image = boot.disk.parent if boot else builder.get(node.image).rootfs
         spec = node.node_spec(net, image, (public_key,), boot=boot)
         created = lab.engine.create(spec)
@@ -122,7 +122,7 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
                 name=node.name,
                 resource=node.resource,
                 kind=node.kind.value,
-                engine=node.engine.value,
+                engine=node.engine,
                 number=created.number,
                 mgmt_address=str(spec.management.address.ip) if spec.management.address else None,
                 host_key=created.host_key,
@@ -134,8 +134,9 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
     _write_known_hosts(lab)
 
 
-def _vm_boot(name: str, builder: ImageBuilder) -> VmBoot:
-    """What a VM node boots: an imported/Windows disk, else the recipe's VM image."""
+def _boot_disk(name: str, builder: ImageBuilder) -> VmBoot:
+    """What a node of a ``disk`` engine boots: an imported/Windows disk, else the recipe's
+    VM image."""
     from tai_labs.images.disk import find_disk_image
     from tai_labs.images.vm import get_vm_image
 
@@ -165,10 +166,10 @@ def step_boot(lab: Lab, report: Reporter) -> None:
         report(Event("boot", "booted", node.name))
 
     _parallel(lab.plan.nodes, boot)
-    # A VM of an imported disk has its own host key, learnt through the agent at boot.
+    # A node of an imported disk has its own host key, which its engine learns at boot.
     learnt = False
     for record in lab.store.nodes(lab.id):
-        if record.engine == "vm" and not record.host_key:
+        if not record.host_key:
             key = lab.engine.host_key(record.resource)
             if key:
                 lab.store.put_node(dataclasses.replace(record, host_key=key))
@@ -212,10 +213,10 @@ def inject_faults(lab: Lab, report: Reporter) -> None:
         for use in lab.loaded.scenario.faults:
             plugin = FAULTS.get(use.fault)
             node = lab.node_plan(use.target)
-            if plugin.engines and node.engine.value not in plugin.engines:
+            if plugin.engines and node.engine not in plugin.engines:
                 raise FaultError(
                     f"fault {use.fault} ({use.id}) needs a {' or '.join(sorted(plugin.engines))} "
-                    f"node; {use.target} is a {node.engine.value}",
+                    f"node; {use.target} is a {node.engine}",
                     hint=f"set engine: {next(iter(sorted(plugin.engines)))} on {use.target}",
                 )
             report(Event("faults", f"{use.id} ({use.fault})", use.target))

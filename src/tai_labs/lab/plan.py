@@ -22,19 +22,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.errors import TaiLabsError
-from tai_labs.providers.base import DiskSpec, NicSpec, NodeSpec, VmBoot
-from tai_labs.scenario.model import Engine, Node, NodeKind, Scenario
+from tai_labs.plugins import ImageForm
+from tai_labs.providers.base import ENGINES, DiskSpec, NicSpec, NodeSpec, VmBoot
+from tai_labs.scenario.model import Node, NodeKind, Scenario
 
 if TYPE_CHECKING:
     from tai_labs.providers.network import LabNetwork
 
 MGMT_NIC = "eth0"
 
-#: A VM also holds its own kernel and page cache: below this, Debian guests swap-starve.
+#: A node with its own kernel (a VM) also holds the kernel and its page cache: below this,
+#: Debian guests swap-starve.
 VM_MIN_MEMORY = 512
 #: Boot timeout per node; a debootstrapped systemd container boots in about 1-2 s here.
 BOOT_TIMEOUT = 90.0
-#: A VM under software emulation boots in 20-60 s here, longer with several at once.
+#: A node booting its own kernel (a VM under software emulation) boots in 20-60 s here,
+#: longer with several at once.
 VM_BOOT_TIMEOUT = 400.0
 
 
@@ -69,10 +72,10 @@ class NodePlan:
     kind: NodeKind
     role: str  # key of the role that provisions it
     readiness: int  # its group in the readiness order (lower groups are ready first)
-    engine: Engine
+    engine: str  # the name of its engine (a ``tai_labs.engines`` plugin)
     image: str  # image recipe or imported disk image
     memory_mib: int
-    #: Size cap of a container's writable layer; None for a VM (its disk is its own).
+    #: Size cap of the writable layer over a rootfs image; None for a disk (it is its own).
     disk_limit_mib: int | None
     number: int  # 1-based, fixes the management address
     nics: tuple[NicPlan, ...]
@@ -81,6 +84,8 @@ class NodePlan:
     domain: str | None = None  # the lab's DNS domain
     cpus: int = 1
     disks: tuple[DiskSpec, ...] = ()  # extra blank disks
+    #: What its engine boots, which the lifecycle prepares: an image tree or a disk.
+    image_form: ImageForm = "rootfs"
 
     def node_spec(
         self,
@@ -95,7 +100,7 @@ class NodePlan:
             hostname=self.name,
             domain=self.domain,
             image=image,
-            engine=self.engine.value,
+            engine=self.engine,
             boot=boot,
             number=self.number,
             vcpus=self.cpus,
@@ -140,9 +145,9 @@ class LabPlan:
         return [[n for n in self.nodes if n.readiness == level] for level in levels]
 
 
-def _default_memory(node: Node) -> int:
+def _default_memory(node: Node, own_kernel: bool) -> int:
     memory = node.kind.spec.memory_mib
-    if node.effective_engine is Engine.VM:
+    if own_kernel:
         memory = max(memory, VM_MIN_MEMORY)
     return memory
 
@@ -208,7 +213,7 @@ def make_plan(
                 )
                 for k, iface in enumerate(node.interfaces)
             )
-        vm = node.effective_engine is Engine.VM
+        engine = ENGINES.get(node.effective_engine)  # its traits: the class, not built
         nodes.append(
             NodePlan(
                 name=node.name,
@@ -218,15 +223,16 @@ def make_plan(
                 readiness=node.kind.spec.readiness,
                 engine=node.effective_engine,
                 image=node.image or node.kind.spec.image,
-                memory_mib=node.memory or _default_memory(node),
-                disk_limit_mib=None if vm else node.disk_mib,
+                memory_mib=node.memory or _default_memory(node, engine.own_kernel),
+                disk_limit_mib=node.disk_mib if engine.image_form == "rootfs" else None,
                 number=number,
                 nics=node_nics,
                 dns=tuple(node.dns),
-                boot_timeout=VM_BOOT_TIMEOUT if vm else BOOT_TIMEOUT,
+                boot_timeout=VM_BOOT_TIMEOUT if engine.own_kernel else BOOT_TIMEOUT,
                 domain=domain,
                 cpus=node.cpus,
                 disks=tuple(DiskSpec(name=d.name, size_mib=d.size_mib) for d in node.disks),
+                image_form=engine.image_form,
             )
         )
     return LabPlan(lab_id, tuple(links), tuple(nodes), domain)

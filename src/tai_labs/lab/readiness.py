@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tai_labs.plugins import ACTION_PLUGINS, CHECK_PLUGINS, FAULT_PLUGINS, Plugin, Registry
+from tai_labs.plugins import (
+    ACTION_PLUGINS,
+    CHECK_PLUGINS,
+    ENGINE_PLUGINS,
+    FAULT_PLUGINS,
+    Plugin,
+    Registry,
+)
 from tai_labs.providers import available_engines
 from tai_labs.roles.registry import NoRoleError, role_for
 from tai_labs.scenario.model import Scenario
@@ -18,11 +25,12 @@ def up_blockers(scenario: Scenario) -> list[str]:
     """What `up` lacks for this scenario: engines, roles and setup actions."""
     missing: list[str] = []
     engines = available_engines()
-    for engine in sorted({n.effective_engine.value for n in scenario.topology.nodes}):
+    for engine in sorted({n.effective_engine for n in scenario.topology.nodes}):
         if engine not in engines:
             missing.append(f"engine {engine!r} not available yet")
     for node in scenario.topology.nodes:
-        if node.disks and node.effective_engine.value == "container":
+        engine = node.effective_engine
+        if node.disks and engine in engines and not ENGINE_PLUGINS.get(engine).own_kernel:
             # A blank disk a candidate partitions needs its own kernel to see partitions.
             missing.append(f"node {node.name!r}: extra disks need a VM node (engine: vm)")
     for kind in sorted({n.kind.value for n in scenario.topology.nodes}):

@@ -65,7 +65,7 @@ def describe(lab: Lab) -> LabStatus:
             NodeStatus(
                 name=plan.name,
                 kind=plan.kind.value,
-                engine=plan.engine.value,
+                engine=plan.engine,
                 resource=plan.resource,
                 state=_node_state(lab, plan.resource) if record is not None else "absent",
                 ready=bool(record and record.ready),

@@ -18,13 +18,14 @@ from pydantic import BaseModel
 from tai_labs.plugins import (
     ACTION_PLUGINS,
     CHECK_PLUGINS,
+    ENGINE_PLUGINS,
     FAULT_PLUGINS,
     Registry,
     UnknownPluginError,
 )
 from tai_labs.referential import Referential
 from tai_labs.scenario.diagnostics import Diagnostic, KeyPath
-from tai_labs.scenario.model import NodeKind, PluginUse, Scenario, Step
+from tai_labs.scenario.model import Node, NodeKind, PluginUse, Scenario, Step
 from tai_labs.scenario.source import SourceMap
 from tai_labs.scenario.validation import validate_model
 
@@ -137,6 +138,20 @@ def check_referential(scenario: Scenario, referential: Referential, report: Repo
             )
 
 
+def check_engine(node: Node, base: KeyPath, report: Report) -> None:
+    """A node's own ``engine:`` names a registered engine able to run its kind."""
+    if node.engine is None:
+        return  # the kind's default (kinds.py)
+    known = ENGINE_PLUGINS.declared()  # names only: no engine module is imported
+    if node.engine not in known:
+        _unknown(report, (*base, "engine"), "engine", node.engine, known)
+    elif node.kind.spec.windows and not ENGINE_PLUGINS.get(node.engine).own_kernel:
+        report.error(
+            (*base, "engine"),
+            f"Windows nodes run as virtual machines: use engine: {node.kind.spec.engine}",
+        )
+
+
 def check_topology(scenario: Scenario, report: Report) -> None:
     topo = scenario.topology
     networks: dict[str, int] = {}
@@ -158,6 +173,7 @@ def check_topology(scenario: Scenario, report: Report) -> None:
         if node.name in seen_nodes:
             report.error((*base, "name"), f"duplicate node {node.name!r}", "rename one of them")
         seen_nodes.add(node.name)
+        check_engine(node, base, report)
         for k, iface in enumerate(node.interfaces):
             path = (*base, "interfaces", k)
             if iface.network not in networks:

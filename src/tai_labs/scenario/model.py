@@ -38,9 +38,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Engine(enum.StrEnum):
-    CONTAINER = "container"
-    VM = "vm"
+#: An engine's name: a ``tai_labs.engines`` plugin (``container``, ``vm``), checked against
+#: the registry by ``crossref`` (the JSON Schema lists the installed ones).
+EngineName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
 
 
 class Difficulty(enum.StrEnum):
@@ -167,7 +167,7 @@ class SwitchConfig(_Model):
 class Node(_Model):
     name: NodeName
     kind: NodeKind
-    engine: Engine | None = Field(
+    engine: EngineName | None = Field(
         default=None, description="container or vm; default: vm for Windows kinds, else container"
     )
     image: str | None = Field(default=None, description="image name; default: the kind's image")
@@ -187,10 +187,9 @@ class Node(_Model):
     switch: SwitchConfig | None = None
 
     @property
-    def effective_engine(self) -> Engine:
-        if self.engine is not None:
-            return self.engine
-        return Engine(self.kind.spec.engine)
+    def effective_engine(self) -> str:
+        """The engine's name: the node's own, else its kind's default (``kinds.py``)."""
+        return self.engine if self.engine is not None else self.kind.spec.engine
 
     @model_validator(mode="after")
     def _role_config_matches_kind(self) -> Node:
@@ -198,8 +197,6 @@ class Node(_Model):
             raise ValueError(f"only a router node has a 'router' section (this is {self.kind})")
         if self.switch is not None and self.kind is not NodeKind.SWITCH:
             raise ValueError(f"only a switch node has a 'switch' section (this is {self.kind})")
-        if self.kind.spec.windows and self.engine is Engine.CONTAINER:
-            raise ValueError("Windows nodes run as virtual machines: use engine: vm")
         return self
 
 

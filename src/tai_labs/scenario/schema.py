@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tai_labs.plugins import ENGINE_PLUGINS
 from tai_labs.scenario.model import Scenario
 from tai_labs.scenario.variables import Variable
 
@@ -33,10 +34,20 @@ def _loosen(node: Any) -> Any:
     return node
 
 
+def _engine_choices(defs: dict[str, Any]) -> dict[str, Any]:
+    """Engines are plugins: editors are offered the names of those installed."""
+    engine = defs["Node"]["properties"]["engine"]
+    engine.pop("title", None)
+    engine["anyOf"][0] = {"$ref": "#/$defs/Engine"}
+    choices = {"enum": ENGINE_PLUGINS.declared(), "title": "Engine", "type": "string"}
+    # In the model's own (sorted) order of definitions, as an enum of the model would be.
+    return dict(sorted({**defs, "Engine": choices}.items()))
+
+
 def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema(by_alias=True)
     variable = Variable.model_json_schema()
-    defs = schema.pop("$defs", {})
+    defs = _engine_choices(schema.pop("$defs", {}))
     defs.update(variable.pop("$defs", {}))
     defs["Variable"] = variable
     properties = {name: _loosen(sub) for name, sub in schema["properties"].items()}
