@@ -166,13 +166,13 @@ def run(args: argparse.Namespace) -> int:
     unlocated: list[tuple[int, str]] = []
     examples: dict[tuple[str, str], str] = {}
     times: list[float] = []
-    docs: dict[int, tuple[Path, mutations.Doc]] = {}
+    docs: dict[int, tuple[Path, Path, mutations.Doc]] = {}
     pool = Pool(args.jobs, args.bound)
     started = time.monotonic()
 
     def record(index: int, outcome: tuple[str, str, str], elapsed: float) -> None:
         kind, what, detail = outcome
-        folder, doc = docs.pop(index)
+        folder, file, doc = docs.pop(index)
         counts[kind] += 1
         times.append(elapsed)
         label = ",".join(doc.kinds)
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 dest = out / f"{kind}-{index}"
                 shutil.copytree(folder, dest, dirs_exist_ok=True)
                 (dest / "KINDS").write_text(f"seed {seed} index {index}: {label}\n")
-                kept[key[1]].append(dest)
+                kept[key[1]].append(dest / file.relative_to(folder))
         shutil.rmtree(folder, ignore_errors=True)
 
     try:
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                 folder = work / f"d{index}"
                 mutations.write_topologies(folder)
                 file = doc.write(folder)
-                docs[index] = (folder, doc)
+                docs[index] = (folder, file, doc)
                 pool.submit(worker, index, file)
                 worker = pool.idle()
             results = pool.collect()
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         if examples.get((kind, what)):
             print(f"    e.g. {examples[(kind, what)]}")
         for path in kept[what]:
-            print(f"    reproducer: {path}/scenario.yaml")
+            print(f"    reproducer: {path}")
     if not classes:
         shutil.rmtree(out, ignore_errors=True)
     assert crashes == counts["traceback"]

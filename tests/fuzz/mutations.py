@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "scenarios"
 
@@ -74,13 +76,15 @@ def write_topologies(root: Path) -> None:
 
 def _load(doc: Doc) -> Any:
     try:
-        return yaml.safe_load(doc.text.decode("utf-8"))
+        return yaml.load(doc.text.decode("utf-8"), Loader=_LOADER)
     except Exception:
         return None
 
 
 def _dump(data: Any) -> bytes:
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=10**9).encode()
+    return yaml.dump(
+        data, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=10**9
+    ).encode()
 
 
 def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
