@@ -22,7 +22,7 @@ from tai_labs.scenario.loader import validate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
 import mutations
 
-BOUND = 5.0  # seconds: the 2 s on an idle machine, with room for a loaded CI host
+BOUND = 10.0  # seconds: the 2 s is for an idle machine; unit tests share a loaded one
 BASES = mutations.shipped()
 KEYS = ["format", "extends", "scenario", "variables", "topology", "directory", "setup",
         "faults", "brief", "hints", "checks", "solution", "id", "name", "when", "file",
