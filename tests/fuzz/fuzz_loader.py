@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mutations
 
 MEMORY_LIMIT = 3 * 1024**3  # per worker: an alias bomb must fail, not swap the machine
+WARM_UP = mutations.CATALOGUE / "ccp2" / "compte-verrouille" / "scenario.yaml"
 SLOW = 2.0  # the bound for one document; reported, not failed (shared CI machine)
 
 
@@ -75,7 +76,9 @@ def _has_line(line: str) -> bool:
 
 def _worker(conn: Connection) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    import tai_labs.scenario.loader  # noqa: F401  (imported once, before the first document)
+    # Warm up once (imports, the referential, plugin registries): the bound is per document,
+    # and a worker respawned after an overrun must not charge its start to the next one.
+    _validate_one(WARM_UP)
 
     while True:
         job = conn.recv()
