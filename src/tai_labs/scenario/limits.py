@@ -22,7 +22,7 @@ MAX_LINE_CHARS = 10_000
 MAX_DEPTH = 32
 #: Alias nodes (``*name``) in one file, and values built in all (aliases expanded).
 MAX_ALIASES = 64
-MAX_VALUES = 50_000
+MAX_VALUES = 20_000
 #: Items of any one list, and of the lists that cost most to check.
 MAX_LIST_ITEMS = 1_000
 MAX_SECTION_ITEMS: dict[KeyPath, int] = {

@@ -98,12 +98,26 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             raise TemplateLimitError("a format width of a million characters or more")
         return _check_result(super().call_binop(context, operator, left, right))
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _check_format(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _check_format(obj, argument)
+        return super().getitem(obj, argument)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_arguments(args, kwargs)
         bound_to = getattr(__obj, "__self__", None)
         if isinstance(bound_to, str) and _BIG_FORMAT.search(bound_to):
             raise TemplateLimitError("a format width of a million characters or more")
         return _check_result(super().call(__context, __obj, *args, **kwargs))
+
+
+def _check_format(obj: Any, attribute: Any) -> None:
+    """``'{:>1000000000}'.format(1)``: refuse the width before the string is built."""
+    if attribute in ("format", "format_map") and isinstance(obj, str) and _BIG_FORMAT.search(obj):
+        raise TemplateLimitError("a format width of a million characters or more")
 
 
 def _is_number(value: Any) -> bool:
@@ -377,8 +391,7 @@ def _filter_when(
     items = parent.get(list_path[-1]) if isinstance(parent, dict) else None
     if not isinstance(items, list):
         return
-    old_map = SourceMap(dict(srcmap.locations))
-    kept: list[Any] = []
+    kept: list[tuple[int, Any]] = []
     for i, item in enumerate(items):
         keep = True
         if isinstance(item, dict) and "when" in item:
@@ -394,9 +407,13 @@ def _filter_when(
                 )
             item = {k: v for k, v in item.items() if k != "when"}
         if keep:
-            srcmap.drop((*list_path, len(kept)))
-            srcmap.graft((*list_path, len(kept)), old_map, (*list_path, i))
-            kept.append(item)
-    for stale in range(len(kept), len(items)):
-        srcmap.drop((*list_path, stale))
-    parent[list_path[-1]] = kept
+            kept.append((i, item))
+    if len(kept) < len(items):  # items moved up: their lines move with them
+        old_map = SourceMap()
+        old_map.graft(list_path, srcmap, list_path)
+        for new_index, (i, _) in enumerate(kept):
+            srcmap.drop((*list_path, new_index))
+            srcmap.graft((*list_path, new_index), old_map, (*list_path, i))
+        for stale in range(len(kept), len(items)):
+            srcmap.drop((*list_path, stale))
+    parent[list_path[-1]] = [item for _, item in kept]
