@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps python-deps demo test unit selftest lint schema docs bench clean
+.PHONY: install system-deps python-deps demo test unit fuzz selftest lint schema docs bench clean
 
 install: system-deps python-deps  ## system packages (root) + the Python package in .venv
 
@@ -34,6 +34,10 @@ selftest: python-deps  ## every non-draft scenario proven on real labs, every va
 
 unit: python-deps  ## pure unit tests only (no lab, no root)
 	$(BIN)/python -m pytest tests/unit
+
+FUZZ_DOCS ?= 2000
+fuzz: python-deps  ## mutated scenarios through the loader: fails on a traceback or an overrun
+	$(BIN)/python tests/fuzz/fuzz_loader.py --docs $(FUZZ_DOCS) --bound 5 $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 lint: python-deps  ## ruff, formatting, mypy, and the import contracts (docs/architecture.md)
 	$(BIN)/ruff check src graders tests bench

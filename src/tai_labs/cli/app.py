@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from tai_labs import __version__
+from tai_labs import __version__, names
 from tai_labs.cli import doctor as doctor_cmds
 from tai_labs.cli import grade as grade_cmds
 from tai_labs.cli import images as image_cmds
@@ -15,6 +19,15 @@ from tai_labs.cli import scenarios as scenario_cmds
 from tai_labs.cli import selftest as selftest_cmds
 from tai_labs.cli.output import err_console
 from tai_labs.errors import TaiLabsError
+
+#: Command parameters that name something, and the check each gets before the command runs.
+_NAME_CHECKS: dict[str, Callable[[str], str]] = {
+    "lab_id": names.lab_id,
+    "node": names.node_name,
+    "nodes": names.node_name,
+    "candidate": names.candidate_name,
+    "name": names.snapshot_name,
+}
 
 app = typer.Typer(
     name="tai-labs",
@@ -36,14 +49,40 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _debug(value: bool) -> None:
+    if value:
+        os.environ["TAI_LABS_DEBUG"] = "1"
+
+
 @app.callback()
 def _root(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", callback=_debug, is_eager=True, help="Show tracebacks of internal errors."
+        ),
+    ] = False,
 ) -> None:
     pass
+
+
+def _names_checked(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Check the lab ids and names a command gets before it runs (see ``tai_labs.names``)."""
+
+    @functools.wraps(command)
+    def checked(**kwargs: Any) -> Any:
+        for param, check in _NAME_CHECKS.items():
+            value = kwargs.get(param)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    check(item)
+        return command(**kwargs)
+
+    return checked
 
 
 app.command("list", rich_help_panel="Catalogue")(scenario_cmds.list_scenarios)
@@ -67,6 +106,9 @@ app.command("down", rich_help_panel="Labs")(lab_cmds.down)
 app.command("gc", rich_help_panel="Host")(lab_cmds.gc)
 app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)
 app.add_typer(image_cmds.app, name="image", rich_help_panel="Host")
+for _info in app.registered_commands:
+    if _info.callback is not None:
+        _info.callback = _names_checked(_info.callback)
 
 
 def main() -> None:
@@ -83,3 +125,18 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise SystemExit(130) from None
+    except Exception as exc:
+        # A bug of ours, not a problem of the user's input: one line and how to report it.
+        if os.environ.get("TAI_LABS_DEBUG") or "--debug" in sys.argv[1:]:
+            raise
+        err_console.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {exc}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+        err_console.print(
+            "  [dim]hint:[/dim] this is a bug in tai-labs; run again with --debug for the "
+            "traceback and report it with the command you ran"
+        )
+        raise SystemExit(70) from None

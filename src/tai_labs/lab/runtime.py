@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.context import NodeContext
-from tai_labs.errors import TaiLabsError
+from tai_labs.errors import UsageError
 from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.sessions import SessionPool
@@ -84,7 +84,7 @@ class Lab:
             return self.plan.node(name)
         except KeyError:
             known = ", ".join(n.name for n in self.plan.nodes)
-            raise TaiLabsError(
+            raise UsageError(
                 f"lab {self.id} has no node {name!r}", hint=f"nodes: {known}"
             ) from None
 

@@ -30,8 +30,13 @@ def new_lab_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(LAB_ID_LEN))
 
 
+def is_lab_id(value: object) -> bool:
+    """Exactly LAB_ID_LEN of [a-z0-9]: no path, glob or shell character, no trailing newline."""
+    return isinstance(value, str) and _LAB_ID_RE.fullmatch(value) is not None
+
+
 def check_lab_id(lab_id: str) -> str:
-    if not _LAB_ID_RE.match(lab_id):
+    if not is_lab_id(lab_id):
         raise RuntimeLayerError(
             f"invalid lab id {lab_id!r}: expected {LAB_ID_LEN} chars of [a-z0-9]"
         )
@@ -39,7 +44,7 @@ def check_lab_id(lab_id: str) -> str:
 
 
 def check_node_name(name: str) -> str:
-    if not _NODE_NAME_RE.match(name):
+    if not _NODE_NAME_RE.fullmatch(name):
         raise RuntimeLayerError(f"invalid node resource name {name!r}: use [a-z0-9-], 1-63 chars")
     return name
 
@@ -78,7 +83,7 @@ def nft_table(lab_id: str) -> str:
 def lab_of_nft_table(table: str) -> str | None:
     if table.startswith(NFT_TABLE_PREFIX):
         lab = table[len(NFT_TABLE_PREFIX) :]
-        return lab if _LAB_ID_RE.match(lab) else None
+        return lab if is_lab_id(lab) else None
     return None
 
 

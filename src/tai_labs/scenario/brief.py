@@ -12,10 +12,17 @@ from typing import Any, Protocol
 
 import jinja2
 
-from tai_labs.scenario.diagnostics import Diagnostic, Location
+from tai_labs.scenario import paths
+from tai_labs.scenario.diagnostics import Diagnostic, Location, ScenarioError
+from tai_labs.scenario.extends import catalogue_roots
 from tai_labs.scenario.model import Scenario
-from tai_labs.scenario.render import TEMPLATE_HINT, describe_template_error, make_environment
-from tai_labs.scenario.source import SourceMap
+from tai_labs.scenario.render import (
+    TEMPLATE_HINT,
+    describe_template_error,
+    make_environment,
+    render_template,
+)
+from tai_labs.scenario.source import SourceMap, read_text
 
 
 class BriefSource(Protocol):
@@ -50,12 +57,28 @@ def _context(loaded: BriefSource, extra: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _file(loaded: BriefSource) -> Path:
+    """The brief's file, resolved and kept inside the catalogue (PathRefused otherwise)."""
+    assert loaded.scenario.brief.file is not None
+    roots = catalogue_roots(loaded.file)
+    return paths.resolve_inside(loaded.folder, loaded.scenario.brief.file, roots)
+
+
 def _source(loaded: BriefSource) -> tuple[str, Path, int]:
-    """Template text, the file it is in, and the line its first line sits on."""
+    """Template text, the file it is in, and the line its first line sits on.
+
+    Raise ScenarioError when the brief's file is refused or unreadable.
+    """
     brief = loaded.scenario.brief
     if brief.file is not None:
-        path = loaded.folder / brief.file
-        return path.read_text(encoding="utf-8"), path, 1
+        try:
+            path = _file(loaded)
+        except paths.PathRefused as exc:
+            where = loaded.source.locate(("brief", "file"))
+            raise ScenarioError(
+                [Diagnostic(where, ("brief", "file"), exc.message, exc.hint)]
+            ) from None
+        return read_text(path), path, 1
     location = loaded.source.locate(("brief", "text"))
     line = location.line + 1 if location else 0  # block scalars start on the next line
     return brief.text or "", loaded.file, line
@@ -77,15 +100,18 @@ def _template_line(exc: BaseException) -> int | None:
 
 def render(loaded: BriefSource, extra: Mapping[str, Any]) -> str:
     text, _, _ = _source(loaded)
-    return make_environment().from_string(text).render(**_context(loaded, extra))
+    return render_template(make_environment(), text, _context(loaded, extra))
 
 
 def check(loaded: BriefSource) -> list[Diagnostic]:
     """Problems rendering the brief, located in the brief's own file when it has one."""
     brief = loaded.scenario.brief
     if brief.file is not None:
-        path = loaded.folder / brief.file
-        if not path.is_file():
+        try:
+            missing = not _file(loaded).is_file()
+        except (paths.PathRefused, OSError):
+            missing = False  # _source says why
+        if missing:
             return [
                 Diagnostic(
                     loaded.source.locate(("brief", "file")),
@@ -94,9 +120,12 @@ def check(loaded: BriefSource) -> list[Diagnostic]:
                     "create it or fix the name",
                 )
             ]
-    text, file, first_line = _source(loaded)
     try:
-        make_environment().from_string(text).render(**_context(loaded, {}))
+        text, file, first_line = _source(loaded)
+    except ScenarioError as exc:
+        return exc.diagnostics
+    try:
+        render_template(make_environment(), text, _context(loaded, {}))
     except jinja2.TemplateError as exc:
         line = getattr(exc, "lineno", None) or _template_line(exc)
         if line and brief.file is None:

@@ -9,13 +9,16 @@ any other value in the scenario replaces the base's.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from tai_labs.scenario import limits, paths
 from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, Location, ScenarioError
 from tai_labs.scenario.source import SourceMap, read_yaml
 
 TOPOLOGIES_DIRNAME = "_topologies"
+_TOPOLOGY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def find_topologies_dir(file: Path) -> Path | None:
@@ -26,16 +29,32 @@ def find_topologies_dir(file: Path) -> Path | None:
     return None
 
 
-def _base_path(file: Path, ref: str) -> Path | None:
+def catalogue_roots(file: Path) -> tuple[Path, ...]:
+    """The folders the paths of the scenario ``file`` may point into (see ``paths``)."""
+    return paths.catalogue_roots(file.resolve().parent, find_topologies_dir(file))
+
+
+def _base_path(file: Path, ref: str, roots: tuple[Path, ...]) -> Path | None:
     if ref.endswith((".yaml", ".yml")):
-        return (file.parent / ref).resolve()
+        return paths.resolve_inside(file.parent, ref, roots)
+    if not _TOPOLOGY_NAME.match(ref):
+        raise paths.PathRefused(
+            f"{ref[:80]!r} is not a topology name",
+            "use the name of a file of scenarios/_topologies, or a relative .yaml path",
+        )
     folder = find_topologies_dir(file)
     return (folder / f"{ref}.yaml").resolve() if folder else None
 
 
-def load_document(file: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], SourceMap]:
-    """Read ``file`` and everything it extends, merged into one document and source map."""
+def load_document(
+    file: Path, _chain: tuple[Path, ...] = (), *, roots: tuple[Path, ...] | None = None
+) -> tuple[dict[str, Any], SourceMap]:
+    """Read ``file`` and everything it extends, merged into one document and source map.
+
+    Bases must lie inside ``roots`` (default: the catalogue roots of ``file``).
+    """
     file = file.resolve()
+    roots = roots if roots is not None else catalogue_roots(file)
     data, srcmap = read_yaml(file)
     if not isinstance(data, dict):
         raise ScenarioError(
@@ -49,7 +68,10 @@ def load_document(file: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, 
         raise ScenarioError(
             [Diagnostic(where, ("extends",), "must be a topology name or a .yaml path", None)]
         )
-    base_file = _base_path(file, ref)
+    try:
+        base_file = _base_path(file, ref, roots)
+    except paths.PathRefused as exc:
+        raise ScenarioError([Diagnostic(where, ("extends",), exc.message, exc.hint)]) from None
     if base_file is None or not base_file.is_file():
         raise ScenarioError(
             [
@@ -68,15 +90,30 @@ def load_document(file: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, 
         raise ScenarioError(
             [Diagnostic(where, ("extends",), f"circular extends: {cycle}", "break the cycle")]
         )
-    base, base_map = load_document(base_file, chain)
+    if len(chain) >= limits.MAX_EXTENDS_DEPTH:
+        raise ScenarioError(
+            [
+                Diagnostic(
+                    where,
+                    ("extends",),
+                    f"more than {limits.MAX_EXTENDS_DEPTH} bases extend each other",
+                    "shorten the chain of extends",
+                )
+            ]
+        )
+    base, base_map = load_document(base_file, chain, roots=roots)
     merged_map = SourceMap(dict(base_map.locations))
     merged = _merge(base, data, (), merged_map, srcmap)
     return merged, merged_map
 
 
 def _item_key(items: list[Any]) -> str | None:
+    # Only plain names merge item by item: a list or mapping as a name cannot be matched
+    # (the model stage reports it).
     for key in ("name", "id"):
-        if items and all(isinstance(i, dict) and key in i for i in items):
+        if items and all(
+            isinstance(i, dict) and isinstance(i.get(key), str | int | float | bool) for i in items
+        ):
             return key
     return None
 

@@ -21,10 +21,10 @@ import jinja2
 
 from tai_labs.referential import load_referential
 from tai_labs.scenario import brief as brief_mod
-from tai_labs.scenario import crossref
-from tai_labs.scenario.diagnostics import Diagnostic, ScenarioError, dedupe
-from tai_labs.scenario.extends import load_document
-from tai_labs.scenario.model import Scenario
+from tai_labs.scenario import crossref, limits, paths
+from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, ScenarioError, dedupe
+from tai_labs.scenario.extends import catalogue_roots, load_document
+from tai_labs.scenario.model import Scenario, Step
 from tai_labs.scenario.render import (
     make_environment,
     render_document,
@@ -84,7 +84,9 @@ class _Prepared:
 
 def _prepare(file: Path) -> _Prepared:
     data, srcmap = load_document(file)
-    problems: list[Diagnostic] = []
+    problems = limits.check_document(data, srcmap)
+    if problems:
+        raise ScenarioError(dedupe(problems))
     raw_vars = data.pop("variables", None) or {}
     specs: dict[str, Variable] = {}
     if not isinstance(raw_vars, dict):
@@ -122,15 +124,17 @@ def _literal_addressing(
     """Subnets and fixed addresses written literally: `host` variables draw around them."""
     networks: dict[str, ipaddress.IPv4Network] = {}
     taken: set[ipaddress.IPv4Address] = set()
-    topo = data.get("topology") if isinstance(data.get("topology"), dict) else {}
-    assert isinstance(topo, dict)
-    for net in topo.get("networks") or []:
+    topo = data.get("topology")
+    topo = topo if isinstance(topo, dict) else {}
+    nets, nodes = topo.get("networks"), topo.get("nodes")
+    for net in nets if isinstance(nets, list) else []:
         try:
             networks[net["name"]] = ipaddress.IPv4Network(net["subnet"])
         except (KeyError, TypeError, ValueError):
             continue
-    for node in topo.get("nodes") or []:
-        for iface in (node.get("interfaces") or []) if isinstance(node, dict) else []:
+    for node in nodes if isinstance(nodes, list) else []:
+        ifaces = node.get("interfaces") if isinstance(node, dict) else None
+        for iface in ifaces if isinstance(ifaces, list) else []:
             try:
                 taken.add(ipaddress.IPv4Interface(iface["address"]).ip)
                 taken.add(ipaddress.IPv4Address(iface["gateway"]))
@@ -183,15 +187,69 @@ def _build(
     rendered = render_document(env, prep.data, prep.srcmap, context)
     if rendered.problems:
         raise ScenarioError(dedupe(rendered.problems))
+    problems = limits.check_document(rendered.data, rendered.srcmap)  # templates make lists
+    if problems:
+        raise ScenarioError(dedupe(problems))
     scenario, problems = validate_model(Scenario, rendered.data, rendered.srcmap)
     if scenario is None:
         raise ScenarioError(dedupe(problems))
     problems = crossref.check_all(scenario, load_referential(), rendered.srcmap, file)
+    problems += _check_paths_and_chains(scenario, rendered.srcmap, file)
     loaded = LoadedScenario(scenario, context, file, rendered.srcmap)
     problems += brief_mod.check(loaded)
     if problems:
         raise ScenarioError(dedupe(problems))
     return loaded
+
+
+def _check_paths_and_chains(scenario: Scenario, srcmap: SourceMap, file: Path) -> list[Diagnostic]:
+    """Files and images the scenario names stay in the catalogue; dependency chains are short."""
+    problems: list[Diagnostic] = []
+    roots = catalogue_roots(file)
+
+    def refuse(path: KeyPath, exc: paths.PathRefused) -> None:
+        problems.append(Diagnostic(srcmap.locate(path), path, exc.message, exc.hint))
+
+    if scenario.brief.file is not None:
+        try:
+            paths.resolve_inside(file.parent, scenario.brief.file, roots)
+        except paths.PathRefused as exc:
+            refuse(("brief", "file"), exc)
+    for i, node in enumerate(scenario.topology.nodes):
+        if node.image is not None:
+            try:
+                paths.check_image_name(node.image)
+            except paths.PathRefused as exc:
+                refuse(("topology", "nodes", i, "image"), exc)
+    step_lists: list[tuple[KeyPath, list[Step]]] = [
+        (("setup",), scenario.setup),
+        (("solution", "steps"), scenario.solution.steps),
+    ]
+    for section in ("alternatives", "wrong"):
+        for i, alt in enumerate(getattr(scenario.solution, section)):
+            step_lists.append((("solution", section, i, "steps"), alt.steps))
+    for base, steps in step_lists:
+        for i, step in enumerate(steps):
+            for param in paths.FILE_PARAMS.get(step.action, ()):
+                if step.params.get(param) is not None:
+                    try:
+                        paths.resolve_inside(file.parent, step.params[param], roots)
+                    except paths.PathRefused as exc:
+                        refuse((*base, i, "params", param), exc)
+    ids = {c.id: i for i, c in enumerate(scenario.checks)}
+    chain = limits.longest_chain({c.id: list(c.depends_on) for c in scenario.checks})
+    if len(chain) > limits.MAX_DEPENDENCY_CHAIN:
+        path = ("checks", ids[chain[0]], "depends_on")
+        problems.append(
+            Diagnostic(
+                srcmap.locate(path),
+                path,
+                f"a chain of {len(chain)} checks depending on each other, more than the "
+                f"limit of {limits.MAX_DEPENDENCY_CHAIN}",
+                "depend on fewer checks in a row",
+            )
+        )
+    return problems
 
 
 def load_scenario(

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tai_labs.scenario.limits import MAX_HOST_RANGE, MAX_PERSONS
+
 # French first and last names for generated users (common ones, no real person intended).
 FEMININE_NAMES = (
     "Camille",
@@ -216,7 +218,10 @@ def resolve(
             assert spec.integer is not None
             value = rng.randint(*spec.integer)
         elif kind == "person":
-            value = _person(rng, people)
+            try:
+                value = _person(rng, people)
+            except ValueError as exc:
+                raise VariableError(name, str(exc)) from None
         elif kind == "host":
             assert spec.host is not None
             value = str(_pick_host(name, spec.host, networks, taken, rng))
@@ -235,6 +240,8 @@ def resolve(
 
 def _person(rng: random.Random, taken: set[tuple[str, str]]) -> dict[str, Any]:
     """A French user: names, login, and what a brief needs to address them ("Mme Martin")."""
+    if len(taken) >= MAX_PERSONS:
+        raise ValueError(f"more than {MAX_PERSONS} person variables")
     while True:
         feminine = rng.random() < 0.5
         first = rng.choice(FEMININE_NAMES if feminine else MASCULINE_NAMES)
@@ -265,10 +272,20 @@ def _pick_host(
     lo, hi = spec.range
     if hi >= subnet.num_addresses - 1:
         raise VariableError(name, f"range {lo}-{hi} does not fit in {subnet}")
-    free = [subnet.network_address + n for n in range(lo, hi + 1)]
-    free = [a for a in free if a not in taken]
-    if not free:
-        raise VariableError(name, f"no free address left in {lo}-{hi} of {subnet}")
-    chosen = rng.choice(free)
+    if hi - lo + 1 > MAX_HOST_RANGE:
+        raise VariableError(name, f"range {lo}-{hi} is wider than {MAX_HOST_RANGE} addresses")
+    first, last = subnet.network_address + lo, subnet.network_address + hi
+    if hi - lo + 1 <= 4096:
+        free = [subnet.network_address + n for n in range(lo, hi + 1)]
+        free = [a for a in free if a not in taken]
+        if not free:
+            raise VariableError(name, f"no free address left in {lo}-{hi} of {subnet}")
+        chosen = rng.choice(free)
+    else:  # a wide range: draw until free (the taken addresses are few)
+        if len([a for a in taken if first <= a <= last]) > hi - lo:
+            raise VariableError(name, f"no free address left in {lo}-{hi} of {subnet}")
+        chosen = subnet.network_address + rng.randint(lo, hi)
+        while chosen in taken:
+            chosen = subnet.network_address + rng.randint(lo, hi)
     taken.add(chosen)
     return chosen
