@@ -27,28 +27,29 @@ def lab_id(value: str) -> str:
     return value
 
 
-def node_name(value: str) -> str:
-    if not _NODE.fullmatch(value):
-        raise UsageError(
-            f"invalid node name {value!r}",
-            hint="node names are lowercase letters, digits and dashes, as `tai-labs status` shows",
-        )
+def _checked(value: str, pattern: re.Pattern[str], what: str, hint: str) -> str:
+    if not pattern.fullmatch(value):
+        raise UsageError(f"invalid {what} {value!r}", hint=hint)
     return value
+
+
+def node_name(value: str) -> str:
+    return _checked(
+        value,
+        _NODE,
+        "node name",
+        "node names are lowercase letters, digits and dashes, as `tai-labs status` shows",
+    )
 
 
 def candidate_name(value: str) -> str:
-    if not _CANDIDATE.fullmatch(value):
-        raise UsageError(
-            f"invalid candidate name {value!r}",
-            hint="use letters, digits, spaces, apostrophes, dots and dashes (64 at most)",
-        )
-    return value
+    return _checked(
+        value,
+        _CANDIDATE,
+        "candidate name",
+        "use letters, digits, spaces, apostrophes, dots and dashes (64 at most)",
+    )
 
 
 def snapshot_name(value: str) -> str:
-    if not _SNAPSHOT.fullmatch(value):
-        raise UsageError(
-            f"invalid snapshot name {value!r}",
-            hint="use letters, digits, - and _ (40 at most)",
-        )
-    return value
+    return _checked(value, _SNAPSHOT, "snapshot name", "use letters, digits, - and _ (40 at most)")
