@@ -13,6 +13,7 @@ from pathlib import Path
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.grading.runner import grade
 from tai_labs.lab.runtime import Lab, open_lab
+from tai_labs.private_files import private_folder, write_private
 
 
 def exam_start(lab: Lab) -> datetime | None:
@@ -25,11 +26,12 @@ def exam_start(lab: Lab) -> datetime | None:
 
 def record_grade(lab: Lab, report: GradeReport) -> Path:
     """Keep the report in the lab's grade history; return the file."""
-    history = lab.folder / "grades"
-    history.mkdir(exist_ok=True)
+    # Owner-only: a VM lab's folder can be traversed by others (QEMU), and a grade names the
+    # candidate and what they missed.
+    history = private_folder(lab.folder / "grades")
     path = history / f"{report.started.strftime('%Y%m%dT%H%M%S')}.json"
     # The same bytes as `grade --format json` (reports.grading.to_json).
-    path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    write_private(path, report.model_dump_json(indent=2) + "\n")
     return path
 
 

@@ -25,6 +25,7 @@ from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import LabBusyError, NodeRecord, Store, lab_lock
 from tai_labs.locations import locations
+from tai_labs.private_files import write_private
 from tai_labs.roles.registry import role_named
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def step_brief(lab: Lab, report: Reporter) -> None:
 
     brief = lab_brief(lab)
     path = lab.folder / "brief.md"
-    path.write_text(brief, encoding="utf-8")
+    write_private(path, brief)  # it gives the candidate's access: owner-only, like secrets
     report(Event("brief", f"written to {path}"))
 
 

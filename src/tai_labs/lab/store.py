@@ -4,6 +4,12 @@ Several `tai-labs` processes may run at once (ten `up` on different labs, a `sta
 an `up` runs): the database is in WAL mode, every write is a short ``BEGIN IMMEDIATE``
 transaction, and readers never block writers. A separate per-lab lock file (see
 ``lab_lock``) keeps two commands from changing the same lab at the same time.
+
+The store says which candidate each lab is for, and which variant (seed) they drew: it is
+owner-only (0600, and so are the ``-wal`` and ``-shm`` files SQLite makes beside it, which
+take the database's mode), and a store an older release left readable is tightened when it
+is opened. The labs' folder can be traversed (QEMU reaches a lab's disks through it) but not
+listed, and lock files are 0600.
 """
 
 from __future__ import annotations
@@ -20,8 +26,18 @@ from typing import Any
 
 from tai_labs.errors import TaiLabsError
 from tai_labs.locations import locations
+from tai_labs.private_files import (
+    PRIVATE_FILE,
+    TRAVERSE_ONLY_DIR,
+    create_private,
+    private_folder,
+    tighten,
+)
+from tai_labs.providers.naming import check_lab_id
 
 SCHEMA_VERSION = 1
+#: Files SQLite keeps beside the database (WAL mode; ``-journal`` if it ever falls back).
+SIDE_FILES = ("-wal", "-shm", "-journal")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS labs (
     id TEXT PRIMARY KEY,
@@ -117,7 +133,10 @@ class StepRecord:
 class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or locations().store
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created 0600 before SQLite opens it: SQLite gives its side files the same mode.
+        create_private(self.path)
+        for suffix in SIDE_FILES:
+            tighten(self.path.with_name(self.path.name + suffix), PRIVATE_FILE)
         with self._connect() as db:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -266,9 +285,13 @@ class Store:
 
 @contextmanager
 def lab_lock(lab_id: str, *, data: Path | None = None) -> Iterator[None]:
-    """Exclusive right to change one lab; fails at once if another command holds it."""
-    path = locations(data).lab_lock(lab_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Exclusive right to change one lab; fails at once if another command holds it.
+
+    The id is checked before the lock file is made: it names a file beside the labs.
+    """
+    path = locations(data).lab_lock(check_lab_id(lab_id))
+    private_folder(path.parent, TRAVERSE_ONLY_DIR)
+    create_private(path)
     with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
