@@ -79,7 +79,7 @@ class PortShutdown(Fault["PortShutdown.Params"]):
     def _ifname(self, ctx: NodeContext, port: str) -> str:
         if ctx.node.kind is NodeKind.SWITCH:
             return switch_ifname(ctx, port)
-        if not re.match(IFNAME, port) or port == "eth0":
+        if not re.fullmatch(IFNAME, port) or port == "eth0":
             raise FaultError(f"router {ctx.node.name}: {port!r} is not a lab interface")
         return port
 

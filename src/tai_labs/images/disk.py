@@ -84,7 +84,7 @@ def find_disk_image(name: str, base: Path | None = None) -> DiskImage | None:
     """The disk image called name, or None if there is none (it may be a recipe)."""
     folder = locations(base).images / name
     meta = folder / META_FILE
-    if not NAME_RE.match(name) or not meta.is_file():
+    if not NAME_RE.fullmatch(name) or not meta.is_file():
         return None
     image = DiskImage.model_validate_json(meta.read_text(encoding="utf-8"))
     return image.model_copy(update={"folder": folder})
@@ -110,7 +110,7 @@ def import_disk(
     base: Path | None = None,
 ) -> DiskImage:
     """Convert source to qcow2 under images/<name>/ with its meta and secrets."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise UsageError(
             f"invalid image name {name!r}", hint="2-41 chars of [a-z0-9-], starting with a letter"
         )

@@ -98,7 +98,7 @@ class ImageStore:
         if not self.root.is_dir():
             return removed
         for entry in self.root.iterdir():
-            m = _BUILD_RE.match(entry.name)
+            m = _BUILD_RE.fullmatch(entry.name)
             if m and not _pid_alive(int(m["pid"])):
                 safe_rmtree(entry)
                 removed.append(entry)

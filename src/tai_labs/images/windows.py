@@ -125,11 +125,11 @@ class WindowsBuildSpec:
 
     def check(self) -> None:
         """Refuse values Windows Setup would choke on, before anything is written."""
-        if not _NAME_RE.match(self.name or self.edition.id):
+        if not _NAME_RE.fullmatch(self.name or self.edition.id):
             raise UsageError(
                 f"image name {self.name!r}: use lowercase letters, digits and '-' (40 at most)"
             )
-        if not _COMPUTER_RE.match(self.host_name):
+        if not _COMPUTER_RE.fullmatch(self.host_name):
             raise UsageError(
                 f"computer name {self.host_name!r}: 1-15 letters, digits or '-', not all digits"
             )

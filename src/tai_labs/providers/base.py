@@ -42,7 +42,7 @@ class NicSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _ifname(cls, v: str) -> str:
-        if not _IFNAME_RE.match(v):
+        if not _IFNAME_RE.fullmatch(v):
             raise ValueError("interface names are 1-15 chars of [a-zA-Z0-9_.-]")
         return v
 
@@ -51,7 +51,7 @@ class NicSpec(BaseModel):
     def _mac(cls, v: str | None) -> str | None:
         if v is not None:
             v = v.lower()
-            if not _MAC_RE.match(v):
+            if not _MAC_RE.fullmatch(v):
                 raise ValueError("MAC must look like 02:00:00:00:00:01")
             if int(v[:2], 16) & 1:
                 raise ValueError("MAC must be unicast (even first octet)")
@@ -127,7 +127,7 @@ class NodeSpec(BaseModel):
     @field_validator("hostname")
     @classmethod
     def _hostname(cls, v: str) -> str:
-        if not _HOSTNAME_RE.match(v):
+        if not _HOSTNAME_RE.fullmatch(v):
             raise ValueError("hostname must be one DNS label")
         return v
 

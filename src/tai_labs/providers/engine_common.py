@@ -48,7 +48,7 @@ def free_number(lab_id: str, metas: Iterable[Mapping[str, object]]) -> int:
 
 
 def check_snapshot_name(name: str) -> str:
-    if not _SNAPSHOT_RE.match(name):
+    if not _SNAPSHOT_RE.fullmatch(name):
         raise EngineError(f"invalid snapshot name {name!r}")
     return name
 

@@ -153,13 +153,13 @@ def render_frr_conf(node: Node, p: RouterPlan) -> str:
 
 
 def _check_name(value: str, what: str) -> str:
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         raise RoleError(f"{what} {value!r} is not a host name label")
     return value
 
 
 def _check_domain(value: str) -> str:
-    if not _DOMAIN_RE.match(value):
+    if not _DOMAIN_RE.fullmatch(value):
         raise RoleError(f"DHCP domain {value!r} is not a DNS domain name")
     return value
 

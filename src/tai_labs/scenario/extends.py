@@ -37,7 +37,7 @@ def catalogue_roots(file: Path) -> tuple[Path, ...]:
 def _base_path(file: Path, ref: str, roots: tuple[Path, ...]) -> Path | None:
     if ref.endswith((".yaml", ".yml")):
         return paths.resolve_inside(file.parent, ref, roots)
-    if not _TOPOLOGY_NAME.match(ref):
+    if not _TOPOLOGY_NAME.fullmatch(ref):
         raise paths.PathRefused(
             f"{ref[:80]!r} is not a topology name",
             "use the name of a file of scenarios/_topologies, or a relative .yaml path",

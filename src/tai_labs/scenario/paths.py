@@ -60,7 +60,7 @@ def resolve_inside(folder: Path, ref: object, roots: Sequence[Path]) -> Path:
 
 
 def check_image_name(name: str) -> None:
-    if not IMAGE_NAME.match(name):
+    if not IMAGE_NAME.fullmatch(name):
         raise PathRefused(
             f"{name!r} is not an image name",
             "use the name of an image recipe or of an imported disk (tai-labs image ls)",

@@ -43,9 +43,9 @@ def port_ifname(name: str) -> str:
     ifname = name.lower().replace("/", "-")
     if ifname and not ifname[0].isalpha():
         ifname = "p" + ifname
-    if not _IFNAME_RE.match(ifname):
+    if not _IFNAME_RE.fullmatch(ifname):
         raise ValueError(f"switch port {name!r} gives no valid interface name ({ifname!r})")
-    if _RESERVED.match(ifname):
+    if _RESERVED.fullmatch(ifname):
         raise ValueError(
             f"switch port {name!r} would be named {ifname!r}, which the switch keeps for itself"
         )

@@ -35,7 +35,7 @@ def ps_quote(value: str) -> str:
 
 def ps_variable(name: str) -> str:
     """``$name``, for a parameter name that is a plain identifier (refused otherwise)."""
-    if not _PS_NAME.match(name):
+    if not _PS_NAME.fullmatch(name):
         raise ValueError(f"not a PowerShell parameter name: {name!r}")
     return f"${name}"
 

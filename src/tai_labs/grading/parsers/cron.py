@@ -100,7 +100,7 @@ def parse_cron_files(text: str) -> list[CronJob]:
         path, content = m.group(1), m.group(2)
         base = path.rsplit("/", 1)[-1]
         file_ignored = ""
-        if path.startswith("/etc/cron.d/") and not _CRON_D_NAME.match(base):
+        if path.startswith("/etc/cron.d/") and not _CRON_D_NAME.fullmatch(base):
             # Debian's cron skips cron.d files whose name has a dot (run-parts naming).
             file_ignored = (
                 f"cron ignore le fichier {path} (nom avec un point ou caractère interdit)"
