@@ -17,7 +17,7 @@ from tai_labs.cli import images as image_cmds
 from tai_labs.cli import labs as lab_cmds
 from tai_labs.cli import scenarios as scenario_cmds
 from tai_labs.cli import selftest as selftest_cmds
-from tai_labs.cli.output import err_console
+from tai_labs.cli.output import err_console, markup
 from tai_labs.errors import TaiLabsError
 
 #: Command parameters that name something, and the check each gets before the command runs.
@@ -118,9 +118,9 @@ def main() -> None:
     try:
         app()
     except TaiLabsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        err_console.print(markup("[red]error:[/red] {}", exc.message))
         if exc.hint:
-            err_console.print(f"  [dim]hint:[/dim] {exc.hint}")
+            err_console.print(markup("  [dim]hint:[/dim] {}", exc.hint))
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -130,13 +130,13 @@ def main() -> None:
         if os.environ.get("TAI_LABS_DEBUG") or "--debug" in sys.argv[1:]:
             raise
         err_console.print(
-            f"[red]internal error:[/red] {type(exc).__name__}: {exc}",
-            markup=True,
-            highlight=False,
+            markup("[red]internal error:[/red] {}: {}", type(exc).__name__, exc),
             soft_wrap=True,
         )
         err_console.print(
-            "  [dim]hint:[/dim] this is a bug in tai-labs; run again with --debug for the "
-            "traceback and report it with the command you ran"
+            markup(
+                "  [dim]hint:[/dim] this is a bug in tai-labs; run again with --debug for the "
+                "traceback and report it with the command you ran"
+            )
         )
         raise SystemExit(70) from None

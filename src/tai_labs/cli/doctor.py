@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from tai_labs.cli.output import console, print_json, styled
@@ -39,8 +38,8 @@ def doctor(
                 row["name"],
                 row["needed_for"],
                 styled(row["status"]),
-                escape(row["detail"]),
-                escape(row["fix"]),
+                row["detail"],
+                row["fix"],
             )
         console.print(table)
     if any(r.finding.status is Status.FAIL for r in results):

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tai_labs.cli.labs import lab_ids
-from tai_labs.cli.output import console, err_console
+from tai_labs.cli.output import console, err_console, markup, styled
 from tai_labs.errors import UsageError
 from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import CheckResult, GradeReport
@@ -36,12 +36,19 @@ class Format(enum.StrEnum):
 
 def _table(report: GradeReport) -> None:
     console.print(
-        f"[bold]{escape(report.scenario_title)}[/bold] · lab {report.lab} · candidat "
-        f"« {escape(report.candidate)} » · {report.points:g}/{report.max_points:g} points · "
-        f"{report.seconds:.1f} s"
+        markup(
+            "[bold]{}[/bold] · lab {} · candidat « {} » · {}/{} points · {} s",
+            report.scenario_title,
+            report.lab,
+            report.candidate,
+            f"{report.points:g}",
+            f"{report.max_points:g}",
+            f"{report.seconds:.1f}",
+        )
     )
     for comp in report.competences:
-        state = "[green]acquise[/green]" if comp.acquired else "[red]non acquise[/red]"
+        state = styled("acquise", "green") if comp.acquired else styled("non acquise", "red")
+        title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}, ")
         table = Table(
             "critère",
             "contrôle",
@@ -49,8 +56,7 @@ def _table(report: GradeReport) -> None:
             "points",
             "message",
             "preuve",
-            title=f"{comp.id} — {escape(comp.title)} : "
-            f"{comp.points:g}/{comp.max_points:g}, {state}",
+            title=title + state,
             title_justify="left",
         )
         for check in (c for c in report.checks if c.competence == comp.id):
@@ -59,10 +65,10 @@ def _table(report: GradeReport) -> None:
             table.add_row(
                 check.criterion,
                 check.id,
-                f"[{style}]{check.verdict.label_fr}[/{style}]",
+                styled(check.verdict.label_fr, style),
                 f"{check.points:g}/{check.max_points:g}",
-                escape(check.message),
-                escape(proof),
+                check.message,
+                proof,
             )
         console.print(table)
 
@@ -94,9 +100,7 @@ def grade(
         if fmt is Format.TABLE and output is None:
             return
         style = VERDICT_STYLE[result.verdict]
-        err_console.print(
-            f"[{style}]{result.verdict.value:7}[/{style}] {result.id}", highlight=False
-        )
+        err_console.print(styled(f"{result.verdict.value:7}", style) + f" {result.id}")
 
     report = grade_lab(lab_id, only=only or (), threshold=threshold, on_result=progress)
     renderers = {

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tai_labs.cli.output import console, err_console, print_json
+from tai_labs.cli.output import console, err_console, print_json, styled
 
 app = typer.Typer(
     help="Build, list and remove node images (debootstrap recipes under images/); "
@@ -34,10 +34,11 @@ def recipe_names(incomplete: str) -> list[str]:
 def _progress_bar() -> Progress:
     """One bar per image: name, bar, percentage, current step, elapsed time (on stderr)."""
     return Progress(
-        TextColumn("{task.description:<8}"),
+        # markup=False: a step is a line apt or debootstrap printed, never markup.
+        TextColumn("{task.description:<8}", markup=False),
         BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[step]}"),
+        TextColumn("{task.percentage:>3.0f}%", markup=False),
+        TextColumn("{task.fields[step]}", markup=False),
         TimeElapsedColumn(),
         console=err_console,
     )
@@ -92,7 +93,7 @@ def ls(
         return
     table = Table("image", "kind", "parent", "key", "cached", "VM disk", "description")
     for r in rows:
-        cached = "[green]yes[/green]" if r.built else "[yellow]no[/yellow]"
+        cached = styled("yes", "green") if r.built else styled("no", "yellow")
         if r.stale_builds:
             cached += f" (+{r.stale_builds} stale)"
         table.add_row(

@@ -6,11 +6,10 @@ import time
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from tai_labs.cli.completion import scenario_names
-from tai_labs.cli.output import console, err_console, print_json, styled
+from tai_labs.cli.output import console, err_console, markup, print_json, styled
 from tai_labs.lab import lifecycle, snapshots
 from tai_labs.lab.access import access_details
 from tai_labs.lab.runtime import open_lab
@@ -28,18 +27,24 @@ def lab_ids(incomplete: str) -> list[str]:
 
 def _print_status(info: LabStatus) -> None:
     console.print(
-        f"[bold]lab {info.id}[/bold] · {info.scenario} · candidat « {info.candidate} » "
-        f"· graine {info.seed} · {styled(info.status)}"
+        markup(
+            "[bold]lab {}[/bold] · {} · candidat « {} » · graine {} · ",
+            info.id,
+            info.scenario,
+            info.candidate,
+            info.seed,
+        )
+        + styled(info.status)
     )
     if info.error:
-        console.print(f"[red]{info.error}[/red]", markup=False)
+        console.print(styled(info.error, "red"))
     table = Table("node", "kind", "state", "ready", "management", "lab addresses")
     for n in info.nodes:
         table.add_row(
             n.name,
             n.kind,
             n.state,
-            "[green]yes[/green]" if n.ready else "no",
+            styled("yes", "green") if n.ready else "no",
             n.management or "-",
             ", ".join(n.addresses) or "-",
         )
@@ -82,7 +87,7 @@ def up(
     console.print(f"Prêt en {time.monotonic() - start:.1f} s. Énoncé : {info.brief}")
     for name, access in access_details(lab)["nodes"].items():
         console.print(f"  {name:8} {access['console']}", soft_wrap=True)
-        console.print(f"  {'':8} [dim]{escape(access['ssh'])}[/dim]", soft_wrap=True)
+        console.print(markup("  {:8} [dim]{}[/dim]", "", access["ssh"]), soft_wrap=True)
 
 
 def down(
@@ -193,9 +198,13 @@ def _reporter(start: float) -> lifecycle.Reporter:
     def report(event: lifecycle.Event) -> None:
         who = f"{event.node}: " if event.node else ""
         err_console.print(
-            f"[dim]{time.monotonic() - start:6.1f}s[/dim] [cyan]{event.step:8}[/cyan] "
-            f"{who}{event.message}",
-            highlight=False,
+            markup(
+                "[dim]{}s[/dim] [cyan]{}[/cyan] {}{}",
+                f"{time.monotonic() - start:6.1f}",
+                f"{event.step:8}",
+                who,
+                event.message,
+            )
         )
 
     return report

@@ -11,7 +11,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from tai_labs.cli.completion import block_ids, competence_ids, scenario_names
-from tai_labs.cli.output import console, print_json, styled
+from tai_labs.cli.output import console, markup, print_json, styled
 from tai_labs.errors import UsageError
 from tai_labs.locations import locations
 from tai_labs.referential import load_referential
@@ -86,11 +86,11 @@ def list_scenarios(
         if f is None:
             status = styled("invalid") + f" ({len(r.problems)} problems)"
         elif f.draft:
-            status = "[yellow]draft[/yellow]"
+            status = styled("draft", "yellow")
         elif r.runnable:
             status = styled("ok") + " runnable"
         else:
-            status = "[yellow]valid, not runnable yet[/yellow]"
+            status = styled("valid, not runnable yet", "yellow")
         table.add_row(
             r.id,
             f.block if f else "?",
@@ -104,8 +104,9 @@ def list_scenarios(
     blocked = [r for r in rows if r.valid and not r.runnable]
     if blocked:
         console.print(
-            f"[dim]{len(blocked)} valid scenario(s) cannot run yet; "
-            "`tai-labs list --json` lists their blockers.[/dim]"
+            f"{len(blocked)} valid scenario(s) cannot run yet; "
+            "`tai-labs list --json` lists their blockers.",
+            style="dim",
         )
 
 
@@ -119,12 +120,12 @@ def _coverage(rows: list[ScenarioSummary], as_json: bool) -> None:
         table.add_column(col)
     for c in cover:
         n = len(c.scenarios)
-        count = f"[red]{n}[/red]" if n == 0 else str(n)
+        count = styled(str(n), "red") if n == 0 else str(n)
         table.add_row(c.block, c.competence, c.title, count, ", ".join(c.scenarios))
     console.print(table)
     gaps = [c.competence for c in cover if not c.scenarios]
     if gaps:
-        console.print(f"[yellow]No scenario yet for {', '.join(gaps)}.[/yellow]")
+        console.print(f"No scenario yet for {', '.join(gaps)}.", style="yellow")
 
 
 def show(
@@ -146,7 +147,7 @@ def show(
         print_json(scenario_json(loaded))
         return
     meta = s.scenario
-    console.rule(f"[bold]{meta.title}[/bold]  ({s.id})")
+    console.rule(markup("[bold]{}[/bold]  ({})", meta.title, s.id))
     console.print(
         f"{meta.block} · {', '.join(meta.competences)} · {meta.duration} min · "
         f"{meta.difficulty.label_fr} · candidat « {candidate} », graine {seed}"
@@ -168,7 +169,7 @@ def show(
     console.print(checks)
     console.print(f"Total : {s.total_points:g} points")
     for crit in sorted({c.criterion for c in s.checks}):
-        console.print(f"  [dim]{crit}[/dim] {ref.criterion(crit).text}")
+        console.print(markup("  [dim]{}[/dim] {}", crit, ref.criterion(crit).text))
     if s.faults:
         console.print(f"Pannes injectées : {', '.join(f.id for f in s.faults)}")
     if meta.jury:
@@ -198,9 +199,9 @@ def validate_cmd(
         for r in results:
             if r.problems:
                 for d in r.problems:
-                    console.print(d.format(), markup=False, soft_wrap=True)
+                    console.print(d.format(), soft_wrap=True)
             else:
-                console.print(f"{styled('ok')} {display_path(r.file)}")
+                console.print(styled("ok") + f" {display_path(r.file)}")
         problems = sum(len(r.problems) for r in invalid)
         console.print(
             f"{len(results) - len(invalid)} valid, {len(invalid)} invalid"
@@ -253,7 +254,7 @@ def catalog_cmd(
             item.name,
             params,
             item.summary,
-            styled("ok") if item.implemented else "[dim]not yet[/dim]",
+            styled("ok") if item.implemented else styled("not yet", "dim"),
         )
     console.print(table)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tai_labs.cli.completion import scenario_names
-from tai_labs.cli.output import console, err_console, print_json
+from tai_labs.cli.output import console, err_console, print_json, styled
 from tai_labs.lab.selftest import run_selftest, selftest_plan
 from tai_labs.reports.selftest import selftest_junit
 
@@ -35,9 +35,9 @@ def selftest(
     """
     plan = selftest_plan(scenarios or ())
     for file, draft in plan.drafts:
-        err_console.print(f"skip {file.parent.name}: draft ({escape(draft)})")
+        err_console.print(f"skip {file.parent.name}: draft ({draft})")
     started = time.monotonic()
-    results = run_selftest(plan.files, lambda line: err_console.print(escape(line)))
+    results = run_selftest(plan.files, err_console.print)
     if junit:
         junit.write_text(selftest_junit(results), encoding="utf-8")
     if as_json:
@@ -53,15 +53,13 @@ def selftest(
             title_justify="left",
         )
         for r in results:
-            phases = " ".join(
-                ("[green]" if p.ok else "[red]") + escape(p.name) + "[/]" for p in r.phases
-            )
+            phases = Text(" ").join(styled(p.name, "green" if p.ok else "red") for p in r.phases)
             table.add_row(
                 r.scenario,
-                escape(str(r.variant or "")),
+                str(r.variant or ""),
                 phases,
                 f"{r.seconds:.0f} s",
-                "[green]ok[/green]" if r.ok else "[red]FAIL[/red]",
+                styled("ok", "green") if r.ok else styled("FAIL", "red"),
             )
         console.print(table)
     failed = sum(1 for r in results if not r.ok)
