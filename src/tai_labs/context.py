@@ -30,6 +30,10 @@ from tai_labs.sessions.winrm import admin_session
 #: Runs argv inside the node: (argv, input, timeout) -> result.
 Exec = Callable[[Sequence[str], "str | bytes | None", "float | None"], ExecResult]
 
+#: Secrets shorter than this are not looked for in command lines: so short a value could be
+#: part of an ordinary argument by chance (the lab's secrets are 12 to 20 characters).
+MIN_SECRET_LEN = 6
+
 
 class NodeError(TaiLabsError):
     """Acting on a node failed: a command it ran, or provisioning it."""
@@ -81,6 +85,16 @@ class NodeContext:
         timeout: float | None = 120.0,
         check: bool = True,
     ) -> ExecResult:
+        leaked = self.secret_in(argv)
+        if leaked is not None:
+            # The command line shows in `ps`, in the node and on the host (lxc-attach's own
+            # arguments): never run it, and never print it (it holds the secret).
+            raise NodeError(
+                f"{self.node.name}: the lab secret {leaked!r} is in the command line of "
+                f"`{argv[0]}`; the command was not run",
+                hint="pass the secret on standard input (a step's `input`, or the tool's "
+                "--stdin/PASSWD_FD=0 option), never as an argument",
+            )
         result = self.exec(argv, input, timeout)
         if check and not result.ok:
             raise NodeError(
@@ -88,6 +102,13 @@ class NodeContext:
                 f"{(result.stderr or result.stdout).strip()[-500:]}"
             )
         return result
+
+    def secret_in(self, argv: Sequence[str]) -> str | None:
+        """The name of a lab secret that appears in ``argv``, or None."""
+        for name, value in self.secrets.items():
+            if len(value) >= MIN_SECRET_LEN and any(value in arg for arg in argv):
+                return name
+        return None
 
     def write_file(self, path: str, content: str, mode: str = "0644") -> None:
         # Content goes through stdin: no value is ever spliced into a shell command line.

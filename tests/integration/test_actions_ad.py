@@ -1,4 +1,5 @@
-"""ad.gpo_link and ad.dns_record on a real Samba AD DC: each makes its check pass where it failed.
+"""ad.gpo_link and ad.dns_record on a real Samba AD DC: each makes its check pass where it failed;
+samba-tool takes passwords on stdin (the form of the shipped solution steps).
 
 The lab is test_graders_ad's ``compte-verrouille`` one (its ``lab`` and ``directory``
 fixtures, imported: one more lab for this module, brought up and always removed, or the
@@ -146,3 +147,32 @@ def test_dns_record_action_makes_the_dns_check_pass(dc1: NodeContext, pc1_sessio
     check(pc1_session, "probe.dns", {"query": fqdn, "resolves": False}, PASS)
     check(pc1_session, "probe.dns", resolves, FAIL)
     step(dc1, "ad.dns_record", record=host, value="192.168.10.30", state="absent")
+
+
+#: smbclient's password from stdin into PASSWD, as the smb.access check does: no argv holds it.
+_SMB_LOGIN = r"""
+IFS= read -r PASSWD || exit 125
+export PASSWD
+smbclient //127.0.0.1/netlogon -U "$1" --use-kerberos=off -t 15 -c ls
+"""
+
+
+def _logs_in(dc1: NodeContext, login: str, password: str) -> bool:
+    res = dc1.run(["sh", "-c", _SMB_LOGIN, "sh", login], input=password + "\n", check=False)
+    return res.ok
+
+
+def test_samba_tool_takes_passwords_on_stdin(dc1: NodeContext) -> None:
+    """The shipped solution steps' form (compte-verrouille, depart-et-arrivee): samba-tool user
+    create and setpassword with no password in argv, the password twice on stdin."""
+    login = f"stdin{RUN}"
+    first, second = f"Stdin-Premier-{RUN}x", f"Stdin-Second-{RUN}x"
+    try:
+        step(dc1, "linux.exec", argv=["samba-tool", "user", "create", login],
+             input=f"{first}\n{first}\n")  # fmt: skip
+        assert _logs_in(dc1, login, first)
+        step(dc1, "linux.exec", argv=["samba-tool", "user", "setpassword", login],
+             input=f"{second}\n{second}\n")  # fmt: skip
+        assert _logs_in(dc1, login, second) and not _logs_in(dc1, login, first)
+    finally:
+        dc1.run(["samba-tool", "user", "delete", login], check=False)

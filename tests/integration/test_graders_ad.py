@@ -249,14 +249,14 @@ def test_must_change_password_and_expiry(lab: Any, directory: Any, login: str) -
         "no_change_forced",
         FAIL,
     )
-    tool(
-        lab,
-        "user",
-        "setpassword",
-        login,
-        f"--newpassword={password}",
-        "--must-change-at-next-login",
+    # The password on stdin (samba-tool asks twice), never in argv: `ps` shows argv.
+    res = lab.exec(
+        "dc1",
+        ["samba-tool", "user", "setpassword", login, "--must-change-at-next-login"],
+        input=f"{password}\n{password}\n",
+        timeout=120,
     )
+    assert res.ok, res.stderr[-400:] + res.stdout[-400:]
     grade(
         directory, "ad.user", {"login": login, "must_change_password": True}, "change_forced", PASS
     )
