@@ -17,7 +17,7 @@ from tai_labs.cli import images as image_cmds
 from tai_labs.cli import labs as lab_cmds
 from tai_labs.cli import scenarios as scenario_cmds
 from tai_labs.cli import selftest as selftest_cmds
-from tai_labs.cli.output import err_console, markup
+from tai_labs.cli.output import err_console, markup, show_library_warnings
 from tai_labs.errors import TaiLabsError
 
 #: Command parameters that name something, and the check each gets before the command runs.
@@ -67,7 +67,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    pass
+    show_library_warnings()
 
 
 def _names_checked(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ the whole host), and data is never read as markup. Styled text is built on purpo
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any
 
@@ -41,3 +42,18 @@ STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "valid": "green"
 def styled(status: str, style: str | None = None) -> Text:
     """``status`` in the colour of its kind (or in ``style``), as it is."""
     return Text(status, style=style or STATUS_STYLE.get(status, ""))
+
+
+class _WarningHandler(logging.Handler):
+    """What the library logs (a warning, an error it recovered from), on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        label = "warning" if record.levelno < logging.ERROR else "error"
+        err_console.print(markup("[yellow]{}:[/yellow] {}", label, record.getMessage()))
+
+
+def show_library_warnings() -> None:
+    """Show what ``tai_labs`` logs at WARNING and above (the library never prints)."""
+    logger = logging.getLogger("tai_labs")
+    if not any(isinstance(h, _WarningHandler) for h in logger.handlers):
+        logger.addHandler(_WarningHandler(logging.WARNING))

@@ -1,12 +1,14 @@
 """An existing lab, opened: its scenario rendered with its own secrets, plan, engine, network.
 
-Every command that acts on a lab (up, status, exec, console, grade later) opens it through
-``open_lab``, so they all see the same rendering of the scenario and the same names.
+Every command that acts on a lab (up, status, exec, console, grade, reset, snapshot, revert,
+brief) opens it through ``open_lab``, so they all see the same rendering of the scenario and
+the same names, and each checks on the way that the lab's firewall is still in place.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,11 +23,14 @@ from tai_labs.lab.sessions import SessionPool
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
+from tai_labs.providers.naming import nft_table
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
     from tai_labs.providers.engines import LabEngine
     from tai_labs.providers.network import LabNetwork
+
+log = logging.getLogger(__name__)
 
 
 def lab_folder(lab_id: str) -> Path:
@@ -133,7 +138,28 @@ def render_for_lab(
     )
 
 
+def check_firewall(lab_id: str) -> bool:
+    """Put the lab's nft table back if something removed it; True if it had to.
+
+    The table is what keeps the lab's networks apart from the host and from other labs, and
+    ``nft flush ruleset`` or a firewall reload removes it without a word: every command that
+    opens a lab checks it, and says so (a warning the CLI shows) when it was gone.
+    """
+    from tai_labs.providers.network import ensure_lab_firewall
+
+    if not ensure_lab_firewall(lab_id):
+        return False
+    log.warning(
+        "lab %s: its firewall (nft table %s) was missing or emptied and has been re-installed; "
+        "something removed the host's nftables rules (`nft flush ruleset`, a firewall reload)",
+        lab_id,
+        nft_table(lab_id),
+    )
+    return True
+
+
 def open_lab(lab_id: str, store: Store | None = None) -> Lab:
+    """The lab, its scenario rendered as it was at `up`; its firewall checked on the way."""
     store = store or Store()
     record = store.lab(lab_id)
     loaded = render_for_lab(
@@ -143,4 +169,5 @@ def open_lab(lab_id: str, store: Store | None = None) -> Lab:
         record.seed,
         LabSecrets(lab_folder(record.id)),
     )
+    check_firewall(record.id)
     return Lab(record, store, loaded)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -185,6 +186,40 @@ def delete_nft(lab_id: str) -> bool:
         run(["nft", "delete", "table", "inet", naming.nft_table(lab_id)], check=False).returncode
         == 0
     )
+
+
+def nft_table_intact(lab_id: str) -> bool:
+    """Is the lab's table there with rules in its forward and input chains?
+
+    ``nft flush ruleset`` (or a firewall service reloading its own rules) removes the table;
+    ``nft flush table`` empties it: either way the lab's networks are no longer isolated.
+    """
+    table = naming.nft_table(lab_id)
+    proc = run(["nft", "-j", "list", "table", "inet", table], check=False)
+    if proc.returncode != 0:
+        return False
+    try:
+        items = json.loads(proc.stdout or b"{}").get("nftables", [])
+    except ValueError:
+        return False
+    with_rules = {i["rule"].get("chain") for i in items if isinstance(i, dict) and "rule" in i}
+    return {"forward", "input"} <= with_rules
+
+
+def ensure_lab_firewall(lab_id: str) -> bool | None:
+    """Re-install the lab's nft table if it is missing or emptied.
+
+    True: it was, and is back; False: it was intact; None: nothing to check (not root, so
+    the table can be neither read nor installed, or the lab has no network yet).
+    """
+    if os.geteuid() != 0 or not _state_file(naming.check_lab_id(lab_id)).is_file():
+        return None
+    net = load_lab_network(lab_id)
+    with _net_lock():  # two commands on one lab must not both delete and re-add it
+        if nft_table_intact(lab_id):
+            return False
+        _apply_nft(net)
+    return True
 
 
 def lab_nft_tables() -> set[str]:
