@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tai_labs.errors import TaiLabsError
 
@@ -88,3 +89,16 @@ class ScenarioError(TaiLabsError):
         count = len(self.diagnostics)
         summary = f"{count} problem{'s' if count != 1 else ''} in scenario"
         super().__init__(summary + "\n" + "\n".join(d.format() for d in self.diagnostics))
+
+
+#: Characters of a value quoted back in a message: enough to recognise it.
+SHOWN_CHARS = 80
+
+
+def shown_value(value: Any) -> str:
+    """A value as a message quotes it: short, and never an error of its own (Python refuses to
+    write out an integer of more than 4,300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 512:
+        return f"an integer of about {round(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tai_labs.scenario import limits
-from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, Location, ScenarioError
+from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, Location, ScenarioError, shown_value
 
 
 class _Locations(dict[KeyPath, Location]):
@@ -175,11 +175,11 @@ class _Builder:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, KeyError, OverflowError, IndexError) as exc:
+        except Exception as exc:  # PyYAML's constructors fail in many ways on a bad tagged value
             raise _LimitError(
                 node.start_mark.line + 1,
-                f"YAML error: cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}"
-                f" ({type(exc).__name__})",
+                f"YAML error: cannot read {shown_value(node.value)} as "
+                f"{node.tag.rsplit(':', 1)[-1]} ({type(exc).__name__})",
                 "remove the !!tag or fix the value",
             ) from None
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tai_labs.scenario.diagnostics import Diagnostic, KeyPath
+from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, shown_value
 from tai_labs.scenario.source import SourceMap
 
 M = TypeVar("M", bound=BaseModel)
@@ -118,12 +118,12 @@ def _diagnostic(
         return Diagnostic(where, full, f"unknown key {path[-1]!r}" if path else "unknown key", hint)
     if kind in _TYPE_WORDS:
         got = err.get("input")
-        shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        shown = shown_value(got) if not isinstance(got, dict | list) else type(got).__name__
         return Diagnostic(where, full, f"expected {_TYPE_WORDS[kind]}, got {shown}", None)
     if kind == "literal_error" or kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
         return Diagnostic(
-            where, full, f"{err.get('input')!r} is not allowed", f"use one of {expected}"
+            where, full, f"{shown_value(err.get('input'))} is not allowed", f"use one of {expected}"
         )
     message = err["msg"]
     if message.startswith("Value error, "):
