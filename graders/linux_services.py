@@ -17,6 +17,8 @@ from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
+_SPACE_SEMI = re.compile(" ;")
+
 
 def _unit(name: str) -> str:
     return name if "." in name else f"{name}.service"
@@ -154,7 +156,7 @@ class Cron(LinuxCheck["Cron.Params"]):
         jobs = []
         for timer in timers:
             svc = services.get(timer.get("Unit"), {})
-            cal = re.findall(r"OnCalendar=(.*?) ;", timer.get("TimersCalendar", ""))
+            cal = p.findall_between(timer.get("TimersCalendar", ""), "OnCalendar=", _SPACE_SEMI)
             schedule = p.oncalendar_to_cron(cal[0]) if len(cal) == 1 else None
             ignored = (
                 ""

@@ -93,9 +93,10 @@ class Timezone(LinuxCheck["Timezone.Params"]):
 def _assignments(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in text.splitlines():
-        m = re.match(r"^\s*(?:export\s+)?([A-Z_]+)\s*=\s*(.*?)\s*$", line)
+        # ``(.*)`` right-stripped, not ``(.*?)\s*$``: that is quadratic on inner spaces.
+        m = re.match(r"^\s*(?:export\s+)?([A-Z_]+)\s*=\s*(.*)$", line)
         if m:
-            values[m.group(1)] = m.group(2).strip("\"'")
+            values[m.group(1)] = m.group(2).rstrip().strip("\"'")
     return values
 
 

@@ -18,6 +18,10 @@ from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
+#: ping's summary line. ``(?<!\d)``: a match starts a digit run (it always did), so a long
+#: run of digits is not rescanned from each of its digits (quadratic).
+PING_SUMMARY = re.compile(r"(?<!\d)(\d+) packets transmitted, (\d+) (?:packets )?received")
+
 
 @register_check
 class Dns(Probe["Dns.Params"]):
@@ -194,7 +198,7 @@ class Reach(Probe["Reach.Params"]):
                 p.quote(r),
             )
         if params.port is None:
-            m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", text)
+            m = PING_SUMMARY.search(text)
             if r.rc in (0, 1) and m:
                 up = int(m.group(2)) > 0
                 decisive = m.group(0)

@@ -58,7 +58,8 @@ def svi_ifname(vlan: int) -> str:
 
 #: A CLI error line: vtysh and IOS start them with "% " ("% Unknown command: ...",
 #: "% Command incomplete", "% Invalid input detected at '^' marker.").
-CLI_ERROR = re.compile(r"^\s*% ", re.MULTILINE)
+#: Spaces but not line breaks before it: ``^\s*`` rescanned blank lines from every line start.
+CLI_ERROR = re.compile(r"^[^\S\n]*% ", re.MULTILINE)
 
 
 def cli_rc(output: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ WINRM_HTTPS_PORT = 5986
 WINDOWS_ADMIN = "Administrator"
 #: Progress records would come back as CLIXML noise on stderr.
 _PREAMBLE = "$ProgressPreference = 'SilentlyContinue'\n"
-_CLIXML_S = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
+_CLIXML_S, _CLIXML_S_END = '<S S="Error">', "</S>"
 
 
 def encoded_command(script: str) -> str:
@@ -38,7 +37,16 @@ def clean_clixml(stderr: str) -> str:
     """PowerShell's CLIXML error stream as plain text (what pywinrm's run_ps also does)."""
     if not stderr.startswith("#< CLIXML"):
         return stderr
-    parts = _CLIXML_S.findall(stderr)
+    # What re.findall('<S S="Error">(.*?)</S>', re.S) finds, without its quadratic time on
+    # a run of openers: each opener looks for its first closer once.
+    parts = []
+    pos = 0
+    while (start := stderr.find(_CLIXML_S, pos)) >= 0:
+        end = stderr.find(_CLIXML_S_END, start + len(_CLIXML_S))
+        if end < 0:
+            break
+        parts.append(stderr[start + len(_CLIXML_S) : end])
+        pos = end + len(_CLIXML_S_END)
     text = "".join(parts).replace("_x000D__x000A_", "\n")
     for entity, char in (
         ("&lt;", "<"),

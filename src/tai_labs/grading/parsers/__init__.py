@@ -19,6 +19,7 @@ from tai_labs.grading.parsers.cron import (
 )
 from tai_labs.grading.parsers.evidence import (
     C_LOCALE,
+    findall_between,
     first_line,
     fold,
     not_run,
@@ -86,6 +87,7 @@ __all__ = [
     "execstart_argvs",
     "filled",
     "find_columns",
+    "findall_between",
     "first_line",
     "fold",
     "nft_port_verdict",

@@ -96,8 +96,7 @@ CRON_FILES_SCRIPT = (
 def parse_cron_files(text: str) -> list[CronJob]:
     """Jobs of /etc/crontab and /etc/cron.d/*, flagging the ones Debian's cron ignores."""
     jobs: list[CronJob] = []
-    for m in re.finditer(r"^==> (.+?) <==\n(.*?)\n<== EOF$", text, re.S | re.M):
-        path, content = m.group(1), m.group(2)
+    for path, content in _cron_file_blocks(text):
         base = path.rsplit("/", 1)[-1]
         file_ignored = ""
         if path.startswith("/etc/cron.d/") and not _CRON_D_NAME.fullmatch(base):
@@ -113,6 +112,34 @@ def parse_cron_files(text: str) -> list[CronJob]:
                 ignored = f"dernière ligne de {path} sans retour à la ligne : cron l'ignore"
             jobs.append(CronJob(job.source, job.schedule, job.user, job.command, job.line, ignored))
     return jobs
+
+
+_FILE_START = re.compile(r"^==> ", re.M)
+
+
+def _cron_file_blocks(text: str) -> list[tuple[str, str]]:
+    """(path, content) of each file ``CRON_FILES_SCRIPT`` printed.
+
+    What ``re.finditer(r"^==> (.+?) <==\n(.*?)\n<== EOF$", text, re.S | re.M)`` finds, in
+    linear time (the expression was cubic on a file of marker lines): the first `` <==``
+    line end after the start ends the path, the first ``<== EOF`` line ends the content; a
+    start with no such line means no later start has one either.
+    """
+    blocks: list[tuple[str, str]] = []
+    pos = 0
+    while (start := _FILE_START.search(text, pos)) is not None:
+        path_end = text.find(" <==\n", start.end() + 1)
+        if path_end < 0:
+            break
+        body = path_end + len(" <==\n")
+        end = text.find("\n<== EOF", body)
+        while end >= 0 and not (end + 8 == len(text) or text[end + 8] == "\n"):
+            end = text.find("\n<== EOF", end + 1)
+        if end < 0:
+            break
+        blocks.append((text[start.end() : path_end], text[body:end]))
+        pos = end + 8
+    return blocks
 
 
 def oncalendar_to_cron(spec: str) -> str | None:

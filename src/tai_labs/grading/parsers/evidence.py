@@ -3,6 +3,7 @@ an unusable output into ``error``; and the text helpers the parsers use."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -80,3 +81,47 @@ def fold(text: str) -> str:
     """Case- and accent-insensitive form, for matching French words written by candidates."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def findall_between(
+    text: str, opener: str | re.Pattern[str], closer: re.Pattern[str], *, dotall: bool = False
+) -> list[str]:
+    """``re.findall(opener + "(.*?)" + closer, text)`` in linear time (``re.S`` if dotall).
+
+    The expression tries every opener against every later closer: quadratic on a line of
+    openers, which a candidate can write. Here each opener looks for its first closer once,
+    and a failed search ends the line (or the text): a later opener cannot find one either.
+    ``closer`` must match at most ``_CLOSER_SPAN`` characters.
+    """
+    found: list[str] = []
+    pos = 0
+    while True:
+        if isinstance(opener, str):
+            start = text.find(opener, pos)
+            if start < 0:
+                return found
+            content = start + len(opener)
+        else:
+            m = opener.search(text, pos)
+            if m is None:
+                return found
+            content = m.end()
+        if dotall:
+            end = closer.search(text, content)
+            if end is None:
+                return found
+        else:
+            newline = text.find("\n", content)
+            line_end = len(text) if newline < 0 else newline
+            end = closer.search(text, content, line_end + _CLOSER_SPAN)
+            if end is None or end.start() > line_end:
+                if newline < 0:
+                    return found
+                pos = newline + 1
+                continue
+        found.append(text[content : end.start()])
+        pos = max(end.end(), content + 1)
+
+
+#: The longest closer ``findall_between`` accepts: it may run past the line's end by that much.
+_CLOSER_SPAN = 8

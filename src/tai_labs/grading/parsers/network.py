@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tai_labs.grading.parsers.evidence import findall_between
+
 
 @dataclass
 class DigAnswer:
@@ -17,10 +19,10 @@ class DigAnswer:
 
 def parse_dig(text: str) -> DigAnswer | None:
     """``dig +noall +comments +answer``: the header status and the answer records."""
-    m = re.search(r"->>HEADER<<-.*status: ([A-Z]+)", text)
-    if not m:
+    status = _dig_status(text)
+    if status is None:
         return None
-    answer = DigAnswer(m.group(1))
+    answer = DigAnswer(status)
     for line in text.splitlines():
         if not line.strip() or line.startswith(";"):
             continue
@@ -29,6 +31,21 @@ def parse_dig(text: str) -> DigAnswer | None:
             answer.records.append((parts[0].rstrip(".").lower(), parts[3], parts[4].strip()))
             answer.lines.append(line.strip())
     return answer
+
+
+def _dig_status(text: str) -> str | None:
+    """``re.search(r"->>HEADER<<-.*status: ([A-Z]+)", text)``'s group, in linear time: on
+    each line the first header is the leftmost start, and ``.*`` is matched once from it."""
+    for line in text.split("\n"):
+        start = line.find("->>HEADER<<-")
+        if start >= 0:
+            m = _STATUS.match(line, start + len("->>HEADER<<-"))
+            if m:
+                return m.group(1)
+    return None
+
+
+_STATUS = re.compile(r".*status: ([A-Z]+)")
 
 
 def parse_getent_ahosts(text: str) -> list[str]:
@@ -47,10 +64,12 @@ def dns_name(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 # DHCP
 
+_LEASE, _BRACE = re.compile(r"lease\s*\{"), re.compile(r"\}")
+
 
 def parse_dhclient_lease(text: str) -> dict[str, list[str]] | None:
     """The last ``lease { ... }`` block of a dhclient lease file: option name → values."""
-    blocks = re.findall(r"lease\s*\{(.*?)\}", text, re.S)
+    blocks = findall_between(text, _LEASE, _BRACE, dotall=True)
     if not blocks:
         return None
     lease: dict[str, list[str]] = {}

@@ -17,21 +17,70 @@ def report_fields(text: str) -> dict[str, tuple[str, str]]:
     current: str | None = None
     for raw in text.splitlines():
         line = raw.strip()
-        heading = re.match(r"^#{1,6}\s*(.+?)\s*:?\s*$", line)
-        inline = re.match(r"^[-*>\s]*\**([^:*]{1,60}?)\**\s*:\s*\**\s*(.*)$", line)
-        if heading:
-            current = fold(heading.group(1).strip("* "))
+        heading = _heading(line)
+        inline = _inline_field(line) if heading is None else None
+        if heading is not None:
+            current = fold(heading.strip("* "))
             fields.setdefault(current, ("", line))
             continue
-        if inline and not re.match(r"^https?$", inline.group(1).strip(), re.I):
-            current = fold(inline.group(1).strip())
-            value = inline.group(2).strip().strip("*").strip()
+        if inline and not re.match(r"^https?$", inline[0].strip(), re.I):
+            current = fold(inline[0].strip())
+            value = inline[1].strip().strip("*").strip()
             old = fields.get(current, ("", line))
             fields[current] = (value or old[0], line)
             continue
         if current and line and not fields[current][0]:
             fields[current] = (line, fields[current][1] + " / " + line)
     return fields
+
+
+# The two line shapes below were regular expressions, ``^#{1,6}\s*(.+?)\s*:?\s*$`` and
+# ``^[-*>\s]*\**([^:*]{1,60}?)\**\s*:\s*\**\s*(.*)$``, whose overlapping quantifiers took
+# cubic time on a crafted line (a heading of 2,000 spaces: 13 s). These functions return
+# exactly their groups in one pass or a bounded number of them (tests/unit/test_parsers_linear.py
+# compares them with the expressions on random lines). ``line`` is stripped and has no line
+# break (``str.splitlines``), and ``str.isspace``/``strip`` are the expressions' ``\s``.
+
+
+def _heading(line: str) -> str | None:
+    """The title of a Markdown heading line (``## Champ :``), or None."""
+    hashes = len(line) - len(line.lstrip("#"))
+    if hashes == 0:
+        return None
+    taken = min(hashes, 6)
+    rest = line[taken:].lstrip()
+    if not rest:
+        # Only hashes (and spaces): the expression gives one hash back to the title, if it can.
+        return line[taken - 1] if taken > 1 else None
+    title = rest.rstrip()
+    if title.endswith(":"):
+        title = title[:-1].rstrip()
+    return title or rest[:1]
+
+
+def _inline_field(line: str) -> tuple[str, str] | None:
+    """(name, value) of a ``- **Champ** : valeur`` line, or None."""
+    colon = line.find(":")
+    if colon < 0:
+        return None
+    # The leading run of list and quote marks the expression's ``[-*>\s]*`` takes (no colon).
+    lead = 0
+    while lead < len(line) and (line[lead] in "-*>" or line[lead].isspace()):
+        lead += 1
+    head = line[:colon]
+    # The name ends where the rest up to the colon is only stars then spaces: from `stars`.
+    spaces = len(head.rstrip())
+    stars = len(head[:spaces].rstrip("*"))
+    # The expression tries name starts from the end of the lead backwards; a name is at
+    # most 60 characters, so only starts near `stars` or after it can succeed.
+    for start in range(lead, max(-1, stars - 61), -1):
+        if start >= colon or line[start] == "*":
+            continue
+        end = max(start + 1, stars)
+        if end <= colon and end - start <= 60 and "*" not in line[start:end]:
+            value = line[colon + 1 :].lstrip().lstrip("*").lstrip()
+            return line[start:end], value
+    return None
 
 
 def filled(value: str) -> bool:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tai_labs.grading.parsers.evidence import fold
+from tai_labs.grading.parsers.evidence import findall_between, fold
 from tai_labs.sessions.base import CommandResult
 
 # --------------------------------------------------------------------------------------------
@@ -36,7 +36,10 @@ def parse_systemctl_show(text: str) -> list[dict[str, str]]:
 
 def execstart_argvs(value: str) -> list[str]:
     """The command lines in an ``ExecStart={ path=... ; argv[]=... ; ... }`` property."""
-    return [m.strip() for m in re.findall(r"argv\[\]=(.*?)\s;\s", value)]
+    return [m.strip() for m in findall_between(value, "argv[]=", _ARGV_END)]
+
+
+_ARGV_END = re.compile(r"\s;\s")
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,10 +109,12 @@ def parse_df(text: str) -> DiskFree | None:
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) != 2:
         return None
-    m = re.fullmatch(r"\s*(\d+)\s+(\d+|-)%?\s+(\d+)\s+(/.*?)\s*", lines[1])
+    # The target is the rest of the line, right-stripped (not ``(/.*?)\s*``: quadratic).
+    m = re.fullmatch(r"\s*(\d+)\s+(\d+|-)%?\s+(\d+)\s+(/.*)", lines[1])
     if not m or m.group(2) == "-":
         return None
-    return DiskFree(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), lines[1].strip())
+    target = m.group(4).rstrip()
+    return DiskFree(int(m.group(1)), int(m.group(2)), int(m.group(3)), target, lines[1].strip())
 
 
 @dataclass(frozen=True)
