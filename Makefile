@@ -35,7 +35,7 @@ selftest: python-deps  ## every non-draft scenario proven on real labs, every va
 unit: python-deps  ## pure unit tests only (no lab, no root)
 	$(BIN)/python -m pytest tests/unit
 
-FUZZ_DOCS ?= 2000
+FUZZ_DOCS ?= 1000
 fuzz: python-deps  ## mutated scenarios through the loader: fails on a traceback or an overrun
 	$(BIN)/python tests/fuzz/fuzz_loader.py --docs $(FUZZ_DOCS) --bound 5 $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
