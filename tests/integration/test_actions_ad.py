@@ -162,17 +162,32 @@ def _logs_in(dc1: NodeContext, login: str, password: str) -> bool:
     return res.ok
 
 
+def _pwd_last_set(dc1: NodeContext, login: str) -> int:
+    out = dc1.run(["ldbsearch", "-H", SAM, f"(sAMAccountName={login})", "pwdLastSet"]).stdout
+    values = [line.split(":", 1)[1] for line in out.splitlines() if line.startswith("pwdLastSet:")]
+    assert len(values) == 1, out
+    return int(values[0])
+
+
 def test_samba_tool_takes_passwords_on_stdin(dc1: NodeContext) -> None:
     """The shipped solution steps' form (compte-verrouille, depart-et-arrivee): samba-tool user
-    create and setpassword with no password in argv, the password twice on stdin."""
+    create and setpassword with no password in argv, the password twice on stdin.
+
+    The old password is not asserted refused: Samba accepts the previous password over NTLM
+    for "old password allowed period" (60 minutes by default). The new password logging in,
+    which was never given anywhere but stdin, and pwdLastSet moving are the proof."""
     login = f"stdin{RUN}"
     first, second = f"Stdin-Premier-{RUN}x", f"Stdin-Second-{RUN}x"
     try:
         step(dc1, "linux.exec", argv=["samba-tool", "user", "create", login],
              input=f"{first}\n{first}\n")  # fmt: skip
         assert _logs_in(dc1, login, first)
+        assert not _logs_in(dc1, login, second)
+        set_before = _pwd_last_set(dc1, login)
+        time.sleep(1.1)  # pwdLastSet counts 100 ns ticks, but a same-second rewrite is no proof
         step(dc1, "linux.exec", argv=["samba-tool", "user", "setpassword", login],
              input=f"{second}\n{second}\n")  # fmt: skip
-        assert _logs_in(dc1, login, second) and not _logs_in(dc1, login, first)
+        assert _logs_in(dc1, login, second)
+        assert _pwd_last_set(dc1, login) > set_before
     finally:
         dc1.run(["samba-tool", "user", "delete", login], check=False)
