@@ -26,6 +26,8 @@ from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, ScenarioError, de
 from tai_labs.scenario.extends import catalogue_roots, load_document
 from tai_labs.scenario.model import Scenario, Step
 from tai_labs.scenario.render import (
+    budget_spent,
+    load_budget,
     make_environment,
     render_document,
     render_value,
@@ -262,8 +264,9 @@ def load_scenario(
 ) -> LoadedScenario:
     """Load, validate and render a scenario for one candidate; raise ScenarioError if invalid."""
     file = scenario_file(Path(path)).resolve()
-    prep = _prepare(file)
-    return _build(file, prep, candidate=candidate, seed=seed, lab_id=lab_id, secret=secret)
+    with load_budget():
+        prep = _prepare(file)
+        return _build(file, prep, candidate=candidate, seed=seed, lab_id=lab_id, secret=secret)
 
 
 def variable_specs(path: Path) -> dict[str, Variable]:
@@ -274,6 +277,11 @@ def variable_specs(path: Path) -> dict[str, Variable]:
 def validate(path: Path) -> list[Diagnostic]:
     """Every problem in a scenario, across all its variants; empty when it is valid."""
     file = scenario_file(Path(path)).resolve()
+    with load_budget():
+        return _validate(file)
+
+
+def _validate(file: Path) -> list[Diagnostic]:
     try:
         prep = _prepare(file)
     except ScenarioError as exc:
@@ -295,4 +303,6 @@ def validate(path: Path) -> list[Diagnostic]:
             )
         except ScenarioError as exc:
             problems.extend(exc.diagnostics)
+            if budget_spent():  # the next variants would only repeat the limit
+                break
     return dedupe(problems)

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -174,25 +175,72 @@ class _BoundedNamespace(Namespace):
         super().__setitem__(name, _check_result(value))
 
 
+@dataclass
+class _SharedBudget:
+    """What is left of one load's template budget (see ``load_budget``)."""
+
+    steps: int
+    deadline: float
+
+
+_SHARED: ContextVar[_SharedBudget | None] = ContextVar("tai_labs_template_budget", default=None)
+
+
+@contextmanager
+def load_budget() -> Iterator[None]:
+    """One budget for every template evaluated inside (a load, a validation of all variants).
+
+    Nested uses share the outermost budget. Outside any, each evaluation has its own bound only.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    budget = _SharedBudget(
+        limits.MAX_LOAD_TEMPLATE_STEPS, time.monotonic() + limits.MAX_LOAD_TEMPLATE_SECONDS
+    )
+    token = _SHARED.set(budget)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def budget_spent() -> bool:
+    """Whether the enclosing ``load_budget`` is used up (every further evaluation would fail)."""
+    shared = _SHARED.get()
+    return shared is not None and (shared.steps <= 0 or time.monotonic() > shared.deadline)
+
+
+def _limit_message() -> str:
+    # One message for every bound: which one trips first depends on the machine.
+    return (
+        f"ran too long (more than {limits.MAX_TEMPLATE_STEPS} steps, "
+        f"{limits.MAX_LOAD_TEMPLATE_STEPS} for all the templates of the scenario, "
+        f"or {max(limits.MAX_TEMPLATE_SECONDS, limits.MAX_LOAD_TEMPLATE_SECONDS):g} s)"
+    )
+
+
 @contextmanager
 def _budget() -> Iterator[None]:
-    """Bound the template code run inside: lines executed and wall time (this thread only).
+    """Bound the template code run inside: lines executed and wall time (this thread only),
+    for this evaluation and, inside ``load_budget``, for all the load's evaluations together.
 
     A trace function sees each line of compiled template code (``<template>`` frames), so a
     loop that never calls anything is still counted.
     """
+    shared = _SHARED.get()
+    max_steps = limits.MAX_TEMPLATE_STEPS
     deadline = time.monotonic() + limits.MAX_TEMPLATE_SECONDS
+    if shared is not None:
+        max_steps = min(max_steps, shared.steps)
+        deadline = min(deadline, shared.deadline)
     steps = 0
 
     def count(frame: FrameType, event: str, arg: Any) -> Any:
         nonlocal steps
         steps += 1
-        if steps > limits.MAX_TEMPLATE_STEPS or (steps % 512 == 0 and time.monotonic() > deadline):
-            # One message for both bounds: which one trips first depends on the machine.
-            raise TemplateLimitError(
-                f"ran too long (more than {limits.MAX_TEMPLATE_STEPS} steps or "
-                f"{limits.MAX_TEMPLATE_SECONDS:g} s)"
-            )
+        if steps > max_steps or (steps % 512 == 0 and time.monotonic() > deadline):
+            raise TemplateLimitError(_limit_message())
         return count
 
     def enter(frame: FrameType, event: str, arg: Any) -> Any:
@@ -204,6 +252,8 @@ def _budget() -> Iterator[None]:
         yield
     finally:
         sys.settrace(previous)
+        if shared is not None:
+            shared.steps = max(0, shared.steps - steps)
 
 
 def _evaluate(run: Callable[[], Any]) -> Any:
