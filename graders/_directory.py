@@ -12,6 +12,7 @@ The checks: ``graders/directory_accounts.py`` (users, computers),
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from graders._decoding import decoding
@@ -34,9 +35,10 @@ USER_ATTRS = (
     "accountExpires",
     "pwdLastSet",
     "memberOf",
+    "objectGUID",
 )
-GROUP_ATTRS = ("distinguishedName", "sAMAccountName", "groupType")
-GPO_ATTRS = ("distinguishedName", "displayName", "cn", "flags")
+GROUP_ATTRS = ("distinguishedName", "sAMAccountName", "groupType", "objectGUID")
+GPO_ATTRS = ("distinguishedName", "displayName", "cn", "flags", "objectGUID")
 
 Entries = list[dict[str, Any]]
 
@@ -90,6 +92,11 @@ def values(entry: dict[str, Any], name: str) -> list[str]:
 def as_entry(entry: dict[str, Any]) -> DirectoryEntry:
     """A fact entry (as ``search`` keeps it in the evidence) back as a directory entry."""
     return DirectoryEntry(entry["dn"], entry["attributes"])
+
+
+def guid_of(entries: Entries) -> str | None:
+    """The objectGUID of the single entry; None when there is none or several."""
+    return first(entries[0], "objectGUID") if len(entries) == 1 else None
 
 
 def group_filter(name: str) -> str:
@@ -172,16 +179,67 @@ def absence(entries: Entries, what_fr: str, what_en: str, key: str) -> Judgement
 # -- the base of the checks --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """An object a check is about, as found now: its objectGUID and how to say it was replaced
+    ("le compte jdupont a été supprimé puis recréé")."""
+
+    guid: str | None
+    replaced_fr: str
+    replaced_en: str
+
+
 class DirectoryCheck(Check[ParamsT, DirectorySession]):
-    """``decide`` reads the entries kept as facts; an answer that does not decode is ``error``."""
+    """``decide`` reads the entries kept as facts; an answer that does not decode is ``error``.
+
+    Objects named in ``tracked`` (``TrackedCheck``) keep their identity: what ``identify``
+    found at exam start (``Evidence.baseline``) must be what is found now, or the check fails
+    before ``decide`` (the same name on a new object is not the object the scenario is about).
+    """
 
     session = "directory"
     node_kinds = DC
 
     def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
         return decoding(
-            lambda: self.decide(evidence.facts, params), "réponse de l'annuaire", "directory answer"
+            lambda: self.replaced(evidence, params) or self.decide(evidence.facts, params),
+            "réponse de l'annuaire",
+            "directory answer",
         )
 
     def decide(self, facts: dict[str, Any], params: ParamsT) -> Judgement:
         raise NotImplementedError
+
+    def tracked(self, facts: dict[str, Any], params: ParamsT) -> dict[str, Tracked]:
+        """The objects whose identity counts, found in ``collect``'s facts (none here:
+        ``TrackedCheck`` is the base of the checks that have some)."""
+        return {}
+
+    def replaced(self, evidence: Evidence, params: ParamsT) -> Judgement | None:
+        """``fail`` when an object found at exam start is now another one by the same name.
+
+        An object gone since is not judged here: ``decide`` says it is missing.
+        """
+        now = self.tracked(evidence.facts, params)
+        for key, was in evidence.baseline.items():
+            found = now.get(key)
+            if found is None or found.guid is None or found.guid == was:
+                continue
+            return Judgement.failed(
+                f"{found.replaced_fr} : ce n'est plus le même objet",
+                f"{found.replaced_en}: not the same object",
+                f"objectGUID: {found.guid} (à l'ouverture de l'épreuve : {was})",
+            )
+        return None
+
+
+class TrackedCheck(DirectoryCheck[ParamsT]):
+    """A directory check about objects whose identity counts (accounts, groups, GPOs): at exam
+    start ``identify`` records the objectGUID of each object ``tracked`` finds."""
+
+    def tracked(self, facts: dict[str, Any], params: ParamsT) -> dict[str, Tracked]:
+        raise NotImplementedError
+
+    def identify(self, session: DirectorySession, params: ParamsT) -> dict[str, str]:
+        found = self.tracked(self.collect(session, params).facts, params)
+        return {key: t.guid for key, t in found.items() if t.guid}

@@ -18,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class User(d.DirectoryCheck["User.Params"]):
+class User(d.TrackedCheck["User.Params"]):
     name = "ad.user"
     summary = "A user account: OU, enabled, locked, expired, must change password, groups"
 
@@ -51,11 +51,33 @@ class User(d.DirectoryCheck["User.Params"]):
             )
         ev.facts["groups"] = {
             name: d.search(
-                session, ev, session.base_dn, d.group_filter(name), ["distinguishedName"]
+                session,
+                ev,
+                session.base_dn,
+                d.group_filter(name),
+                ["distinguishedName", "objectGUID"],
             )
             for name in dict.fromkeys([*params.member_of, *params.not_member_of])
         }
         return ev
+
+    def tracked(self, facts: dict[str, Any], p: Params) -> dict[str, d.Tracked]:
+        if not p.exists:
+            return {}
+        out = {
+            "user": d.Tracked(
+                d.guid_of(facts.get("user", [])),
+                f"le compte {p.login} a été supprimé puis recréé",
+                f"account {p.login} was deleted and recreated",
+            )
+        }
+        for name, entries in facts.get("groups", {}).items():
+            out[f"group:{name}"] = d.Tracked(
+                d.guid_of(entries),
+                f"le groupe {name} a été supprimé puis recréé",
+                f"group {name} was deleted and recreated",
+            )
+        return out
 
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"le compte {p.login}"
@@ -169,6 +191,9 @@ class User(d.DirectoryCheck["User.Params"]):
 
 @register_check
 class Computer(d.DirectoryCheck["Computer.Params"]):
+    """Not ``tracked``: joining a workstation to the domain again, which may recreate its
+    account, is a fix a jury accepts for a broken secure channel."""
+
     name = "ad.computer"
     summary = "A computer object exists (or not) in the given OU"
 

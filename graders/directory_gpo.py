@@ -18,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class GpoLink(d.DirectoryCheck["GpoLink.Params"]):
+class GpoLink(d.TrackedCheck["GpoLink.Params"]):
     name = "ad.gpo"
     summary = (
         "A GPO exists and is linked to an OU with the link enabled (or disabled, or not linked)"
@@ -56,6 +56,17 @@ class GpoLink(d.DirectoryCheck["GpoLink.Params"]):
                 ["distinguishedName", "gPLink", "gPOptions"],
             )
         return ev
+
+    def tracked(self, facts: dict[str, Any], p: Params) -> dict[str, d.Tracked]:
+        # Its settings live with it (GPT in the SYSVOL, named by its GUID): a new GPO by the
+        # same name has lost them, and every other link to the old one dangles.
+        return {
+            "gpo": d.Tracked(
+                d.guid_of(facts.get("gpo", [])),
+                f"la GPO « {p.gpo} » a été supprimée puis recréée",
+                f"GPO {p.gpo!r} was deleted and recreated",
+            )
+        }
 
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"la GPO « {p.gpo} »"

@@ -18,7 +18,7 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 
 
 @register_check
-class Group(d.DirectoryCheck["Group.Params"]):
+class Group(d.TrackedCheck["Group.Params"]):
     name = "ad.group"
     summary = "A group exists with its scope, OU and (at least these) members"
 
@@ -44,6 +44,17 @@ class Group(d.DirectoryCheck["Group.Params"]):
                 ["sAMAccountName"],
             )
         return ev
+
+    def tracked(self, facts: dict[str, Any], p: Params) -> dict[str, d.Tracked]:
+        if not p.exists:
+            return {}
+        return {
+            "group": d.Tracked(
+                d.guid_of(facts.get("group", [])),
+                f"le groupe {p.group} a été supprimé puis recréé",
+                f"group {p.group} was deleted and recreated",
+            )
+        }
 
     def decide(self, facts: dict[str, Any], p: Params) -> Judgement:
         what = f"le groupe {p.group}"

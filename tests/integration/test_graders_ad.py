@@ -91,12 +91,21 @@ def tool(lab: Any, *argv: str) -> str:
     return res.stdout
 
 
-def grade(directory: Any, grader: str, params: dict[str, Any], state: str, expect: Verdict) -> None:
-    """Collect and judge on the live DC; assert the verdict; record it if asked."""
+def grade(
+    directory: Any,
+    grader: str,
+    params: dict[str, Any],
+    state: str,
+    expect: Verdict,
+    baseline: dict[str, str] | None = None,
+) -> Any:
+    """Collect and judge on the live DC (``baseline``: exam-start identities); assert the
+    verdict; record it if asked."""
     plugin = CHECKS.get(grader)
     p = plugin.Params.model_validate(params)
     recorder = RecordingDirectory(directory)
     evidence = plugin().collect(recorder, p)
+    evidence.baseline = dict(baseline or {})
     judgement = plugin().judge(evidence, p)
     print(f"\n[{grader} {state}] {judgement.verdict}: {judgement.why_fr} | {judgement.decisive}")
     assert judgement.verdict is expect, (judgement, evidence.commands)
@@ -110,9 +119,11 @@ def grade(directory: Any, grader: str, params: dict[str, Any], state: str, expec
                 "state": state,
                 "verdict": expect.value,
                 "base_dn": directory.base_dn,
+                "baseline": evidence.baseline,
                 "calls": recorder.calls,
             },
         )
+    return judgement
 
 
 PASS, FAIL = Verdict.PASS, Verdict.FAIL
@@ -299,3 +310,59 @@ def test_gpo_link_enabled_disabled_removed(lab: Any, directory: Any) -> None:
     grade(directory, "ad.gpo", params, "unlinked", FAIL)
     grade(directory, "ad.gpo", {**params, "linked": False}, "unlinked_expected", PASS)
     grade(directory, "ad.gpo", {"gpo": name, "linked_to": "Siege/Absente"}, "ou_absent", FAIL)
+
+
+def test_recreated_objects_are_not_the_objects(lab: Any, directory: Any) -> None:
+    """Deleted and recreated under the same name, an account or a group is a new object (new
+    objectGUID and SID): a check given its exam-start identity fails, naming the replacement."""
+    run = int(time.time()) % 100000
+    login, group = f"ident{run}", f"Identite{run}"
+    password = lab.secrets.all()["temp_password"]
+
+    def create_user() -> None:
+        res = lab.exec(
+            "dc1", ["samba-tool", "user", "create", login], input=f"{password}\n{password}\n"
+        )
+        assert res.ok, res.stderr[-400:] + res.stdout[-400:]
+
+    def create_group() -> None:
+        tool(lab, "group", "add", group)
+        tool(lab, "group", "addmembers", group, login)
+
+    user_params = {"login": login, "member_of": [group]}
+    group_params = {"group": group, "members": [login]}
+    create_user()
+    create_group()
+    try:
+        user_check, group_check = CHECKS.get("ad.user"), CHECKS.get("ad.group")
+        at_start = user_check().identify(directory, user_check.Params(**user_params))
+        group_at_start = group_check().identify(directory, group_check.Params(**group_params))
+        assert set(at_start) == {"user", f"group:{group}"}, at_start
+        assert set(group_at_start) == {"group"}
+        grade(directory, "ad.user", user_params, "same_objects", PASS, at_start)
+        grade(directory, "ad.group", group_params, "same_group", PASS, group_at_start)
+
+        tool(lab, "group", "delete", group)
+        create_group()
+        replaced = grade(directory, "ad.user", user_params, "group_recreated", FAIL, at_start)
+        assert f"le groupe {group} a été supprimé puis recréé" in replaced.why_fr
+        grade(directory, "ad.group", group_params, "group_recreated", FAIL, group_at_start)
+        # Without a baseline (a lab brought up before identities) the state alone is judged.
+        grade(directory, "ad.user", user_params, "no_baseline", PASS)
+
+        tool(lab, "user", "delete", login)
+        create_user()
+        tool(lab, "group", "addmembers", group, login)
+        replaced = grade(
+            directory,
+            "ad.user",
+            {"login": login},
+            "user_recreated",
+            FAIL,
+            {"user": at_start["user"]},
+        )
+        assert f"le compte {login} a été supprimé puis recréé" in replaced.why_fr
+        assert at_start["user"] in replaced.decisive
+    finally:
+        lab.exec("dc1", ["samba-tool", "user", "delete", login])
+        lab.exec("dc1", ["samba-tool", "group", "delete", group])

@@ -9,7 +9,7 @@ project's live in ``graders/``) register their checks on import and are declared
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import CHECK_PLUGINS, ParamsT, Plugin, Registry
@@ -17,6 +17,13 @@ from tai_labs.plugins import CHECK_PLUGINS, ParamsT, Plugin, Registry
 #: The session a check's ``collect`` receives: ``CommandSession``, ``PowerShellSession``,
 #: ``DirectorySession`` or ``DeviceSession`` (tai_labs.sessions.base), as ``session`` says.
 SessionT = TypeVar("SessionT")
+
+
+class Sessions(Protocol):
+    """Where checks get their sessions (``lab.sessions.SessionPool``)."""
+
+    def get(self, node: str, kind: str) -> Any:
+        """The session of ``kind`` ("command", "powershell", "directory", "device") to node."""
 
 
 class Check(Plugin[ParamsT], Generic[ParamsT, SessionT]):
@@ -35,7 +42,15 @@ class Check(Plugin[ParamsT], Generic[ParamsT, SessionT]):
     @abstractmethod
     def judge(self, evidence: Evidence, params: ParamsT) -> Judgement:
         """A pure function of the evidence: pass or fail and why, in French and English;
-        ``error`` (never pass) for empty or unexpected output."""
+        ``error`` (never pass) for empty or unexpected output. ``evidence.baseline`` holds
+        what ``identify`` recorded at exam start."""
+
+    def identify(self, session: SessionT, params: ParamsT) -> dict[str, str]:
+        """The identities of the objects the check is about, as they are now (a name of the
+        check's choosing to an identifier that survives renames and not re-creation, such as
+        an objectGUID). Recorded at exam start; ``judge`` then finds them in
+        ``evidence.baseline``. Most checks judge a state, not an object: none by default."""
+        return {}
 
 
 CHECKS: Registry[Check[Any, Any]] = CHECK_PLUGINS.view(Check)

@@ -28,6 +28,9 @@ class Evidence:
 
     commands: list[CommandResult] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: The identities (``Check.identify``) of the check's objects recorded at exam start, set
+    #: by the runner before ``judge``: an object replaced since is not the object.
+    baseline: dict[str, str] = field(default_factory=dict)
 
     def add(self, result: CommandResult) -> CommandResult:
         self.commands.append(result)

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from tai_labs.errors import TaiLabsError
-from tai_labs.grading.base import CHECKS
+from tai_labs.grading.base import CHECKS, Sessions
+from tai_labs.grading.identity import Identities
 from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
 from tai_labs.referential import Referential, load_referential
@@ -25,11 +25,6 @@ from tai_labs.sessions.base import SessionError
 
 #: Evidence output kept per command in a report: enough for a jury, not a log dump.
 EVIDENCE_CHARS = 1500
-
-
-class Sessions(Protocol):
-    def get(self, node: str, kind: str) -> Any:
-        """The session of ``kind`` ("command", "powershell", "directory", "device") to node."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +39,10 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
 
 
-def judge_on(check: CheckUse, node: str, sessions: Sessions) -> Outcome:
-    """Collect then judge one check on one node."""
+def judge_on(
+    check: CheckUse, node: str, sessions: Sessions, baseline: dict[str, str] | None = None
+) -> Outcome:
+    """Collect then judge one check on one node (``baseline``: its exam-start identities)."""
     plugin = CHECKS.get(check.grader)
     start = time.monotonic()
     evidence = Evidence()
@@ -54,6 +51,7 @@ def judge_on(check: CheckUse, node: str, sessions: Sessions) -> Outcome:
         session = sessions.get(node, plugin.session)
         transport = getattr(session, "transport", plugin.session)
         evidence = plugin().collect(session, params)
+        evidence.baseline = dict(baseline or {})
         judgement = plugin().judge(evidence, params)
     except SessionError as exc:
         transport = plugin.session
@@ -149,8 +147,11 @@ def grade(
     only: Sequence[str] = (),
     threshold: float = 0.5,
     exam_started: datetime | None = None,
+    identities: Identities | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> GradeReport:
+    """Judge the checks (``only``: these ids); ``identities``: what ``record_identities``
+    kept at exam start (none: objects are judged without identity)."""
     ref = load_referential()
     started = datetime.now(UTC)
     checks = [c for c in scenario.checks if not only or c.id in only]
@@ -160,6 +161,7 @@ def grade(
             f"no check {', '.join(sorted(unknown))} in {scenario.id}",
             hint="checks: " + ", ".join(c.id for c in scenario.checks),
         )
+    known = identities or Identities()
     results: dict[str, CheckResult] = {}
     for wave in _waves(checks):
         runnable: list[CheckUse] = []
@@ -186,7 +188,10 @@ def grade(
         outcomes: dict[str, list[Outcome]] = {}
 
         def run_node(items: list[tuple[CheckUse, str]]) -> list[tuple[str, Outcome]]:
-            return [(check.id, judge_on(check, node, sessions)) for check, node in items]
+            return [
+                (check.id, judge_on(check, node, sessions, known.of(check.id, node)))
+                for check, node in items
+            ]
 
         with ThreadPoolExecutor(max_workers=max(1, len(by_node))) as pool:
             for done in pool.map(run_node, by_node.values()):

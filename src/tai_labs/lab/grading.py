@@ -10,6 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.grading.identity import Identities, record_identities
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.grading.runner import grade
 from tai_labs.lab.runtime import Lab, open_lab
@@ -22,6 +26,33 @@ def exam_start(lab: Lab) -> datetime | None:
     if not steps:
         return None
     return datetime.fromtimestamp(max(s.finished for s in steps if s.finished), UTC)
+
+
+#: The exam-start identities of the checks' objects, in the lab's folder (owner-only: the host's
+#: record, out of the candidate's reach like every file the grader trusts).
+IDENTITIES_FILE = "identities.json"
+
+
+def record_lab_identities(lab: Lab, on_unrecorded: Callable[[str, str], None]) -> Identities:
+    """Record what the checks' objects are now (at exam start) in the lab's folder."""
+    with lab.sessions:
+        record = record_identities(lab.loaded.scenario.checks, lab.sessions, on_unrecorded)
+    write_private(lab.folder / IDENTITIES_FILE, record.model_dump_json(indent=2) + "\n")
+    return record
+
+
+def lab_identities(lab: Lab) -> Identities | None:
+    """The lab's exam-start identities; None for a lab brought up before they were recorded."""
+    path = lab.folder / IDENTITIES_FILE
+    if not path.exists():
+        return None
+    try:
+        return Identities.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise TaiLabsError(
+            f"{path}: the exam-start identities do not read ({exc.error_count()} errors)",
+            hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
+        ) from None
 
 
 def record_grade(lab: Lab, report: GradeReport) -> Path:
@@ -54,6 +85,7 @@ def grade_lab(
             only=only,
             threshold=threshold,
             exam_started=exam_start(lab),
+            identities=lab_identities(lab),
             on_result=on_result,
         )
     record_grade(lab, report)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from tai_labs.actions.base import run_step
 from tai_labs.errors import TaiLabsError
+from tai_labs.lab.grading import record_lab_identities
 from tai_labs.lab.plan import NodePlan
 from tai_labs.lab.readiness import up_blockers
 from tai_labs.lab.runtime import Lab, lab_folder, open_lab, render_for_lab
@@ -228,6 +229,17 @@ def step_faults(lab: Lab, report: Reporter) -> None:
     inject_faults(lab, report)
 
 
+def step_identities(lab: Lab, report: Reporter) -> None:
+    """Record the identities of the objects the checks are about, as the candidate gets them."""
+
+    def unrecorded(check: str, why: str) -> None:
+        report(Event("identities", f"{check}: not recorded ({why})"))
+
+    record = record_lab_identities(lab, unrecorded)
+    count = sum(len(ids) for nodes in record.checks.values() for ids in nodes.values())
+    report(Event("identities", f"{count} recorded for {len(record.checks)} checks"))
+
+
 def step_snapshot(lab: Lab, report: Reporter) -> None:
     """Record the lab as the candidate gets it: `reset` comes back here."""
     take_snapshot(lab, EXAM_START)
@@ -284,6 +296,7 @@ UP_STEPS: tuple[tuple[str, Callable[[Lab, Reporter], None]], ...] = (
     ("roles", step_roles),
     ("setup", step_setup),
     ("faults", step_faults),
+    ("identities", step_identities),
     ("snapshot", step_snapshot),
     ("brief", step_brief),
 )

@@ -29,6 +29,7 @@ from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import GradeReport
 from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
+from tai_labs.lab.grading import lab_identities
 from tai_labs.lab.runtime import Lab
 from tai_labs.providers.naming import new_lab_id
 from tai_labs.scenario import catalog
@@ -137,7 +138,14 @@ def _verdicts(report: GradeReport) -> dict[str, Verdict]:
 
 
 def _grade(lab: Lab) -> GradeReport:
-    return grade(lab.loaded.scenario, lab.sessions, lab=lab.id, candidate=CANDIDATE, seed=0)
+    return grade(
+        lab.loaded.scenario,
+        lab.sessions,
+        lab=lab.id,
+        candidate=CANDIDATE,
+        seed=0,
+        identities=lab_identities(lab),
+    )
 
 
 def _describe(report: GradeReport, ids: list[str]) -> str:

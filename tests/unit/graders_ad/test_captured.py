@@ -33,6 +33,7 @@ def run(capture: dict[str, Any]) -> Any:
     plugin = CHECKS.get(capture["check"])
     params = plugin.Params.model_validate(capture["params"])
     evidence = plugin().collect(replay_session(capture), params)
+    evidence.baseline = dict(capture.get("baseline") or {})
     return plugin().judge(evidence, params), evidence
 
 
