@@ -16,6 +16,7 @@ from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
+#: Bytes of a file's content read (``head -c``): the output bound of every command.
 MAX_READ = 1024 * 1024
 
 
@@ -106,7 +107,12 @@ class File(LinuxCheck["File.Params"]):
             if c is None or not c.ok or (st.size > 0 and not c.stdout):
                 return p.not_run(c, "lecture du fichier")
             text = c.stdout
+            # Only the first MAX_READ bytes were read: what is absent from them may be further
+            # on, so a verdict drawn from an absence cannot be given on a larger file.
+            unread = _unread_part(path, st.size)
             if params.contains is not None and params.contains not in text:
+                if unread:
+                    return unread
                 return Judgement.failed(
                     f"{path} ne contient pas « {params.contains} »",
                     f"{path} lacks {params.contains!r}",
@@ -120,12 +126,29 @@ class File(LinuxCheck["File.Params"]):
                     line.strip(),
                 )
             if params.matches is not None and not re.search(params.matches, text, re.M):
+                if unread:
+                    return unread
                 return Judgement.failed(
                     f"{path} ne correspond pas au motif attendu",
                     f"{path} does not match {params.matches!r}",
                     decisive,
                 )
+            if params.lacks is not None and unread:
+                return unread
         return Judgement.passed(f"{path} est conforme", f"{path} is as expected", decisive)
+
+
+def _unread_part(path: str, size: int) -> Judgement | None:
+    """``error`` for a file larger than what ``collect`` reads, else None."""
+    if size <= MAX_READ:
+        return None
+    mib = MAX_READ // 2**20
+    return Judgement.error(
+        f"{path} fait {size} octets : seul son premier Mio a été lu, impossible de juger "
+        "ce qui n'y figure pas",
+        f"{path} is {size} bytes: only its first {mib} MiB was read, cannot judge an absence",
+        f"taille : {size}",
+    )
 
 
 @register_check

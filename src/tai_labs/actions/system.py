@@ -228,9 +228,33 @@ class Network(Action["Network.Params"]):
 
 
 def _render_template(ctx: NodeContext, name: str) -> str:
-    from tai_labs.scenario.render import make_environment
+    """The step's template file, rendered in the loader's bounded sandbox (scenario.render):
+    a shared scenario's template cannot loop for ever, grow without end or reach Python's
+    objects at lab setup; its errors name the node and the file's line."""
+    import jinja2
+
+    from tai_labs.scenario.diagnostics import ScenarioError
+    from tai_labs.scenario.render import (
+        TEMPLATE_HINT,
+        describe_template_error,
+        error_line,
+        make_environment,
+        render_template,
+    )
+    from tai_labs.scenario.source import read_text
 
     if ctx.folder is None:
         raise TaiLabsError(f"{ctx.node.name}: template {name!r} given but no scenario folder")
-    text = (ctx.folder / name).read_text(encoding="utf-8")
-    return make_environment().from_string(text).render(**ctx.variables)
+    file = ctx.folder / name
+    try:
+        text = read_text(file)  # UTF-8, at most MAX_FILE_BYTES
+        return render_template(make_environment(), text, ctx.variables)
+    except ScenarioError as exc:
+        problem = "; ".join(d.format() for d in exc.diagnostics)
+        raise TaiLabsError(f"{ctx.node.name}: {problem}") from None
+    except jinja2.TemplateError as exc:
+        line = error_line(exc)
+        where = f"{file}:{line}" if line else str(file)
+        raise TaiLabsError(
+            f"{ctx.node.name}: {where}: {describe_template_error(exc)}", hint=TEMPLATE_HINT
+        ) from None

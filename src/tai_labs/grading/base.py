@@ -18,6 +18,10 @@ from tai_labs.plugins import CHECK_PLUGINS, ParamsT, Plugin, Registry
 #: ``DirectorySession`` or ``DeviceSession`` (tai_labs.sessions.base), as ``session`` says.
 SessionT = TypeVar("SessionT")
 
+#: Seconds one check may take on one node, collect and judge together (``Check.time_limit``):
+#: past it the check is ``error`` and grading goes on with the next one.
+CHECK_TIME_LIMIT = 120.0
+
 
 class Sessions(Protocol):
     """Where checks get their sessions (``lab.sessions.SessionPool``)."""
@@ -31,6 +35,12 @@ class Check(Plugin[ParamsT], Generic[ParamsT, SessionT]):
 
     #: The protocol family the check needs: "command", "powershell", "directory", "device".
     session: ClassVar[str] = "command"
+    #: Seconds the check may take on one node (collect and judge); a check that needs longer
+    #: (a DHCP exchange, a slow service) says so here.
+    time_limit: ClassVar[float] = CHECK_TIME_LIMIT
+    #: True only if output cut at MAX_OUTPUT_BYTES (tai_labs.bounded_output) cannot change
+    #: the judgement (it reads only the first lines, say); otherwise cut evidence is ``error``.
+    truncation_harmless: ClassVar[bool] = False
 
     @abstractmethod
     def collect(self, session: SessionT, params: ParamsT) -> Evidence:

@@ -23,6 +23,10 @@ class EvidenceItem(BaseModel):
     command: str
     rc: int | None = None
     output: str = Field(description="the output, cut to what a jury needs to read")
+    truncated: list[str] = Field(
+        default=[],
+        description="streams (stdout, stderr) the node printed past the output bound",
+    )
 
 
 class CheckResult(BaseModel):

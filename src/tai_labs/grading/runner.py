@@ -4,6 +4,11 @@ Within a wave (checks whose prerequisites are all judged), checks are grouped by
 nodes run in parallel, the checks of one node one after the other on its reused sessions.
 A check whose prerequisite did not pass is skipped with that reason; a check that cannot
 reach its node is in error. Nothing passes by default.
+
+Grading is bounded (docs/security.md, "Bounded grading"): each check has a time limit
+(``Check.time_limit``) that every session call it makes is held to, and a check over it is
+``error``; evidence whose output was cut at the size bound is ``error`` unless the check
+declares the cut harmless.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
-from tai_labs.grading.base import CHECKS, Sessions
+from tai_labs.grading.base import CHECKS, Check, Sessions
 from tai_labs.grading.identity import Identities
 from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
 from tai_labs.referential import Referential, load_referential
 from tai_labs.scenario.model import CheckUse, Scenario
 from tai_labs.sessions.base import SessionError
+from tai_labs.sessions.deadline import within
 
 #: Evidence output kept per command in a report: enough for a jury, not a log dump.
 EVIDENCE_CHARS = 1500
@@ -39,25 +47,75 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
 
 
+class _OverLimit(Exception):
+    """The check went past its time limit."""
+
+
+def _over_limit(limit: float) -> Judgement:
+    return Judgement.error(
+        f"le contrôle a dépassé son temps limite ({limit:g} s) : il n'a pas pu être évalué",
+        f"the check exceeded its time limit ({limit:g} s)",
+    )
+
+
+def _check_time(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise _OverLimit
+
+
+def _truncated(plugin: type[Check[Any, Any]], evidence: Evidence) -> Judgement | None:
+    """``error`` when the judge read output cut at the bound, unless the check says it may."""
+    if plugin.truncation_harmless:
+        return None
+    cut = next((c for c in evidence.commands if c.truncated), None)
+    if cut is None:
+        return None
+    streams = " et ".join(cut.truncated)
+    mib = MAX_OUTPUT_BYTES // 2**20
+    return Judgement.error(
+        f"la sortie de `{cut.command}` ({streams}) dépasse {mib} Mio et a été tronquée : "
+        "impossible de juger sur une preuve incomplète",
+        f"the output of `{cut.command}` ({', '.join(cut.truncated)}) went past {mib} MiB "
+        "and was cut: cannot judge on partial evidence",
+    )
+
+
 def judge_on(
     check: CheckUse, node: str, sessions: Sessions, baseline: dict[str, str] | None = None
 ) -> Outcome:
-    """Collect then judge one check on one node (``baseline``: its exam-start identities)."""
+    """Collect then judge one check on one node, within the check's time limit
+    (``baseline``: its exam-start identities)."""
     plugin = CHECKS.get(check.grader)
     start = time.monotonic()
+    limit = plugin.time_limit
+    deadline = start + limit
     evidence = Evidence()
     params = check.bound_params(plugin.Params)
     try:
-        session = sessions.get(node, plugin.session)
-        transport = getattr(session, "transport", plugin.session)
-        evidence = plugin().collect(session, params)
+        # Every session call (and opening the session) gets at most the time left.
+        with within(deadline):
+            session = sessions.get(node, plugin.session)
+            transport = getattr(session, "transport", plugin.session)
+            evidence = plugin().collect(session, params)
         evidence.baseline = dict(baseline or {})
-        judgement = plugin().judge(evidence, params)
+        _check_time(deadline)
+        # judge is pure CPU on the host and cannot be interrupted from its thread; it is
+        # checked once it returns. Its input is bounded (MAX_OUTPUT_BYTES per stream, a few
+        # commands per check) and the parsers are linear in it (grading.parsers, ReDoS tests),
+        # so it ends in milliseconds: only a check that still overruns becomes `error` here.
+        judgement = _truncated(plugin, evidence) or plugin().judge(evidence, params)
+        _check_time(deadline)
+    except _OverLimit:
+        judgement = _over_limit(limit)
     except SessionError as exc:
         transport = plugin.session
-        judgement = Judgement.error(
-            f"{node} injoignable : {exc.message}", f"{node} unreachable: {exc.message}"
-        )
+        if time.monotonic() >= deadline:
+            # The call was cut short by the check's deadline: the limit, not the node, decided.
+            judgement = _over_limit(limit)
+        else:
+            judgement = Judgement.error(
+                f"{node} injoignable : {exc.message}", f"{node} unreachable: {exc.message}"
+            )
     except Exception as exc:  # a grader bug must cost one check its verdict, not the report
         transport = plugin.session
         judgement = Judgement.error(
@@ -70,11 +128,20 @@ def judge_on(
             transport=transport,
             command=c.command,
             rc=c.rc,
-            output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else "")),
+            output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else ""))
+            + _cut_note(c.truncated),
+            truncated=list(c.truncated),
         )
         for c in evidence.commands
     ]
     return Outcome(judgement, items, time.monotonic() - start)
+
+
+def _cut_note(streams: Sequence[str]) -> str:
+    if not streams:
+        return ""
+    mib = MAX_OUTPUT_BYTES // 2**20
+    return f"\n[sortie tronquée : {' et '.join(streams)} au-delà de {mib} Mio]"
 
 
 def _combine(outcomes: Sequence[Outcome]) -> Outcome:

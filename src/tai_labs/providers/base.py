@@ -163,6 +163,8 @@ class ExecResult:
     rc: int
     stdout: str
     stderr: str
+    #: The streams ("stdout", "stderr") cut at tai_labs.bounded_output.MAX_OUTPUT_BYTES.
+    truncated: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

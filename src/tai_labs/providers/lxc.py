@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tai_labs.bounded_output import run_capped
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming
 from tai_labs.providers.base import (
@@ -284,22 +285,21 @@ class LxcEngine(Engine):
         host_timeout = None if timeout is None else timeout + 10  # a backstop only
         started = time.monotonic()
         try:
-            proc = subprocess.run(
+            # Output kept to a bound per stream, the rest drained (bounded_output).
+            proc = run_capped(
                 self._attach_argv(node, inner, ATTACH_ENV),
                 input=data,
-                stdin=subprocess.DEVNULL if data is None else None,
-                capture_output=True,
                 timeout=host_timeout,
-                check=False,
                 cwd="/",
             )
         except subprocess.TimeoutExpired as exc:
             raise ExecTimeoutError(f"{argv[0]} on {node} did not finish in {timeout}s") from exc
-        raise_if_timed_out(argv, node, proc.returncode, started, timeout)
+        raise_if_timed_out(argv, node, proc.rc, started, timeout)
         return ExecResult(
-            proc.returncode,
+            proc.rc,
             proc.stdout.decode(errors="replace"),
             proc.stderr.decode(errors="replace"),
+            proc.truncated,
         )
 
     def console(self, node: str) -> int:

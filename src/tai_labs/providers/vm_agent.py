@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tai_labs.bounded_output import cap_bytes, truncated_streams
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.engine_common import raise_if_timed_out, tail, with_guest_timeout
 from tai_labs.providers.errors import ExecTimeoutError, NodeStartError
@@ -61,11 +62,19 @@ def agent_exec(
         delay = min(delay * 2, 0.2)
     rc = status.get("exitcode", 128 + int(status.get("signal", 0)))
     raise_if_timed_out(argv, node, rc, started, timeout)
-    return ExecResult(
-        rc,
-        base64.b64decode(status.get("out-data", "")).decode(errors="replace"),
-        base64.b64decode(status.get("err-data", "")).decode(errors="replace"),
-    )
+    out, out_cut = _agent_stream(status, "out")
+    err, err_cut = _agent_stream(status, "err")
+    return ExecResult(rc, out, err, truncated_streams(out_cut, err_cut))
+
+
+def _agent_stream(status: dict[str, object], name: str) -> tuple[str, bool]:
+    """One stream of guest-exec-status, cut to MAX_OUTPUT_BYTES (bounded_output).
+
+    The agent keeps at most 16 MiB per stream in the guest and says when it cut one
+    (``out-truncated``): that much base64 is the most this reply can hold.
+    """
+    data, cut = cap_bytes(base64.b64decode(str(status.get(f"{name}-data", ""))))
+    return data.decode(errors="replace"), cut or bool(status.get(f"{name}-truncated"))
 
 
 def wait_agent(

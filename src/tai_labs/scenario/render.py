@@ -277,6 +277,11 @@ def _evaluate(run: Callable[[], Any]) -> Any:
         raise error from None
 
 
+def error_line(exc: jinja2.TemplateError) -> int | None:
+    """The template's line a TemplateError points at (syntax or runtime), if known."""
+    return getattr(exc, "lineno", None) or _template_line(exc)
+
+
 def _template_line(exc: BaseException) -> int | None:
     """The line of template code that raised ``exc`` (jinja2 maps template frames to it)."""
     tb, line = exc.__traceback__, None

@@ -26,6 +26,9 @@ class CommandResult:
     stderr: str
     #: The command as the node ran it, for the evidence shown to the jury.
     command: str
+    #: The streams ("stdout", "stderr") cut at tai_labs.bounded_output.MAX_OUTPUT_BYTES: what the
+    #: command printed past the bound was read and thrown away.
+    truncated: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tai_labs.bounded_output import cap_bytes, truncated_streams
 from tai_labs.errors import require_module
 from tai_labs.sessions.base import CommandResult, CommandSession, DeviceSession, SessionError
+from tai_labs.sessions.deadline import budget
 
 # -- How the router and switch roles lay a device out (graders read the same names) --------
 
@@ -146,28 +148,29 @@ class NetmikoSession(DeviceSession):
             ) from exc
 
     def send(self, command: str, *, timeout: float = 30.0) -> CommandResult:
+        timeout = budget(timeout, f"{self.node}: `{command}`")
         output = self._call(
             command, lambda c: c.send_command(command, read_timeout=timeout, strip_command=True)
         )
-        return CommandResult(cli_rc(output), output, "", command)
+        return _cli_result(output, command)
 
     def configure(self, lines: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
         lines = list(lines)
         if any("\n" in line or "\r" in line for line in lines):
             raise ValueError("a configuration line cannot hold a line break")
+        timeout = budget(timeout, f"{self.node}: configure terminal")
         output = self._call(
             "configure terminal",
             lambda c: c.send_config_set(lines, read_timeout=timeout, cmd_verify=True),
         )
-        return CommandResult(
-            cli_rc(output), output, "", "\n".join(["configure terminal", *lines, "end"])
-        )
+        return _cli_result(output, "\n".join(["configure terminal", *lines, "end"]))
 
     def save(self, *, timeout: float = 30.0) -> CommandResult:
+        timeout = budget(timeout, f"{self.node}: write memory")
         output = self._call(
             "write memory", lambda c: c.send_command("write memory", read_timeout=timeout)
         )
-        return CommandResult(cli_rc(output), output, "", "write memory")
+        return _cli_result(output, "write memory")
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -178,6 +181,17 @@ class NetmikoSession(DeviceSession):
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+def _cli_result(output: str, command: str) -> CommandResult:
+    """A CLI answer, cut to MAX_OUTPUT_BYTES like every channel's (bounded_output).
+
+    netmiko hands the answer over whole once the prompt comes back, so the bound applies to
+    what is kept; how long it reads is bounded by ``read_timeout``.
+    """
+    data, cut = cap_bytes(output.encode())
+    text = data.decode(errors="replace")
+    return CommandResult(cli_rc(text), text, "", command, truncated_streams(cut, False))
 
 
 class OvsSession(DeviceSession):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from tai_labs.providers.base import ExecResult
 from tai_labs.providers.errors import EngineError
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
+from tai_labs.sessions.deadline import budget
 
 Runner = Callable[[Sequence[str], "str | None", float], ExecResult]
 
@@ -27,9 +28,12 @@ class ExecSession(CommandSession):
     def run(
         self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> CommandResult:
+        timeout = budget(timeout, f"{self.node}: `{shlex.join(argv)}`")
         # The engine passes argv straight to the node (lxc-attach): no shell re-parses it.
         try:
             result = self._run(list(argv), input, timeout)
         except EngineError as exc:
             raise SessionError(f"{self.node}: {exc.message}") from exc
-        return CommandResult(result.rc, result.stdout, result.stderr, shlex.join(argv))
+        return CommandResult(
+            result.rc, result.stdout, result.stderr, shlex.join(argv), result.truncated
+        )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tai_labs.errors import require_module
 from tai_labs.sessions.base import DirectoryEntry, DirectorySession, SessionError
+from tai_labs.sessions.deadline import budget
 
 if TYPE_CHECKING:
     import ldap3
@@ -160,6 +161,7 @@ class LdapSession(DirectorySession):
         ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
         if scope.lower() not in _SCOPES:
             raise ValueError(f"unknown LDAP scope {scope!r}: {', '.join(_SCOPES)}")
+        timeout = budget(timeout, f"{self.node}: search {ldap_filter}")
         self.open()
         conn = self._conn
         assert conn is not None
@@ -196,6 +198,7 @@ class LdapSession(DirectorySession):
         """A simple bind on a separate connection; a refusal counts as a bad logon on the DC."""
         if "@" not in user and "\\" not in user and "=" not in user:
             user = f"{user}@{self.realm}"
+        timeout = budget(timeout, f"{self.node}: bind as {user}")
         try:
             conn = self._bind(user, password, timeout)
         except _Refused as exc:

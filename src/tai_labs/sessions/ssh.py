@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tai_labs.bounded_output import CHUNK, CappedBuffer, truncated_streams
 from tai_labs.errors import require_module
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
+from tai_labs.sessions.deadline import budget
 from tai_labs.sessions.quoting import posix_join
 
 if TYPE_CHECKING:
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 
 #: Reasons an SSH connection could not be made, as SshConnectError.reason says.
 UNREACHABLE, HOST_KEY, AUTH = "unreachable", "host-key", "auth"
-_CHUNK = 65536
 
 
 class SshConnectError(SessionError):
@@ -132,6 +133,7 @@ class SshSession(CommandSession):
         self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> CommandResult:
         command = posix_join(argv)
+        timeout = budget(timeout, f"{self.node}: `{command}`")
         self.open()
         assert self._client is not None
         paramiko = require_module("paramiko", package="paramiko", purpose="an SSH session")
@@ -166,8 +168,8 @@ class SshSession(CommandSession):
             channel.sendall(input.encode())
         # EOF on stdin even without input: a program reading it must not wait forever.
         channel.shutdown_write()
-        out: list[bytes] = []
-        err: list[bytes] = []
+        # Kept to a bound per stream, the rest read and dropped (bounded_output).
+        out, err = CappedBuffer(), CappedBuffer()
         # fileno() is a pipe paramiko signals on stdout or stderr data and on EOF: select
         # on it instead of polling, so short commands return as soon as they end.
         while True:
@@ -176,16 +178,17 @@ class SshSession(CommandSession):
                 raise SessionError(f"{self.node}: `{command}` did not finish within {timeout:g} s")
             select.select([channel], [], [], min(remaining, 1.0))
             while channel.recv_stderr_ready():
-                err.append(channel.recv_stderr(_CHUNK))
+                err.feed(channel.recv_stderr(CHUNK))
             while channel.recv_ready():
-                out.append(channel.recv(_CHUNK))
+                out.feed(channel.recv(CHUNK))
             if channel.eof_received and not (channel.recv_ready() or channel.recv_stderr_ready()):
                 break
         if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
             raise SessionError(f"{self.node}: `{command}` did not finish within {timeout:g} s")
         return CommandResult(
             channel.recv_exit_status(),
-            b"".join(out).decode(errors="replace"),
-            b"".join(err).decode(errors="replace"),
+            out.text(),
+            err.text(),
             command,
+            truncated_streams(out.truncated, err.truncated),
         )

@@ -15,8 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tai_labs.bounded_output import CappedBuffer, truncated_streams
 from tai_labs.errors import require_module
 from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
+from tai_labs.sessions.deadline import budget
 from tai_labs.sessions.quoting import ps_command, ps_prelude
 
 WINRM_HTTPS_PORT = 5986
@@ -141,6 +143,7 @@ class WinRmSession(PowerShellSession):
 
     def _execute(self, command_line: str, *, shown: str, timeout: float) -> CommandResult:
         winrm = require_module("winrm", package="pywinrm", purpose="a WinRM session")
+        timeout = budget(timeout, f"{self.node}: PowerShell")
         self.open()
         protocol, shell = self._protocol, self._shell
         deadline = time.monotonic() + timeout
@@ -151,8 +154,8 @@ class WinRmSession(PowerShellSession):
             raise SessionError(
                 f"{self.node}: WinRM command failed: {type(exc).__name__}: {exc}"
             ) from exc
-        out: list[bytes] = []
-        err: list[bytes] = []
+        # Kept to a bound per stream, the rest received and dropped (bounded_output).
+        out, err = CappedBuffer(), CappedBuffer()
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -163,8 +166,8 @@ class WinRmSession(PowerShellSession):
                     stdout, stderr, rc, done = protocol.get_command_output_raw(shell, command_id)
                 except winrm.exceptions.WinRMOperationTimeoutError:
                     continue  # the server's long-poll ended without output: ask again
-                out.append(stdout)
-                err.append(stderr)
+                out.feed(stdout)
+                err.feed(stderr)
                 if done:
                     break
         except SessionError:
@@ -181,9 +184,10 @@ class WinRmSession(PowerShellSession):
                 protocol.cleanup_command(shell, command_id)
         return CommandResult(
             rc,
-            b"".join(out).decode("utf-8", errors="replace"),
-            clean_clixml(b"".join(err).decode("utf-8", errors="replace")),
+            out.text(),
+            clean_clixml(err.text()),
             shown,
+            truncated_streams(out.truncated, err.truncated),
         )
 
     def _forget_shell(self) -> None:

@@ -171,6 +171,23 @@ def test_file_sha256(judge) -> None:
     assert judge("linux.file", ev, path="/etc/hosts", sha256=digest).verdict is ERROR
 
 
+def test_file_larger_than_what_is_read_judges_no_absence(judge) -> None:
+    # /var/log/big is 5 MiB; collect read its first MiB (head -c), which holds "ERROR" once.
+    big = out(0, "regular file|644|root|root|0|0|5242880\n")
+    head = out(0, "ERROR at boot\n" + "x" * 100)
+    ev = evidence(stat=big, content=head)
+    path = "/var/log/big"
+    # What the head shows decides.
+    assert judge("linux.file", ev, path=path, contains="ERROR").verdict is PASS
+    assert judge("linux.file", ev, path=path, lacks="ERROR").verdict is FAIL
+    assert judge("linux.file", ev, path=path, matches="^ERROR").verdict is PASS
+    # What it does not show may be in the unread part: error, never pass or fail.
+    j = judge("linux.file", ev, path=path, lacks="PANIC")
+    assert j.verdict is ERROR and "premier Mio" in j.why_fr
+    assert judge("linux.file", ev, path=path, contains="PANIC").verdict is ERROR
+    assert judge("linux.file", ev, path=path, matches="^PANIC").verdict is ERROR
+
+
 # --- linux.user ------------------------------------------------------------------------------
 
 
