@@ -71,3 +71,22 @@ def test_wrong_solutions_name_real_checks(case: Path) -> None:
     )
     case.write_text(text)
     assert [d.message for d in validate(case)] == ["unknown check 'nope'"]
+
+
+def test_wrong_solutions_must_pass_names_real_checks_not_also_failing(case: Path) -> None:
+    check = next(
+        line.split("id:")[1].strip()
+        for line in case.read_text().splitlines()
+        if line.startswith("  - id:")
+    )
+    text = case.read_text() + (
+        "  wrong:\n    - name: partial\n      steps:\n"
+        "        - {action: linux.exec, target: pc1, params: {argv: [/bin/true]}}\n"
+        f"      must_fail: [{check}]\n"
+        f"      must_pass: [ghost, {check}]\n"
+    )
+    case.write_text(text)
+    assert [d.message for d in validate(case)] == [
+        "unknown check 'ghost'",
+        f"check '{check}' is in both must_fail and must_pass",
+    ]

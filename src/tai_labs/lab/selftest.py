@@ -244,7 +244,9 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
 
         phase("inject twice", twice)
 
-        def solve(steps: list[Step], must_fail: list[str] | None) -> tuple[bool, str]:
+        def solve(
+            steps: list[Step], must_fail: list[str] | None, must_pass: Sequence[str] = ()
+        ) -> tuple[bool, str]:
             lifecycle.revert_to(lab, lifecycle.EXAM_START)
             _apply(lab, steps)
             report = _grade(lab)
@@ -257,10 +259,17 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
                     detail += f"; faults still in place: {left}"
                 return not bad and not left, detail or "every check passes"
             bad = [i for i in must_fail if verdicts[i] is Verdict.PASS]
-            return not bad, _describe(report, bad) or f"{', '.join(must_fail)} still fail"
+            bad += [i for i in must_pass if verdicts[i] is not Verdict.PASS]
+            said = f"{', '.join(must_fail)} still fail"
+            if must_pass:
+                said += f"; {', '.join(must_pass)} pass"
+            return not bad, _describe(report, bad) or said
 
         phase("reference solution", functools.partial(solve, scenario.solution.steps, None))
         for alt in scenario.solution.alternatives:
             phase(f"alternative {alt.name}", functools.partial(solve, alt.steps, None))
         for wrong in scenario.solution.wrong:
-            phase(f"wrong {wrong.name}", functools.partial(solve, wrong.steps, wrong.must_fail))
+            phase(
+                f"wrong {wrong.name}",
+                functools.partial(solve, wrong.steps, wrong.must_fail, wrong.must_pass),
+            )

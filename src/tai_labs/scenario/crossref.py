@@ -314,10 +314,17 @@ def check_steps(scenario: Scenario, report: Report) -> None:
         for i, alt in enumerate(getattr(scenario.solution, section)):
             _steps(report, scenario, alt.steps, ("solution", section, i, "steps"))
     for i, wrong in enumerate(scenario.solution.wrong):
-        for k, check_id in enumerate(wrong.must_fail):
-            if check_id not in check_ids:
-                path = ("solution", "wrong", i, "must_fail", k)
-                _unknown(report, path, "check", check_id, check_ids)
+        for key in ("must_fail", "must_pass"):
+            for k, check_id in enumerate(getattr(wrong, key)):
+                if check_id not in check_ids:
+                    path = ("solution", "wrong", i, key, k)
+                    _unknown(report, path, "check", check_id, check_ids)
+        for k, check_id in enumerate(wrong.must_pass):
+            if check_id in wrong.must_fail:
+                report.error(
+                    ("solution", "wrong", i, "must_pass", k),
+                    f"check {check_id!r} is in both must_fail and must_pass",
+                )
 
 
 def check_faults(scenario: Scenario, report: Report) -> None:

@@ -368,6 +368,11 @@ class AlternativeSolution(_Model):
 
 class WrongSolution(AlternativeSolution):
     must_fail: list[str] = Field(min_length=1, description="checks that must still fail")
+    must_pass: list[str] = Field(
+        default=[],
+        description="checks that must pass all the same: the part of the work done, credited "
+        "on its own (criteria are judged independently)",
+    )
 
 
 class Solution(_Model):
