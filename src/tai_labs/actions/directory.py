@@ -13,6 +13,7 @@ from tai_labs.context import NodeContext
 from tai_labs.errors import TaiLabsError
 from tai_labs.facts.directory import (
     SAMBA_TOOL_SCOPES,
+    UF_DONT_EXPIRE_PASSWD,
     dns_data,
     domain_dn,
     ldb_modify,
@@ -139,8 +140,15 @@ class User(DirectoryAction["User.Params"]):
             if dn is None:
                 raise TaiLabsError(f"ad.user {login}: not found after creation")
             if params.must_change_password:
-                # "never expires" (userAccountControl 0x10000) would make Samba ignore it.
-                ctx.run(["samba-tool", "user", "setexpiry", login, "--days=3650"], check=False)
+                # "Never expires" (userAccountControl 0x10000) would make Samba ignore it: clear
+                # that bit alone. Not `samba-tool user setexpiry`: it also sets accountExpires
+                # and clears a lockout, changes a solution step must not make behind its back.
+                found = ldb_search(
+                    ctx, "(objectClass=user)", ["userAccountControl"], dn, scope="base"
+                )
+                uac = int(found[0].first("userAccountControl") or 0) if found else 0
+                if uac & UF_DONT_EXPIRE_PASSWD:
+                    ldb_modify(ctx, dn, "userAccountControl", [str(uac & ~UF_DONT_EXPIRE_PASSWD)])
             ldb_modify(ctx, dn, "pwdLastSet", ["0" if params.must_change_password else "-1"])
 
 
