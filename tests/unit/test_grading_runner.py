@@ -16,7 +16,7 @@ from tai_labs.grading.runner import grade
 from tai_labs.plugins import PluginParams
 from tai_labs.reports import grading as render
 from tai_labs.scenario.loader import load_scenario
-from tai_labs.sessions.base import CommandResult, SessionError
+from tai_labs.sessions.base import CommandResult, PinMismatchError, SessionError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "errors"
 
@@ -122,6 +122,20 @@ def test_unreachable_or_empty_is_error_never_pass(fake_check: None, scenario: An
     assert report.exit_code == 3
     report = run(scenario, {"/state/jdupont": ""})
     assert report.checks[0].verdict is Verdict.ERROR
+
+
+def test_a_certificate_other_than_the_pinned_one_is_error_never_pass(
+    fake_check: None, scenario: Any
+) -> None:
+    class Impostor(FakeSession):
+        def run(self, argv: list[str], **_: Any) -> CommandResult:
+            raise PinMismatchError("dc1: LDAPS: the TLS certificate is not the one pinned")
+
+    sessions = FakeSessions({"dc1": Impostor({"/state/jdupont": "ok"}, True)})
+    report = grade(scenario, sessions, lab="abc123", candidate="alice", seed=1)
+    assert report.checks[0].verdict is Verdict.ERROR
+    assert "identité non vérifiée" in report.checks[0].message
+    assert report.exit_code == 3
 
 
 def test_only_and_unknown_checks(fake_check: None, scenario: Any) -> None:

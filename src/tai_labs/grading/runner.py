@@ -28,7 +28,7 @@ from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
 from tai_labs.referential import Referential, load_referential
 from tai_labs.scenario.model import CheckUse, Scenario
-from tai_labs.sessions.base import SessionError
+from tai_labs.sessions.base import PinMismatchError, SessionError
 from tai_labs.sessions.deadline import within
 
 #: Evidence output kept per command in a report: enough for a jury, not a log dump.
@@ -107,6 +107,13 @@ def judge_on(
         _check_time(deadline)
     except _OverLimit:
         judgement = _over_limit(limit)
+    except PinMismatchError as exc:  # someone else answers: what it says is no evidence
+        transport = plugin.session
+        judgement = Judgement.error(
+            f"{node} : identité non vérifiée, certificat différent de celui enregistré à la "
+            f"création du lab ({exc.message})",
+            f"{node}: identity not verified: {exc.message}",
+        )
     except SessionError as exc:
         transport = plugin.session
         if time.monotonic() >= deadline:

@@ -209,10 +209,20 @@ def step_roles(lab: Lab, report: Reporter) -> None:
             report(Event("roles", f"provisioning ({type(role).__name__})", node.name))
             role.provision(ctx)
             role.wait_ready(ctx)
+            _pin_certificates(lab, node.name, role.tls_certificates(ctx))
             lab.store.set_ready(lab.id, node.name, True)
             report(Event("roles", "ready", node.name))
 
         _parallel(group, ready)
+
+
+def _pin_certificates(lab: Lab, node: str, certificates: dict[str, str]) -> None:
+    """Pin what the node's TLS services show, as ``known_hosts`` pins its SSH host key."""
+    from tai_labs.lab.pins import record_pin
+    from tai_labs.sessions.tls_pin import pem_fingerprint
+
+    for service, pem in certificates.items():
+        record_pin(lab.folder, node, service, pem_fingerprint(pem))
 
 
 def step_setup(lab: Lab, report: Reporter) -> None:

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
 from tai_labs.kinds import SessionKind, Transport
+from tai_labs.lab.pins import pin_of
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
@@ -157,6 +158,7 @@ class SessionPool:
             realm=directory.realm,
             password=self._secret("admin_password"),
             connect_timeout=self.connect_timeout,
+            pin=self._pin(node, "ldaps"),
         )
         session.open()
         return session
@@ -184,6 +186,17 @@ class SessionPool:
         )
         session.open()
         return session
+
+    def _pin(self, node: str, service: str) -> str:
+        """The certificate pinned for the service; none recorded is an error, never a pass
+        to an unverified peer (a lab brought up before pinning: bring it up again)."""
+        pin = pin_of(self.lab.folder, node, service)
+        if pin is None:
+            raise SessionError(
+                f"{node}: no {service} certificate was pinned when lab {self.lab.id} was "
+                "brought up: its identity cannot be checked"
+            )
+        return pin
 
     def _secret(self, name: str) -> str:
         value = self.lab.secrets.all().get(name)
