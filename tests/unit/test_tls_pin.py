@@ -160,3 +160,89 @@ def test_a_pool_with_no_pin_refuses_the_directory_session(tmp_path: Path) -> Non
         SessionPool(lab)._pin("dc1", "ldaps")  # type: ignore[arg-type]
     record_pin(tmp_path, "dc1", "ldaps", "ef" * 32)
     assert SessionPool(lab)._pin("dc1", "ldaps") == "ef" * 32  # type: ignore[arg-type]
+
+
+# -- WinRM: a real TLS peer that is no Windows (none runs here): the "fake WinRM" ---------------
+
+
+def _winrm(port: int, pin: str) -> Any:
+    pytest.importorskip("winrm")
+    from tai_labs.sessions.winrm import admin_session
+
+    session = admin_session("win1", "127.0.0.1", "S3cret-admin", connect_timeout=2, pin=pin)
+    session.port = port
+    return session
+
+
+def test_winrm_to_an_impostor_fails_in_the_handshake_fake_winrm(
+    dc: tuple[TlsServer, str], tmp_path: Path
+) -> None:
+    server, _ = dc
+    _, _, pinned = _self_signed(tmp_path, "real-win1")
+    with pytest.raises(PinMismatchError, match="not the one pinned"):
+        _winrm(server.port, pem_fingerprint(pinned)).run_ps("$env:COMPUTERNAME")
+    server.close()
+    assert server.received == b""  # no HTTP request, so no NTLM negotiation either
+
+
+def test_winrm_to_the_pinned_node_sends_its_request_fake_winrm(dc: tuple[TlsServer, str]) -> None:
+    server, pem = dc
+    with pytest.raises(SessionError) as err:  # this peer speaks no WS-Management
+        _winrm(server.port, pem_fingerprint(pem)).run_ps("$env:COMPUTERNAME")
+    assert not isinstance(err.value, PinMismatchError)
+    server.close()
+    assert server.received.startswith(b"POST /wsman")
+
+
+def test_a_windows_check_on_an_impostor_is_error_fake_winrm(
+    dc: tuple[TlsServer, str], tmp_path: Path
+) -> None:
+    from tai_labs.grading.model import Verdict
+    from tai_labs.grading.runner import judge_on
+    from tai_labs.scenario.model import CheckUse
+
+    server, _ = dc
+    _, _, pinned = _self_signed(tmp_path, "real-win1")
+    session = _winrm(server.port, pem_fingerprint(pinned))
+    check = CheckUse.model_validate(
+        {
+            "id": "spooler",
+            "title": "Spouleur démarré",
+            "grader": "windows.service",
+            "target": "win1",
+            "params": {"service": "Spooler"},
+            "criterion": "C2.1",
+            "points": 1,
+            "messages": {"pass": "ok", "fail": "ko"},
+        }
+    )
+
+    class Pool:
+        def get(self, node: str, kind: str) -> Any:
+            assert (node, kind) == ("win1", "powershell")
+            return session
+
+    outcome = judge_on(check, "win1", Pool())
+    assert outcome.judgement.verdict is Verdict.ERROR
+    assert "identité non vérifiée" in outcome.judgement.why_fr
+
+
+def test_the_windows_role_pins_the_listener_certificate_read_by_the_agent_fake_winrm(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from tai_labs.providers.base import ExecResult
+    from tai_labs.roles.windows import WINRM_CERT_ARGV, WindowsRole
+
+    _, _, pem = _self_signed(tmp_path, "win1")
+    asked: list[Any] = []
+
+    def agent(argv: Any, input: Any, timeout: Any) -> ExecResult:
+        asked.append(argv)
+        return ExecResult(0, pem.replace("\n", "\r\n"), "")
+
+    ctx: Any = SimpleNamespace(exec=agent, node=SimpleNamespace(name="win1"))
+    certs = WindowsRole().tls_certificates(ctx)
+    assert asked == [WINRM_CERT_ARGV]
+    assert pem_fingerprint(certs["winrm"]) == pem_fingerprint(pem)

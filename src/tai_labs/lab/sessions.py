@@ -183,6 +183,7 @@ class SessionPool:
             str(self.lab.mgmt_address(node)),
             self._secret("admin_password"),
             connect_timeout=max(self.connect_timeout, 10.0),
+            pin=self._pin(node, "winrm"),
         )
         session.open()
         return session
