@@ -94,6 +94,7 @@ class FakeHost:
 
     def __init__(self) -> None:
         self.table: str | None = None
+        self.bridge_mac = ""
         self.neigh: dict[str, str] = {}
         self.isolated: dict[str, bool] = {p.port: False for p in _ports()}
         self.calls: list[list[str]] = []
@@ -130,6 +131,8 @@ class FakeHost:
             info = {"ifname": port, "master": f"tl{LAB}m"}
             info["linkinfo"] = {"info_slave_data": {"isolated": self.isolated[port]}}  # type: ignore[assignment]
             out = json.dumps([info]).encode()
+        elif argv[:3] == ["ip", "link", "set"] and argv[5] == "address":
+            self.bridge_mac = argv[6]
         elif argv[:3] == ["ip", "link", "set"]:
             self.isolated[argv[4]] = True
         else:
@@ -150,6 +153,11 @@ def test_install_pins_neighbours_isolates_ports_and_remove_undoes_it(host: FakeH
     assert host.table is not None and "mgmt_src" in host.table
     assert host.neigh == {str(p.ip): p.mac for p in _ports()}
     assert all(host.isolated.values())
+    # Its own MAC, set before the pins: a MAC change would flush them.
+    assert host.bridge_mac == mgmt_guard.bridge_mac(LAB) == derived_mac(f"tl{LAB}m", 0)
+    set_mac = host.calls.index(["ip", "link", "set", "dev", f"tl{LAB}m", "address",
+                                host.bridge_mac])  # fmt: skip
+    assert all(c[:3] != ["ip", "neigh", "replace"] for c in host.calls[:set_mac])
     assert ["ip", "neigh", "replace", "100.64.9.11", "lladdr", _ports()[0].mac, "dev",
             f"tl{LAB}m", "nud", "permanent"] in host.calls  # fmt: skip
     assert mgmt_guard.ensure(LAB) == []  # all in place: nothing to put back

@@ -221,12 +221,21 @@ def table_intact(lab_id: str, ports: Sequence[MgmtPort]) -> bool:
     return {"prerouting", "forward"} <= chains and {p.port for p in ports} <= in_set
 
 
+def bridge_mac(lab_id: str) -> str:
+    """The management bridge's own, fixed MAC address."""
+    return derived_mac(naming.mgmt_bridge_name(lab_id), 0)
+
+
 def install(lab_id: str, ports: Sequence[MgmtPort]) -> None:
     """Guard the lab's management bridge for ``ports`` (every node of the lab); idempotent."""
     bridge = naming.mgmt_bridge_name(lab_id)
     ports = [check_port(lab_id, p) for p in ports]
     _save(lab_id, ports)
     _apply_table(lab_id, ports)
+    # A bridge takes the lowest MAC of its ports unless given one, and a change of the
+    # bridge's MAC flushes its neighbours, permanent ones too: the first node to start
+    # would undo the pins. A MAC of its own never changes.
+    run(["ip", "link", "set", "dev", bridge, "address", bridge_mac(lab_id)])
     for port in ports:
         _pin_neighbour(bridge, port)
         _isolate(lab_id, port.port)
