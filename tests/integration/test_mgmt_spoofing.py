@@ -272,3 +272,29 @@ def test_a_restarted_node_comes_back_isolated(lab: Any) -> None:
     lab.engine.start(resource)
     assert mgmt_guard.port_isolated(port) is True
     assert not lab.exec("pc1", ["ping", "-c2", "-W1", str(lab.mgmt_address("dc1"))]).ok
+
+
+def test_a_host_key_other_than_the_pinned_one_falls_back_and_says_so(lab: Any) -> None:
+    """What an impostor with its own SSH key (or replaced node keys) looks like to the pool:
+    the real SSH handshake fails on the pin, the exec channel answers, marked as a fallback."""
+    from tai_labs.providers.keys import generate_ed25519, known_hosts_line
+
+    known = lab.folder / "known_hosts"
+    saved = known.read_text()
+    address = str(lab.mgmt_address("pc1"))
+    other = known_hosts_line([address, "pc1"], generate_ed25519("impostor").public_line)
+    lines = [other if ln.startswith(f"{address},") else ln for ln in saved.splitlines()]
+    assert other in lines
+    known.write_text("\n".join(lines) + "\n")
+    try:
+        with lab.sessions:
+            session = lab.sessions.get("pc1", "command")
+            assert session.transport == "exec"
+            assert session.fallback == "fallback: host key mismatch"
+            assert "host key differs" in lab.sessions.fallbacks["pc1"]
+            assert session.run(["hostname"]).stdout.strip() == "pc1"
+        with lab.sessions:  # the pin restored: SSH again, no fallback
+            known.write_text(saved)
+            assert lab.sessions.get("pc1", "command").transport == "ssh"
+    finally:
+        known.write_text(saved)

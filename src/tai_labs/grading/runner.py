@@ -91,11 +91,13 @@ def judge_on(
     deadline = start + limit
     evidence = Evidence()
     params = check.bound_params(plugin.Params)
+    fallback = ""
     try:
         # Every session call (and opening the session) gets at most the time left.
         with within(deadline):
             session = sessions.get(node, plugin.session)
             transport = getattr(session, "transport", plugin.session)
+            fallback = getattr(session, "fallback", "")
             evidence = plugin().collect(session, params)
         evidence.baseline = dict(baseline or {})
         _check_time(deadline)
@@ -138,6 +140,7 @@ def judge_on(
             output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else ""))
             + _cut_note(c.truncated),
             truncated=list(c.truncated),
+            fallback=fallback,
         )
         for c in evidence.commands
     ]

@@ -30,7 +30,7 @@ from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
 from tai_labs.sessions.ldap import LdapSession
-from tai_labs.sessions.ssh import SshConnectError, SshSession
+from tai_labs.sessions.ssh import AUTH, HOST_KEY, UNREACHABLE, SshConnectError, SshSession
 from tai_labs.sessions.winrm import WinRmSession, admin_session
 
 if TYPE_CHECKING:
@@ -44,6 +44,14 @@ if TYPE_CHECKING:
     from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
+#: What the evidence says when SSH could not be used, by ``SshConnectError.reason``. A host
+#: key other than the pinned one is the case a jury must see: something else may answer at
+#: the node's address, or the candidate replaced the node's keys.
+FALLBACK_REASONS = {
+    HOST_KEY: "host key mismatch",
+    AUTH: "ssh authentication refused",
+    UNREACHABLE: "ssh unreachable",
+}
 #: Why a node kind's row (tai_labs.kinds) does not offer a session kind.
 NOT_OFFERED = {
     "command": "{node} is a {kind}: it has no command session",
@@ -137,16 +145,18 @@ class SessionPool:
             # The exec channel reaches the same node without trusting the network, so it is
             # as good a witness of the node's state; the reason stays in the evidence.
             self.fallbacks[node] = exc.message
+            return self.exec_session(node, fallback=f"fallback: {FALLBACK_REASONS[exc.reason]}")
         return self.exec_session(node)
 
-    def exec_session(self, node: str) -> ExecSession:
-        """The engine's out-of-band channel to ``node`` (not cached: it holds no connection)."""
+    def exec_session(self, node: str, *, fallback: str = "") -> ExecSession:
+        """The engine's out-of-band channel to ``node`` (not cached: it holds no connection);
+        ``fallback`` says why it stands in for SSH, for the evidence."""
         lab = self.lab
 
         def run(argv: Sequence[str], input: str | None, timeout: float) -> ExecResult:
             return lab.exec(node, list(argv), input=input, timeout=timeout)
 
-        return ExecSession(node, run)
+        return ExecSession(node, run, fallback=fallback)
 
     def _directory(self, node: str) -> LdapSession:
         directory = self.lab.loaded.scenario.directory
