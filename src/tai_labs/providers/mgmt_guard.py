@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tai_labs.locations import locations
+from tai_labs.private_files import write_private
 from tai_labs.providers import naming
 from tai_labs.providers.errors import CommandError, NetworkError
 from tai_labs.providers.hostcmd import run
@@ -131,7 +132,7 @@ def _save(lab_id: str, ports: Sequence[MgmtPort]) -> None:
     data = [{"port": p.port, "mac": p.mac, "ip": str(p.ip)} for p in ports]
     path = _state_file(lab_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
+    write_private(path, json.dumps(data, indent=2))
 
 
 def load(lab_id: str) -> list[MgmtPort] | None:
