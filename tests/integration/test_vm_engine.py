@@ -87,6 +87,11 @@ def test_the_vm_is_named_and_wired_as_planned(vm_lab: tuple[Lab, Any, str]) -> N
     addrs = {line.split()[0]: line.split()[2] for line in lines[1:] if len(line.split()) > 2}
     assert addrs["eth0"] == f"{lab.mgmt_ips[name]}/24"
     assert addrs["eth1"] == "10.77.0.9/24"
+    # The management tap is an isolated bridge port (mgmt_guard); the lab NIC's is not.
+    from tai_labs.providers import mgmt_guard, naming
+
+    assert mgmt_guard.port_isolated(naming.veth_name(lab.lab_id, 9, 0)) is True
+    assert mgmt_guard.port_isolated(naming.veth_name(lab.lab_id, 9, 1)) is False
 
 
 def test_ssh_with_the_host_key_made_on_the_host(vm_lab: tuple[Lab, Any, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from tai_labs.grading.runner import grade
 from tai_labs.plugins import PluginParams
 from tai_labs.reports import grading as render
 from tai_labs.scenario.loader import load_scenario
-from tai_labs.sessions.base import CommandResult, SessionError
+from tai_labs.sessions.base import CommandResult, PinMismatchError, SessionError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "errors"
 
@@ -124,6 +125,20 @@ def test_unreachable_or_empty_is_error_never_pass(fake_check: None, scenario: An
     assert report.checks[0].verdict is Verdict.ERROR
 
 
+def test_a_certificate_other_than_the_pinned_one_is_error_never_pass(
+    fake_check: None, scenario: Any
+) -> None:
+    class Impostor(FakeSession):
+        def run(self, argv: list[str], **_: Any) -> CommandResult:
+            raise PinMismatchError("dc1: LDAPS: the TLS certificate is not the one pinned")
+
+    sessions = FakeSessions({"dc1": Impostor({"/state/jdupont": "ok"}, True)})
+    report = grade(scenario, sessions, lab="abc123", candidate="alice", seed=1)
+    assert report.checks[0].verdict is Verdict.ERROR
+    assert "identité non vérifiée" in report.checks[0].message
+    assert report.exit_code == 3
+
+
 def test_only_and_unknown_checks(fake_check: None, scenario: Any) -> None:
     sessions = FakeSessions({"dc1": FakeSession({"/state/jdupont": "ok"}, True)})
     report = grade(scenario, sessions, lab="l", candidate="c", seed=0, only=["enabled"])
@@ -148,3 +163,32 @@ def test_reports_json_junit_html(fake_check: None, scenario: Any) -> None:
     assert "cat /state/jdupont" in html
     # Self-contained: nothing fetched from elsewhere when a jury opens or prints it.
     assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_evidence_read_over_a_fallback_says_so_in_every_report(
+    fake_check: None, scenario: Any
+) -> None:
+    """The exec channel standing in for SSH after a host-key mismatch: JSON, JUnit and the
+    French jury report all show it, beside the evidence it gave."""
+    fallback = FakeSession({"/state/jdupont": "ok"}, True)
+    fallback.transport = "exec"
+    fallback.fallback = "fallback: host key mismatch"  # type: ignore[attr-defined]
+    report = grade(
+        scenario,
+        FakeSessions({"dc1": fallback}),
+        lab="abc123",
+        candidate="alice",
+        seed=1,
+    )
+    assert report.checks[0].verdict is Verdict.PASS  # the node's state, read out of band
+    data = json.loads(render.to_json(report))
+    item = data["checks"][0]["evidence"][0]
+    assert (item["transport"], item["fallback"]) == ("exec", "fallback: host key mismatch")
+    assert "via exec, fallback: host key mismatch]" in render.to_junit(report)
+    text = html.unescape(render.to_html(report))
+    assert "clé d'hôte SSH du nœud n'est pas celle enregistrée" in text
+    assert "[dc1 · exec · fallback: host key mismatch]" in text
+    # Evidence over the session asked for carries no such note.
+    plain = run(scenario, {"/state/jdupont": "ok"})
+    assert json.loads(render.to_json(plain))["checks"][0]["evidence"][0]["fallback"] == ""
+    assert "Attention : preuves lues" not in render.to_html(plain)

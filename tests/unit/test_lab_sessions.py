@@ -93,3 +93,32 @@ def test_revert_closes_what_the_roles_opened(
     assert ssh.closed[0] == "srv1"  # the stale one, closed by the revert
     assert sorted(ssh.closed) == sorted(ssh.opened)  # the roles' ones when it ends: no leak
     assert lab.sessions.opened == 0
+
+
+@pytest.mark.parametrize(
+    ("reason", "recorded"),
+    [
+        ("host-key", "fallback: host key mismatch"),
+        ("unreachable", "fallback: ssh unreachable"),
+        ("auth", "fallback: ssh authentication refused"),
+    ],
+)
+def test_a_refused_ssh_falls_back_to_exec_and_says_why(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, reason: str, recorded: str
+) -> None:
+    from tai_labs.sessions.exec import ExecSession
+    from tai_labs.sessions.ssh import SshConnectError
+
+    def refuse(self: SshSession) -> None:
+        raise SshConnectError(f"{self.node}: host key differs from the one pinned", reason)
+
+    monkeypatch.setattr(SshSession, "open", refuse)
+    with lab.sessions:
+        session = lab.sessions.get("pc1", "command")
+        assert isinstance(session, ExecSession) and session.transport == "exec"
+        assert session.fallback == recorded
+        assert "host key differs" in lab.sessions.fallbacks["pc1"]
+
+
+def test_an_exec_session_asked_for_itself_is_no_fallback(lab: Lab) -> None:
+    assert lab.sessions.exec_session("pc1").fallback == ""

@@ -203,9 +203,17 @@ class FakeWinRm:
     answers: list[CommandResult | SessionError] = []
 
     def __init__(
-        self, node: str, host: str, *, username: str, password: str, connect_timeout: float
+        self,
+        node: str,
+        host: str,
+        *,
+        username: str,
+        password: str,
+        connect_timeout: float,
+        pin: str | None = None,
     ) -> None:
         self.node, self.host, self.username, self.password = node, host, username, password
+        self.pin = pin  # the readiness probe runs before the certificate is pinned
         self.scripts: list[str] = []
         self.closed = False
         FakeWinRm.opened.append(self)

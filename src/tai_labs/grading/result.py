@@ -27,6 +27,11 @@ class EvidenceItem(BaseModel):
         default=[],
         description="streams (stdout, stderr) the node printed past the output bound",
     )
+    fallback: str = Field(
+        default="",
+        description="why the exec channel stood in for SSH (e.g. 'fallback: host key "
+        "mismatch'); empty when the evidence came over the session asked for",
+    )
 
 
 class CheckResult(BaseModel):

@@ -28,7 +28,7 @@ from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
 from tai_labs.referential import Referential, load_referential
 from tai_labs.scenario.model import CheckUse, Scenario
-from tai_labs.sessions.base import SessionError
+from tai_labs.sessions.base import PinMismatchError, SessionError
 from tai_labs.sessions.deadline import within
 
 #: Evidence output kept per command in a report: enough for a jury, not a log dump.
@@ -91,11 +91,13 @@ def judge_on(
     deadline = start + limit
     evidence = Evidence()
     params = check.bound_params(plugin.Params)
+    fallback = ""
     try:
         # Every session call (and opening the session) gets at most the time left.
         with within(deadline):
             session = sessions.get(node, plugin.session)
             transport = getattr(session, "transport", plugin.session)
+            fallback = getattr(session, "fallback", "")
             evidence = plugin().collect(session, params)
         evidence.baseline = dict(baseline or {})
         _check_time(deadline)
@@ -107,6 +109,13 @@ def judge_on(
         _check_time(deadline)
     except _OverLimit:
         judgement = _over_limit(limit)
+    except PinMismatchError as exc:  # someone else answers: what it says is no evidence
+        transport = plugin.session
+        judgement = Judgement.error(
+            f"{node} : identité non vérifiée, certificat différent de celui enregistré à la "
+            f"création du lab ({exc.message})",
+            f"{node}: identity not verified: {exc.message}",
+        )
     except SessionError as exc:
         transport = plugin.session
         if time.monotonic() >= deadline:
@@ -131,6 +140,7 @@ def judge_on(
             output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else ""))
             + _cut_note(c.truncated),
             truncated=list(c.truncated),
+            fallback=fallback,
         )
         for c in evidence.commands
     ]

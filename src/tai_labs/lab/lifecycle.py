@@ -32,6 +32,7 @@ from tai_labs.roles.registry import role_named
 if TYPE_CHECKING:
     from tai_labs.images.builder import ImageBuilder
     from tai_labs.providers.base import VmBoot
+    from tai_labs.providers.network import LabNetwork
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,24 @@ def step_nodes(lab: Lab, report: Reporter) -> None:
         )
         report(Event("nodes", "created", node.name))
     _write_known_hosts(lab)
+    _guard_management(lab, net)
+    report(Event("nodes", f"management guarded for {len(lab.plan.nodes)} nodes"))
+
+
+def _guard_management(lab: Lab, net: LabNetwork) -> None:
+    """Isolate the nodes on the management bridge and pin who is who there, before any boots
+    (providers.mgmt_guard); the engines add the port flag as each node starts."""
+    from tai_labs.providers import mgmt_guard
+
+    mgmt_guard.install(
+        lab.id,
+        [
+            mgmt_guard.node_port(
+                lab.id, node.number, node.resource, net.node_mgmt_address(node.number).ip
+            )
+            for node in lab.plan.nodes
+        ],
+    )
 
 
 def _boot_disk(name: str, builder: ImageBuilder) -> VmBoot:
@@ -190,10 +209,20 @@ def step_roles(lab: Lab, report: Reporter) -> None:
             report(Event("roles", f"provisioning ({type(role).__name__})", node.name))
             role.provision(ctx)
             role.wait_ready(ctx)
+            _pin_certificates(lab, node.name, role.tls_certificates(ctx))
             lab.store.set_ready(lab.id, node.name, True)
             report(Event("roles", "ready", node.name))
 
         _parallel(group, ready)
+
+
+def _pin_certificates(lab: Lab, node: str, certificates: dict[str, str]) -> None:
+    """Pin what the node's TLS services show, as ``known_hosts`` pins its SSH host key."""
+    from tai_labs.lab.pins import record_pin
+    from tai_labs.sessions.tls_pin import pem_fingerprint
+
+    for service, pem in certificates.items():
+        record_pin(lab.folder, node, service, pem_fingerprint(pem))
 
 
 def step_setup(lab: Lab, report: Reporter) -> None:

@@ -25,11 +25,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
 from tai_labs.kinds import SessionKind, Transport
+from tai_labs.lab.pins import pin_of
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
 from tai_labs.sessions.ldap import LdapSession
-from tai_labs.sessions.ssh import SshConnectError, SshSession
+from tai_labs.sessions.ssh import AUTH, HOST_KEY, UNREACHABLE, SshConnectError, SshSession
 from tai_labs.sessions.winrm import WinRmSession, admin_session
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ if TYPE_CHECKING:
     from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
+#: What the evidence says when SSH could not be used, by ``SshConnectError.reason``. A host
+#: key other than the pinned one is the case a jury must see: something else may answer at
+#: the node's address, or the candidate replaced the node's keys.
+FALLBACK_REASONS = {
+    HOST_KEY: "host key mismatch",
+    AUTH: "ssh authentication refused",
+    UNREACHABLE: "ssh unreachable",
+}
 #: Why a node kind's row (tai_labs.kinds) does not offer a session kind.
 NOT_OFFERED = {
     "command": "{node} is a {kind}: it has no command session",
@@ -136,16 +145,18 @@ class SessionPool:
             # The exec channel reaches the same node without trusting the network, so it is
             # as good a witness of the node's state; the reason stays in the evidence.
             self.fallbacks[node] = exc.message
+            return self.exec_session(node, fallback=f"fallback: {FALLBACK_REASONS[exc.reason]}")
         return self.exec_session(node)
 
-    def exec_session(self, node: str) -> ExecSession:
-        """The engine's out-of-band channel to ``node`` (not cached: it holds no connection)."""
+    def exec_session(self, node: str, *, fallback: str = "") -> ExecSession:
+        """The engine's out-of-band channel to ``node`` (not cached: it holds no connection);
+        ``fallback`` says why it stands in for SSH, for the evidence."""
         lab = self.lab
 
         def run(argv: Sequence[str], input: str | None, timeout: float) -> ExecResult:
             return lab.exec(node, list(argv), input=input, timeout=timeout)
 
-        return ExecSession(node, run)
+        return ExecSession(node, run, fallback=fallback)
 
     def _directory(self, node: str) -> LdapSession:
         directory = self.lab.loaded.scenario.directory
@@ -157,6 +168,7 @@ class SessionPool:
             realm=directory.realm,
             password=self._secret("admin_password"),
             connect_timeout=self.connect_timeout,
+            pin=self._pin(node, "ldaps"),
         )
         session.open()
         return session
@@ -181,9 +193,21 @@ class SessionPool:
             str(self.lab.mgmt_address(node)),
             self._secret("admin_password"),
             connect_timeout=max(self.connect_timeout, 10.0),
+            pin=self._pin(node, "winrm"),
         )
         session.open()
         return session
+
+    def _pin(self, node: str, service: str) -> str:
+        """The certificate pinned for the service; none recorded is an error, never a pass
+        to an unverified peer (a lab brought up before pinning: bring it up again)."""
+        pin = pin_of(self.lab.folder, node, service)
+        if pin is None:
+            raise SessionError(
+                f"{node}: no {service} certificate was pinned when lab {self.lab.id} was "
+                "brought up: its identity cannot be checked"
+            )
+        return pin
 
     def _secret(self, name: str) -> str:
         value = self.lab.secrets.all().get(name)

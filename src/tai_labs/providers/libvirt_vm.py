@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.locations import locations
-from tai_labs.providers import naming
+from tai_labs.providers import mgmt_guard, naming
 from tai_labs.providers.accel import virt_type
 from tai_labs.providers.base import (
     CreatedNode,
@@ -184,6 +184,7 @@ class LibvirtEngine(Engine):
                     bridge=nic.bridge,
                     mac=nic.mac or derived_mac(spec.name, i),
                     tap=naming.veth_name(self.lab_id, number, i),
+                    isolated=nic.bridge == naming.mgmt_bridge_name(self.lab_id),
                 )
                 for i, nic in enumerate(spec.all_nics)
             )
@@ -247,6 +248,8 @@ class LibvirtEngine(Engine):
             dom.create()
         except self._libvirt.libvirtError as exc:
             raise NodeStartError(f"VM {node!r} did not start: {exc.get_error_message()}") from exc
+        # The domain XML asks libvirt for it; said again for a libvirt that ignores <port>.
+        mgmt_guard.isolate_port(self.lab_id, int(str(self.meta(node)["number"])))
         if wait:
             self.wait_booted(node, timeout=max(1.0, deadline - time.monotonic()))
 

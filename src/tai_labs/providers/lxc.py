@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tai_labs.bounded_output import run_capped
 from tai_labs.locations import locations
-from tai_labs.providers import cgroups, naming
+from tai_labs.providers import cgroups, mgmt_guard, naming
 from tai_labs.providers.base import (
     CreatedNode,
     Engine,
@@ -183,6 +183,8 @@ class LxcEngine(Engine):
                     f"\n{tail(layout.lxc_log)}"
                 )
             time.sleep(0.05)
+        # The node's veths are new: isolate its management port again (mgmt_guard).
+        mgmt_guard.isolate_port(self.lab_id, int(str(self.meta(node)["number"])))
         if wait:
             self.wait_booted(node, timeout=max(1.0, deadline - time.monotonic()))
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tai_labs.locations import locations
-from tai_labs.providers import naming
+from tai_labs.providers import mgmt_guard, naming
 from tai_labs.providers.errors import CommandError, NetworkError
 from tai_labs.providers.hostcmd import require_root, require_tools, run, run_text
 
@@ -216,8 +216,10 @@ def ensure_lab_firewall(lab_id: str) -> bool | None:
         return None
     net = load_lab_network(lab_id)
     with _net_lock():  # two commands on one lab must not both delete and re-add it
+        # The management guard (bridge table, pinned neighbours, isolated ports) too.
+        guard_fixed = bool(mgmt_guard.ensure(lab_id))
         if nft_table_intact(lab_id):
-            return False
+            return guard_fixed
         _apply_nft(net)
     return True
 
@@ -311,6 +313,8 @@ def load_lab_network(lab_id: str) -> LabNetwork:
 def delete_lab_network(lab_id: str) -> list[str]:
     """Delete every interface named after the lab and its firewall table."""
     removed = []
+    if mgmt_guard.remove(lab_id):
+        removed.append(f"nft:bridge {naming.nft_table(lab_id)}")
     # veths first: deleting a bridge leaves its ports, which would then be orphans.
     kind_at = len(naming.if_prefix(lab_id))
     for name in sorted(lab_links(lab_id), key=lambda n: n[kind_at] != "n"):

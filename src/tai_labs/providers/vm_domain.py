@@ -25,6 +25,8 @@ class DomainNic:
     bridge: str
     mac: str
     tap: str  # host-side name, derived from the lab id so cleanup finds it
+    #: An isolated bridge port (the management NIC): libvirt sets the flag on each start.
+    isolated: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def domain_xml(cfg: DomainConfig) -> str:
         _sub(n, "mac", address=nic.mac)
         _sub(n, "target", dev=nic.tap)
         _sub(n, "model", type="virtio")
+        if nic.isolated:
+            _sub(n, "port", isolated="yes")
         _sub(
             n, "address", type="pci", domain="0x0000", bus="0x00",
             slot=f"0x{FIRST_NIC_SLOT + i:02x}", function="0x0",

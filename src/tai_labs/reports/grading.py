@@ -21,7 +21,9 @@ def to_json(report: GradeReport) -> str:
 
 def _junit_case(scenario: str, check: CheckResult) -> junit.Case:
     detail = "\n".join(
-        f"[{e.node} via {e.transport}] $ {e.command}\n{e.output}" for e in check.evidence
+        f"[{e.node} via {e.transport}{', ' + e.fallback if e.fallback else ''}] $ {e.command}"
+        f"\n{e.output}"
+        for e in check.evidence
     )
     outcome = None
     if check.verdict is Verdict.FAIL:
@@ -77,6 +79,19 @@ def _fr_number(value: float) -> str:
     return f"{value:g}".replace(".", ",")
 
 
+#: Why the exec channel stood in for SSH, for the jury (EvidenceItem.fallback).
+FALLBACK_FR = {
+    "fallback: host key mismatch": "car la clé d'hôte SSH du nœud n'est pas celle enregistrée "
+    "à la création du lab (autre machine à cette adresse, ou clés remplacées)",
+    "fallback: ssh authentication refused": "car la connexion SSH a été refusée",
+    "fallback: ssh unreachable": "car le nœud ne répondait pas en SSH",
+}
+
+
+def _fallback_fr(reason: str) -> str:
+    return FALLBACK_FR.get(reason, "car SSH n'a pas pu être utilisé")
+
+
 def to_html(report: GradeReport) -> str:
     """A self-contained French jury report (no external resources), printable to PDF."""
     env = Environment(
@@ -87,6 +102,7 @@ def to_html(report: GradeReport) -> str:
     )
     env.filters["fr_date"] = _fr_date
     env.filters["fr_number"] = _fr_number
+    env.filters["fallback_fr"] = _fallback_fr
     text = resources.files("tai_labs.reports").joinpath("templates/jury.html.j2").read_text("utf-8")
     exam = None
     if report.exam_started is not None:

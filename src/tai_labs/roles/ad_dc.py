@@ -46,6 +46,8 @@ SAM_LDB = f"{PRIVATE}/sam.ldb"
 #: Written once the domain is provisioned and its Administrator password set: a provision
 #: interrupted before that point is wiped and run again.
 MARKER = f"{PRIVATE}/tai-labs-realm"
+#: The certificate Samba makes for LDAPS at its first start (``tls certfile`` default).
+TLS_CERT = f"{PRIVATE}/tls/cert.pem"
 #: Shipped by samba-ad-provision, which samba only recommends (recipes skip recommends).
 SCHEMA_DIR = "/usr/share/samba/setup/ad-schema"
 PROVISION_TIMEOUT = 300.0
@@ -303,6 +305,11 @@ class AdDcRole(Role):
             timeout=remaining,
         )
         self.timings["ready"] = time.monotonic() - started
+
+    def tls_certificates(self, ctx: NodeContext) -> dict[str, str]:
+        # Read from the node's disk, not from the network: nothing on the management
+        # network can put its own certificate here.
+        return {"ldaps": ctx.run(["cat", TLS_CERT]).stdout}
 
     def _wait_dns(self, ctx: NodeContext, realm: str, *, timeout: float) -> None:
         def probe() -> tuple[bool, str]:

@@ -68,6 +68,12 @@ class Role(ABC):
     def wait_ready(self, ctx: NodeContext) -> None:
         """Return when the node's service answers; raise NotReadyError otherwise."""
 
+    def tls_certificates(self, ctx: NodeContext) -> dict[str, str]:
+        """The certificates the node's TLS services show, by service ("ldaps", "winrm"), as
+        PEM, read out of band (the exec channel) once the node is ready: the lab pins them.
+        The default: no TLS service to pin."""
+        return {}
+
     def wait_started(self, ctx: NodeContext) -> None:
         """After a revert: the node's own services answer. Unlike ``wait_ready`` this must
         not depend on the rest of the lab, which the scenario may have broken on purpose."""

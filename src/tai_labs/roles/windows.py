@@ -138,9 +138,21 @@ PROBE_SCRIPT = "Write-Output 'tai-labs-ready'\n"
 WINRM_PROBE = "$env:COMPUTERNAME"
 
 
+#: The certificate of the HTTPS listener on 5986, as PEM: the lab pins it.
+WINRM_CERT_SCRIPT = r"""
+$uri = 'winrm/config/Listener'
+$https = @(Get-WSManInstance -ResourceURI $uri -Enumerate |
+    Where-Object { ($_.Transport -eq 'HTTPS') -and ($_.Port -eq '5986') })
+$cert = Get-Item ('Cert:\LocalMachine\My\' + $https[0].CertificateThumbprint)
+[Console]::Out.WriteLine('-----BEGIN CERTIFICATE-----')
+[Console]::Out.WriteLine([Convert]::ToBase64String($cert.RawData, 'InsertLineBreaks'))
+[Console]::Out.WriteLine('-----END CERTIFICATE-----')
+"""
+
 #: argv of each run: a constant script, encoded; no value on the command line.
 PROVISION_ARGV = tuple(powershell_argv(PROVISION_SCRIPT))
 PROBE_ARGV = tuple(powershell_argv(PROBE_SCRIPT))
+WINRM_CERT_ARGV = tuple(powershell_argv(WINRM_CERT_SCRIPT))
 
 
 def provision_input(password: str) -> str:
@@ -239,6 +251,14 @@ class WindowsRole(Role):
             timeout=self.ready_timeout,
             every=self.poll_every,
         )
+
+    def tls_certificates(self, ctx: NodeContext) -> dict[str, str]:
+        # Through the guest agent, not WinRM: what the network shows is what is checked.
+        res = ctx.exec(WINRM_CERT_ARGV, None, 60.0)
+        if not res.ok or "BEGIN CERTIFICATE" not in res.stdout:
+            detail = (res.stderr or res.stdout).strip()[-300:]
+            raise RoleError(f"{ctx.node.name}: cannot read the WinRM certificate: {detail}")
+        return {"winrm": res.stdout}
 
     def wait_started(self, ctx: NodeContext) -> None:
         def probe() -> tuple[bool, str]:

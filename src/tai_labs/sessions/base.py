@@ -136,3 +136,8 @@ def escape_filter(value: str) -> str:
 
 #: What a check gets: the sessions of its target, opened on demand by the pool.
 SessionsOf = Mapping[str, Any]
+
+
+class PinMismatchError(SessionError):
+    """The peer's certificate is not the one pinned at provisioning: whoever answers is not
+    (provably) the node, so nothing it says is evidence and no password was sent to it."""

@@ -21,9 +21,12 @@ class ExecSession(CommandSession):
     shell = "posix"
     transport = "exec"
 
-    def __init__(self, node: str, run: Runner) -> None:
+    def __init__(self, node: str, run: Runner, *, fallback: str = "") -> None:
+        """fallback: why this channel stands in for SSH ("fallback: host key mismatch"),
+        recorded with every piece of evidence it gives; "" when it was asked for itself."""
         self.node = node
         self._run = run
+        self.fallback = fallback
 
     def run(
         self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None

@@ -2,8 +2,9 @@
 
 Samba refuses simple binds in clear text, so everything goes over LDAPS (636). The DC's
 certificate is the self-signed one Samba generates at its first start: there is no CA to
-check it against, so validation is off. What this trusts instead is the management network,
-which only the host and the lab's nodes are on.
+check it against, so CA validation is off and the session checks the certificate against
+the one the lab pinned at provisioning instead (``pin``, sessions.tls_pin), once per
+connection, after the handshake and before the bind sends the password.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tai_labs.errors import require_module
-from tai_labs.sessions.base import DirectoryEntry, DirectorySession, SessionError
+from tai_labs.sessions.base import (
+    DirectoryEntry,
+    DirectorySession,
+    PinMismatchError,
+    SessionError,
+)
 from tai_labs.sessions.deadline import budget
+from tai_labs.sessions.tls_pin import check_pin, verify_peer
 
 if TYPE_CHECKING:
     import ldap3
@@ -81,9 +88,13 @@ class LdapSession(DirectorySession):
         user: str | None = None,
         port: int = LDAPS_PORT,
         connect_timeout: float = 5.0,
+        pin: str | None = None,
     ) -> None:
+        """pin: SHA-256 of the DC's certificate; None only where nothing is pinned yet (the
+        DC's own readiness probe at provisioning, tests on a DC made by hand)."""
         self.node = node
         self.host = host
+        self.pin = check_pin(pin) if pin is not None else None
         self.realm = realm
         self.base_dn = realm_dn(realm)
         self.user = user or f"Administrator@{realm}"
@@ -122,7 +133,15 @@ class LdapSession(DirectorySession):
                 raise_exceptions=False,
             )
             try:
+                if self.pin is not None:
+                    conn.open()  # the TLS handshake, nothing sent yet
+                    where = f"{self.node}: LDAPS to {self.host}:{self.port}"
+                    verify_peer(where, _peer_certificate(conn), self.pin)
                 bound = conn.bind()
+            except PinMismatchError:
+                with contextlib.suppress(Exception):
+                    conn.strategy.close()  # not even an unbind to whoever this is
+                raise
             except (ldap3.core.exceptions.LDAPException, OSError) as exc:
                 if _connection_refused(exc) and time.monotonic() < deadline:
                     time.sleep(0.25)
@@ -213,6 +232,12 @@ class LdapSession(DirectorySession):
                 with contextlib.suppress(Exception):
                     self._conn.unbind()
                 self._conn = None
+
+
+def _peer_certificate(conn: ldap3.Connection) -> bytes | None:
+    sock = getattr(conn, "socket", None)
+    getpeercert = getattr(sock, "getpeercert", None)
+    return getpeercert(binary_form=True) if getpeercert is not None else None
 
 
 def _connection_refused(exc: BaseException) -> bool:

@@ -17,9 +17,15 @@ from typing import Any
 
 from tai_labs.bounded_output import CappedBuffer, truncated_streams
 from tai_labs.errors import require_module
-from tai_labs.sessions.base import CommandResult, PowerShellSession, SessionError
+from tai_labs.sessions.base import (
+    CommandResult,
+    PinMismatchError,
+    PowerShellSession,
+    SessionError,
+)
 from tai_labs.sessions.deadline import budget
 from tai_labs.sessions.quoting import ps_command, ps_prelude
+from tai_labs.sessions.tls_pin import check_pin
 
 WINRM_HTTPS_PORT = 5986
 #: The account graders, faults and roles log in to Windows nodes as (local to the node).
@@ -62,7 +68,12 @@ def clean_clixml(stderr: str) -> str:
 
 
 def admin_session(
-    node: str, address: str, password: str | None, *, connect_timeout: float = 10.0
+    node: str,
+    address: str,
+    password: str | None,
+    *,
+    connect_timeout: float = 10.0,
+    pin: str | None = None,
 ) -> WinRmSession:
     """A WinRM session to a Windows node as its local Administrator (the lab's
     ``admin_password``): how the grading pool, the Windows role and faults all reach one.
@@ -70,8 +81,47 @@ def admin_session(
     if not password:
         raise SessionError(f"{node}: the lab has no admin_password secret for WinRM")
     return WinRmSession(
-        node, address, username=WINDOWS_ADMIN, password=password, connect_timeout=connect_timeout
+        node,
+        address,
+        username=WINDOWS_ADMIN,
+        password=password,
+        connect_timeout=connect_timeout,
+        pin=pin,
     )
+
+
+def pin_transport(protocol: Any, where: str, pin: str) -> None:
+    """Make every HTTPS connection of a pywinrm Protocol check the peer's certificate
+    against ``pin`` (urllib3's ``assert_fingerprint``: in the handshake, before any request,
+    so before NTLM starts), whatever session pywinrm builds or rebuilds."""
+    requests = require_module("requests", package="requests", purpose="a WinRM session")
+    http_adapter: Any = requests.adapters.HTTPAdapter
+
+    class PinnedAdapter(http_adapter):  # type: ignore[misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["assert_fingerprint"] = pin
+            super().init_poolmanager(*args, **kwargs)
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().send(request, *args, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                if "Fingerprints did not match" in str(exc):
+                    raise PinMismatchError(
+                        f"{where}: the TLS certificate is not the one pinned at provisioning "
+                        f"(sha256 {pin}): {exc}"
+                    ) from exc
+                raise
+
+    transport = protocol.transport
+    build = transport.build_session
+
+    def build_pinned() -> Any:
+        session = build()
+        session.mount("https://", PinnedAdapter())
+        return session
+
+    transport.build_session = build_pinned
 
 
 class WinRmSession(PowerShellSession):
@@ -87,8 +137,12 @@ class WinRmSession(PowerShellSession):
         port: int = WINRM_HTTPS_PORT,
         connect_timeout: float = 10.0,
         protocol: Any = None,
+        pin: str | None = None,
     ) -> None:
+        """pin: SHA-256 of the node's WinRM certificate; None only before one is pinned (the
+        Windows role's readiness probe at provisioning)."""
         self.node = node
+        self.pin = check_pin(pin) if pin is not None else None
         self.host = host
         self.username = username
         self._password = password
@@ -101,16 +155,19 @@ class WinRmSession(PowerShellSession):
 
     def _make_protocol(self) -> Any:
         winrm = require_module("winrm", package="pywinrm", purpose="a WinRM session")
-        return winrm.protocol.Protocol(
+        protocol = winrm.protocol.Protocol(
             endpoint=f"https://{self.host}:{self.port}/wsman",
             transport="ntlm",
             username=self.username,
             password=self._password,
-            # Lab nodes use self-signed certificates; NTLM still proves the password.
+            # Self-signed: no CA can vouch for it; the pin below does instead.
             server_cert_validation="ignore",
             read_timeout_sec=int(self.connect_timeout) + 20,
             operation_timeout_sec=20,
         )
+        if self.pin is not None:
+            pin_transport(protocol, f"{self.node}: WinRM to {self.host}:{self.port}", self.pin)
+        return protocol
 
     def open(self) -> None:
         """Open one remote shell, reused by every call (idempotent)."""
@@ -121,6 +178,8 @@ class WinRmSession(PowerShellSession):
                 self._protocol = self._make_protocol()
             try:
                 self._shell = self._protocol.open_shell(codepage=65001)  # UTF-8 output
+            except PinMismatchError:
+                raise
             except Exception as exc:  # requests, NTLM and WS-Man faults: all "cannot reach"
                 raise SessionError(
                     f"{self.node}: WinRM to {self.host}:{self.port} failed: "
@@ -149,6 +208,9 @@ class WinRmSession(PowerShellSession):
         deadline = time.monotonic() + timeout
         try:
             command_id = protocol.run_command(shell, command_line)
+        except PinMismatchError:
+            self._forget_shell()
+            raise
         except Exception as exc:
             self._forget_shell()
             raise SessionError(
