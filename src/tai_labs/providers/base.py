@@ -158,6 +158,12 @@ class NodeState(enum.StrEnum):
     STOPPING = "stopping"
 
 
+#: The whole environment of a command run inside a node by the engine or the grader: no
+#: /usr/local (a candidate's shadow binaries), no HOME (no rc or dot files to find), nothing
+#: inherited. Every node-side channel (lxc-attach, the guest agent, SSH) uses exactly this.
+NODE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
 @dataclass(frozen=True)
 class ExecResult:
     rc: int

@@ -18,6 +18,7 @@ from tai_labs.bounded_output import run_capped
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, mgmt_guard, naming
 from tai_labs.providers.base import (
+    NODE_ENV,
     CreatedNode,
     Engine,
     ExecResult,
@@ -49,7 +50,8 @@ from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
 from tai_labs.providers.seed import seed_upper
 
-ATTACH_ENV = {
+#: An operator's interactive console (``tai-labs console``) keeps a usual root shell.
+CONSOLE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
     "LANG": "C.UTF-8",
@@ -289,7 +291,7 @@ class LxcEngine(Engine):
         try:
             # Output kept to a bound per stream, the rest drained (bounded_output).
             proc = run_capped(
-                self._attach_argv(node, inner, ATTACH_ENV),
+                self._attach_argv(node, inner, NODE_ENV),
                 input=data,
                 timeout=host_timeout,
                 cwd="/",
@@ -306,7 +308,7 @@ class LxcEngine(Engine):
 
     def console(self, node: str) -> int:
         self._existing(node)
-        env = dict(ATTACH_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
+        env = dict(CONSOLE_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
         return subprocess.call(self._attach_argv(node, ["/bin/bash", "-l"], env), cwd="/")
 
     # -- snapshots -------------------------------------------------------------------------
