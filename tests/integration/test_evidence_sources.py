@@ -6,16 +6,25 @@ shown not to change what the grader's sessions collect. Needs root, LXC and the 
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import stat
+import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from conftest import Lab
+from tai_labs.grading import parsers as p
 from tai_labs.grading.base import CHECKS
 from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.keys import known_hosts_line
 from tai_labs.sessions.exec import ExecSession
+from tai_labs.sessions.hostside import HostSideSession
 from tai_labs.sessions.ssh import SshSession
 
 pytestmark = pytest.mark.integration
@@ -108,3 +117,141 @@ def test_the_user_grader_collects_the_real_groups(forged: Node, channel: str) ->
     evidence = plugin().collect(session, params)
     assert "forged" not in "".join(c.stdout for c in evidence.commands)
     assert plugin().judge(evidence, params).verdict.value == "pass"
+
+
+# -- files: read from the host's view of the node's layers ----------------------------------
+
+# Every dynamic program of the node prints "forged-preload" instead of working, but rm(1),
+# so that the test can take it away again.
+PRELOAD_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+__attribute__((constructor)) static void forge(void) {
+    if (strcmp(program_invocation_short_name, "rm") == 0) return;
+    puts("forged-preload");
+    exit(0);
+}
+"""
+
+
+@pytest.fixture
+def host_session(node: Node) -> HostSideSession:
+    view = node.lab.engine.host_view(node.name)
+    assert view is not None, "a running container node has a host view"
+    return HostSideSession(node.exec, view)
+
+
+def upper(node: Node) -> Path:
+    return node.lab.engine.layout(node.name).upper
+
+
+def test_the_host_view_is_the_nodes_overlay_and_its_maps(node: Node) -> None:
+    view = node.lab.engine.host_view(node.name)
+    assert view is not None
+    assert view.files.layers == (upper(node), Path(node.lab.image.rootfs))
+    init = node.sh("cat /proc/1/status").stdout
+    assert view.init_pid > 1 and "systemd" in Path(f"/proc/{view.init_pid}/comm").read_text()
+    assert "NSpid" in init  # the node's init is the host's view.init_pid, in its own pid ns
+    assert view.files.uids.inside(0) == 0  # today's privileged nodes: identity
+
+
+def test_a_replaced_cat_does_not_change_what_the_host_reads(
+    node: Node, host_session: HostSideSession
+) -> None:
+    hostname = node.sh("hostname").stdout.strip()
+    node.sh("cp /usr/bin/cat /usr/bin/cat.real")
+    try:
+        node.write("/usr/bin/cat.fake", "#!/bin/sh\necho forged-cat\n", "755")
+        node.sh("mv /usr/bin/cat.fake /usr/bin/cat")
+        assert node.exec.run(["cat", "/etc/hostname"]).stdout == "forged-cat\n"
+        read = host_session.run(["cat", "--", "/etc/hostname"])
+        assert (read.stdout.strip(), read.source, read.via) == (hostname, "host", "rootfs")
+    finally:
+        node.sh("mv /usr/bin/cat.real /usr/bin/cat")
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the preload library")
+def test_ld_so_preload_in_the_node_does_not_fool_the_host(
+    node: Node, host_session: HostSideSession, tmp_path: Path
+) -> None:
+    source = tmp_path / "forge.c"
+    source.write_text(PRELOAD_C)
+    library = tmp_path / "forge.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    node.write("/usr/lib/forge.so.b64", base64.b64encode(library.read_bytes()).decode())
+    node.sh("base64 -d /usr/lib/forge.so.b64 > /usr/lib/forge.so")
+    hostname = node.sh("hostname").stdout.strip()
+    node.write("/etc/ld.so.preload", "/usr/lib/forge.so\n")
+    try:
+        forged = node.exec.run(["stat", "-c", "%s", "/etc/hostname"])
+        assert forged.stdout == "forged-preload\n"  # every dynamic program of the node lies
+        plugin = CHECKS.get("linux.file")
+        params = plugin.Params.model_validate({"path": "/etc/hostname", "contains": hostname})
+        evidence = plugin().collect(host_session, params)
+        assert {c.source for c in evidence.commands} == {"host"}
+        assert plugin().judge(evidence, params).verdict.value == "pass"
+    finally:
+        # Without timeout(1), which is forged too.
+        removed = node.lab.engine.exec(node.name, ["rm", "/etc/ld.so.preload"], timeout=None)
+        assert removed.ok, removed
+    assert node.exec.run(["stat", "-c", "%s", "/etc/hostname"]).stdout != "forged-preload\n"
+
+
+def test_a_link_to_a_host_path_reads_the_nodes_file(
+    node: Node, host_session: HostSideSession
+) -> None:
+    node_shadow = node.sh("head -c 4096 /etc/shadow").stdout
+    host_shadow = Path("/etc/shadow").read_text()[:4096]
+    assert node_shadow != host_shadow
+    node.sh("ln -sfn /etc/shadow /root/leak && ln -sfn /etc /root/hostetc")
+    node.sh("ln -sfn ../../../../../../etc/shadow /root/leak2")
+    for path in ("/root/leak", "/root/leak2", "/root/hostetc/shadow"):
+        read = host_session.run(["head", "-c", "4096", "--", path])
+        assert read.source == "host" and read.stdout == node_shadow, path
+    # A host-only file behind a link is absent from the node, never the host's.
+    lab_key = node.lab.key_path
+    node.sh(f"ln -sfn {lab_key} /root/key")
+    missing = host_session.run(["cat", "--", "/root/key"])
+    assert missing.rc == 1 and p.says_no_such_file(missing) and "PRIVATE" not in missing.stdout
+
+
+def test_a_file_deleted_in_the_node_is_absent_through_its_whiteout(
+    node: Node, host_session: HostSideSession
+) -> None:
+    assert host_session.run(["cat", "--", "/etc/issue.net"]).rc == 0  # in the image
+    node.sh("rm /etc/issue.net")
+    whiteout = os.lstat(upper(node) / "etc/issue.net")
+    assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0  # overlayfs made it
+    gone = host_session.run([*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", "/etc/issue.net"])
+    assert gone.rc == 1 and p.says_no_such_file(gone) and gone.source == "host"
+
+
+def test_a_huge_file_neither_stalls_nor_floods_the_reader(
+    node: Node, host_session: HostSideSession
+) -> None:
+    node.sh(
+        "truncate -s 40G /root/huge && printf 'start' | dd of=/root/huge conv=notrunc 2>/dev/null"
+    )
+    started = time.monotonic()
+    head = host_session.run(["head", "-c", "5", "--", "/root/huge"])
+    digest = host_session.run(["sha256sum", "--", "/root/huge"])
+    size = host_session.run(["stat", "-c", "%s", "--", "/root/huge"])
+    assert time.monotonic() - started < 10
+    assert (head.stdout, size.stdout) == ("start", f"{40 * 2**30}\n")
+    assert digest.rc == 1 and "not hashed" in digest.stderr
+    node.sh("rm /root/huge")
+
+
+def test_owners_are_named_from_the_nodes_own_files(
+    node: Node, host_session: HostSideSession
+) -> None:
+    node.sh(
+        "id bob >/dev/null 2>&1 || useradd -u 1500 bob; touch /root/owned; chown bob /root/owned"
+    )
+    got = host_session.run([*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", "/root/owned"])
+    node_says = node.exec.run([*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", "/root/owned"])
+    assert got.source == "host" and got.stdout == node_says.stdout
+    assert "|bob|" in got.stdout

@@ -93,6 +93,9 @@ class FakeLab:
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return ipaddress.IPv4Address("127.0.0.1")
 
+    def host_view(self, node: str) -> None:
+        return None  # not a container: every command goes to the node
+
     def exec(self, node: str, argv: list[str], input: Any = None, timeout: Any = 60) -> ExecResult:
         self.exec_calls.append(argv)
         return ExecResult(0, "from exec\n", "")

@@ -29,6 +29,7 @@ from tai_labs.lab.pins import pin_of
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
+from tai_labs.sessions.hostside import HostSideSession
 from tai_labs.sessions.ldap import LdapSession
 from tai_labs.sessions.ssh import AUTH, HOST_KEY, UNREACHABLE, SshConnectError, SshSession
 from tai_labs.sessions.winrm import WinRmSession, admin_session
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
     from tai_labs.lab.plan import NodePlan
     from tai_labs.lab.secrets import LabSecrets
-    from tai_labs.providers.base import ExecResult
+    from tai_labs.providers.base import ExecResult, HostView
     from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
@@ -74,6 +75,7 @@ class PoolLab(Protocol):
     def secrets(self) -> LabSecrets: ...
     def node_plan(self, name: str) -> NodePlan: ...
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address: ...
+    def host_view(self, node: str) -> HostView | None: ...
     def exec(
         self,
         node: str,
@@ -131,6 +133,12 @@ class SessionPool:
     # -- openers ---------------------------------------------------------------------------
 
     def _command(self, node: str) -> Any:
+        session = self._node_side(node)
+        # What the host can read of the node itself (a container's files) it reads itself.
+        view = self.lab.host_view(node)
+        return session if view is None else HostSideSession(session, view)
+
+    def _node_side(self, node: str) -> Any:
         ssh = SshSession(
             node,
             str(self.lab.mgmt_address(node)),

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tai_labs.plugins import ENGINES_GROUP, EngineTraits, Registry
+from tai_labs.providers.rootfs import OverlayTree
 
 _MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
@@ -158,6 +159,16 @@ class NodeState(enum.StrEnum):
     STOPPING = "stopping"
 
 
+@dataclass(frozen=True)
+class HostView:
+    """What the host reads of a running node by itself, without running anything in it."""
+
+    #: Its root file system, from the layers on the host's disk.
+    files: OverlayTree
+    #: Its init as the host sees it: ``/proc/PID/ns/net`` is its network namespace.
+    init_pid: int
+
+
 #: The whole environment of a command run inside a node by the engine or the grader: no
 #: /usr/local (a candidate's shadow binaries), no HOME (no rc or dot files to find), nothing
 #: inherited. Every node-side channel (lxc-attach, the guest agent, SSH) uses exactly this.
@@ -261,6 +272,11 @@ class Engine(EngineTraits, ABC):
 
     @abstractmethod
     def list_snapshots(self, node: str) -> list[str]: ...
+
+    def host_view(self, node: str) -> HostView | None:
+        """The running node's files and namespaces as the host reads them; None where this
+        engine gives no such view (a VM's disk is the guest kernel's business)."""
+        return None
 
     @abstractmethod
     def stop(self, node: str, *, timeout: float = 20.0) -> None:

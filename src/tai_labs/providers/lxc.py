@@ -22,6 +22,7 @@ from tai_labs.providers.base import (
     CreatedNode,
     Engine,
     ExecResult,
+    HostView,
     NodeSpec,
     NodeState,
     VmBoot,
@@ -48,6 +49,7 @@ from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
 from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
+from tai_labs.providers.rootfs import IdMap, OverlayTree
 from tai_labs.providers.seed import seed_upper
 
 #: An operator's interactive console (``tai-labs console``) keeps a usual root shell.
@@ -306,6 +308,28 @@ class LxcEngine(Engine):
             proc.truncated,
         )
 
+    def host_view(self, node: str) -> HostView | None:
+        """The node's layers as its config mounts them, its init's id maps and pid.
+
+        The config is the host's (the node cannot write it); the maps are the kernel's. None
+        when the node is not running, or when overlayfs may write metacopy or redirect
+        entries (this reader does not follow them): the caller then asks the node.
+        """
+        layout = self._existing(node)
+        if any(_overlay_parameter(name) for name in ("metacopy", "redirect_dir")):
+            return None
+        proc = run(self._lxc("lxc-info", node, "-p", "-H"), check=False)
+        text = proc.stdout.decode().strip()
+        if proc.returncode != 0 or not text.isdigit():
+            return None
+        pid = int(text)
+        layers = _rootfs_layers(layout.config.read_text())
+        try:
+            uids, gids = IdMap.of_process(pid, "uid"), IdMap.of_process(pid, "gid")
+        except OSError:
+            return None  # it stopped in between
+        return HostView(OverlayTree(layers, uids, gids), pid)
+
     def console(self, node: str) -> int:
         self._existing(node)
         env = dict(CONSOLE_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
@@ -354,6 +378,26 @@ class LxcEngine(Engine):
     def list_snapshots(self, node: str) -> list[str]:
         layout = self._existing(node)
         return sorted(p.name for p in layout.snapshots.iterdir() if not p.name.startswith("."))
+
+
+def _rootfs_layers(config: str) -> list[Path]:
+    """The layers of ``lxc.rootfs.path``, upper first: ``overlay:LOWER:UPPER`` or a dir."""
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "lxc.rootfs.path":
+            value = value.strip()
+            if value.startswith("overlay:") or value.startswith("overlayfs:"):
+                return [Path(p) for p in reversed(value.split(":")[1:])]
+            return [Path(value.removeprefix("dir:"))]
+    raise EngineError("the node's config has no lxc.rootfs.path")
+
+
+def _overlay_parameter(name: str) -> bool:
+    path = Path("/sys/module/overlay/parameters") / name
+    try:
+        return path.read_text().strip() == "Y"
+    except OSError:
+        return False
 
 
 def _make_capped_disk(layout: NodeLayout, size_mib: int) -> None:
