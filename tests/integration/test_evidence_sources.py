@@ -7,6 +7,7 @@ shown not to change what the grader's sessions collect. Needs root, LXC and the 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import stat
@@ -255,3 +256,36 @@ def test_owners_are_named_from_the_nodes_own_files(
     node_says = node.exec.run([*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", "/root/owned"])
     assert got.source == "host" and got.stdout == node_says.stdout
     assert "|bob|" in got.stdout
+
+
+# -- network: the host's iproute2 in the node's network namespace only ------------------------
+
+
+def test_a_replaced_ip_in_the_node_does_not_change_the_network_evidence(
+    node: Node, host_session: HostSideSession
+) -> None:
+    node.sh("cp /usr/sbin/ip /usr/sbin/ip.real")
+    fake = '#!/bin/sh\necho \'[{"ifname":"eth1","operstate":"UP","addr_info":[]}]\'\n'
+    try:
+        node.write("/usr/sbin/ip.fake", fake, "755")
+        node.sh("mv /usr/sbin/ip.fake /usr/sbin/ip")
+        assert '"addr_info":[]' in node.exec.run(["ip", "-j", "addr", "show", "dev", "eth1"]).stdout
+        plugin = CHECKS.get("linux.address")
+        params = plugin.Params.model_validate({"interface": "eth1", "address": "10.0.0.1/24"})
+        evidence = plugin().collect(host_session, params)
+        assert [(c.source, c.via) for c in evidence.commands] == [("host", "netns")]
+        assert plugin().judge(evidence, params).verdict.value == "pass"
+        wrong = plugin.Params.model_validate({"interface": "eth1", "address": "10.0.0.9/24"})
+        assert plugin().judge(plugin().collect(host_session, wrong), wrong).verdict.value == "fail"
+        routes = host_session.run(["ip", "-j", "-4", "route", "show", "table", "main"])
+        assert routes.source == "host" and "10.0.0.0/24" in routes.stdout
+    finally:
+        node.sh("mv /usr/sbin/ip.real /usr/sbin/ip")
+
+
+def test_the_network_namespace_is_the_nodes_not_the_hosts(
+    node: Node, host_session: HostSideSession
+) -> None:
+    links = host_session.run(["ip", "-j", "link", "show"])
+    names = {link["ifname"] for link in json.loads(links.stdout)}
+    assert names == {"lo", "eth0", "eth1"}  # the node's interfaces, none of the host's bridges

@@ -1,12 +1,18 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat`` and ``sha256sum`` of a path. On a
-container node those are answered from the node's layers on the host's disk
-(``providers.rootfs``), parsed by our code, with the output those tools print, so judges
-are unchanged and nothing of the node (its binaries, ``ld.so.preload``, its shell) takes
-part. The result says ``source="host"`` and ``via="rootfs"`` in the evidence. Anything else,
-and paths on the node's kernel file systems (``/proc``, ``/run``...), go to the node's own
-session and are marked node-side.
+Graders keep asking for ``stat``, ``head -c``, ``cat`` and ``sha256sum`` of a path, and for
+``ip ... show`` and ``ss``. On a container node:
+
+- file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
+  parsed by our code, with the output those tools print, so judges are unchanged
+  (``via="rootfs"``);
+- read-only ``ip`` and ``ss`` are the host's own binaries run in the node's network
+  namespace only (``providers.netns``, ``via="netns"``): same iproute2 JSON, none of the
+  node's files.
+
+Nothing of the node (its binaries, ``ld.so.preload``, its shell) takes part, and the
+evidence says ``source="host"``. Anything else, and paths on the node's kernel file systems
+(``/proc``, ``/run``...), go to the node's own session and are marked node-side.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import shlex
 from collections.abc import Callable, Sequence
 
 from tai_labs.providers.base import HostView
+from tai_labs.providers.errors import EngineError
+from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
-from tai_labs.sessions.base import CommandResult, CommandSession
+from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 
 #: ``env LC_ALL=C LANG=C`` (grading.parsers.C_LOCALE): the host's answer is untranslated.
 _C_LOCALE = ("env", "LC_ALL=C", "LANG=C")
@@ -40,6 +48,7 @@ class HostSideSession(CommandSession):
     def __init__(self, inner: CommandSession, view: HostView) -> None:
         self.inner = inner
         self.view = view
+        self.netns = NetNamespace(view.init_pid)
 
     @property
     def transport(self) -> str:  # type: ignore[override]  # the inner channel's
@@ -54,12 +63,58 @@ class HostSideSession(CommandSession):
     ) -> CommandResult:
         if input is None:
             answered = host_answer(self.view.files, list(argv))
+            if answered is None and network_read(list(argv)):
+                answered = self._in_netns(list(argv), timeout)
             if answered is not None:
                 return answered
         return self.inner.run(argv, timeout=timeout, input=input)
 
+    def _in_netns(self, argv: list[str], timeout: float) -> CommandResult:
+        try:
+            result = self.netns.run(argv, timeout=timeout)
+        except EngineError as exc:
+            raise SessionError(f"{self.node}: {exc.message}") from exc
+        return CommandResult(
+            result.rc, result.stdout, result.stderr, shlex.join(argv), "host", "netns"
+        )
+
     def close(self) -> None:
+        self.netns.close()
         self.inner.close()
+
+
+#: ``ip`` objects whose ``show``/``list`` only reads, and the global options allowed.
+_IP_OBJECTS = {
+    "addr": "address", "address": "address", "a": "address",
+    "route": "route", "r": "route", "ro": "route",
+    "link": "link", "l": "link",
+    "neigh": "neigh", "neighbor": "neigh", "neighbour": "neigh", "n": "neigh",
+    "rule": "rule", "ru": "rule",
+}  # fmt: skip
+_IP_OPTIONS = {"-j", "-json", "-4", "-6", "-d", "-details", "-s", "-stats", "-o", "-br", "-p"}
+#: ``ss`` letters that only read (no -K kill, -p process walk, -D dump, -F filter file).
+_SS_LETTERS = set("tuwxlanHe46oim")
+
+
+def network_read(argv: list[str]) -> bool:
+    """argv is a read-only ``ip ... show`` or ``ss`` the host may run in the namespace."""
+    if not argv:
+        return False
+    if argv[0] == "ss":
+        return all(
+            a.startswith("-") and not a.startswith("--") and set(a[1:]) <= _SS_LETTERS
+            for a in argv[1:]
+        )
+    if argv[0] != "ip":
+        return False
+    words = argv[1:]
+    while words and words[0].startswith("-"):
+        if words[0] not in _IP_OPTIONS:
+            return False
+        words = words[1:]
+    if not words or words[0] not in _IP_OBJECTS:
+        return False
+    return len(words) == 1 or words[1] in ("show", "list", "ls", "sh")
 
 
 def host_answer(files: OverlayTree, argv: list[str]) -> CommandResult | None:
