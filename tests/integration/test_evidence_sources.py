@@ -289,3 +289,34 @@ def test_the_network_namespace_is_the_nodes_not_the_hosts(
     links = host_session.run(["ip", "-j", "link", "show"])
     names = {link["ifname"] for link in json.loads(links.stdout)}
     assert names == {"lo", "eth0", "eth1"}  # the node's interfaces, none of the host's bridges
+
+
+# -- services: the unit's cgroup as the host's hierarchy lists it -----------------------------
+
+FORGED_SYSTEMCTL = """#!/bin/sh
+echo LoadState=loaded; echo ActiveState=active; echo SubState=running
+echo UnitFileState=enabled; echo MainPID=77
+"""
+
+
+def test_a_lying_systemctl_is_caught_by_the_units_cgroup(
+    node: Node, host_session: HostSideSession
+) -> None:
+    plugin = CHECKS.get("linux.service")
+    params = plugin.Params.model_validate({"service": "cron"})
+    honest = plugin().collect(host_session, params)
+    procs = honest.commands[1]
+    assert (procs.source, procs.via) == ("host", "cgroup") and procs.stdout.strip()
+    main = node.sh("systemctl show -p MainPID --value cron").stdout.strip()
+    assert main in procs.stdout.split()  # the node's pid numbers, mapped from the host's
+    assert plugin().judge(honest, params).verdict.value == "pass"
+    node.sh("systemctl stop cron && cp /usr/bin/systemctl /usr/bin/systemctl.real")
+    try:
+        node.write("/usr/bin/systemctl.fake", FORGED_SYSTEMCTL, "755")
+        node.sh("mv /usr/bin/systemctl.fake /usr/bin/systemctl")
+        lying = plugin().collect(host_session, params)
+        assert "ActiveState=active" in lying.commands[0].stdout  # the node's word
+        judged = plugin().judge(lying, params)
+        assert judged.verdict.value == "error" and "vu de l'hôte" in judged.why_fr
+    finally:
+        node.sh("mv /usr/bin/systemctl.real /usr/bin/systemctl && systemctl start cron")

@@ -66,7 +66,7 @@ def real(argv: list[str], root: Path) -> subprocess.CompletedProcess[str]:
 )
 def test_stat_answers_as_stat_does(root: Path, path: str) -> None:
     argv = [*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", path]
-    host = host_answer(OverlayTree([root]), argv)
+    host = host_answer(HostView(OverlayTree([root]), 1), argv)
     assert host is not None and (host.source, host.via) == ("host", "rootfs")
     tool = real(argv, root)
     if os.geteuid() == 0:  # names come from the node's passwd; this host's root is root too
@@ -75,7 +75,7 @@ def test_stat_answers_as_stat_does(root: Path, path: str) -> None:
 
 
 def test_content_and_hash_answer_as_the_tools_do(root: Path) -> None:
-    tree = OverlayTree([root])
+    tree = HostView(OverlayTree([root]), 1)
     head = host_answer(tree, ["head", "-c", "12", "--", "/etc/motd"])
     assert head is not None and head.stdout == real(["head", "-c", "12", "/etc/motd"], root).stdout
     cat = host_answer(tree, ["cat", "--", "/etc/motd.link"])
@@ -86,7 +86,7 @@ def test_content_and_hash_answer_as_the_tools_do(root: Path) -> None:
 
 
 def test_a_missing_file_reads_as_missing(root: Path) -> None:
-    tree = OverlayTree([root])
+    tree = HostView(OverlayTree([root]), 1)
     for argv in (
         ["stat", "-c", p.STAT_FORMAT, "--", "/etc/nope"],
         ["head", "-c", "10", "--", "/etc/nope"],
@@ -98,7 +98,7 @@ def test_a_missing_file_reads_as_missing(root: Path) -> None:
 
 
 def test_what_the_host_cannot_answer_goes_to_the_node(root: Path) -> None:
-    tree = OverlayTree([root])
+    tree = HostView(OverlayTree([root]), 1)
     for argv in (
         ["cat", "/proc/modules"],
         ["cat", "-A", "/etc/motd"],

@@ -167,6 +167,8 @@ class HostView:
     files: OverlayTree
     #: Its init as the host sees it: ``/proc/PID/ns/net`` is its network namespace.
     init_pid: int
+    #: Where the node's cgroups are in the host's hierarchies (``tai-labs/<lab>/<node>``).
+    cgroup_dir: str | None = None
 
 
 #: The whole environment of a command run inside a node by the engine or the grader: no

@@ -328,7 +328,8 @@ class LxcEngine(Engine):
             uids, gids = IdMap.of_process(pid, "uid"), IdMap.of_process(pid, "gid")
         except OSError:
             return None  # it stopped in between
-        return HostView(OverlayTree(layers, uids, gids), pid)
+        cgroup_dir = naming.cgroup_container_dir(self.lab_id, node)
+        return HostView(OverlayTree(layers, uids, gids), pid, cgroup_dir)
 
     def console(self, node: str) -> int:
         self._existing(node)

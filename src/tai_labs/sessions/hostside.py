@@ -22,6 +22,7 @@ import shlex
 from collections.abc import Callable, Sequence
 
 from tai_labs.providers.base import HostView
+from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
@@ -37,7 +38,7 @@ HASH_LIMIT = 256 * 1024 * 1024
 _NAMES_LIMIT = 1024 * 1024
 _STAT_FIELDS = set("FaUGugs")
 
-Answer = Callable[[OverlayTree, list[str]], CommandResult | None]
+Answer = Callable[[HostView, list[str]], CommandResult | None]
 
 
 class HostSideSession(CommandSession):
@@ -62,7 +63,7 @@ class HostSideSession(CommandSession):
         self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> CommandResult:
         if input is None:
-            answered = host_answer(self.view.files, list(argv))
+            answered = host_answer(self.view, list(argv))
             if answered is None and network_read(list(argv)):
                 answered = self._in_netns(list(argv), timeout)
             if answered is not None:
@@ -117,7 +118,7 @@ def network_read(argv: list[str]) -> bool:
     return len(words) == 1 or words[1] in ("show", "list", "ls", "sh")
 
 
-def host_answer(files: OverlayTree, argv: list[str]) -> CommandResult | None:
+def host_answer(view: HostView, argv: list[str]) -> CommandResult | None:
     """The host's answer to a reading command, or None when only the node can answer."""
     command = shlex.join(argv)
     words = argv[3:] if tuple(argv[:3]) == _C_LOCALE else argv
@@ -125,12 +126,13 @@ def host_answer(files: OverlayTree, argv: list[str]) -> CommandResult | None:
     if answer is None:
         return None
     try:
-        result = answer(files, words)
+        result = answer(view, words)
     except NotOnDisk:
         return None
     if result is None:
         return None
-    return CommandResult(result.rc, result.stdout, result.stderr, command, "host", "rootfs")
+    via = "cgroup" if result.command == "cgroup" else "rootfs"
+    return CommandResult(result.rc, result.stdout, result.stderr, command, "host", via)
 
 
 def _path_arg(words: list[str], options: int) -> str | None:
@@ -151,7 +153,8 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def _stat(files: OverlayTree, words: list[str]) -> CommandResult | None:
+def _stat(view: HostView, words: list[str]) -> CommandResult | None:
+    files = view.files
     if len(words) < 3 or words[1] != "-c":
         return None
     fmt = words[2]
@@ -206,7 +209,8 @@ def _names(files: OverlayTree, path: str) -> dict[int, str]:
     return names
 
 
-def _head(files: OverlayTree, words: list[str]) -> CommandResult | None:
+def _head(view: HostView, words: list[str]) -> CommandResult | None:
+    files = view.files
     if len(words) < 3 or words[1] != "-c" or not words[2].isdigit():
         return None
     path = _path_arg(words, 2)
@@ -221,10 +225,13 @@ def _head(files: OverlayTree, words: list[str]) -> CommandResult | None:
     return CommandResult(0, data.decode(errors="replace"), "", "")
 
 
-def _cat(files: OverlayTree, words: list[str]) -> CommandResult | None:
+def _cat(view: HostView, words: list[str]) -> CommandResult | None:
+    files = view.files
     path = _path_arg(words, 0)
     if path is None:
         return None
+    if view.cgroup_dir is not None and path.startswith("/sys/fs/cgroup/"):
+        return _cgroup_procs(view.cgroup_dir, path)
     try:
         data = files.read(path, CAT_LIMIT)
     except OSError as exc:
@@ -232,7 +239,19 @@ def _cat(files: OverlayTree, words: list[str]) -> CommandResult | None:
     return CommandResult(0, data.decode(errors="replace"), "", "")
 
 
-def _sha256sum(files: OverlayTree, words: list[str]) -> CommandResult | None:
+def _cgroup_procs(cgroup_dir: str, path: str) -> CommandResult | None:
+    """A node's ``cgroup.procs`` read in the host's hierarchy, pids as the node numbers them."""
+    try:
+        pids = node_cgroup_procs(cgroup_dir, path)
+    except OSError as exc:
+        return CommandResult(1, "", f"cat: {path}: {_reason(exc)}\n", "cgroup")
+    if pids is None:
+        return None
+    return CommandResult(0, "".join(f"{pid}\n" for pid in pids), "", "cgroup")
+
+
+def _sha256sum(view: HostView, words: list[str]) -> CommandResult | None:
+    files = view.files
     path = _path_arg(words, 0)
     if path is None:
         return None
