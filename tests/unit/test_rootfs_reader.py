@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tai_labs.providers.rootfs import IdMap, NotOnDisk, OverlayTree
+from tai_labs.providers.rootfs import (
+    IdMap,
+    NotOnDisk,
+    OverlayTree,
+    UnsupportedOverlay,
+    mounted_overlay_layers,
+)
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="whiteouts and trusted xattrs need root")
@@ -211,3 +217,54 @@ def test_owners_go_through_the_nodes_id_map(layers: tuple[Path, Path]) -> None:
         assert (st.uid, st.gid) == (1000, 1000)
     assert IdMap.parse("0 0 4294967295").inside(1000) == 1000
     assert IdMap.of_process(os.getpid(), "uid").inside(os.getuid()) == os.getuid()
+
+
+# -- where the layers come from ----------------------------------------------------------------
+
+HOST_MOUNTED = (
+    "762 27 0:150 / /labs/x/lxc/pc1/rootfs rw,relatime - overlay overlay "
+    "rw,lowerdir=/labs/x/lxc/pc1/lower,upperdir=/labs/x/lxc/pc1/delta0,"
+    "workdir=/labs/x/lxc/pc1/work,uuid=on\n"
+)
+
+
+def test_a_host_mounted_overlay_is_read_through_its_layers() -> None:
+    root = Path("/labs/x/lxc/pc1/rootfs")
+    assert mounted_overlay_layers(root, HOST_MOUNTED) == [
+        Path("/labs/x/lxc/pc1/delta0"),
+        Path("/labs/x/lxc/pc1/lower"),
+    ]
+    many = HOST_MOUNTED.replace("lowerdir=/labs/x/lxc/pc1/lower", "lowerdir=/l1:/l2")
+    assert mounted_overlay_layers(root, many) == [
+        Path("/labs/x/lxc/pc1/delta0"),
+        Path("/l1"),
+        Path("/l2"),
+    ]
+    plus = HOST_MOUNTED.replace("lowerdir=/labs/x/lxc/pc1/lower", "lowerdir+=/l1,lowerdir+=/l2")
+    assert mounted_overlay_layers(root, plus) == [
+        Path("/labs/x/lxc/pc1/delta0"),
+        Path("/l1"),
+        Path("/l2"),
+    ]
+    assert mounted_overlay_layers(Path("/elsewhere"), HOST_MOUNTED) is None
+    # A later mount on top of the same point hides the overlay: a plain tree then.
+    covered = HOST_MOUNTED + "800 762 0:99 / /labs/x/lxc/pc1/rootfs rw - tmpfs tmpfs rw\n"
+    assert mounted_overlay_layers(root, covered) is None
+    spaced = HOST_MOUNTED.replace("/labs/x/lxc/pc1/rootfs", "/labs/a\\040b/rootfs")
+    assert mounted_overlay_layers(Path("/labs/a b/rootfs"), spaced) is not None
+
+
+@pytest.mark.parametrize("option", ["metacopy=on", "redirect_dir=on", "datadir+=/d"])
+def test_overlay_features_the_reader_does_not_follow_are_refused(option: str) -> None:
+    with pytest.raises(UnsupportedOverlay):
+        mounted_overlay_layers(
+            Path("/labs/x/lxc/pc1/rootfs"), HOST_MOUNTED.replace("uuid=on", option)
+        )
+
+
+def test_lxc_config_layers() -> None:
+    from tai_labs.providers.lxc import _rootfs_layers
+
+    config = "lxc.arch = linux64\nlxc.rootfs.path = overlay:/img/rootfs:/labs/x/lxc/pc1/delta0\n"
+    assert _rootfs_layers(config) == [Path("/labs/x/lxc/pc1/delta0"), Path("/img/rootfs")]
+    assert _rootfs_layers("lxc.rootfs.path = dir:/nowhere/mounted\n") == [Path("/nowhere/mounted")]

@@ -49,7 +49,12 @@ from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
 from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
-from tai_labs.providers.rootfs import IdMap, OverlayTree
+from tai_labs.providers.rootfs import (
+    IdMap,
+    OverlayTree,
+    UnsupportedOverlay,
+    mounted_overlay_layers,
+)
 from tai_labs.providers.seed import seed_upper
 
 #: An operator's interactive console (``tai-labs console``) keeps a usual root shell.
@@ -324,6 +329,8 @@ class LxcEngine(Engine):
             return None
         pid = int(text)
         layers = _rootfs_layers(layout.config.read_text())
+        if layers is None:
+            return None
         try:
             uids, gids = IdMap.of_process(pid, "uid"), IdMap.of_process(pid, "gid")
         except OSError:
@@ -381,15 +388,24 @@ class LxcEngine(Engine):
         return sorted(p.name for p in layout.snapshots.iterdir() if not p.name.startswith("."))
 
 
-def _rootfs_layers(config: str) -> list[Path]:
-    """The layers of ``lxc.rootfs.path``, upper first: ``overlay:LOWER:UPPER`` or a dir."""
+def _rootfs_layers(config: str) -> list[Path] | None:
+    """The layers of ``lxc.rootfs.path``, upper first: LXC's ``overlay:LOWER:UPPER``, or a
+    directory, itself an overlay the host mounted (its layers then) or a plain tree.
+
+    None when the overlay may hold entries the reader does not follow.
+    """
     for line in config.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "lxc.rootfs.path":
             value = value.strip()
             if value.startswith("overlay:") or value.startswith("overlayfs:"):
                 return [Path(p) for p in reversed(value.split(":")[1:])]
-            return [Path(value.removeprefix("dir:"))]
+            root = Path(value.removeprefix("dir:"))
+            try:
+                mounted = mounted_overlay_layers(root, Path("/proc/self/mountinfo").read_text())
+            except UnsupportedOverlay:
+                return None
+            return mounted or [root]
     raise EngineError("the node's config has no lxc.rootfs.path")
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from collections import deque
 from collections.abc import Sequence
@@ -57,6 +58,50 @@ class NotOnDisk(Exception):
 
 def _oserror(code: int, path: str) -> OSError:
     return OSError(code, os.strerror(code), path)
+
+
+#: Overlay mount options whose entries this reader does not follow.
+_UNFOLLOWED = ("metacopy=on", "redirect_dir=on", "redirect_dir=follow", "datadir+")
+
+
+class UnsupportedOverlay(Exception):
+    """The overlay may hold metacopy or redirect entries: only the node can read it."""
+
+
+def mounted_overlay_layers(mount_point: Path, mountinfo: str) -> list[Path] | None:
+    """The layers (upper first) of the overlay mounted at ``mount_point`` on the host, from
+    ``/proc/self/mountinfo``; None when no overlay is mounted there (a plain directory).
+
+    The host's own mount table: a node cannot change it. The topmost mount there wins.
+    """
+    found: list[Path] | None = None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3 or _unescape(fields[4]) != str(mount_point):
+            continue
+        if tail[0] != "overlay":
+            found = None
+            continue
+        options = tail[2].split(",")
+        if any(o.startswith(bad) for o in options for bad in _UNFOLLOWED):
+            raise UnsupportedOverlay(str(mount_point))
+        upper = [o.removeprefix("upperdir=") for o in options if o.startswith("upperdir=")]
+        lowers: list[str] = []
+        for option in options:
+            if option.startswith("lowerdir="):
+                lowers += option.removeprefix("lowerdir=").split(":")
+            elif option.startswith("lowerdir+="):
+                lowers.append(option.removeprefix("lowerdir+="))
+        if any("\\" in p for p in upper + lowers):
+            raise UnsupportedOverlay(str(mount_point))  # escaped names: not guessed at
+        found = [Path(_unescape(p)) for p in upper + lowers]
+    return found
+
+
+def _unescape(text: str) -> str:
+    """mountinfo's octal escapes (``\\040`` for a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 @dataclass(frozen=True)
