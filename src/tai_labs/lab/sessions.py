@@ -24,6 +24,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
+from tai_labs.errors import TaiLabsError
 from tai_labs.kinds import SessionKind, Transport
 from tai_labs.lab.pins import pin_of
 from tai_labs.sessions.base import SessionError
@@ -91,6 +92,8 @@ class SessionPool:
         self.connect_timeout = connect_timeout
         #: node -> why SSH was not used for its command session (evidence for the report).
         self.fallbacks: dict[str, str] = {}
+        #: node -> why the host could not read it itself (its evidence is all node-side).
+        self.no_host_view: dict[str, str] = {}
         self._sessions: dict[tuple[str, str], Any] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -135,7 +138,12 @@ class SessionPool:
     def _command(self, node: str) -> Any:
         session = self._node_side(node)
         # What the host can read of the node itself (a container's files) it reads itself.
-        view = self.lab.host_view(node)
+        try:
+            view = self.lab.host_view(node)
+        except (TaiLabsError, OSError) as exc:
+            # No view (config unreadable, node stopping): the node answers, marked node-side.
+            self.no_host_view[node] = str(exc)
+            view = None
         return session if view is None else HostSideSession(session, view)
 
     def _node_side(self, node: str) -> Any:
@@ -237,6 +245,7 @@ class SessionPool:
             sessions = list(self._sessions.values())
             self._sessions.clear()
             self.fallbacks.clear()
+            self.no_host_view.clear()
         for session in sessions:
             with contextlib.suppress(Exception):  # a dead node must not stop the others closing
                 session.close()
