@@ -76,7 +76,7 @@ class HostSideSession(CommandSession):
         except EngineError as exc:
             raise SessionError(f"{self.node}: {exc.message}") from exc
         return CommandResult(
-            result.rc, result.stdout, result.stderr, shlex.join(argv), "host", "netns"
+            result.rc, result.stdout, result.stderr, shlex.join(argv), source="host", via="netns"
         )
 
     def close(self) -> None:
@@ -132,7 +132,7 @@ def host_answer(view: HostView, argv: list[str]) -> CommandResult | None:
     if result is None:
         return None
     via = "cgroup" if result.command == "cgroup" else "rootfs"
-    return CommandResult(result.rc, result.stdout, result.stderr, command, "host", via)
+    return CommandResult(result.rc, result.stdout, result.stderr, command, source="host", via=via)
 
 
 def _path_arg(words: list[str], options: int) -> str | None:

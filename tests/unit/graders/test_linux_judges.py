@@ -78,7 +78,7 @@ def test_service_collect_asks_systemctl_show_in_c_locale() -> None:
 
 def _procs(stdout: str, rc: int = 0, source: str = "host") -> CommandResult:
     stderr = "" if rc == 0 else "cat: x: No such file or directory\n"
-    return CommandResult(rc, stdout, stderr, "cat -- .../cgroup.procs", source, "cgroup")
+    return CommandResult(rc, stdout, stderr, "cat -- .../cgroup.procs", source=source, via="cgroup")
 
 
 ACTIVE_MAIN_43 = (
