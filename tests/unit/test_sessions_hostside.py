@@ -141,3 +141,15 @@ def test_a_forging_node_does_not_change_the_file_check(root: Path) -> None:
     assert plugin().judge(plugin().collect(session, params), params).verdict.value == "pass"
     params = plugin.Params.model_validate({"path": "/etc/gone", "exists": False})
     assert plugin().judge(plugin().collect(session, params), params).verdict.value == "pass"
+
+
+def test_a_read_past_the_output_bound_says_stdout_was_cut(root: Path) -> None:
+    from tai_labs.bounded_output import MAX_OUTPUT_BYTES
+
+    (root / "var").mkdir()
+    (root / "var/big").write_bytes(b"x" * (MAX_OUTPUT_BYTES + 10))
+    view = HostView(OverlayTree([root]), 1)
+    cat = host_answer(view, ["cat", "--", "/var/big"])
+    assert cat is not None and cat.truncated == ("stdout",) and len(cat.stdout) == MAX_OUTPUT_BYTES
+    head = host_answer(view, ["head", "-c", str(MAX_OUTPUT_BYTES), "--", "/var/big"])
+    assert head is not None and head.truncated == () and len(head.stdout) == MAX_OUTPUT_BYTES

@@ -13,11 +13,9 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
+from tai_labs.bounded_output import run_capped
 from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.errors import EngineError, ExecTimeoutError
-
-#: Most output kept of one command (a node can hold many addresses, not megabytes of them).
-OUTPUT_LIMIT = 4 * 1024 * 1024
 
 
 def host_tool(name: str) -> str:
@@ -46,30 +44,25 @@ class NetNamespace:
     def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> ExecResult:
         """argv (argv[0] a host tool's name) run by the host inside this namespace only."""
         fd = self._handle()
+        # Our own descriptor, through our /proc entry: nsenter (root) opens the namespace
+        # we hold, whatever became of the pid since.
         command = [
             host_tool("nsenter"),
-            f"--net=/proc/self/fd/{fd}",
+            f"--net=/proc/{os.getpid()}/fd/{fd}",
             "--",
             host_tool(argv[0]),
             *argv[1:],
         ]
         try:
-            proc = subprocess.run(
-                command,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-                pass_fds=(fd,),
-                env=dict(NODE_ENV),
-                stdin=subprocess.DEVNULL,
-                cwd="/",
-            )
+            # Output kept to a bound per stream, the rest drained (bounded_output).
+            proc = run_capped(command, timeout=timeout, env=NODE_ENV, cwd="/")
         except subprocess.TimeoutExpired as exc:
             raise ExecTimeoutError(f"{argv[0]} did not finish in {timeout:g}s") from exc
         return ExecResult(
-            proc.returncode,
-            proc.stdout[:OUTPUT_LIMIT].decode(errors="replace"),
-            proc.stderr[:OUTPUT_LIMIT].decode(errors="replace"),
+            proc.rc,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+            proc.truncated,
         )
 
     def close(self) -> None:

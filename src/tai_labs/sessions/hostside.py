@@ -21,17 +21,20 @@ import os
 import shlex
 from collections.abc import Callable, Sequence
 
+from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
+from tai_labs.sessions.deadline import budget
 
 #: ``env LC_ALL=C LANG=C`` (grading.parsers.C_LOCALE): the host's answer is untranslated.
 _C_LOCALE = ("env", "LC_ALL=C", "LANG=C")
-#: What ``cat`` returns at most (the largest read cap of the graders, linux.file's).
-CAT_LIMIT = 1024 * 1024
+#: What ``cat`` or ``head`` return at most: the output bound of every command; past it the
+#: answer says stdout was cut, as a node-side channel would.
+CAT_LIMIT = MAX_OUTPUT_BYTES
 #: Longest file hashed from the host; a longer one is an error, not minutes of grading.
 HASH_LIMIT = 256 * 1024 * 1024
 #: Longest /etc/passwd or /etc/group read to name owners.
@@ -71,12 +74,19 @@ class HostSideSession(CommandSession):
         return self.inner.run(argv, timeout=timeout, input=input)
 
     def _in_netns(self, argv: list[str], timeout: float) -> CommandResult:
+        timeout = budget(timeout, f"{self.node}: `{shlex.join(argv)}`")
         try:
             result = self.netns.run(argv, timeout=timeout)
         except EngineError as exc:
             raise SessionError(f"{self.node}: {exc.message}") from exc
         return CommandResult(
-            result.rc, result.stdout, result.stderr, shlex.join(argv), source="host", via="netns"
+            result.rc,
+            result.stdout,
+            result.stderr,
+            shlex.join(argv),
+            result.truncated,
+            source="host",
+            via="netns",
         )
 
     def close(self) -> None:
@@ -132,7 +142,9 @@ def host_answer(view: HostView, argv: list[str]) -> CommandResult | None:
     if result is None:
         return None
     via = "cgroup" if result.command == "cgroup" else "rootfs"
-    return CommandResult(result.rc, result.stdout, result.stderr, command, source="host", via=via)
+    return CommandResult(
+        result.rc, result.stdout, result.stderr, command, result.truncated, source="host", via=via
+    )
 
 
 def _path_arg(words: list[str], options: int) -> str | None:
@@ -217,12 +229,12 @@ def _head(view: HostView, words: list[str]) -> CommandResult | None:
     if path is None:
         return None
     try:
-        data = files.read(path, int(words[2]))
+        data = files.read(path, min(int(words[2]), CAT_LIMIT + 1))
     except IsADirectoryError:
         return _failed("head", f"error reading {shlex.quote(path)}: Is a directory")
     except OSError as exc:
         return _failed("head", f"cannot open {shlex.quote(path)} for reading: {_reason(exc)}")
-    return CommandResult(0, data.decode(errors="replace"), "", "")
+    return _bounded(data)
 
 
 def _cat(view: HostView, words: list[str]) -> CommandResult | None:
@@ -233,10 +245,17 @@ def _cat(view: HostView, words: list[str]) -> CommandResult | None:
     if view.cgroup_dir is not None and path.startswith("/sys/fs/cgroup/"):
         return _cgroup_procs(view.cgroup_dir, path)
     try:
-        data = files.read(path, CAT_LIMIT)
+        data = files.read(path, CAT_LIMIT + 1)
     except OSError as exc:
         return _failed("cat", f"{path}: {_reason(exc)}")
-    return CommandResult(0, data.decode(errors="replace"), "", "")
+    return _bounded(data)
+
+
+def _bounded(data: bytes) -> CommandResult:
+    """Content kept to the output bound; past it, stdout is marked cut (bounded_output)."""
+    cut = len(data) > CAT_LIMIT
+    text = data[:CAT_LIMIT].decode(errors="replace")
+    return CommandResult(0, text, "", "", ("stdout",) if cut else ())
 
 
 def _cgroup_procs(cgroup_dir: str, path: str) -> CommandResult | None:
