@@ -114,3 +114,7 @@ def test_evidence_items_say_which_side_answered() -> None:
     assert (host_side.transport, host_side.source) == ("rootfs", "host")
     assert EvidenceItem(node="n", transport="ssh", command="c", output="").source == "node"
     assert '"source":"host"' in host_side.model_dump_json()
+    # An exec fallback for SSH is about the node-side channel, not what the host read.
+    fell = "fallback: host key mismatch"
+    assert evidence_item("pc1", "exec", host, fell).fallback == ""
+    assert evidence_item("pc1", "exec", CommandResult(0, "", "", "id"), fell).fallback == fell

@@ -153,6 +153,7 @@ def test_pool_wraps_container_command_sessions_with_the_hosts_view(
     with pool_module.SessionPool(lab) as pool:  # type: ignore[arg-type]
         session = pool.get("pc1", "command")
         assert isinstance(session, HostSideSession) and session.transport == "exec"
+        assert session.fallback.startswith("fallback:")  # recorded for node-side items
         read = session.run(["cat", "--", "/etc/hostname"])
         assert (read.stdout, read.source) == ("pc1\n", "host") and lab.exec_calls == []
         other = pool.get("pc2", "command")  # no view: every answer node-side, and why

@@ -59,6 +59,11 @@ class HostSideSession(CommandSession):
         return self.inner.transport
 
     @property
+    def fallback(self) -> str:
+        """Why the wrapped channel is exec and not SSH (empty if SSH): for node-side items."""
+        return str(getattr(self.inner, "fallback", ""))
+
+    @property
     def node(self) -> str:
         return str(getattr(self.inner, "node", ""))
 
