@@ -24,6 +24,14 @@ def _unit(name: str) -> str:
     return name if "." in name else f"{name}.service"
 
 
+def unit_cgroup(unit: str) -> str:
+    """Where systemd puts a system unit's processes: ``system.slice[/system-x.slice]/unit``."""
+    if "@" in unit:
+        prefix = unit.split("@", 1)[0].replace("-", "\\x2d")
+        return f"system.slice/system-{prefix}.slice/{unit}"
+    return f"system.slice/{unit}"
+
+
 def _systemctl_show(properties: str, *units: str) -> list[str]:
     """``systemctl show`` of these properties of the units, in the C locale."""
     return [*p.C_LOCALE, "systemctl", "show", "--no-pager", "-p", properties, "--", *units]
@@ -47,12 +55,17 @@ class Service(LinuxCheck["Service.Params"]):
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
+        unit = _unit(params.service)
         p.run(
             ev,
             session,
             "show",
-            _systemctl_show("LoadState,ActiveState,SubState,UnitFileState", _unit(params.service)),
+            _systemctl_show("LoadState,ActiveState,SubState,UnitFileState,MainPID", unit),
         )
+        # The unit's processes as the kernel lists them: on a container node the host reads
+        # them itself (source "host"), which a lying systemctl cannot change.
+        procs = f"/sys/fs/cgroup/systemd/{unit_cgroup(unit)}/cgroup.procs"
+        p.run(ev, session, "procs", ["cat", "--", procs])
         return ev
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
@@ -81,6 +94,11 @@ class Service(LinuxCheck["Service.Params"]):
                 "LoadState=not-found",
             )
         decisive = f"ActiveState={active} SubState={props.get('SubState', '')}".strip()
+        contradiction = self._host_contradicts(
+            ev, unit, active, props.get("MainPID", ""), wanted=params.active
+        )
+        if contradiction is not None:
+            return contradiction
         if params.active and active != "active":
             return Judgement.failed(
                 f"{unit} n'est pas actif ({active})", f"{unit} is not active ({active})", decisive
@@ -109,6 +127,39 @@ class Service(LinuxCheck["Service.Params"]):
         return Judgement.passed(
             f"{unit} est {word}", f"{unit} is {'active' if params.active else 'stopped'}", decisive
         )
+
+    @staticmethod
+    def _host_contradicts(
+        ev: Evidence, unit: str, active: str, main_pid: str, *, wanted: bool
+    ) -> Judgement | None:
+        """What the host saw in the unit's cgroup, when it disagrees with systemctl.
+
+        Only a host-side read counts (the node's own ``cat`` is no better than its
+        systemctl); systemd removes a stopped unit's cgroup, so "no such file" is "no
+        process". A main process systemctl names but the cgroup lacks: ``error``, the jury
+        must look. Processes left in a unit systemctl calls stopped: it still runs.
+        """
+        r = p.output(ev, "procs")
+        if r is None or r.source != "host" or not (r.ok or p.says_no_such_file(r)):
+            return None
+        pids = {int(w) for w in r.stdout.split() if w.isdigit()} if r.ok else set()
+        listed = " ".join(str(pid) for pid in sorted(pids)) or "vide"
+        main = int(main_pid) if main_pid.isdigit() else 0
+        if wanted and active == "active" and main > 0 and main not in pids:
+            return Judgement.error(
+                f"systemctl (côté nœud) dit {unit} actif (MainPID={main_pid}), mais ce "
+                f"processus n'est pas dans son cgroup vu de l'hôte ({listed})",
+                f"systemctl says {unit} runs as {main_pid}, its cgroup seen from the host "
+                f"holds {listed}",
+                f"MainPID={main_pid} cgroup.procs={listed}",
+            )
+        if not wanted and active in ("inactive", "failed") and pids:
+            return Judgement.failed(
+                f"{unit} a encore des processus (vus depuis l'hôte : {listed})",
+                f"{unit} still has processes (seen from the host: {listed})",
+                f"cgroup.procs={listed}",
+            )
+        return None
 
 
 @register_check

@@ -198,3 +198,13 @@ def test_pool_falls_back_to_exec_when_eth0_is_down(lab: Lab) -> None:
             assert session.run(["printf", "%s", "a b;$(x)"]).stdout == "a b;$(x)"
     finally:
         lab.exec("pc1", ["ip", "link", "set", "eth0", "up"])
+
+
+def test_container_nodes_reading_commands_are_answered_by_the_host(pool: SessionPool) -> None:
+    session = pool.get("pc1", "command")
+    assert session.transport == "ssh"  # what goes to the node still goes over SSH
+    hostname = session.run(["cat", "--", "/etc/hostname"])
+    assert (hostname.stdout.strip(), hostname.source, hostname.via) == ("pc1", "host", "rootfs")
+    routes = session.run(["ip", "-j", "-4", "route", "show", "table", "main"])
+    assert (routes.source, routes.via) == ("host", "netns") and "192.168.10.0/24" in routes.stdout
+    assert session.run(["hostname"]).source == "node"

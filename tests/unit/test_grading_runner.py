@@ -161,6 +161,15 @@ def test_reports_json_junit_html(fake_check: None, scenario: Any) -> None:
     html = render.to_html(report)
     assert "non acquise" in html and "Critère C6.4" in html and "alice" in html
     assert "cat /state/jdupont" in html
+    assert data["checks"][0]["evidence"][0]["source"] == "node"
+    assert "fake · côté nœud] $ cat /state/jdupont" in html
+    host_read = (
+        report.checks[0].evidence[0].model_copy(update={"source": "host", "transport": "rootfs"})
+    )
+    shown = report.model_copy(
+        update={"checks": [report.checks[0].model_copy(update={"evidence": [host_read]})]}
+    )
+    assert "rootfs · hôte] $ cat /state/jdupont" in render.to_html(shown)
     # Self-contained: nothing fetched from elsewhere when a jury opens or prints it.
     assert "http://" not in html and "https://" not in html and "<script" not in html
 
@@ -187,7 +196,7 @@ def test_evidence_read_over_a_fallback_says_so_in_every_report(
     assert "via exec, fallback: host key mismatch]" in render.to_junit(report)
     text = html.unescape(render.to_html(report))
     assert "clé d'hôte SSH du nœud n'est pas celle enregistrée" in text
-    assert "[dc1 · exec · fallback: host key mismatch]" in text
+    assert "[dc1 · exec · fallback: host key mismatch · côté nœud]" in text
     # Evidence over the session asked for carries no such note.
     plain = run(scenario, {"/state/jdupont": "ok"})
     assert json.loads(render.to_json(plain))["checks"][0]["evidence"][0]["fallback"] == ""

@@ -50,7 +50,9 @@ def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Lab:
     record = LabRecord("abc123", "s", str(SCENARIO), "demo", 0, "ready", 0.0, 0.0, None)
     loaded = load_scenario(SCENARIO, candidate="demo", seed=0, lab_id="abc123")
     lab = Lab(record, store=None, loaded=loaded)  # type: ignore[arg-type]
-    lab._engine = SimpleNamespace(revert=lambda resource, name: None)  # type: ignore[assignment]
+    lab._engine = SimpleNamespace(  # type: ignore[assignment]
+        revert=lambda resource, name: None, host_view=lambda resource: None
+    )
     return lab
 
 

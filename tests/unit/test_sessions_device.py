@@ -93,6 +93,9 @@ class FakeLab:
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return ipaddress.IPv4Address("127.0.0.1")
 
+    def host_view(self, node: str) -> None:
+        return None  # not a container: every command goes to the node
+
     def exec(self, node: str, argv: list[str], input: Any = None, timeout: Any = 60) -> ExecResult:
         self.exec_calls.append(argv)
         return ExecResult(0, "from exec\n", "")
@@ -122,3 +125,38 @@ def test_pool_falls_back_to_exec_and_routes_kinds(
             pool.get("pc1", "device")
         with pytest.raises(ValueError):
             pool.get("pc1", "telnet")
+
+
+def test_pool_wraps_container_command_sessions_with_the_hosts_view(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tai_labs.providers.base import HostView
+    from tai_labs.providers.errors import EngineError
+    from tai_labs.providers.rootfs import OverlayTree
+    from tai_labs.sessions.hostside import HostSideSession
+
+    def refuse(self: SshSession) -> None:
+        raise SshConnectError(f"{self.node}: cannot connect: no route to host", UNREACHABLE)
+
+    monkeypatch.setattr(SshSession, "open", refuse)
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hostname").write_text("pc1\n")
+    lab = FakeLab({"pc1": NodeKind.LINUX_CLIENT, "pc2": NodeKind.LINUX_CLIENT}, tmp_path)
+
+    def host_view(node: str) -> HostView:
+        if node == "pc2":
+            raise EngineError("the node's config has no lxc.rootfs.path")
+        return HostView(OverlayTree([root]), init_pid=1)
+
+    monkeypatch.setattr(lab, "host_view", host_view)
+    with pool_module.SessionPool(lab) as pool:  # type: ignore[arg-type]
+        session = pool.get("pc1", "command")
+        assert isinstance(session, HostSideSession) and session.transport == "exec"
+        assert session.fallback.startswith("fallback:")  # recorded for node-side items
+        read = session.run(["cat", "--", "/etc/hostname"])
+        assert (read.stdout, read.source) == ("pc1\n", "host") and lab.exec_calls == []
+        other = pool.get("pc2", "command")  # no view: every answer node-side, and why
+        assert not isinstance(other, HostSideSession)
+        assert "lxc.rootfs.path" in pool.no_host_view["pc2"]
+        assert other.run(["cat", "--", "/etc/hostname"]).source == "node"

@@ -19,7 +19,10 @@ class EvidenceItem(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     node: str
-    transport: str  # ssh, exec, winrm, ldap, cli
+    transport: str  # ssh, exec, winrm, ldap, cli; rootfs, netns when read from the host
+    #: "node": a program of the node answered (its root could forge it); "host": the host
+    #: read the node's files or network namespace itself (docs/security.md).
+    source: str = "node"
     command: str
     rc: int | None = None
     output: str = Field(description="the output, cut to what a jury needs to read")

@@ -28,7 +28,7 @@ from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.result import CheckResult, CompetenceResult, EvidenceItem, GradeReport
 from tai_labs.referential import Referential, load_referential
 from tai_labs.scenario.model import CheckUse, Scenario
-from tai_labs.sessions.base import PinMismatchError, SessionError
+from tai_labs.sessions.base import CommandResult, PinMismatchError, SessionError
 from tai_labs.sessions.deadline import within
 
 #: Evidence output kept per command in a report: enough for a jury, not a log dump.
@@ -131,20 +131,24 @@ def judge_on(
             f"le contrôle n'a pas pu être évalué ({type(exc).__name__})",
             f"grader {check.grader} failed: {type(exc).__name__}: {exc}",
         )
-    items = [
-        EvidenceItem(
-            node=node,
-            transport=transport,
-            command=c.command,
-            rc=c.rc,
-            output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else ""))
-            + _cut_note(c.truncated),
-            truncated=list(c.truncated),
-            fallback=fallback,
-        )
-        for c in evidence.commands
-    ]
+    items = [evidence_item(node, transport, c, fallback) for c in evidence.commands]
     return Outcome(judgement, items, time.monotonic() - start)
+
+
+def evidence_item(node: str, transport: str, c: CommandResult, fallback: str = "") -> EvidenceItem:
+    """One command of the evidence as the report shows it, with the side that answered
+    (``fallback``: why exec stood in for SSH, which says nothing of what the host read)."""
+    return EvidenceItem(
+        node=node,
+        transport=c.via or transport,
+        source=c.source,
+        command=c.command,
+        rc=c.rc,
+        output=_excerpt(c.stdout + (("\n" + c.stderr) if c.stderr.strip() else ""))
+        + _cut_note(c.truncated),
+        truncated=list(c.truncated),
+        fallback=fallback if c.source == "node" else "",
+    )
 
 
 def _cut_note(streams: Sequence[str]) -> str:

@@ -27,6 +27,7 @@ from tai_labs.providers.naming import nft_table
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
+    from tai_labs.providers.base import HostView
     from tai_labs.providers.engines import LabEngine
     from tai_labs.providers.network import LabNetwork
 
@@ -101,6 +102,10 @@ class Lab:
         timeout: float | None = 60,
     ) -> ExecResult:
         return self.engine.exec(self.node_plan(node).resource, argv, input=input, timeout=timeout)
+
+    def host_view(self, node: str) -> HostView | None:
+        """What the host reads of ``node`` by itself (container nodes), None otherwise."""
+        return self.engine.host_view(self.node_plan(node).resource)
 
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return self.network().node_mgmt_address(self.node_plan(node).number).ip

@@ -24,11 +24,13 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
+from tai_labs.errors import TaiLabsError
 from tai_labs.kinds import SessionKind, Transport
 from tai_labs.lab.pins import pin_of
 from tai_labs.sessions.base import SessionError
 from tai_labs.sessions.device import NetmikoSession, OvsSession
 from tai_labs.sessions.exec import ExecSession
+from tai_labs.sessions.hostside import HostSideSession
 from tai_labs.sessions.ldap import LdapSession
 from tai_labs.sessions.ssh import AUTH, HOST_KEY, UNREACHABLE, SshConnectError, SshSession
 from tai_labs.sessions.winrm import WinRmSession, admin_session
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from tai_labs.lab.plan import NodePlan
     from tai_labs.lab.secrets import LabSecrets
-    from tai_labs.providers.base import ExecResult
+    from tai_labs.providers.base import ExecResult, HostView
     from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
@@ -74,6 +76,7 @@ class PoolLab(Protocol):
     def secrets(self) -> LabSecrets: ...
     def node_plan(self, name: str) -> NodePlan: ...
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address: ...
+    def host_view(self, node: str) -> HostView | None: ...
     def exec(
         self,
         node: str,
@@ -89,6 +92,8 @@ class SessionPool:
         self.connect_timeout = connect_timeout
         #: node -> why SSH was not used for its command session (evidence for the report).
         self.fallbacks: dict[str, str] = {}
+        #: node -> why the host could not read it itself (its evidence is all node-side).
+        self.no_host_view: dict[str, str] = {}
         self._sessions: dict[tuple[str, str], Any] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -131,6 +136,17 @@ class SessionPool:
     # -- openers ---------------------------------------------------------------------------
 
     def _command(self, node: str) -> Any:
+        session = self._node_side(node)
+        # What the host can read of the node itself (a container's files) it reads itself.
+        try:
+            view = self.lab.host_view(node)
+        except (TaiLabsError, OSError) as exc:
+            # No view (config unreadable, node stopping): the node answers, marked node-side.
+            self.no_host_view[node] = str(exc)
+            view = None
+        return session if view is None else HostSideSession(session, view)
+
+    def _node_side(self, node: str) -> Any:
         ssh = SshSession(
             node,
             str(self.lab.mgmt_address(node)),
@@ -229,6 +245,7 @@ class SessionPool:
             sessions = list(self._sessions.values())
             self._sessions.clear()
             self.fallbacks.clear()
+            self.no_host_view.clear()
         for session in sessions:
             with contextlib.suppress(Exception):  # a dead node must not stop the others closing
                 session.close()

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tai_labs.plugins import ENGINES_GROUP, EngineTraits, Registry
+from tai_labs.providers.rootfs import OverlayTree
 
 _MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
@@ -159,6 +160,24 @@ class NodeState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class HostView:
+    """What the host reads of a running node by itself, without running anything in it."""
+
+    #: Its root file system, from the layers on the host's disk.
+    files: OverlayTree
+    #: Its init as the host sees it: ``/proc/PID/ns/net`` is its network namespace.
+    init_pid: int
+    #: Where the node's cgroups are in the host's hierarchies (``tai-labs/<lab>/<node>``).
+    cgroup_dir: str | None = None
+
+
+#: The whole environment of a command run inside a node by the engine or the grader: no
+#: /usr/local (a candidate's shadow binaries), no HOME (no rc or dot files to find), nothing
+#: inherited. Every node-side channel (lxc-attach, the guest agent, SSH) uses exactly this.
+NODE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
 class ExecResult:
     rc: int
     stdout: str
@@ -255,6 +274,11 @@ class Engine(EngineTraits, ABC):
 
     @abstractmethod
     def list_snapshots(self, node: str) -> list[str]: ...
+
+    def host_view(self, node: str) -> HostView | None:
+        """The running node's files and namespaces as the host reads them; None where this
+        engine gives no such view (a VM's disk is the guest kernel's business)."""
+        return None
 
     @abstractmethod
     def stop(self, node: str, *, timeout: float = 20.0) -> None:

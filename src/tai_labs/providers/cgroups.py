@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -107,3 +108,50 @@ def prune_empty_parents(relative: str) -> None:
         for root in hierarchies():
             with contextlib.suppress(OSError):
                 (root / rel).rmdir()
+
+
+#: cgroup v1 ``name=systemd`` and v2 hierarchies, where a node's systemd keeps its units.
+_UNIT_HIERARCHIES = ("systemd", "unified")
+_CGROUP_NAME = re.compile(r"[A-Za-z0-9@._:\\-]+")
+_PROCS_LIMIT = 1024 * 1024
+
+
+def node_cgroup_procs(container_dir: str, node_path: str) -> list[int] | None:
+    """The pids (as the node numbers them) in one of the node's own cgroups, read from the
+    host's hierarchy, or None when ``node_path`` is not a node's ``.../cgroup.procs``.
+
+    ``node_path`` is what the node calls it (``/sys/fs/cgroup/systemd/system.slice/
+    ssh.service/cgroup.procs``); the host reads ``/sys/fs/cgroup/systemd/<container_dir>/
+    system.slice/ssh.service/cgroup.procs``, where LXC put the node. The kernel writes that
+    file, so no program of the node takes part. Raises FileNotFoundError if it is absent.
+    """
+    parts = node_path.split("/")
+    if parts[:4] != ["", "sys", "fs", "cgroup"] or len(parts) < 6:
+        return None
+    hierarchy, rest = parts[4], parts[5:]
+    if hierarchy not in _UNIT_HIERARCHIES or rest[-1] != "cgroup.procs":
+        return None
+    if any(name in (".", "..") or not _CGROUP_NAME.fullmatch(name) for name in rest):
+        return None
+    host = Path("/sys/fs/cgroup", hierarchy, container_dir, *rest)
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read(_PROCS_LIMIT).decode()
+    pids = []
+    for word in text.split():
+        inner = _innermost_pid(int(word))
+        if inner is not None:
+            pids.append(inner)
+    return pids
+
+
+def _innermost_pid(host_pid: int) -> int | None:
+    """The pid a host process has in its own (the node's) pid namespace, None if gone."""
+    try:
+        status = Path(f"/proc/{host_pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return host_pid

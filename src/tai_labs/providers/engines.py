@@ -20,6 +20,7 @@ from tai_labs.providers.base import (
     CreatedNode,
     Engine,
     ExecResult,
+    HostView,
     NodeSpec,
     NodeState,
 )
@@ -90,6 +91,9 @@ class LabEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return self._for(node).list_snapshots(node)
+
+    def host_view(self, node: str) -> HostView | None:
+        return self._for(node).host_view(node)
 
     def stop(self, node: str, *, timeout: float = 20.0) -> None:
         self._for(node).stop(node, timeout=timeout)

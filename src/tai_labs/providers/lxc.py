@@ -18,9 +18,11 @@ from tai_labs.bounded_output import run_capped
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, mgmt_guard, naming
 from tai_labs.providers.base import (
+    NODE_ENV,
     CreatedNode,
     Engine,
     ExecResult,
+    HostView,
     NodeSpec,
     NodeState,
     VmBoot,
@@ -47,9 +49,16 @@ from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
 from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
+from tai_labs.providers.rootfs import (
+    IdMap,
+    OverlayTree,
+    UnsupportedOverlay,
+    mounted_overlay_layers,
+)
 from tai_labs.providers.seed import seed_upper
 
-ATTACH_ENV = {
+#: An operator's interactive console (``tai-labs console``) keeps a usual root shell.
+CONSOLE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
     "LANG": "C.UTF-8",
@@ -289,7 +298,7 @@ class LxcEngine(Engine):
         try:
             # Output kept to a bound per stream, the rest drained (bounded_output).
             proc = run_capped(
-                self._attach_argv(node, inner, ATTACH_ENV),
+                self._attach_argv(node, inner, NODE_ENV),
                 input=data,
                 timeout=host_timeout,
                 cwd="/",
@@ -304,9 +313,34 @@ class LxcEngine(Engine):
             proc.truncated,
         )
 
+    def host_view(self, node: str) -> HostView | None:
+        """The node's layers as its config mounts them, its init's id maps and pid.
+
+        The config is the host's (the node cannot write it); the maps are the kernel's. None
+        when the node is not running, or when overlayfs may write metacopy or redirect
+        entries (this reader does not follow them): the caller then asks the node.
+        """
+        layout = self._existing(node)
+        if any(_overlay_parameter(name) for name in ("metacopy", "redirect_dir")):
+            return None
+        proc = run(self._lxc("lxc-info", node, "-p", "-H"), check=False)
+        text = proc.stdout.decode().strip()
+        if proc.returncode != 0 or not text.isdigit():
+            return None
+        pid = int(text)
+        layers = _rootfs_layers(layout.config.read_text())
+        if layers is None:
+            return None
+        try:
+            uids, gids = IdMap.of_process(pid, "uid"), IdMap.of_process(pid, "gid")
+        except OSError:
+            return None  # it stopped in between
+        cgroup_dir = naming.cgroup_container_dir(self.lab_id, node)
+        return HostView(OverlayTree(layers, uids, gids), pid, cgroup_dir)
+
     def console(self, node: str) -> int:
         self._existing(node)
-        env = dict(ATTACH_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
+        env = dict(CONSOLE_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
         return subprocess.call(self._attach_argv(node, ["/bin/bash", "-l"], env), cwd="/")
 
     # -- snapshots -------------------------------------------------------------------------
@@ -352,6 +386,35 @@ class LxcEngine(Engine):
     def list_snapshots(self, node: str) -> list[str]:
         layout = self._existing(node)
         return sorted(p.name for p in layout.snapshots.iterdir() if not p.name.startswith("."))
+
+
+def _rootfs_layers(config: str) -> list[Path] | None:
+    """The layers of ``lxc.rootfs.path``, upper first: LXC's ``overlay:LOWER:UPPER``, or a
+    directory, itself an overlay the host mounted (its layers then) or a plain tree.
+
+    None when the overlay may hold entries the reader does not follow.
+    """
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "lxc.rootfs.path":
+            value = value.strip()
+            if value.startswith("overlay:") or value.startswith("overlayfs:"):
+                return [Path(p) for p in reversed(value.split(":")[1:])]
+            root = Path(value.removeprefix("dir:"))
+            try:
+                mounted = mounted_overlay_layers(root, Path("/proc/self/mountinfo").read_text())
+            except UnsupportedOverlay:
+                return None
+            return mounted or [root]
+    raise EngineError("the node's config has no lxc.rootfs.path")
+
+
+def _overlay_parameter(name: str) -> bool:
+    path = Path("/sys/module/overlay/parameters") / name
+    try:
+        return path.read_text().strip() == "Y"
+    except OSError:
+        return False
 
 
 def _make_capped_disk(layout: NodeLayout, size_mib: int) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.bounded_output import cap_bytes, truncated_streams
-from tai_labs.providers.base import ExecResult
+from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.engine_common import raise_if_timed_out, tail, with_guest_timeout
 from tai_labs.providers.errors import ExecTimeoutError, NodeStartError
 from tai_labs.providers.libvirt_conn import AgentError, agent_command
@@ -22,8 +22,7 @@ from tai_labs.providers.libvirt_conn import AgentError, agent_command
 if TYPE_CHECKING:
     import libvirt
 
-GUEST_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "HOME=/root", "LANG=C.UTF-8", "USER=root")  # fmt: skip
+GUEST_ENV = tuple(f"{key}={value}" for key, value in NODE_ENV.items())
 
 
 def agent_exec(

@@ -29,6 +29,12 @@ class CommandResult:
     #: The streams ("stdout", "stderr") cut at tai_labs.bounded_output.MAX_OUTPUT_BYTES: what the
     #: command printed past the bound was read and thrown away.
     truncated: tuple[str, ...] = ()
+    #: Where the answer comes from: "node" (a program of the node, which its root controls)
+    #: or "host" (the host read the node's disk or namespace with its own code and tools).
+    #: Pass it and ``via`` by keyword: other optional fields may come before them.
+    source: str = "node"
+    #: How a host-side answer was read ("rootfs", "netns", "cgroup"); empty: the transport.
+    via: str = ""
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tai_labs.bounded_output import CHUNK, CappedBuffer, truncated_streams
 from tai_labs.errors import require_module
+from tai_labs.providers.base import NODE_ENV
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 from tai_labs.sessions.deadline import budget
 from tai_labs.sessions.quoting import posix_join
@@ -25,6 +26,22 @@ if TYPE_CHECKING:
 
 #: Reasons an SSH connection could not be made, as SshConnectError.reason says.
 UNREACHABLE, HOST_KEY, AUTH = "unreachable", "host-key", "auth"
+
+
+def hardened_command(argv: Sequence[str]) -> str:
+    """The command line sent to sshd for argv: argv alone, in ``NODE_ENV``, past root's rc.
+
+    sshd always runs the login shell with ``-c``, and Debian's bash reads ``~/.bashrc`` first
+    there: functions (even one named ``/usr/bin/id``), aliases and ``PATH`` set in it would
+    apply to our words. Assigning ``POSIXLY_CORRECT`` switches bash to POSIX mode, where the
+    special builtin ``exec`` is found before any function of that name; its backslash stops
+    an alias. ``exec`` then replaces the shell with ``env -i``, which runs argv with only
+    ``NODE_ENV``. A hostile rc that rewrites the shell itself (traps, ``exit``) or a replaced
+    sshd or bash is still the candidate's: that is why state is read from the host where the
+    engine allows it (docs/security.md).
+    """
+    env = [f"{key}={value}" for key, value in NODE_ENV.items()]
+    return "POSIXLY_CORRECT=1; \\exec " + posix_join(["/usr/bin/env", "-i", *env, *argv])
 
 
 class SshConnectError(SessionError):
@@ -132,7 +149,8 @@ class SshSession(CommandSession):
     def run(
         self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> CommandResult:
-        command = posix_join(argv)
+        command = posix_join(argv)  # what the evidence shows
+        sent = hardened_command(argv)
         timeout = budget(timeout, f"{self.node}: `{command}`")
         self.open()
         assert self._client is not None
@@ -147,7 +165,7 @@ class SshSession(CommandSession):
             self.close()  # a half-dead connection: the next call connects again
             raise SessionError(f"{self.node}: cannot open an SSH channel: {exc}") from exc
         try:
-            return self._exchange(channel, command, input, deadline, timeout)
+            return self._exchange(channel, command, input, deadline, timeout, sent=sent)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise SessionError(f"{self.node}: `{command}` failed over SSH: {exc}") from exc
@@ -161,9 +179,12 @@ class SshSession(CommandSession):
         input: str | None,
         deadline: float,
         timeout: float,
+        *,
+        sent: str | None = None,
     ) -> CommandResult:
+        """Run ``sent`` (the hardened line; ``command`` if None) and read its streams."""
         channel.settimeout(max(0.1, deadline - time.monotonic()))
-        channel.exec_command(command)
+        channel.exec_command(sent or command)
         if input is not None:
             channel.sendall(input.encode())
         # EOF on stdin even without input: a program reading it must not wait forever.

@@ -9,6 +9,7 @@ from graderkit import FakeSession, captured, evidence, out
 
 from tai_labs.grading.base import CHECKS
 from tai_labs.grading.model import Verdict
+from tai_labs.sessions.base import CommandResult
 
 PASS, FAIL, ERROR = Verdict.PASS, Verdict.FAIL, Verdict.ERROR
 
@@ -69,7 +70,46 @@ def test_service_collect_asks_systemctl_show_in_c_locale() -> None:
     )
     argv = session.calls[0][0]
     assert argv[:3] == ["env", "LC_ALL=C", "LANG=C"] and argv[-1] == "cron.service"
-    assert len(ev.commands) == 1
+    assert session.calls[1][0] == [
+        "cat", "--", "/sys/fs/cgroup/systemd/system.slice/cron.service/cgroup.procs"
+    ]  # fmt: skip
+    assert len(ev.commands) == 2
+
+
+def _procs(stdout: str, rc: int = 0, source: str = "host") -> CommandResult:
+    stderr = "" if rc == 0 else "cat: x: No such file or directory\n"
+    return CommandResult(rc, stdout, stderr, "cat -- .../cgroup.procs", source=source, via="cgroup")
+
+
+ACTIVE_MAIN_43 = (
+    "LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\nMainPID=43\n"
+)
+STOPPED = (
+    "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=enabled\nMainPID=0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("show", "procs", "params", "verdict"),
+    [
+        # systemctl and the host agree.
+        (ACTIVE_MAIN_43, _procs("43\n51\n"), {"service": "ssh"}, PASS),
+        (STOPPED, _procs("", rc=1), {"service": "ssh", "active": False}, PASS),
+        # A lying systemctl: says it runs, the host sees no such process, or no cgroup at all.
+        (ACTIVE_MAIN_43, _procs("51\n"), {"service": "ssh"}, ERROR),
+        (ACTIVE_MAIN_43, _procs("", rc=1), {"service": "ssh"}, ERROR),
+        # Says it stopped, the host still sees its processes.
+        (STOPPED, _procs("43\n"), {"service": "ssh", "active": False}, FAIL),
+        # The node's own cat proves nothing either way.
+        (ACTIVE_MAIN_43, _procs("", rc=1, source="node"), {"service": "ssh"}, PASS),
+        (STOPPED, _procs("43\n", source="node"), {"service": "ssh", "active": False}, PASS),
+    ],
+)
+def test_service_is_checked_against_its_cgroup_seen_from_the_host(
+    judge, show, procs, params, verdict
+) -> None:
+    j = judge("linux.service", evidence(show=out(0, show), procs=procs), **params)
+    assert j.verdict is verdict, j
 
 
 # --- linux.package ---------------------------------------------------------------------------

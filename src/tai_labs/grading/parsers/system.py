@@ -92,7 +92,8 @@ NO_SUCH_FILE = ("no such file or directory", "aucun fichier ou dossier de ce typ
 
 def says_no_such_file(result: CommandResult) -> bool:
     text = result.stderr.lower()
-    return result.rc != 0 and any(s in text for s in NO_SUCH_FILE)
+    # 126/127: the tool itself is missing (env(1) says "No such file" about it too).
+    return result.rc not in (0, 126, 127) and any(s in text for s in NO_SUCH_FILE)
 
 
 @dataclass(frozen=True)
