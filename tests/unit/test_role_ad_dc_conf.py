@@ -11,12 +11,15 @@ import ipaddress
 import json
 from collections.abc import Sequence
 
-from tai_labs.context import NodeContext
+from tai_labs.context import NodeContext, stdin_to_file_argv
 from tai_labs.providers.base import ExecResult
 from tai_labs.roles.ad_dc import SMB_CONF, UNIT, WINBIND_CACHE, AdDcRole
 from tai_labs.roles.ad_plan import LOCAL_SOCKETS, allowed_networks, hosts_allow
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
+
+#: The shell script NodeContext.write_file runs (stdin to "$1", mode "$2").
+WRITE_SCRIPT = stdin_to_file_argv("", "")[2]
 
 MGMT = ipaddress.IPv4Address("100.64.1.11")
 MGMT_NET = "100.64.1.0/24"
@@ -54,7 +57,7 @@ class FakeDc:
                 if path in self.files:
                     return ExecResult(0, self.files[path], "")
                 return ExecResult(1, "", f"cat: {path}: No such file or directory")
-            case ("install", "-D", "-m", _, "/dev/stdin", path):
+            case ("sh", "-c", script, "sh", path, _) if script == WRITE_SCRIPT:
                 assert isinstance(input, str)
                 self.files[path] = input
             case ("cp", src, dst):

@@ -49,6 +49,23 @@ MARKER = f"{PRIVATE}/tai-labs-realm"
 #: Shipped by samba-ad-provision, which samba only recommends (recipes skip recommends).
 SCHEMA_DIR = "/usr/share/samba/setup/ad-schema"
 PROVISION_TIMEOUT = 300.0
+#: In a user namespace the kernel refuses security.* and trusted.* xattrs (they need
+#: CAP_SYS_ADMIN over the host's file system), where Samba keeps NT ACLs (security.NTACL).
+#: vfs_xattr_tdb keeps every xattr smbd writes in a tdb instead; acl_xattr still computes
+#: and enforces the NT ACLs, and POSIX ACLs stay on the files. Debian's Samba has no NTVFS,
+#: so provision's own --use-xattrs=no (posix:eadb) is refused.
+UNPRIVILEGED_VFS = "vfs objects = dfs_samba4 acl_xattr xattr_tdb"
+
+
+def _in_user_namespace(ctx: NodeContext) -> bool:
+    """Whether the node runs in a user namespace (an unprivileged node)."""
+    result = ctx.run(["cat", "/proc/self/uid_map"], check=False)
+    return result.ok and not is_initial_uid_map(result.stdout)
+
+
+def is_initial_uid_map(text: str) -> bool:
+    """The host's own map (0 0 4294967295): the node is not in a user namespace."""
+    return text.split() == ["0", "0", "4294967295"]
 
 
 @register_role
@@ -143,11 +160,13 @@ class AdDcRole(Role):
         )
         # No --adminpass: a random one is set here and replaced below through stdin, so the
         # lab's password never appears on a command line in the node.
+        options = [f"--option={UNPRIVILEGED_VFS}"] if _in_user_namespace(ctx) else []
         ctx.run(
             [
                 "samba-tool",
                 "domain",
                 "provision",
+                *options,
                 "--use-rfc2307",
                 f"--realm={directory.realm.upper()}",
                 f"--domain={directory.netbios}",
