@@ -111,18 +111,28 @@ def test_traverse_acl_grants_search_only_to_the_node_root() -> None:
     ]
 
 
+LAYOUT = NodeLayout(Path("/data/labs/abc123/lxc/abc123-sw1"))
+
+
 def test_privileged_config_is_unchanged_but_tun_is_only_where_asked() -> None:
-    lines = confinement_lines(_spec(), None, apparmor=False)
+    lines = confinement_lines(_spec(), LAYOUT, None, apparmor=False)
     assert lines == ["lxc.apparmor.profile = unconfined"]
     assert not any("10:200" in line for line in lines)
-    tun = confinement_lines(_spec(tun=True), None, apparmor=False)
+    tun = confinement_lines(_spec(tun=True), LAYOUT, None, apparmor=False)
     assert "lxc.cgroup.devices.allow = c 10:200 rwm" in tun
-    assert any(line.startswith("lxc.mount.entry = /dev/net/tun ") for line in tun)
+
+
+def test_an_unprivileged_switch_gets_its_own_tun_node_bound_in() -> None:
+    lines = confinement_lines(_spec(tun=True), LAYOUT, IdRange(FIRST_ID), apparmor=False)
+    assert "lxc.cgroup.devices.allow = c 10:200 rwm" in lines
+    assert f"lxc.mount.entry = {LAYOUT.tun} dev/net/tun none bind,create=file 0 0" in lines
+    assert not any("/dev/net" in line for line in confinement_lines(
+        _spec(), LAYOUT, IdRange(FIRST_ID), apparmor=False))  # fmt: skip
 
 
 def test_unprivileged_config_maps_ids_keeps_listed_caps_and_loads_apparmor_if_any() -> None:
     rng = IdRange(FIRST_ID)
-    lines = confinement_lines(_spec(), rng, apparmor=True)
+    lines = confinement_lines(_spec(), LAYOUT, rng, apparmor=True)
     assert lines[:2] == rng.lxc_lines()
     assert "lxc.apparmor.profile = generated" in lines
     assert lines.index("lxc.cap.drop =") < lines.index(
@@ -132,7 +142,7 @@ def test_unprivileged_config_maps_ids_keeps_listed_caps_and_loads_apparmor_if_an
     assert set(kept) == set(KEPT_CAPABILITIES)
     for dangerous in ("sys_module", "sys_rawio", "sys_time", "bpf", "perfmon", "syslog"):
         assert dangerous not in kept
-    without = confinement_lines(_spec(), rng, apparmor=False)
+    without = confinement_lines(_spec(), LAYOUT, rng, apparmor=False)
     assert "lxc.apparmor.profile = unconfined" in without
 
 

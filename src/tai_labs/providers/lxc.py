@@ -146,6 +146,8 @@ class LxcEngine(Engine):
                 userns.shift_tree(layout.upper, idmap)
                 for folder in (self.lxcpath.parent, layout.dir):
                     userns.grant_traverse(folder, idmap)
+                if spec.tun:
+                    userns.make_tun_node(layout.tun, idmap)
             layout.snapshots.mkdir()
             layout.config.write_text(render_config(spec, self.lab_id, number, layout, idmap))
             meta = {

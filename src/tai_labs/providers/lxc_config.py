@@ -101,6 +101,11 @@ class NodeLayout:
         return self.dir / "rootfs"
 
     @property
+    def tun(self) -> Path:
+        """Unprivileged switch node: its own /dev/net/tun device node."""
+        return self.dir / "tun"
+
+    @property
     def snapshots(self) -> Path:
         return self.dir / "snapshots"
 
@@ -138,7 +143,7 @@ def apparmor_enabled(flag: Path = APPARMOR_ENABLED) -> bool:
 
 
 def confinement_lines(
-    spec: NodeSpec, idmap: IdRange | None, *, apparmor: bool | None = None
+    spec: NodeSpec, layout: NodeLayout, idmap: IdRange | None, *, apparmor: bool | None = None
 ) -> list[str]:
     """User namespace, capabilities, AppArmor and devices of one node."""
     if apparmor is None:
@@ -160,13 +165,17 @@ def confinement_lines(
         lines += ["lxc.cap.drop =", f"lxc.cap.keep = {' '.join(sorted(KEPT_CAPABILITIES))}"]
     if spec.tun:
         # Open vSwitch's userspace datapath (switch nodes) opens /dev/net/tun; the node still
-        # needs CAP_NET_ADMIN inside to create devices, as on a real machine. A user
-        # namespace cannot mknod it: LXC binds the host's node.
+        # needs CAP_NET_ADMIN inside to create devices, as on a real machine.
         lines += [
             "lxc.cgroup.devices.allow = c 10:200 rwm",
             "lxc.cgroup2.devices.allow = c 10:200 rwm",
-            "lxc.mount.entry = /dev/net/tun dev/net/tun none bind,create=file,optional 0 0",
         ]
+        if idmap is not None:
+            # A user namespace can neither mknod it nor open the host's (root's, often 0600):
+            # the node gets its own device node, made by the host and owned by the node's root.
+            lines.append(
+                f"lxc.mount.entry = {_check_path(layout.tun)} dev/net/tun none bind,create=file 0 0"
+            )
     return lines
 
 
@@ -186,7 +195,7 @@ def render_config(
         "lxc.arch = linux64",
         f"lxc.uts.name = {spec.hostname}",
         rootfs_line(spec, layout, idmap),
-        *confinement_lines(spec, idmap),
+        *confinement_lines(spec, layout, idmap),
         # systemd powers off on SIGRTMIN+3; the default SIGPWR would be ignored.
         "lxc.signal.halt = SIGRTMIN+3",
         "lxc.autodev = 1",

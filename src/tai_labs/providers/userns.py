@@ -169,6 +169,19 @@ def grant_traverse(folder: Path, rng: IdRange) -> None:
     os.setxattr(folder, _ACL_XATTR, traverse_acl(mode, rng.base))
 
 
+#: /dev/net/tun's numbers (misc device 200).
+TUN_DEVICE = (10, 200)
+
+
+def make_tun_node(path: Path, rng: IdRange) -> None:
+    """A /dev/net/tun device node owned by the node's root, for LXC to bind in the node."""
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(*TUN_DEVICE))
+    os.chown(path, rng.base, rng.base)
+    # 0666 like a distribution's /dev/net/tun; what a user may do with it is decided by
+    # CAP_NET_ADMIN in the node, as on a real machine.
+    os.chmod(path, 0o666)
+
+
 class _MountAttr(ctypes.Structure):
     _fields_ = [
         ("attr_set", ctypes.c_uint64),
