@@ -1,10 +1,11 @@
 """Known ways out of a container, tried as root in an unprivileged node: each one must fail.
 
-One disposable lab of one node (the base image) in the unprivileged mode
-(``TAI_LABS_UNPRIVILEGED=1``). Every test runs one attempt through the lab's exec channel,
-asserts that it failed, and reads the host's own value before and after to show nothing
-changed. The attempts would succeed, and change the host, on a privileged node: the lab
-fixture refuses to run them unless the node's uid map shows a user namespace.
+One disposable lab of one node (the base image), unprivileged (the default, forced here with
+``TAI_LABS_UNPRIVILEGED=1`` in case the host's environment opts out). Every test runs one
+attempt through the lab's exec channel, asserts that it failed for the expected reason, and
+reads the host's own value before and after to show nothing changed. The attempts would
+succeed, and change the host, on a privileged node: the lab fixture refuses to run them
+unless the node's uid map shows a user namespace.
 """
 
 from __future__ import annotations

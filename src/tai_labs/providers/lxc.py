@@ -54,8 +54,9 @@ ATTACH_ENV = {
     "LANG": "C.UTF-8",
     "USER": "root",
 }
-#: Set to 1 to create container nodes unprivileged (in a user namespace of their lab's own
-#: id range, see providers.userns). Read when a node is created; the node records its mode.
+#: Container nodes are unprivileged (in a user namespace of their lab's own id range, see
+#: providers.userns) unless this is "0": the way out on a host without idmapped mounts.
+#: Read when a node is created; the node records its mode for every later command.
 UNPRIVILEGED_ENV = "TAI_LABS_UNPRIVILEGED"
 
 _LXC_STATES = {
@@ -97,7 +98,7 @@ class LxcEngine(Engine):
         self.lxcpath = locations(data).lab(lab_id) / self.nodes_folder
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._subreaper = subreaper and become_subreaper()
-        self.unprivileged = os.environ.get(UNPRIVILEGED_ENV, "") == "1"
+        self.unprivileged = os.environ.get(UNPRIVILEGED_ENV, "1") != "0"
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -198,7 +198,12 @@ def _libc() -> ctypes.CDLL:
 def _check(result: int, what: str, path: Path) -> int:
     if result < 0:
         err = ctypes.get_errno()
-        raise EngineError(f"{what} of {path} failed: {os.strerror(err)}")
+        raise EngineError(
+            f"{what} of {path} failed: {os.strerror(err)}",
+            hint="unprivileged nodes need idmapped mounts (Linux 5.12+, a file system that "
+            "supports them: ext4, xfs, btrfs); TAI_LABS_UNPRIVILEGED=0 makes privileged "
+            "nodes (see docs/security.md)",
+        )
     return result
 
 

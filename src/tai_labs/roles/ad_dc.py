@@ -51,10 +51,11 @@ SCHEMA_DIR = "/usr/share/samba/setup/ad-schema"
 PROVISION_TIMEOUT = 300.0
 #: In a user namespace the kernel refuses security.* and trusted.* xattrs (they need
 #: CAP_SYS_ADMIN over the host's file system), where Samba keeps NT ACLs (security.NTACL).
-#: vfs_xattr_tdb keeps every xattr smbd writes in a tdb instead; acl_xattr still computes
-#: and enforces the NT ACLs, and POSIX ACLs stay on the files. Debian's Samba has no NTVFS,
-#: so provision's own --use-xattrs=no (posix:eadb) is refused.
-UNPRIVILEGED_VFS = "vfs objects = dfs_samba4 acl_xattr xattr_tdb"
+#: acl_xattr (Samba 4.15+) can keep them in a user.* xattr instead: still on the file, so a
+#: snapshot's copy and a reset keep them (vfs_xattr_tdb, keyed by inode, would lose them),
+#: and still computed and enforced by Samba. Debian's Samba has no NTVFS, so provision's own
+#: --use-xattrs=no (posix:eadb) is refused.
+UNPRIVILEGED_NTACL = "acl_xattr:security_acl_name = user.NTACL"
 
 
 def _in_user_namespace(ctx: NodeContext) -> bool:
@@ -160,7 +161,7 @@ class AdDcRole(Role):
         )
         # No --adminpass: a random one is set here and replaced below through stdin, so the
         # lab's password never appears on a command line in the node.
-        options = [f"--option={UNPRIVILEGED_VFS}"] if _in_user_namespace(ctx) else []
+        options = [f"--option={UNPRIVILEGED_NTACL}"] if _in_user_namespace(ctx) else []
         ctx.run(
             [
                 "samba-tool",
