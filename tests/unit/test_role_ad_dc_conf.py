@@ -11,9 +11,11 @@ import ipaddress
 import json
 from collections.abc import Sequence
 
+import pytest
+
 from tai_labs.context import NodeContext, stdin_to_file_argv
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.ad_dc import SMB_CONF, UNIT, WINBIND_CACHE, AdDcRole
+from tai_labs.roles.ad_dc import SMB_CONF, UNIT, UNPRIVILEGED_NTACL, WINBIND_CACHE, AdDcRole
 from tai_labs.roles.ad_plan import LOCAL_SOCKETS, allowed_networks, hosts_allow
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
@@ -152,3 +154,25 @@ def test_unchanged_smb_conf_restarts_nothing_and_keeps_caches() -> None:
     touched = [a for a in node.ran if a[:2] in {("systemctl", "stop"), ("systemctl", "restart")}]
     assert touched == []
     assert ("net", "cache", "flush") not in node.ran
+
+
+@pytest.mark.parametrize(
+    ("uid_map", "option"),
+    [
+        ("         0          0 4294967295\n", None),
+        ("         0 1073741824    4194304\n", f"--option={UNPRIVILEGED_NTACL}"),
+    ],
+)
+def test_provision_keeps_nt_acls_in_user_xattrs_only_in_a_user_namespace(
+    uid_map: str, option: str | None
+) -> None:
+    loaded = _load()
+    scenario = loaded.scenario
+    assert scenario.directory is not None
+    node = FakeDc(scenario.directory.realm)
+    node.files["/proc/self/uid_map"] = uid_map
+    ctx = NodeContext("abcdef", scenario.node("dc1"), scenario, loaded.variables, node.exec, MGMT)
+    AdDcRole()._provision_domain(ctx, scenario.directory, LAB_IP, "Adm1n-Pass!word")
+    provision = next(argv for argv in node.ran if argv[:3] == ("samba-tool", "domain", "provision"))
+    options = [arg for arg in provision if arg.startswith("--option=")]
+    assert options == ([] if option is None else [option])
