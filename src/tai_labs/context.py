@@ -112,7 +112,21 @@ class NodeContext:
 
     def write_file(self, path: str, content: str, mode: str = "0644") -> None:
         # Content goes through stdin: no value is ever spliced into a shell command line.
-        self.run(["install", "-D", "-m", mode, "/dev/stdin", path], input=content)
+        self.run(stdin_to_file_argv(path, mode), input=content)
+
+
+#: Writes its stdin to "$1" with mode "$2", creating parent folders like ``install -D``.
+#: ``cat`` reads fd 0 as it is: reopening it as /dev/stdin (what ``install`` would do) is
+#: refused in an unprivileged node, whose pipe from the host belongs to an unmapped uid.
+_STDIN_TO_FILE = (
+    '(umask 022 && mkdir -p -- "$(dirname -- "$1")") && umask 077 && '
+    'rm -f -- "$1" && cat > "$1" && chmod -- "$2" "$1"'
+)
+
+
+def stdin_to_file_argv(path: str, mode: str) -> list[str]:
+    """argv writing the command's stdin to path with mode (path and mode never parsed)."""
+    return ["sh", "-c", _STDIN_TO_FILE, "sh", path, mode]
 
 
 def open_powershell(ctx: NodeContext) -> PowerShellSession:

@@ -58,6 +58,9 @@ class KindSpec:
     windows: bool
     #: Engine when the scenario does not say (a ``tai_labs.engines`` name).
     engine: str = "container"
+    #: Needs /dev/net/tun (Open vSwitch's userspace datapath makes its ports with it); no
+    #: other kind gets the device.
+    tun: bool = False
 
 
 def _table(*rows: KindSpec) -> Mapping[NodeKind, KindSpec]:
@@ -114,6 +117,7 @@ KINDS: Mapping[NodeKind, KindSpec] = _table(
         sessions={"command": "ssh", "device": "ovs"},
         linux=True,
         windows=False,
+        tun=True,
     ),
     # Windows images are built by `tai-labs image build-windows` from the instructor's ISO.
     KindSpec(

@@ -13,7 +13,6 @@ import ipaddress
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +39,6 @@ ROLES: dict[NodeKind, Role] = {
     NodeKind.LINUX_CLIENT: ClientRole(),
     NodeKind.LINUX_SERVER: ClientRole(),
 }
-DEVICES_CGROUP = Path("/sys/fs/cgroup/devices")
 
 
 def scenario_from(
@@ -114,20 +112,6 @@ def running_lab(
         yield lab
     finally:
         lab.destroy()
-
-
-def grant_tun(lab_id: str, resource: str) -> None:
-    """Let a running node open /dev/net/tun (Open vSwitch's userspace datapath needs it).
-
-    Stand-in for ``lxc.cgroup.devices.allow = c 10:200 rwm`` in the engine's config: the
-    rule is added to the node's devices cgroup and every child systemd made in it.
-    """
-    top = DEVICES_CGROUP / naming.cgroup_container_dir(lab_id, resource)
-    if not top.is_dir():
-        return  # no cgroup v1 devices controller: nothing restricts the node
-    for allow in sorted(top.rglob("devices.allow")):
-        with contextlib.suppress(OSError):  # a scope that died meanwhile
-            allow.write_text("c 10:200 rwm\n")
 
 
 @dataclass
@@ -291,6 +275,7 @@ def _create_node(
         nics=tuple(nics),
         dns_servers=tuple(node.dns),
         domain=lab.scenario.directory.realm if lab.scenario.directory else None,
+        tun=node.kind.spec.tun,
     )
     started = time.monotonic()
     created = lab.engine.create(spec)
@@ -298,6 +283,4 @@ def _create_node(
     assert created.management_address is not None
     lab.mgmt[node.name] = created.management_address.ip
     lab.engine.start(resource)
-    if node.switch is not None:
-        grant_tun(lab.lab_id, resource)
     lab.timings[node.name] = {"boot": round(time.monotonic() - started, 2)}

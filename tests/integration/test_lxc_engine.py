@@ -185,7 +185,8 @@ def test_destroy_and_cleanup_leave_nothing(make_lab: Callable[..., Lab]) -> None
     assert not cgroups.dirs_of(naming.cgroup_lab_dir(gone.lab_id))
     assert not _processes_mentioning(str(lxcpath))
     assert not locations().lab(gone.lab_id).exists()
-    assert mounts_under(locations().lab(gone.lab_id).parent) == []
+    # Only this lab's folder: running unprivileged nodes of other labs have host mounts.
+    assert mounts_under(locations().lab(gone.lab_id)) == []
     assert gone.lab_id not in known_labs()
     # No zombie is left under the test process either.
     me = str(os.getpid())

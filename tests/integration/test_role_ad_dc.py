@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import host_problem
-from tai_labs.context import NodeContext
+from tai_labs.context import NodeContext, stdin_to_file_argv
 from tai_labs.facts.directory import domain_dn, ou_dn, parse_ldif
 from tai_labs.locations import locations
 from tai_labs.providers import cgroups, naming, network
@@ -233,9 +233,7 @@ def _install_ad_provision(engine: LxcEngine, resource: str) -> str | None:
                 f"{got.stderr.strip()[-200:]}"
             )
         data = debs[0].read_bytes()
-    engine.exec(
-        resource, ["install", "-m", "0644", "/dev/stdin", "/tmp/samba-ad-provision.deb"], input=data
-    )
+    engine.exec(resource, stdin_to_file_argv("/tmp/samba-ad-provision.deb", "0644"), input=data)
     res = engine.exec(resource, ["dpkg", "-i", "/tmp/samba-ad-provision.deb"], timeout=120)
     assert res.ok, res.stderr
     engine.exec(resource, ["rm", "-f", "/tmp/samba-ad-provision.deb"])
@@ -500,7 +498,7 @@ def test_provision_repairs_a_dc_that_refused_its_own_sockets(dc: DcLab) -> None:
         {"hosts allow": " ".join(allowed_networks(dc.loaded.scenario, [_mgmt_net(dc)]))},
     )
     assert old != conf
-    dc.run(["install", "-m", "0644", "/dev/stdin", SMB_CONF], input=old)
+    dc.run(stdin_to_file_argv(SMB_CONF, "0644"), input=old)
     # Without winbind's caches (filled by the lookups above), as on a DC that never had
     # the fix: the lookups fail and samba logs why.
     dc.run(["systemctl", "stop", UNIT])
@@ -534,7 +532,7 @@ def test_a_dc_of_another_realm_is_refused(dc: DcLab) -> None:
 
     dc.run(["cp", MARKER, "/root/marker"])
     try:
-        dc.run(["install", "-m", "0600", "/dev/stdin", MARKER], input="other.lan\n")
+        dc.run(stdin_to_file_argv(MARKER, "0600"), input="other.lan\n")
         with pytest.raises(RoleError, match=r"other\.lan"):
             AdDcRole().provision(dc.ctx)
     finally:

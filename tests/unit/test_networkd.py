@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tai_labs.actions.base import ACTIONS
-from tai_labs.context import NodeContext
+from tai_labs.context import NodeContext, stdin_to_file_argv
 from tai_labs.providers.base import ExecResult, NicSpec
 from tai_labs.providers.seed import networkd_file
 from tai_labs.roles.switch import render_port_network, render_svi_network
@@ -56,8 +56,8 @@ def test_linux_network_action_unit() -> None:
     written: dict[str, Any] = {}
 
     def run(argv: Sequence[str], input: object, timeout: object) -> ExecResult:
-        if "/dev/stdin" in argv:
-            written[argv[-1]] = input
+        if list(argv[:-2]) == stdin_to_file_argv("", "")[:-2]:
+            written[argv[-2]] = input
         return ExecResult(0, "", "")
 
     ctx = NodeContext(

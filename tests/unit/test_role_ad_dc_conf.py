@@ -11,12 +11,17 @@ import ipaddress
 import json
 from collections.abc import Sequence
 
-from tai_labs.context import NodeContext
+import pytest
+
+from tai_labs.context import NodeContext, stdin_to_file_argv
 from tai_labs.providers.base import ExecResult
-from tai_labs.roles.ad_dc import SMB_CONF, UNIT, WINBIND_CACHE, AdDcRole
+from tai_labs.roles.ad_dc import SMB_CONF, UNIT, UNPRIVILEGED_NTACL, WINBIND_CACHE, AdDcRole
 from tai_labs.roles.ad_plan import LOCAL_SOCKETS, allowed_networks, hosts_allow
 from tai_labs.scenario.catalog import find
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
+
+#: The shell script NodeContext.write_file runs (stdin to "$1", mode "$2").
+WRITE_SCRIPT = stdin_to_file_argv("", "")[2]
 
 MGMT = ipaddress.IPv4Address("100.64.1.11")
 MGMT_NET = "100.64.1.0/24"
@@ -54,7 +59,7 @@ class FakeDc:
                 if path in self.files:
                     return ExecResult(0, self.files[path], "")
                 return ExecResult(1, "", f"cat: {path}: No such file or directory")
-            case ("install", "-D", "-m", _, "/dev/stdin", path):
+            case ("sh", "-c", script, "sh", path, _) if script == WRITE_SCRIPT:
                 assert isinstance(input, str)
                 self.files[path] = input
             case ("cp", src, dst):
@@ -149,3 +154,25 @@ def test_unchanged_smb_conf_restarts_nothing_and_keeps_caches() -> None:
     touched = [a for a in node.ran if a[:2] in {("systemctl", "stop"), ("systemctl", "restart")}]
     assert touched == []
     assert ("net", "cache", "flush") not in node.ran
+
+
+@pytest.mark.parametrize(
+    ("uid_map", "option"),
+    [
+        ("         0          0 4294967295\n", None),
+        ("         0 1073741824    4194304\n", f"--option={UNPRIVILEGED_NTACL}"),
+    ],
+)
+def test_provision_keeps_nt_acls_in_user_xattrs_only_in_a_user_namespace(
+    uid_map: str, option: str | None
+) -> None:
+    loaded = _load()
+    scenario = loaded.scenario
+    assert scenario.directory is not None
+    node = FakeDc(scenario.directory.realm)
+    node.files["/proc/self/uid_map"] = uid_map
+    ctx = NodeContext("abcdef", scenario.node("dc1"), scenario, loaded.variables, node.exec, MGMT)
+    AdDcRole()._provision_domain(ctx, scenario.directory, LAB_IP, "Adm1n-Pass!word")
+    provision = next(argv for argv in node.ran if argv[:3] == ("samba-tool", "domain", "provision"))
+    options = [arg for arg in provision if arg.startswith("--option=")]
+    assert options == ([] if option is None else [option])

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tai_labs.actions.base import Action, register_action
-from tai_labs.context import NodeContext, powershell
+from tai_labs.context import NodeContext, powershell, stdin_to_file_argv
 from tai_labs.errors import TaiLabsError
 from tai_labs.kinds import kinds_where
 from tai_labs.plugins import PluginParams
@@ -91,7 +91,7 @@ class WriteFile(Action["WriteFile.Params"]):
             raise TaiLabsError(
                 f"{ctx.node.name}: linux.file {params.path} needs content or template"
             )
-        ctx.run(["install", "-D", "-m", params.mode, "/dev/stdin", params.path], input=content)
+        ctx.run(stdin_to_file_argv(params.path, params.mode), input=content)
         ctx.run(["chown", owner, params.path])
 
 

@@ -122,6 +122,7 @@ class NodePlan:
             ),
             dns_servers=self.dns,
             authorized_keys=tuple(authorized_keys),
+            tun=self.kind.spec.tun,
         )
 
 

@@ -124,6 +124,8 @@ class NodeSpec(BaseModel):
     nics: tuple[NicSpec, ...] = ()
     dns_servers: tuple[ipaddress.IPv4Address, ...] = ()
     authorized_keys: tuple[str, ...] = ()  # OpenSSH public key lines for root
+    #: Give the node /dev/net/tun (only kinds that need it: see ``kinds.KindSpec.tun``).
+    tun: bool = False
 
     @field_validator("hostname")
     @classmethod

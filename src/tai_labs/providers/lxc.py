@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tai_labs.bounded_output import run_capped
 from tai_labs.locations import locations
-from tai_labs.providers import cgroups, mgmt_guard, naming
+from tai_labs.providers import cgroups, mgmt_guard, naming, userns
 from tai_labs.providers.base import (
     NODE_ENV,
     CreatedNode,
@@ -47,7 +47,7 @@ from tai_labs.providers.errors import (
 from tai_labs.providers.hostcmd import require_root, require_tools, run
 from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
-from tai_labs.providers.mounts import safe_rmtree
+from tai_labs.providers.mounts import safe_rmtree, unmount_tree
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
 from tai_labs.providers.rootfs import (
     IdMap,
@@ -64,6 +64,11 @@ CONSOLE_ENV = {
     "LANG": "C.UTF-8",
     "USER": "root",
 }
+#: Container nodes are unprivileged (in a user namespace of their lab's own id range, see
+#: providers.userns) unless this is "0": the way out on a host without idmapped mounts.
+#: Read when a node is created; the node records its mode for every later command.
+UNPRIVILEGED_ENV = "TAI_LABS_UNPRIVILEGED"
+
 _LXC_STATES = {
     "STOPPED": NodeState.STOPPED,
     "STARTING": NodeState.STARTING,
@@ -103,6 +108,7 @@ class LxcEngine(Engine):
         self.lxcpath = locations(data).lab(lab_id) / self.nodes_folder
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._subreaper = subreaper and become_subreaper()
+        self.unprivileged = os.environ.get(UNPRIVILEGED_ENV, "1") != "0"
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -138,18 +144,28 @@ class LxcEngine(Engine):
                 f"node {spec.name!r}: extra disks need a VM node (containers share the host's)"
             )
         number = spec.number or free_number(self.lab_id, map(self.meta, self.nodes()))
+        idmap = (
+            userns.lab_range(locations(self.data).labs, self.lxcpath) if self.unprivileged else None
+        )
         layout.dir.mkdir(mode=0o700)
         try:
             if spec.disk_limit_mib is not None:
                 _make_capped_disk(layout, spec.disk_limit_mib)
             host_key = generate_ed25519(f"root@{spec.hostname}")
             seed_upper(spec, layout.upper, host_key)
+            if idmap is not None:
+                userns.shift_tree(layout.upper, idmap)
+                for folder in (self.lxcpath.parent, layout.dir):
+                    userns.grant_traverse(folder, idmap)
+                if spec.tun:
+                    userns.make_tun_node(layout.tun, idmap)
             layout.snapshots.mkdir()
-            layout.config.write_text(render_config(spec, self.lab_id, number, layout))
+            layout.config.write_text(render_config(spec, self.lab_id, number, layout, idmap))
             meta = {
                 "number": number,
                 "host_key": host_key.public_line,
                 "spec": spec.model_dump(mode="json"),
+                "idmap": None if idmap is None else idmap.as_json(),
             }
             # Written last: a node dir without node.json is an unfinished create.
             layout.meta.write_text(json.dumps(meta, indent=2))
@@ -172,6 +188,7 @@ class LxcEngine(Engine):
             _mount_capped_disk(layout)  # after a host reboot the loop mount is gone
         if self.state(node) != NodeState.STOPPED:
             raise NodeStateError(f"node {node!r} is {self.state(node)}, not stopped")
+        self._mount_rootfs(node, layout)
         deadline = time.monotonic() + timeout
         with open(layout.start_log, "ab") as log:
             # Foreground monitor as our child: it is reaped by us, never orphaned.
@@ -205,6 +222,38 @@ class LxcEngine(Engine):
             proc.kill()
             proc.wait()
         self._procs.pop(node, None)
+        self._unmount_rootfs(self.layout(node))
+
+    def idmap(self, node: str) -> userns.IdRange | None:
+        """The node's id range, or None for a privileged node."""
+        recorded_map = self.meta(node).get("idmap")
+        if not isinstance(recorded_map, dict):
+            return None
+        return userns.IdRange(int(recorded_map["base"]), int(recorded_map["size"]))
+
+    def _mount_rootfs(self, node: str, layout: NodeLayout) -> None:
+        """Unprivileged node: mount its root (overlay over the idmapped image) on the host.
+
+        The host mounts it as real root, so overlayfs keeps its trusted.* metadata on the
+        host's terms; LXC then only binds the result into the node's user namespace.
+        """
+        idmap = self.idmap(node)
+        if idmap is None:
+            return
+        image = Path(str(self.meta(node)["spec"]["image"]))  # type: ignore[index]
+        for folder in (layout.lower, layout.rootfs):
+            folder.mkdir(mode=0o755, exist_ok=True)
+        layout.workdir.mkdir(mode=0o700, exist_ok=True)  # overlayfs wants it to exist
+        if not _is_mountpoint(layout.lower):
+            userns.idmapped_bind(image, layout.lower, idmap)
+        if not _is_mountpoint(layout.rootfs):
+            options = f"lowerdir={layout.lower},upperdir={layout.upper},workdir={layout.workdir}"
+            run(["mount", "-t", "overlay", "overlay", "-o", options, str(layout.rootfs)])
+
+    def _unmount_rootfs(self, layout: NodeLayout) -> None:
+        for folder in (layout.rootfs, layout.lower):
+            if folder.is_dir():
+                unmount_tree(folder)
 
     def wait_booted(self, node: str, *, timeout: float = 60.0) -> str:
         """Wait until systemd finished booting; return its state (running or degraded)."""
@@ -219,6 +268,7 @@ class LxcEngine(Engine):
             if not clean and self.state(node) != NodeState.STOPPED:
                 self._lxc_stop(node, ["-k"], 30)
         self._reap(node)
+        self._unmount_rootfs(self._existing(node))
 
     def _lxc_stop(self, node: str, args: list[str], timeout: float) -> bool:
         """Run lxc-stop; a subreaper must reap adopted node processes meanwhile or the
@@ -377,6 +427,7 @@ class LxcEngine(Engine):
         if was_running:
             # An overlay's upper dir cannot be swapped under a mounted filesystem.
             self.stop(node)
+        self._unmount_rootfs(layout)
         safe_rmtree(layout.upper)
         safe_rmtree(layout.workdir)
         run(["cp", "-a", "--reflink=auto", str(snap), str(layout.upper)])
@@ -415,6 +466,10 @@ def _overlay_parameter(name: str) -> bool:
         return path.read_text().strip() == "Y"
     except OSError:
         return False
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return run(["mountpoint", "-q", str(path)], check=False).returncode == 0
 
 
 def _make_capped_disk(layout: NodeLayout, size_mib: int) -> None:

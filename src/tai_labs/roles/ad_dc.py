@@ -51,6 +51,24 @@ TLS_CERT = f"{PRIVATE}/tls/cert.pem"
 #: Shipped by samba-ad-provision, which samba only recommends (recipes skip recommends).
 SCHEMA_DIR = "/usr/share/samba/setup/ad-schema"
 PROVISION_TIMEOUT = 300.0
+#: In a user namespace the kernel refuses security.* and trusted.* xattrs (they need
+#: CAP_SYS_ADMIN over the host's file system), where Samba keeps NT ACLs (security.NTACL).
+#: acl_xattr (Samba 4.15+) can keep them in a user.* xattr instead: still on the file, so a
+#: snapshot's copy and a reset keep them (vfs_xattr_tdb, keyed by inode, would lose them),
+#: and still computed and enforced by Samba. Debian's Samba has no NTVFS, so provision's own
+#: --use-xattrs=no (posix:eadb) is refused.
+UNPRIVILEGED_NTACL = "acl_xattr:security_acl_name = user.NTACL"
+
+
+def _in_user_namespace(ctx: NodeContext) -> bool:
+    """Whether the node runs in a user namespace (an unprivileged node)."""
+    result = ctx.run(["cat", "/proc/self/uid_map"], check=False)
+    return result.ok and not is_initial_uid_map(result.stdout)
+
+
+def is_initial_uid_map(text: str) -> bool:
+    """The host's own map (0 0 4294967295): the node is not in a user namespace."""
+    return text.split() == ["0", "0", "4294967295"]
 
 
 @register_role
@@ -145,11 +163,13 @@ class AdDcRole(Role):
         )
         # No --adminpass: a random one is set here and replaced below through stdin, so the
         # lab's password never appears on a command line in the node.
+        options = [f"--option={UNPRIVILEGED_NTACL}"] if _in_user_namespace(ctx) else []
         ctx.run(
             [
                 "samba-tool",
                 "domain",
                 "provision",
+                *options,
                 "--use-rfc2307",
                 f"--realm={directory.realm.upper()}",
                 f"--domain={directory.netbios}",

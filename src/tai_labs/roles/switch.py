@@ -196,12 +196,14 @@ class SwitchRole(Role):
             TUN_TMPFILES, "d /dev/net 0755 root root -\nc /dev/net/tun 0666 root root - 10:200\n"
         )
         ctx.run(["systemd-tmpfiles", "--create", TUN_TMPFILES], check=False)
-        probe = ctx.run(["sh", "-c", "exec 3<>/dev/net/tun"], check=False)
+        # test -c first: opening a missing node with O_CREAT would make a plain file.
+        probe = ctx.run(["sh", "-c", "test -c /dev/net/tun && exec 3<>/dev/net/tun"], check=False)
         if not probe.ok:
             raise RoleError(
                 f"switch {ctx.node.name}: /dev/net/tun is not usable in the node "
                 f"({probe.stderr.strip()}); Open vSwitch's userspace datapath needs it",
-                hint="the node's LXC config needs `lxc.cgroup.devices.allow = c 10:200 rwm`",
+                hint="the node's kind needs `tun=True` in kinds.KINDS (its LXC config then "
+                "allows c 10:200, and binds a device node into an unprivileged node)",
             )
 
     def _bridge(self, ctx: NodeContext, configs: list[PortConfig]) -> None:
