@@ -152,11 +152,19 @@ def upper(node: Node) -> Path:
 def test_the_host_view_is_the_nodes_overlay_and_its_maps(node: Node) -> None:
     view = node.lab.engine.host_view(node.name)
     assert view is not None
-    assert view.files.layers == (upper(node), Path(node.lab.image.rootfs))
+    layout = node.lab.engine.layout(node.name)
+    # Privileged: LXC's overlay over the image itself; unprivileged (the default): the overlay
+    # the host mounts, over the idmapped view of the image.
+    assert view.files.layers in (
+        (upper(node), Path(node.lab.image.rootfs)),
+        (upper(node), layout.lower),
+    )
     init = node.sh("cat /proc/1/status").stdout
     assert view.init_pid > 1 and "systemd" in Path(f"/proc/{view.init_pid}/comm").read_text()
     assert "NSpid" in init  # the node's init is the host's view.init_pid, in its own pid ns
-    assert view.files.uids.inside(0) == 0  # today's privileged nodes: identity
+    # The node's root is whatever host id its init's map says (0 when privileged).
+    host_root = int(Path(f"/proc/{view.init_pid}/uid_map").read_text().split()[1])
+    assert view.files.uids.inside(host_root) == 0
 
 
 def test_a_replaced_cat_does_not_change_what_the_host_reads(
