@@ -16,17 +16,21 @@ if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
   chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 fi
 # Some sandboxes let root open /dev/kvm but not other users, whatever the mode says.
-# libvirt then finds KVM "available" when it checks and "absent" when QEMU (run as
-# libvirt-qemu) tries it, and re-probes QEMU (30-160 s) on every domain definition.
-# Running QEMU as root there keeps the two answers equal; tai-labs then decides between
-# KVM and TCG with its own test boot (tai-labs doctor shows the decision).
+# libvirt then finds KVM usable when it checks (access() follows the mode) and absent when
+# QEMU, run as libvirt-qemu, opens it, and re-probes QEMU (30-160 s) on every domain
+# definition. Earlier versions of this script ran QEMU as root there; it no longer does: a
+# guest escape would be root on the host (the VM engine refuses such a QEMU). VM labs are
+# slower to define on those hosts, and tai-labs falls back to TCG by its own test boot.
 if [ -c /dev/kvm ] && id "$qemu_user" >/dev/null 2>&1 \
-  && ! su -s /bin/sh "$qemu_user" -c 'exec 3<>/dev/kvm' 2>/dev/null \
-  && ! grep -q '^user = "root"' "$qemu_conf"; then
-  printf '\n# tai-labs (scripts/start-libvirt.sh): %s cannot open /dev/kvm on this host\nuser = "root"\ngroup = "root"\n' \
-    "$qemu_user" >>"$qemu_conf"
-  echo "start-libvirt: $qemu_user cannot open /dev/kvm here: QEMU runs as root"
-  pkill -x libvirtd 2>/dev/null && sleep 1 || true
+  && ! su -s /bin/sh "$qemu_user" -c 'exec 3<>/dev/kvm' 2>/dev/null; then
+  echo "start-libvirt: $qemu_user cannot open /dev/kvm here: VM definitions will re-probe QEMU (slow)" >&2
+fi
+# Take back the qemu.conf lines of those earlier versions.
+if grep -q '^# tai-labs (scripts/start-libvirt.sh)' "$qemu_conf"; then
+  sed -i '/^# tai-labs (scripts\/start-libvirt.sh)/,+2d' "$qemu_conf"
+  echo "start-libvirt: QEMU no longer runs as root (qemu.conf restored)"
+  pkill -x libvirtd 2>/dev/null || true
+  for _ in $(seq 100); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
 fi
 pgrep -x virtlogd >/dev/null || virtlogd -d
 if ! pgrep -x libvirtd >/dev/null; then

@@ -103,6 +103,27 @@ def test_ssh_with_the_host_key_made_on_the_host(vm_lab: tuple[Lab, Any, str]) ->
     assert out.stdout.strip() == "vm1"
 
 
+def test_qemu_runs_unprivileged_and_cannot_read_the_labs_secrets(
+    vm_lab: tuple[Lab, Any, str],
+) -> None:
+    """A guest escape lands in QEMU: it must not be root, nor able to read the lab's keys."""
+    lab, _, name = vm_lab
+    from tai_labs.providers.qemu_identity import check_unprivileged
+
+    who = check_unprivileged(name)
+    assert who.user == "libvirt-qemu", who
+    assert 0 not in who.uids and 0 not in who.gids and who.cap_prm == 0
+    # As QEMU's user, the lab's SSH private key (0600, root) and the lab folder's listing
+    # are refused; its own disks stay reachable (the engine's traversal-only folders).
+    as_qemu = ["setpriv", f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups", "--"]
+    key = subprocess.run([*as_qemu, "cat", str(lab.key_path)], capture_output=True, text=True)
+    assert key.returncode != 0 and "Permission denied" in key.stderr, key
+    listing = subprocess.run(
+        [*as_qemu, "ls", str(lab.key_path.parent)], capture_output=True, text=True
+    )
+    assert listing.returncode != 0 and "Permission denied" in listing.stderr, listing
+
+
 def test_a_container_and_the_vm_share_the_lab_bridge(vm_lab: tuple[Lab, Any, str]) -> None:
     lab, _, _ = vm_lab
     pc = lab.add_node("pc1", {"lan": "10.77.0.51/24"})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tai_labs.locations import locations
-from tai_labs.providers import mgmt_guard, naming
+from tai_labs.providers import mgmt_guard, naming, qemu_identity
 from tai_labs.providers.accel import virt_type
 from tai_labs.providers.base import (
     CreatedNode,
@@ -248,6 +248,11 @@ class LibvirtEngine(Engine):
             dom.create()
         except self._libvirt.libvirtError as exc:
             raise NodeStartError(f"VM {node!r} did not start: {exc.get_error_message()}") from exc
+        try:
+            qemu_identity.check_unprivileged(node)
+        except NodeStartError:
+            self._power_off(dom)
+            raise
         # The domain XML asks libvirt for it; said again for a libvirt that ignores <port>.
         mgmt_guard.isolate_port(self.lab_id, int(str(self.meta(node)["number"])))
         if wait:
