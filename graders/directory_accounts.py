@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from graders import _directory as d
+from graders import _password as pw
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
@@ -20,7 +21,10 @@ from tai_labs.sessions.base import DirectorySession, escape_filter
 @register_check
 class User(d.TrackedCheck["User.Params"]):
     name = "ad.user"
-    summary = "A user account: OU, enabled, locked, expired, must change password, groups"
+    summary = (
+        "A user account: OU, enabled, locked, expired, must change password, groups, "
+        "the brief's password"
+    )
 
     class Params(PluginParams):
         login: str = Field(min_length=1)
@@ -32,6 +36,11 @@ class User(d.TrackedCheck["User.Params"]):
         must_change_password: bool | None = None
         member_of: list[str] = Field(default=[], description="direct membership, by group name")
         not_member_of: list[str] = []
+        password: SecretStr | None = Field(
+            default=None,
+            description="the password the brief gives: tried by an LDAPS bind as the account "
+            "(masked in evidence and reports; not tried when one more failure could lock it)",
+        )
 
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
@@ -59,6 +68,10 @@ class User(d.TrackedCheck["User.Params"]):
             )
             for name in dict.fromkeys([*params.member_of, *params.not_member_of])
         }
+        if params.password is not None and len(ev.facts["user"]) == 1:
+            pw.collect(
+                session, ev, ev.facts["user"][0], params.login, params.password.get_secret_value()
+            )
         return ev
 
     def tracked(self, facts: dict[str, Any], p: Params) -> dict[str, d.Tracked]:
@@ -186,6 +199,10 @@ class User(d.TrackedCheck["User.Params"]):
                 if member
                 else f"memberOf: {'; '.join(d.values(user, 'memberOf')) or '(vide)'}",
             )
+        if p.password is not None:
+            unjudged = pw.judge(v, facts, what)
+            if unjudged is not None:
+                return unjudged
         return v.judgement()
 
 
