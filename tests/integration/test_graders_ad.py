@@ -420,3 +420,18 @@ def test_brief_password_by_bind(lab: Any, directory: Any, login: str) -> None:
     finally:
         tool(lab, "user", "unlock", login)
         tool(lab, "domain", "passwordsettings", "set", "--account-lockout-threshold=0")
+
+
+def test_brief_names(lab: Any, directory: Any, login: str) -> None:
+    person = lab.loaded.variables["user"]
+    first, last = str(person["first"]), str(person["last"])
+    grade(
+        directory,
+        "ad.user",
+        {"login": login, "first": first.upper(), "last": last},
+        "names",
+        PASS,
+    )
+    grade(
+        directory, "ad.user", {"login": login, "first": "Autre", "last": last}, "names_wrong", FAIL
+    )

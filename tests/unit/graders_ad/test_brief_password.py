@@ -91,3 +91,12 @@ def test_old_failures_outside_the_observation_window_do_not_count() -> None:
 def test_bind_codes() -> None:
     assert pw.bind_code("80090308: LdapErr: ..., data 773, v1db1") == "773"
     assert pw.bind_code("invalidCredentials") is None
+
+
+def test_exam_start_identities_do_not_bind() -> None:
+    cap = capture("password_must_change")
+    plugin = CHECKS.get("ad.user")
+    params = plugin.Params.model_validate({**cap["params"], "password": SECRET})
+    session = ReplayDirectory(cap["calls"], cap["base_dn"])
+    assert set(plugin().identify(session, params)) == {"user"}
+    assert session.passwords == []
