@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import re
 from typing import Any
 
 from pydantic import Field
 
+from tai_labs.facts.inifile import sections
 from tai_labs.facts.keytab import listing, parse_keytab
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
@@ -39,37 +39,18 @@ def machine_principal(computer: str, realm: str) -> str:
     return f"{computer.rstrip('$').split('.')[0][:NETBIOS_LENGTH].upper()}$@{realm.upper()}"
 
 
-def _sections(text: str) -> dict[str, dict[str, str]]:
-    """An INI file (sssd.conf, smb.conf) as {section: {key: value}}, names lowercased."""
-    out: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        head = re.fullmatch(r"\[(.+)\]", line)
-        if head:
-            current = out.setdefault(head.group(1).strip().lower(), {})
-        elif "=" in line and current is not None:
-            key, _, value = line.partition("=")
-            current[" ".join(key.lower().split())] = value.strip()
-    return out
-
-
 def configured_for(sssd: str | None, smb: str | None, realm: str) -> str | None:
     """Which client is configured for the domain ("sssd", "winbind"), or None."""
     realm = realm.lower()
     if sssd is not None:
-        sections = _sections(sssd)
-        domains = [
-            d.strip().lower() for d in sections.get("sssd", {}).get("domains", "").split(",")
-        ]
-        domain = sections.get(f"domain/{realm}")
+        conf = sections(sssd)
+        domains = [d.strip().lower() for d in conf.get("sssd", {}).get("domains", "").split(",")]
+        domain = conf.get(f"domain/{realm}")
         provider = (domain or {}).get("id_provider", "").lower()
         if realm in domains and provider in ("ad", "ipa", "ldap"):
             return "sssd"
     if smb is not None:
-        glob = _sections(smb).get("global", {})
+        glob = sections(smb).get("global", {})
         if glob.get("security", "").lower() == "ads" and glob.get("realm", "").lower() == realm:
             return "winbind"
     return None
