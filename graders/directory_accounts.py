@@ -5,22 +5,40 @@ How the directory is searched and what is kept as evidence: ``graders/_directory
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from graders import _directory as d
+from graders import _password as pw
 from tai_labs.facts import directory as ad
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import DirectorySession, escape_filter
 
+#: The names the brief gives, read only when a check asks for them.
+NAME_ATTRS = ("givenName", "sn")
+
+
+def same_name(found: str, wanted: str) -> bool:
+    """As a jury reads a name: case, accents and surrounding spaces do not matter."""
+
+    def plain(text: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", text.strip())
+        return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+    return plain(found) == plain(wanted)
+
 
 @register_check
 class User(d.TrackedCheck["User.Params"]):
     name = "ad.user"
-    summary = "A user account: OU, enabled, locked, expired, must change password, groups"
+    summary = (
+        "A user account: OU, enabled, locked, expired, must change password, groups, "
+        "the brief's password"
+    )
 
     class Params(PluginParams):
         login: str = Field(min_length=1)
@@ -32,6 +50,13 @@ class User(d.TrackedCheck["User.Params"]):
         must_change_password: bool | None = None
         member_of: list[str] = Field(default=[], description="direct membership, by group name")
         not_member_of: list[str] = []
+        first: str | None = Field(default=None, description="given name the brief gives")
+        last: str | None = Field(default=None, description="surname the brief gives")
+        password: SecretStr | None = Field(
+            default=None,
+            description="the password the brief gives: tried by an LDAPS bind as the account "
+            "(masked in evidence and reports; not tried when one more failure could lock it)",
+        )
 
     def collect(self, session: DirectorySession, params: Params) -> Evidence:
         ev = Evidence()
@@ -59,7 +84,19 @@ class User(d.TrackedCheck["User.Params"]):
             )
             for name in dict.fromkeys([*params.member_of, *params.not_member_of])
         }
+        if (params.first is not None or params.last is not None) and len(ev.facts["user"]) == 1:
+            ev.facts["names"] = d.search(
+                session, ev, ev.facts["user"][0]["dn"], "(objectClass=*)", NAME_ATTRS, scope="base"
+            )
+        if params.password is not None and len(ev.facts["user"]) == 1:
+            pw.collect(
+                session, ev, ev.facts["user"][0], params.login, params.password.get_secret_value()
+            )
         return ev
+
+    def identify(self, session: DirectorySession, params: Params) -> dict[str, str]:
+        # Identities only: no bind with the brief's password at exam start.
+        return super().identify(session, params.model_copy(update={"password": None}))
 
     def tracked(self, facts: dict[str, Any], p: Params) -> dict[str, d.Tracked]:
         if not p.exists:
@@ -186,6 +223,28 @@ class User(d.TrackedCheck["User.Params"]):
                 if member
                 else f"memberOf: {'; '.join(d.values(user, 'memberOf')) or '(vide)'}",
             )
+        for attr, wanted, fr, en in (
+            ("givenName", p.first, "prénom", "given name"),
+            ("sn", p.last, "nom", "surname"),
+        ):
+            if wanted is None:
+                continue
+            names = facts.get("names") or []
+            if len(names) != 1:
+                raise ValueError("the account's names were not read")
+            found = d.first(names[0], attr)
+            ok = found is not None and same_name(found, wanted)
+            v.check(
+                ok,
+                (f"le {fr} renseigné est « {found} »" if found else f"le {fr} n'est pas renseigné")
+                + ("" if ok else f", et non « {wanted} »"),
+                f"{en} is {found!r}" + ("" if ok else f", not {wanted!r}"),
+                f"{attr}: {found or '(absent)'} (attendu : {wanted})",
+            )
+        if p.password is not None:
+            unjudged = pw.judge(v, facts, what)
+            if unjudged is not None:
+                return unjudged
         return v.judgement()
 
 

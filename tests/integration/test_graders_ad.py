@@ -115,7 +115,8 @@ def grade(
             f"ad_{grader.split('.')[1]}_{state}",
             {
                 "check": grader,
-                "params": params,
+                # The brief's password never goes into a capture (the DC's answer suffices).
+                "params": {k: ("********" if k == "password" else v) for k, v in params.items()},
                 "state": state,
                 "verdict": expect.value,
                 "base_dn": directory.base_dn,
@@ -366,3 +367,74 @@ def test_recreated_objects_are_not_the_objects(lab: Any, directory: Any) -> None
     finally:
         lab.exec("dc1", ["samba-tool", "user", "delete", login])
         lab.exec("dc1", ["samba-tool", "group", "delete", group])
+
+
+def test_brief_password_by_bind(lab: Any, directory: Any, login: str) -> None:
+    """The brief's password tried by an LDAPS bind as the account: 773 proves the value and the
+    forced change, 52e a wrong value; the grader never makes the count reach the threshold."""
+    temp = lab.secrets.all()["temp_password"]
+    wrong = "Pas-" + temp
+
+    def setpassword(*options: str) -> None:
+        res = lab.exec(
+            "dc1",
+            ["samba-tool", "user", "setpassword", login, *options],
+            input=f"{temp}\n{temp}\n",
+            timeout=120,
+        )
+        assert res.ok, res.stderr[-400:] + res.stdout[-400:]
+
+    tool(lab, "domain", "passwordsettings", "set", "--account-lockout-threshold=3")
+    # An earlier test's setexpiry --noexpiry leaves "password never expires", which voids the
+    # forced change (the DC then accepts the bind): an expiry date clears that flag.
+    tool(lab, "user", "setexpiry", login, "--days=365")
+    try:
+        setpassword("--must-change-at-next-login")
+        ok = grade(
+            directory, "ad.user", {"login": login, "password": temp}, "password_must_change", PASS
+        )
+        assert "changement" in ok.why_fr and temp not in ok.why_fr
+        grade(directory, "ad.user", {"login": login, "password": wrong}, "password_wrong", FAIL)
+        grade(directory, "ad.user", {"login": login, "password": wrong}, "password_wrong2", FAIL)
+        # Two failures counted, threshold 3: a third try could lock the account, so none.
+        held = grade(
+            directory,
+            "ad.user",
+            {"login": login, "password": wrong},
+            "password_not_tried",
+            Verdict.ERROR,
+        )
+        assert "badPwdCount: 2" in held.decisive
+        grade(directory, "ad.user", {"login": login, "locked": False}, "unlocked_after", PASS)
+        tool(lab, "user", "unlock", login)  # resets badPwdCount
+        setpassword()
+        grade(directory, "ad.user", {"login": login, "password": temp}, "password_bound", PASS)
+        tool(lab, "user", "disable", login)
+        try:
+            # 533 only once the password matched: a wrong one is still 52e.
+            grade(
+                directory, "ad.user", {"login": login, "password": temp}, "password_disabled", PASS
+            )
+        finally:
+            tool(lab, "user", "enable", login)
+        for _ in range(3):
+            directory.bind_as(f"{login}@{lab.loaded.scenario.directory.realm}", wrong)
+        grade(directory, "ad.user", {"login": login, "password": temp}, "password_locked", FAIL)
+    finally:
+        tool(lab, "user", "unlock", login)
+        tool(lab, "domain", "passwordsettings", "set", "--account-lockout-threshold=0")
+
+
+def test_brief_names(lab: Any, directory: Any, login: str) -> None:
+    person = lab.loaded.variables["user"]
+    first, last = str(person["first"]), str(person["last"])
+    grade(
+        directory,
+        "ad.user",
+        {"login": login, "first": first.upper(), "last": last},
+        "names",
+        PASS,
+    )
+    grade(
+        directory, "ad.user", {"login": login, "first": "Autre", "last": last}, "names_wrong", FAIL
+    )

@@ -55,6 +55,7 @@ def test_expected_verdicts_at_exam_start() -> None:
         "must-change": "fail",
         "member": "fail",
         "same-ou": "pass",
+        "temp-password": "fail",
     }
 
 

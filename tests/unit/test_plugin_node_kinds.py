@@ -32,6 +32,8 @@ CHECK_KINDS = {
     "linux.file": LINUX_ALL,
     "linux.firewall": LINUX_ALL,
     "linux.hostname": LINUX_ALL,
+    "linux.domain_joined": LINUX_ALL,
+    "linux.smb_share": LINUX_ALL,
     "linux.kernel_module": LINUX_ALL,
     "linux.locale": LINUX_ALL,
     "linux.mount": LINUX_ALL,

@@ -1,7 +1,7 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat`` and ``sha256sum`` of a path, and for
-``ip ... show`` and ``ss``. On a container node:
+Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum`` and ``base64 -w0`` of a
+path, and for ``ip ... show`` and ``ss``. On a container node:
 
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
@@ -17,6 +17,7 @@ evidence says ``source="host"``. Anything else, and paths on the node's kernel f
 
 from __future__ import annotations
 
+import base64
 import os
 import shlex
 from collections.abc import Callable, Sequence
@@ -288,9 +289,26 @@ def _sha256sum(view: HostView, words: list[str]) -> CommandResult | None:
     return CommandResult(0, f"{digest}  {path}\n", "", "")
 
 
+def _base64(view: HostView, words: list[str]) -> CommandResult | None:
+    """``base64 -w0 PATH``: a binary file (a keytab) read from the host, losslessly."""
+    if words[1:2] != ["-w0"]:
+        return None
+    path = _path_arg(words, 1)
+    if path is None:
+        return None
+    try:
+        data = view.files.read(path, CAT_LIMIT + 1)
+    except OSError as exc:
+        return _failed("base64", f"{path}: {_reason(exc)}")
+    if len(data) > CAT_LIMIT:
+        return _failed("base64", f"{path}: longer than {CAT_LIMIT} bytes, not read")
+    return CommandResult(0, base64.b64encode(data).decode("ascii"), "", "")
+
+
 _ANSWERS: dict[str, Answer] = {
     "stat": _stat,
     "head": _head,
     "cat": _cat,
     "sha256sum": _sha256sum,
+    "base64": _base64,
 }
