@@ -1,0 +1,132 @@
+"""Persistent checks: the model field, and how verdicts judged after a restart merge into a
+report (the pure half of the restart phase; the lab half is proven by the selftest)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_grading_runner import FakeSession, FakeSessions, FileSays
+
+from tai_labs.grading.base import CHECKS
+from tai_labs.grading.model import Verdict
+from tai_labs.grading.persistence import merge_restart, not_restarted, to_restart
+from tai_labs.grading.result import RestartPhase
+from tai_labs.grading.runner import grade
+from tai_labs.reports import grading as render
+from tai_labs.scenario.loader import load_scenario
+from tai_labs.scenario.model import CheckUse
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "errors"
+
+
+@pytest.fixture
+def fake_check() -> Iterator[None]:
+    real = CHECKS.get("ad.user")
+    CHECKS._group.items["ad.user"] = FileSays
+    yield
+    CHECKS._group.items["ad.user"] = real
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Any:
+    """Two checks on dc1, no dependency between them; ``unlocked`` is persistent."""
+    shutil.copytree(GOLDEN / "dependency-cycle", tmp_path / "case")
+    shutil.copytree(GOLDEN / "_topologies", tmp_path / "_topologies")
+    file = tmp_path / "case" / "scenario.yaml"
+    text = file.read_text().replace("    depends_on: [enabled]\n", "    persistent: true\n", 1)
+    text = text.replace("    depends_on: [unlocked]\n", "", 1)
+    file.write_text(text)
+    return load_scenario(file).scenario
+
+
+def _grade(scenario: Any, state: str, **kw: Any) -> Any:
+    sessions = FakeSessions({"dc1": FakeSession({"/state/jdupont": state}, True)})
+    return grade(scenario, sessions, lab="abc123", candidate="alice", seed=1, **kw)
+
+
+def test_persistent_defaults_to_false_and_reaches_the_result(
+    fake_check: None, scenario: Any
+) -> None:
+    assert [c.persistent for c in scenario.checks] == [True, False]
+    use = CheckUse.model_validate(
+        {
+            "id": "x",
+            "title": "abc",
+            "grader": "ad.user",
+            "target": "dc1",
+            "criterion": "C6.4",
+            "points": 1,
+            "messages": {"pass": "a", "fail": "b"},
+        }
+    )
+    assert use.persistent is False
+    report = _grade(scenario, "ok")
+    assert [c.persistent for c in report.checks] == [True, False]
+    assert report.restart is None
+
+
+def test_only_persistent_checks_that_pass_are_judged_again(fake_check: None, scenario: Any) -> None:
+    assert to_restart(_grade(scenario, "ok"), ["unlocked"]) == ["unlocked"]
+    # Failing already: a restart cannot make it worse, so no node restarts for it.
+    assert to_restart(_grade(scenario, "locked"), ["unlocked"]) == []
+
+
+def _phase() -> RestartPhase:
+    return RestartPhase(ran=True, nodes=["dc1"], checks=["unlocked"], seconds=4.2, restored=True)
+
+
+def test_a_fix_lost_at_restart_fails_with_the_french_message(
+    fake_check: None, scenario: Any
+) -> None:
+    before = _grade(scenario, "ok")
+    after = _grade(scenario, "locked", only=["unlocked"])
+    merged = merge_restart(before, after, _phase())
+    check = merged.checks[0]
+    assert (check.verdict, check.after_restart, check.points) == (Verdict.FAIL, Verdict.FAIL, 0)
+    assert check.message.startswith("La correction ne survit pas à un redémarrage")
+    assert "après redémarrage de dc1" in check.message
+    assert check.decisive == "locked"
+    # Evidence of both moments, the second marked.
+    assert [e.after_restart for e in check.evidence] == [False, True]
+    # The non-persistent check is untouched; the totals follow.
+    assert merged.checks[1] == before.checks[1]
+    assert merged.points == before.points - 2
+    assert merged.competences != before.competences
+    assert merged.exit_code == 1
+    data = json.loads(render.to_json(merged))
+    assert data["restart"]["nodes"] == ["dc1"] and data["checks"][0]["after_restart"] == "fail"
+
+
+def test_a_fix_that_holds_keeps_its_points_and_says_so(fake_check: None, scenario: Any) -> None:
+    before = _grade(scenario, "ok")
+    merged = merge_restart(before, _grade(scenario, "ok", only=["unlocked"]), _phase())
+    check = merged.checks[0]
+    assert (check.verdict, check.after_restart, check.points) == (Verdict.PASS, Verdict.PASS, 2)
+    assert "vérifié après redémarrage de dc1 : la correction tient" in check.message
+    assert merged.points == before.points and merged.exit_code == 0
+
+
+def test_a_node_unreachable_after_restart_is_error_not_pass(
+    fake_check: None, scenario: Any
+) -> None:
+    before = _grade(scenario, "ok")
+    sessions = FakeSessions({"dc1": FakeSession({}, False)})
+    after = grade(scenario, sessions, lab="l", candidate="alice", seed=1, only=["unlocked"])
+    check = merge_restart(before, after, _phase()).checks[0]
+    assert (check.verdict, check.points) == (Verdict.ERROR, 0)
+    assert check.message.startswith("Après redémarrage de dc1, le contrôle n'a pas pu")
+
+
+def test_without_restart_a_passing_persistent_check_says_it_was_not_verified(
+    fake_check: None, scenario: Any
+) -> None:
+    report = not_restarted(_grade(scenario, "ok"), ["unlocked"], "sans redémarrage")
+    assert report.checks[0].verdict is Verdict.PASS
+    assert report.checks[0].message.endswith("(persistance non vérifiée : sans redémarrage)")
+    assert report.checks[1].message == "ok"
+    assert report.restart == RestartPhase(ran=False, note="sans redémarrage")
