@@ -59,6 +59,17 @@ def held(before: CheckResult, after: CheckResult, nodes: Sequence[str]) -> Check
                 "decisive": after.decisive,
             }
         )
+    if after.verdict is Verdict.SKIPPED:
+        return before.model_copy(
+            update={
+                **common,
+                "verdict": Verdict.SKIPPED,
+                "points": 0.0,
+                "message": f"Après redémarrage de {where}, {after.why_fr}",
+                "why_fr": f"après redémarrage de {where} : {after.why_fr}",
+                "why_en": f"after restarting {where}: {after.why_en}",
+            }
+        )
     return before.model_copy(
         update={
             **common,

@@ -49,13 +49,15 @@ def _each(nodes: Sequence[NodePlan], work: Callable[[NodePlan], None]) -> None:
 
 
 def restart_nodes(lab: Lab, nodes: Sequence[NodePlan]) -> list[str]:
-    """Stop and start each node once, wait until it booted and (when no fault targets it)
-    its role's own services answer; return the nodes whose readiness did not come back.
+    """Stop and start each node once, wait until it booted and its role's own services
+    answer (FRR with its interfaces, Samba; nothing more for a workstation); return the nodes
+    whose readiness did not come back.
 
-    A node whose fix did not survive may never be ready (a resolver lost at reboot): that is
-    for the checks to judge, not a reason to stop grading.
+    A node whose fix did not survive may never be ready: that is for the checks to judge, not
+    a reason to stop grading. Readiness is waited for even on a node a fault targets (unlike
+    `reset`): judging a router before its daemons loaded their saved configuration would fail
+    a fix that holds.
     """
-    faulted = {f.target for f in lab.loaded.scenario.faults}
     lab.sessions.close()  # sessions to the nodes as they were are dead after a stop
 
     def restart(node: NodePlan) -> None:
@@ -66,8 +68,6 @@ def restart_nodes(lab: Lab, nodes: Sequence[NodePlan]) -> list[str]:
     not_ready: list[str] = []
 
     def ready(node: NodePlan) -> None:
-        if node.name in faulted:
-            return  # booted is all such a node promises (as after `reset`)
         try:
             role_named(node.role).wait_started(lab.context(node.name))
         except Exception:  # judged by the checks; the report notes it
