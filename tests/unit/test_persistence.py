@@ -130,3 +130,33 @@ def test_without_restart_a_passing_persistent_check_says_it_was_not_verified(
     assert report.checks[0].message.endswith("(persistance non vérifiée : sans redémarrage)")
     assert report.checks[1].message == "ok"
     assert report.restart == RestartPhase(ran=False, note="sans redémarrage")
+
+
+def test_a_check_skipped_after_restart_stays_skipped_without_points(
+    fake_check: None, scenario: Any
+) -> None:
+    before = _grade(scenario, "ok")
+    after = before.model_copy(
+        update={
+            "checks": [
+                before.checks[0].model_copy(
+                    update={
+                        "verdict": Verdict.SKIPPED,
+                        "why_fr": "non évalué : le prérequis « x » n'est pas réussi",
+                        "why_en": "skipped",
+                        "evidence": [],
+                    }
+                )
+            ]
+        }
+    )
+    check = merge_restart(before, after, _phase()).checks[0]
+    assert (check.verdict, check.after_restart, check.points) == (
+        Verdict.SKIPPED,
+        Verdict.SKIPPED,
+        0,
+    )
+    assert (
+        check.message
+        == "Après redémarrage de dc1, non évalué : le prérequis « x » n'est pas réussi"
+    )
