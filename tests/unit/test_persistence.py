@@ -89,7 +89,7 @@ def test_a_fix_lost_at_restart_fails_with_the_french_message(
     check = merged.checks[0]
     assert (check.verdict, check.after_restart, check.points) == (Verdict.FAIL, Verdict.FAIL, 0)
     assert check.message.startswith("La correction ne survit pas à un redémarrage")
-    assert "après redémarrage de dc1" in check.message
+    assert "Après redémarrage de dc1 : ko" in check.message
     assert check.decisive == "locked"
     # Evidence of both moments, the second marked.
     assert [e.after_restart for e in check.evidence] == [False, True]

@@ -46,6 +46,17 @@ def _table(report: GradeReport) -> None:
             f"{report.seconds:.1f}",
         )
     )
+    if report.restart is not None:
+        phase = report.restart
+        if phase.ran:
+            said = (
+                f"Redémarrage : {', '.join(phase.nodes)} redémarré(s) pour "
+                f"{', '.join(phase.checks)} ({phase.seconds:g} s)"
+            )
+            said += ", remis dans l'état figé" if phase.restored else ""
+        else:
+            said = "Redémarrage : non fait"
+        console.print(Text(said + (f" — {phase.note}" if phase.note else "")))
     for comp in report.competences:
         state = styled("acquise", "green") if comp.acquired else styled("non acquise", "red")
         title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}, ")
@@ -118,6 +129,15 @@ def grade(
     report = grade_lab_restarting(
         lab_id, restart=restart, only=only or (), threshold=threshold, on_result=progress
     )
+    if report.restart is not None and (fmt is not Format.TABLE or output is not None):
+        for check in report.checks:
+            if check.after_restart is None:
+                continue
+            style = VERDICT_STYLE[check.verdict]
+            err_console.print(
+                styled(f"{check.verdict.value:7}", style)
+                + f" {check.id} (après redémarrage : {check.after_restart.value})"
+            )
     renderers = {
         Format.JSON: render.to_json,
         Format.JUNIT: render.to_junit,

@@ -52,8 +52,8 @@ def held(before: CheckResult, after: CheckResult, nodes: Sequence[str]) -> Check
                 **common,
                 "verdict": Verdict.FAIL,
                 "points": 0.0,
-                "message": f"La correction ne survit pas à un redémarrage : après redémarrage "
-                f"de {where}, {after.message}",
+                "message": f"La correction ne survit pas à un redémarrage. Après redémarrage "
+                f"de {where} : {after.message}",
                 "why_fr": f"après redémarrage de {where} : {after.why_fr}",
                 "why_en": f"after restarting {where}: {after.why_en}",
                 "decisive": after.decisive,
