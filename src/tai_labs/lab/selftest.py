@@ -266,6 +266,9 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
             bad = [i for i in must_fail if verdicts[i] is Verdict.PASS]
             bad += [i for i in must_pass if verdicts[i] is not Verdict.PASS]
             said = f"{', '.join(must_fail)} still fail"
+            lost = [c.id for c in report.checks if c.after_restart is Verdict.FAIL]
+            if lost:  # passed on the end state, failed once the node restarted
+                said += f" ({', '.join(lost)}: lost at restart)"
             if must_pass:
                 said += f"; {', '.join(must_pass)} pass"
             return not bad, _describe(report, bad) or said
