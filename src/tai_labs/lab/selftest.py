@@ -9,6 +9,9 @@ For each variant (each option of the choice variables its conditions use):
 4. each alternative solution: every check passes; each wrong solution: its ``must_fail``
    checks still fail;
 5. down: nothing of the lab is left.
+
+Every grading has the restart phase (``lab/restart.py``): a persistent check that passes is
+judged again after a restart of its nodes, so a runtime-only wrong solution fails it.
 """
 
 from __future__ import annotations
