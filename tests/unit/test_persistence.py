@@ -160,3 +160,119 @@ def test_a_check_skipped_after_restart_stays_skipped_without_points(
         check.message
         == "Après redémarrage de dc1, non évalué : le prérequis « x » n'est pas réussi"
     )
+
+
+class _Engine:
+    def __init__(self, calls: list[tuple[str, str]]) -> None:
+        self.calls = calls
+
+    def snapshot(self, node: str, name: str) -> None:
+        self.calls.append(("snapshot", f"{node}:{name}"))
+
+    def stop(self, node: str) -> None:
+        self.calls.append(("stop", node))
+
+    def start(self, node: str, *, wait: bool, timeout: float) -> None:
+        self.calls.append(("start", node))
+
+
+class _Pool:
+    def __init__(self, calls: list[tuple[str, str]]) -> None:
+        self.calls = calls
+
+    def close(self) -> None:
+        self.calls.append(("close", ""))
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+def _lab(scenario: Any, calls: list[tuple[str, str]]) -> Any:
+    from types import SimpleNamespace
+
+    def node_plan(name: str) -> Any:
+        return SimpleNamespace(name=name, resource=f"lab-{name}", role="linux", boot_timeout=9)
+
+    return SimpleNamespace(
+        id="abc123",
+        loaded=SimpleNamespace(scenario=scenario),
+        engine=_Engine(calls),
+        sessions=_Pool(calls),
+        node_plan=node_plan,
+        context=lambda name: name,
+    )
+
+
+@pytest.fixture
+def flow(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[tuple[str, str]], dict[str, str]]]:
+    """The lab half of the restart phase over a stand-in lab: what it does to the nodes, in
+    order, and the state its second grading reads (``state``: dc1's file after restart)."""
+    import contextlib
+
+    from tai_labs.lab import restart
+
+    calls: list[tuple[str, str]] = []
+    state = {"after": "ok"}
+
+    def regrade(scenario: Any, sessions: Any, **kw: Any) -> Any:
+        calls.append(("grade", ",".join(kw["only"])))
+        fake = FakeSessions({"dc1": FakeSession({"/state/jdupont": state["after"]}, True)})
+        return grade(scenario, fake, **kw)
+
+    monkeypatch.setattr(restart, "grade", regrade)
+    monkeypatch.setattr(restart, "lab_lock", lambda _lab: contextlib.nullcontext())
+    monkeypatch.setattr(
+        restart.lifecycle,
+        "revert_to",
+        lambda lab, name, nodes: calls.append(("revert", f"{','.join(nodes)}:{name}")),
+    )
+    monkeypatch.setattr(
+        restart,
+        "role_named",
+        lambda _role: type("R", (), {"wait_started": lambda self, ctx: None})(),
+    )
+    yield calls, state
+
+
+def test_the_restart_phase_freezes_restarts_once_judges_again_and_restores(
+    fake_check: None, scenario: Any, flow: Any
+) -> None:
+    from tai_labs.lab.restart import restart_phase
+
+    calls, state = flow
+    state["after"] = "locked"  # the fix lived in memory only
+    report = restart_phase(_lab(scenario, calls), _grade(scenario, "ok"), None)
+    assert [c for c in calls if c[0] != "close"] == [
+        ("snapshot", "lab-dc1:before-restart"),
+        ("stop", "lab-dc1"),
+        ("start", "lab-dc1"),
+        ("grade", "unlocked"),
+        ("revert", "dc1:before-restart"),
+    ]
+    assert report.checks[0].verdict is Verdict.FAIL
+    assert report.restart is not None
+    assert (report.restart.nodes, report.restart.restored) == (["dc1"], True)
+
+
+def test_no_restart_when_no_persistent_check_passes(
+    fake_check: None, scenario: Any, flow: Any
+) -> None:
+    from tai_labs.lab.restart import NOTHING_TO_RESTART, restart_phase
+
+    calls, _ = flow
+    report = restart_phase(_lab(scenario, calls), _grade(scenario, "locked"), None)
+    assert calls == []
+    assert report.restart == RestartPhase(ran=False, note=NOTHING_TO_RESTART)
+
+
+def test_selftest_does_not_put_the_nodes_back(fake_check: None, scenario: Any, flow: Any) -> None:
+    from tai_labs.lab.restart import restart_phase
+
+    calls, _ = flow
+    report = restart_phase(_lab(scenario, calls), _grade(scenario, "ok"), None, restore=False)
+    assert not [c for c in calls if c[0] == "revert"]
+    assert report.checks[0].verdict is Verdict.PASS and report.restart is not None
+    assert not report.restart.restored
