@@ -276,3 +276,24 @@ def test_selftest_does_not_put_the_nodes_back(fake_check: None, scenario: Any, f
     assert not [c for c in calls if c[0] == "revert"]
     assert report.checks[0].verdict is Verdict.PASS and report.restart is not None
     assert not report.restart.restored
+
+
+def test_a_restart_that_fails_makes_the_checks_error_and_puts_the_nodes_back(
+    fake_check: None, scenario: Any, flow: Any
+) -> None:
+    from tai_labs.lab.restart import restart_phase
+
+    calls, _ = flow
+    lab = _lab(scenario, calls)
+
+    def broken_start(node: str, *, wait: bool, timeout: float) -> None:
+        raise RuntimeError("lxc-start failed")
+
+    lab.engine.start = broken_start
+    report = restart_phase(lab, _grade(scenario, "ok"), None, restore=False)
+    check = report.checks[0]
+    assert (check.verdict, check.points) == (Verdict.ERROR, 0)
+    assert "Persistance non vérifiée : le redémarrage de dc1 a échoué" in check.message
+    assert ("revert", "dc1:before-restart") in calls  # even in selftest: never left down
+    assert report.restart is not None and not report.restart.ran and report.restart.restored
+    assert report.exit_code == 3

@@ -130,3 +130,32 @@ def not_restarted(report: GradeReport, persistent: Sequence[str], note: str) -> 
     return report.model_copy(
         update={"checks": checks, "restart": RestartPhase(ran=False, note=note)}
     )
+
+
+def restart_failed(report: GradeReport, phase: RestartPhase) -> GradeReport:
+    """The report when the restart itself failed: the persistent checks it was for could not
+    be judged (``error``, no points), whatever they showed before."""
+    wanted = set(phase.checks)
+    why = f"le redémarrage de {_nodes_fr(phase.nodes)} a échoué ({phase.note})"
+    checks = [
+        c.model_copy(
+            update={
+                "verdict": Verdict.ERROR,
+                "points": 0.0,
+                "message": f"Persistance non vérifiée : {why}",
+                "why_fr": why,
+                "why_en": f"restarting {', '.join(phase.nodes)} failed: {phase.note}",
+            }
+        )
+        if c.id in wanted
+        else c
+        for c in report.checks
+    ]
+    return report.model_copy(
+        update={
+            "checks": checks,
+            "competences": _competences(report.competences, checks, report.threshold),
+            "points": sum(c.points for c in checks),
+            "restart": phase,
+        }
+    )

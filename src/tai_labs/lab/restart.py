@@ -17,7 +17,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from tai_labs.grading.identity import Identities
-from tai_labs.grading.persistence import merge_restart, not_restarted, to_restart
+from tai_labs.grading.persistence import (
+    merge_restart,
+    not_restarted,
+    restart_failed,
+    to_restart,
+)
 from tai_labs.grading.result import CheckResult, GradeReport, RestartPhase
 from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
@@ -92,24 +97,31 @@ def restart_phase(
     names = sorted({n for c in scenario.checks if c.id in ids for n in c.targets})
     plans = [lab.node_plan(n) for n in names]
     start = time.monotonic()
+    notes: list[str] = []
+    after: GradeReport | None = None
+    restored = False
     with lab_lock(lab.id):
         _each(plans, lambda n: lab.engine.snapshot(n.resource, BEFORE_RESTART))
-        not_ready = restart_nodes(lab, plans)
-        with lab.sessions:
-            after = grade(
-                scenario,
-                lab.sessions,
-                lab=lab.id,
-                candidate=report.candidate,
-                seed=report.seed,
-                only=ids,
-                threshold=report.threshold,
-                exam_started=report.exam_started,
-                identities=identities,
-            )
-        notes = [f"non prêt après redémarrage : {', '.join(not_ready)}"] if not_ready else []
-        restored = False
-        if restore:
+        try:
+            not_ready = restart_nodes(lab, plans)
+            if not_ready:
+                notes.append(f"non prêt après redémarrage : {', '.join(not_ready)}")
+            with lab.sessions:
+                after = grade(
+                    scenario,
+                    lab.sessions,
+                    lab=lab.id,
+                    candidate=report.candidate,
+                    seed=report.seed,
+                    only=ids,
+                    threshold=report.threshold,
+                    exam_started=report.exam_started,
+                    identities=identities,
+                )
+        except Exception as exc:  # the persistent checks cannot be judged: error, not pass
+            notes.append(f"redémarrage impossible ({type(exc).__name__}: {exc})")
+        # Back to the frozen state; always after a failed restart (a node may be left down).
+        if restore or after is None:
             try:
                 lifecycle.revert_to(lab, BEFORE_RESTART, names)
                 restored = True
@@ -118,15 +130,16 @@ def restart_phase(
                     f"remise dans l'état figé avant redémarrage impossible ({exc}) : "
                     f"{', '.join(names)} laissés tels qu'après redémarrage"
                 )
-    note = " ; ".join(notes)
     phase = RestartPhase(
-        ran=True,
+        ran=after is not None,
         nodes=names,
         checks=ids,
         seconds=round(time.monotonic() - start, 1),
         restored=restored,
-        note=note,
+        note=" ; ".join(notes),
     )
+    if after is None:
+        return restart_failed(report, phase)
     return merge_restart(report, after, phase)
 
 
