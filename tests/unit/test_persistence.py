@@ -297,3 +297,16 @@ def test_a_restart_that_fails_makes_the_checks_error_and_puts_the_nodes_back(
     assert ("revert", "dc1:before-restart") in calls  # even in selftest: never left down
     assert report.restart is not None and not report.restart.ran and report.restart.restored
     assert report.exit_code == 3
+
+
+def test_the_jury_report_says_what_the_restart_showed(fake_check: None, scenario: Any) -> None:
+    import html
+
+    before = _grade(scenario, "ok")
+    merged = merge_restart(before, _grade(scenario, "locked", only=["unlocked"]), _phase())
+    page = html.unescape(render.to_html(merged))
+    assert "dc1 redémarré(s) pour juger unlocked après redémarrage (4.2 s)" in page
+    assert "La correction ne survit pas à un redémarrage. Après redémarrage de dc1 : ko" in page
+    quick = html.unescape(render.to_html(not_restarted(before, ["unlocked"], "sans")))
+    assert "Persistance</td><td>non vérifiée par un redémarrage — sans" in quick
+    assert "Persistance</td>" not in html.unescape(render.to_html(before))
