@@ -130,7 +130,7 @@ def _report(candidate: str) -> GradeReport:
 def test_grade_table_prints_titles_messages_and_proofs_as_they_are(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(grade_cmds, "grade_lab", lambda *a, **k: _report("[/b]Alice"))
+    monkeypatch.setattr(grade_cmds, "grade_lab_restarting", lambda *a, **k: _report("[/b]Alice"))
     result = runner.invoke(cli_app.app, ["grade", "abc123"])
     assert result.exit_code == 1, result.output  # one failed check
     for text in ("[/b]Titre", "[/b]Alice", "[/b]Compétence", "[/b]message", "[/i]id"):

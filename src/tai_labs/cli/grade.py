@@ -15,7 +15,7 @@ from tai_labs.cli.output import console, err_console, markup, styled
 from tai_labs.errors import UsageError
 from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import CheckResult, GradeReport
-from tai_labs.lab.grading import grade_lab
+from tai_labs.lab.restart import grade_lab_restarting
 from tai_labs.lab.runtime import open_lab
 from tai_labs.reports import grading as render
 
@@ -46,6 +46,17 @@ def _table(report: GradeReport) -> None:
             f"{report.seconds:.1f}",
         )
     )
+    if report.restart is not None:
+        phase = report.restart
+        if phase.ran:
+            said = (
+                f"Redémarrage : {', '.join(phase.nodes)} redémarré(s) pour "
+                f"{', '.join(phase.checks)} ({phase.seconds:g} s)"
+            )
+            said += ", remis dans l'état figé" if phase.restored else ""
+        else:
+            said = "Redémarrage : non fait"
+        console.print(Text(said + (f" — {phase.note}" if phase.note else "")))
     for comp in report.competences:
         state = styled("acquise", "green") if comp.acquired else styled("non acquise", "red")
         title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}, ")
@@ -88,12 +99,25 @@ def grade(
             help="Share of a competence's points needed to mark it acquired.", min=0, max=1
         ),
     ] = 0.5,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart/--no-restart",
+            help="Restart the nodes of the persistent checks that pass and judge them again "
+            "(a fix must survive a restart); --no-restart for a quick check of the work, "
+            "whose persistent checks then say their persistence was not verified.",
+        ),
+    ] = True,
 ) -> None:
     """Grade a lab by looking at its real end state, and report against the referential.
 
     Checks run in parallel across nodes; a check whose prerequisite failed is skipped.
-    Every report is also kept in the lab's folder (grades/). Exit code: 0 all checks pass,
-    1 any fails or is skipped, 3 any could not be judged (node unreachable, timeout).
+    Then, by default, the restart phase: the nodes of the persistent checks that passed are
+    frozen, restarted once each, those checks judged again (a fix lost at the restart fails),
+    and the nodes put back to their frozen end state (files; a container's memory-only
+    changes are gone, as after a reboot). Every report is also kept in the lab's folder
+    (grades/). Exit code: 0 all checks pass, 1 any fails or is skipped, 3 any could not be
+    judged (node unreachable, timeout).
     """
 
     def progress(result: CheckResult) -> None:
@@ -102,7 +126,18 @@ def grade(
         style = VERDICT_STYLE[result.verdict]
         err_console.print(styled(f"{result.verdict.value:7}", style) + f" {result.id}")
 
-    report = grade_lab(lab_id, only=only or (), threshold=threshold, on_result=progress)
+    report = grade_lab_restarting(
+        lab_id, restart=restart, only=only or (), threshold=threshold, on_result=progress
+    )
+    if report.restart is not None and (fmt is not Format.TABLE or output is not None):
+        for check in report.checks:
+            if check.after_restart is None:
+                continue
+            style = VERDICT_STYLE[check.verdict]
+            err_console.print(
+                styled(f"{check.verdict.value:7}", style)
+                + f" {check.id} (après redémarrage : {check.after_restart.value})"
+            )
     renderers = {
         Format.JSON: render.to_json,
         Format.JUNIT: render.to_junit,

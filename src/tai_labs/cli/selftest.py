@@ -31,7 +31,8 @@ def selftest(
     For each: up; grade fails exactly on the checks the faults break; the faults injected
     twice more change nothing; the reference (and alternative) solutions make every check
     pass; wrong solutions leave their checks failing; down leaves nothing. Exit code 1 on any
-    mismatch.
+    mismatch. Every grading has the restart phase of `grade` (persistent checks judged again
+    after a restart of their nodes), so a runtime-only fix fails as it would at the exam.
     """
     plan = selftest_plan(scenarios or ())
     for file, draft in plan.drafts:

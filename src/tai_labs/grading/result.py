@@ -35,6 +35,9 @@ class EvidenceItem(BaseModel):
         description="why the exec channel stood in for SSH (e.g. 'fallback: host key "
         "mismatch'); empty when the evidence came over the session asked for",
     )
+    after_restart: bool = Field(
+        default=False, description="read after the restart phase restarted the node"
+    )
 
 
 class CheckResult(BaseModel):
@@ -56,6 +59,11 @@ class CheckResult(BaseModel):
     decisive: str = ""
     evidence: list[EvidenceItem] = []
     seconds: float
+    persistent: bool = Field(default=False, description="the fix must survive a restart")
+    after_restart: Verdict | None = Field(
+        default=None,
+        description="the verdict once the target nodes were restarted; none when not judged again",
+    )
 
 
 class CompetenceResult(BaseModel):
@@ -68,6 +76,21 @@ class CompetenceResult(BaseModel):
     max_points: float
     acquired: bool
     checks: list[str]
+
+
+class RestartPhase(BaseModel):
+    """What the restart phase of a grading did (``GradeReport.restart``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ran: bool = Field(description="nodes were restarted and the persistent checks judged again")
+    nodes: list[str] = Field(default=[], description="the nodes restarted, each once")
+    checks: list[str] = Field(default=[], description="the persistent checks judged again")
+    seconds: float = Field(default=0.0, description="time the phase added to the grading")
+    restored: bool = Field(
+        default=False, description="the restarted nodes were put back to their frozen end state"
+    )
+    note: str = Field(default="", description="French: why it did not run, or what to know")
 
 
 class GradeReport(BaseModel):
@@ -90,6 +113,9 @@ class GradeReport(BaseModel):
     competences: list[CompetenceResult]
     points: float
     max_points: float
+    restart: RestartPhase | None = Field(
+        default=None, description="the restart phase (persistent checks); none: no such check"
+    )
 
     @property
     def seconds(self) -> float:

@@ -215,6 +215,7 @@ def _result(
         decisive=judgement.decisive,
         evidence=outcome.evidence,
         seconds=round(outcome.seconds, 3),
+        persistent=check.persistent,
     )
 
 

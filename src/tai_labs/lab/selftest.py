@@ -9,6 +9,9 @@ For each variant (each option of the choice variables its conditions use):
 4. each alternative solution: every check passes; each wrong solution: its ``must_fail``
    checks still fail;
 5. down: nothing of the lab is left.
+
+Every grading has the restart phase (``lab/restart.py``): a persistent check that passes is
+judged again after a restart of its nodes, so a runtime-only wrong solution fails it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tai_labs.grading.result import GradeReport
 from tai_labs.grading.runner import grade
 from tai_labs.lab import lifecycle
 from tai_labs.lab.grading import lab_identities
+from tai_labs.lab.restart import restart_phase
 from tai_labs.lab.runtime import Lab
 from tai_labs.providers.naming import new_lab_id
 from tai_labs.scenario import catalog
@@ -138,7 +142,7 @@ def _verdicts(report: GradeReport) -> dict[str, Verdict]:
 
 
 def _grade(lab: Lab) -> GradeReport:
-    return grade(
+    report = grade(
         lab.loaded.scenario,
         lab.sessions,
         lab=lab.id,
@@ -146,6 +150,10 @@ def _grade(lab: Lab) -> GradeReport:
         seed=0,
         identities=lab_identities(lab),
     )
+    # Persistence (docs/grading.md, "Persistance"): graded as the jury's `grade` does, with
+    # the restart phase, so a runtime-only fix fails its persistent checks here too.
+    # Every phase starts from a revert to exam start: no need to restore the restarted nodes.
+    return restart_phase(lab, report, lab_identities(lab), restore=False)
 
 
 def _describe(report: GradeReport, ids: list[str]) -> str:
@@ -261,6 +269,9 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
             bad = [i for i in must_fail if verdicts[i] is Verdict.PASS]
             bad += [i for i in must_pass if verdicts[i] is not Verdict.PASS]
             said = f"{', '.join(must_fail)} still fail"
+            lost = [c.id for c in report.checks if c.after_restart is Verdict.FAIL]
+            if lost:  # passed on the end state, failed once the node restarted
+                said += f" ({', '.join(lost)}: lost at restart)"
             if must_pass:
                 said += f"; {', '.join(must_pass)} pass"
             return not bad, _describe(report, bad) or said

@@ -319,6 +319,12 @@ class CheckUse(PluginUse):
         "else pass. Set 'fail' for work to do that no fault creates (a user to create).",
     )
     when: Condition | None = None
+    persistent: bool = Field(
+        default=False,
+        description="the fix must survive a restart: grading restarts the target nodes and "
+        "judges the check again (docs/grading.md, Persistance); set it where the brief asks "
+        "for a lasting fix",
+    )
 
     @property
     def targets(self) -> list[str]:
