@@ -1,0 +1,64 @@
+"""Access slips: a password made for each candidate, its hash stored, the page to print.
+
+Only hashes are kept, so a slip cannot be printed twice with the same password: each issue
+makes new passwords (for the whole class, or for the candidates named, when one lost their
+slip) and the earlier slips of those candidates stop working. The plain passwords live in the
+``Slip`` objects and the page rendered from them, nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from jinja2 import Environment, StrictUndefined, select_autoescape
+
+from tai_labs.exam import credentials
+from tai_labs.exam.model import Candidate, Session, format_duration
+from tai_labs.exam.store import ExamStore
+
+
+@dataclass(frozen=True)
+class Slip:
+    candidate: Candidate
+    password: str
+
+
+def issue_slips(
+    exams: ExamStore, name: str, only: Sequence[str] | None = None
+) -> tuple[Session, list[Slip]]:
+    """New passwords for the session's candidates (or ``only`` these logins), hashes stored
+    in one transaction; the slips, in roster order."""
+    session = exams.get(name)
+    wanted = [session.candidate(login) for login in only] if only else list(session.candidates)
+    slips = [Slip(c, credentials.new_password()) for c in wanted]
+    exams.set_password_hashes(
+        name, {s.candidate.login: credentials.hash_password(s.password) for s in slips}
+    )
+    return session, slips
+
+
+def _when(session: Session) -> str:
+    duration = format_duration(session.duration)
+    if session.start is None:
+        return f"Durée : {duration} · début annoncé par le formateur"
+    local = session.start.astimezone()
+    return f"Début : {local:%d/%m/%Y à %H:%M} · durée : {duration}"
+
+
+def render_slips(session: Session, slips: Sequence[Slip]) -> str:
+    """A self-contained French HTML page (no external resource), A4, two slips a row."""
+    env = Environment(
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    text = resources.files("tai_labs.exam").joinpath("templates/slips.html.j2").read_text("utf-8")
+    return env.from_string(text).render(
+        s=session,
+        slips=slips,
+        titles=" + ".join(sc.title for sc in session.scenarios),
+        when=_when(session),
+    )
