@@ -25,18 +25,20 @@ class Slip:
     password: str
 
 
-def issue_slips(
-    exams: ExamStore, name: str, only: Sequence[str] | None = None
-) -> tuple[Session, list[Slip]]:
-    """New passwords for the session's candidates (or ``only`` these logins), hashes stored
-    in one transaction; the slips, in roster order."""
-    session = exams.get(name)
+def make_slips(session: Session, only: Sequence[str] | None = None) -> list[Slip]:
+    """A new password for each candidate (or ``only`` these logins), in roster order.
+
+    Nothing is stored: ``record_slips`` stores the hashes once the page is safely written.
+    """
     wanted = [session.candidate(login) for login in only] if only else list(session.candidates)
-    slips = [Slip(c, credentials.new_password()) for c in wanted]
+    return [Slip(c, credentials.new_password()) for c in wanted]
+
+
+def record_slips(exams: ExamStore, name: str, slips: Sequence[Slip]) -> None:
+    """Store the slips' password hashes, all in one transaction (earlier ones are void)."""
     exams.set_password_hashes(
         name, {s.candidate.login: credentials.hash_password(s.password) for s in slips}
     )
-    return session, slips
 
 
 def _when(session: Session) -> str:
