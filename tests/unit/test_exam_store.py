@@ -1,0 +1,193 @@
+"""Exam sessions in the state store: atomic, migrated into older stores, no plain password."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
+from tai_labs.exam.slips import make_slips, record_slips
+from tai_labs.exam.store import (
+    ExamStore,
+    SessionExistsError,
+    SessionNotFoundError,
+    SessionStateError,
+)
+from tai_labs.lab.store import SCHEMA_VERSION, Store
+
+# The schema of the release before exam sessions (user_version 1), as it made stores.
+V1_SCHEMA = """
+CREATE TABLE labs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, scenario_file TEXT NOT NULL,
+    candidate TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL, error TEXT);
+CREATE TABLE steps (lab_id TEXT NOT NULL REFERENCES labs(id) ON DELETE CASCADE,
+    step TEXT NOT NULL, status TEXT NOT NULL, started REAL, finished REAL, detail TEXT,
+    PRIMARY KEY (lab_id, step));
+CREATE TABLE nodes (lab_id TEXT NOT NULL REFERENCES labs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, resource TEXT NOT NULL, kind TEXT NOT NULL, engine TEXT NOT NULL,
+    number INTEGER, mgmt_address TEXT, host_key TEXT, ready INTEGER NOT NULL DEFAULT 0,
+    info TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (lab_id, name));
+PRAGMA user_version = 1;
+"""
+
+
+def make_session(
+    name: str = "ccp2-test", logins: tuple[str, ...] = ("a.b", "c.d", "e.f")
+) -> Session:
+    return Session(
+        name=name,
+        block="CCP2",
+        scenarios=(
+            SessionScenario(id="s1", title="Un", block="CCP2", file="/x/scenario.yaml", variants=2),
+        ),
+        duration=120,
+        created=datetime(2027, 1, 1, tzinfo=UTC),
+        draw_key="0" * 32,
+        candidates=tuple(
+            Candidate(
+                login=login,
+                nom="Nom",
+                prenom="Prénom",
+                roster_line=i + 2,
+                login_derived=True,
+                draws=(Draw(scenario="s1", seed=i, variant={"v": i}),),
+            )
+            for i, login in enumerate(logins)
+        ),
+    )
+
+
+def counts(path: Path) -> tuple[int, int]:
+    db = sqlite3.connect(path)
+    try:
+        return (
+            db.execute("SELECT count(*) FROM exam_sessions").fetchone()[0],
+            db.execute("SELECT count(*) FROM exam_candidates").fetchone()[0],
+        )
+    finally:
+        db.close()
+
+
+def test_round_trip_list_and_remove(tmp_path: Path) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    session = make_session()
+    exams.create(session)
+    assert exams.get("ccp2-test") == session
+    assert exams.names() == ["ccp2-test"]
+    exams.remove("ccp2-test")
+    assert exams.find("ccp2-test") is None and counts(tmp_path / "state.db") == (0, 0)
+    with pytest.raises(SessionNotFoundError):
+        exams.get("ccp2-test")
+
+
+def test_an_existing_name_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    with pytest.raises(SessionExistsError):
+        exams.create(make_session(logins=("x.y",)))
+    assert [c.login for c in exams.get("ccp2-test").candidates] == ["a.b", "c.d", "e.f"]
+
+
+def test_create_is_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    exams = ExamStore(Store(path))
+    db = sqlite3.connect(path)
+    # the third candidate's row fails half-way through the class
+    db.execute(
+        "CREATE TRIGGER fail BEFORE INSERT ON exam_candidates WHEN NEW.login = 'e.f' "
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="disk full"):
+        exams.create(make_session())
+    assert counts(path) == (0, 0)
+    assert exams.find("ccp2-test") is None
+
+
+def test_a_store_from_before_sessions_is_migrated_and_keeps_its_labs(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(V1_SCHEMA)
+    old.execute(
+        "INSERT INTO labs VALUES ('abc123', 'compte-verrouille', '/x', 'alice', 3, 'ready', 1, 1, "
+        "NULL)"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert [lab.id for lab in store.labs()] == ["abc123"]
+    with store.reading() as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    ExamStore(store).create(make_session())
+    Store(path)  # opening it again changes nothing
+    assert counts(path) == (1, 3) and [lab.id for lab in Store(path).labs()] == ["abc123"]
+
+
+def test_a_newer_store_keeps_its_version(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Store(path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+    with Store(path).reading() as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+
+
+def test_only_hashes_reach_the_store_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    exams = ExamStore(Store(path))
+    exams.create(make_session())
+    slips = make_slips(exams.get("ccp2-test"))
+    record_slips(exams, "ccp2-test", slips)
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("state.db"))
+    for slip in slips:
+        assert slip.password.encode() not in raw
+        assert exams.check_password("ccp2-test", slip.candidate.login, slip.password)
+    assert raw.count(b"scrypt$16384$8$1$") >= 3
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    issued = exams.password_issued("ccp2-test")
+    assert all(issued.values())
+
+
+def test_check_password_refuses_wrong_unknown_and_not_yet_issued(tmp_path: Path) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    assert not exams.check_password("ccp2-test", "a.b", "")  # no slip printed yet
+    (slip,) = make_slips(exams.get("ccp2-test"), ["c.d"])
+    record_slips(exams, "ccp2-test", [slip])
+    assert exams.check_password("ccp2-test", "c.d", slip.password)
+    assert not exams.check_password("ccp2-test", "c.d", "aaaa-bbbb-cccc")
+    assert not exams.check_password("ccp2-test", "a.b", slip.password)  # another's password
+    assert not exams.check_password("ccp2-test", "nobody", slip.password)
+    assert not exams.check_password("other", "c.d", slip.password)
+
+
+def test_reissuing_voids_the_earlier_password(tmp_path: Path) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    (first,) = make_slips(exams.get("ccp2-test"), ["a.b"])
+    record_slips(exams, "ccp2-test", [first])
+    (second,) = make_slips(exams.get("ccp2-test"), ["a.b"])
+    record_slips(exams, "ccp2-test", [second])
+    assert not exams.check_password("ccp2-test", "a.b", first.password)
+    assert exams.check_password("ccp2-test", "a.b", second.password)
+
+
+def test_a_session_with_labs_is_not_removed_by_rm(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    exams = ExamStore(Store(path))
+    exams.create(make_session())
+    db = sqlite3.connect(path)
+    db.execute("UPDATE exam_sessions SET state = 'up'")
+    db.commit()
+    db.close()
+    assert exams.get("ccp2-test").state is SessionState.UP
+    with pytest.raises(SessionStateError, match="session down"):
+        exams.remove("ccp2-test")
+    assert counts(path) == (1, 3)
