@@ -197,17 +197,22 @@ def show(
     )
     for sc in session.scenarios:
         console.print(f"  {sc.id}: {sc.title} ({sc.variants} variante(s))")
-    table = Table("#", "login", "candidat", "email", "slip", *(sc.id for sc in session.scenarios))
+    # The login is what the instructor reads out: never cut; the variants fold instead.
+    table = Table("#", title_justify="left")
+    table.add_column("login", no_wrap=True)
+    table.add_column("candidat")
+    table.add_column("billet", no_wrap=True)
+    for sc in session.scenarios:
+        table.add_column(sc.id, overflow="fold")
     for i, cand in enumerate(session.candidates, 1):
         when = issued.get(cand.login)
         table.add_row(
             str(i),
             cand.login,
             cand.full_name,
-            cand.email or "-",
-            f"{when.astimezone():%d/%m %H:%M}" if when else "pas encore",
+            f"{when.astimezone():%d/%m %H:%M}" if when else "à faire",
             *(
-                f"graine {d.seed}\n" + ", ".join(f"{k}={v}" for k, v in d.variant.items())
+                f"graine {d.seed}" + "".join(f"\n{k}={v}" for k, v in d.variant.items())
                 for d in cand.draws
             ),
         )
