@@ -54,3 +54,19 @@ def test_verify_compares_in_constant_time(monkeypatch) -> None:  # type: ignore[
     monkeypatch.setattr(credentials.hmac, "compare_digest", spy)
     assert verify_password(hash_password("abcd-efgh-jkmn"), "abcd-efgh-jkmn")
     assert len(compared) == 1
+
+
+def test_no_hash_costs_the_same_scrypt_work(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    credentials._dummy_hash()  # made once, before counting
+    calls: list[int] = []
+    real = credentials.hashlib.scrypt
+
+    def spy(password: bytes, **kw: int) -> bytes:
+        calls.append(kw["n"])
+        return real(password, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(credentials.hashlib, "scrypt", spy)
+    assert not verify_password(None, "abcd-efgh-jkmn")
+    assert not verify_password(hash_password("x"), "abcd-efgh-jkmn")
+    # one scrypt for the missing hash, then one to make a hash and one to check it
+    assert calls == [2**14, 2**14, 2**14]

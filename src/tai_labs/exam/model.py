@@ -23,6 +23,8 @@ from tai_labs.errors import UsageError
 Block = Literal["CCP1", "CCP2", "CCP3"]
 BLOCKS: tuple[Block, ...] = ("CCP1", "CCP2", "CCP3")
 SESSION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+#: A candidate's login: also a name for host accounts and paths, so a closed alphabet.
+LOGIN = re.compile(r"[a-z][a-z0-9.-]{0,31}")
 #: An exam day: a duration above this is a typo (``20h`` for ``2h``).
 MAX_DURATION_MINUTES = 12 * 60
 MAX_SCENARIOS = 6
@@ -64,7 +66,7 @@ class Draw(_Model):
 
 
 class Candidate(_Model):
-    login: str
+    login: str = Field(pattern=f"^{LOGIN.pattern}$")
     nom: str
     prenom: str
     email: str | None = None
@@ -84,7 +86,7 @@ class Candidate(_Model):
 
 
 class Session(_Model):
-    name: str = Field(pattern=SESSION_NAME.pattern)
+    name: str = Field(pattern=f"^{SESSION_NAME.pattern}$")
     block: Block
     mixed: bool = False
     practice: bool = False

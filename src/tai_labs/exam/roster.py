@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tai_labs.errors import TaiLabsError
+from tai_labs.exam.model import LOGIN
 
 #: A class is 8 to 15 candidates; 200 leaves room for a whole promotion, not for a mistake.
 MAX_ROWS = 200
@@ -38,7 +39,6 @@ MAX_BYTES = 256 * 1024
 MAX_NAME = 64
 MAX_EMAIL = 254
 LOGIN_MAX = 32
-LOGIN = re.compile(r"[a-z][a-z0-9.-]{0,31}")
 # Letters of any language, spaces, apostrophes, dots and dashes: "Élodie", "N'Diaye", "Le Goff".
 _NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|[ .'’-])*")
 _EMAIL = re.compile(r"[^@\s;,<>\"]+@[^@\s;,<>\"]+\.[^@\s;,<>\"]+")
