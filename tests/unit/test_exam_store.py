@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import stat
 from datetime import UTC, datetime
@@ -191,3 +192,24 @@ def test_a_session_with_labs_is_not_removed_by_rm(tmp_path: Path) -> None:
     with pytest.raises(SessionStateError, match="session down"):
         exams.remove("ccp2-test")
     assert counts(path) == (1, 3)
+
+
+def _open(path: str) -> None:
+    Store(Path(path))
+
+
+def test_processes_opening_an_old_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(V1_SCHEMA)
+    old.close()
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_open, args=(str(path),)) for _ in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * 6
+    with Store(path).reading() as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert counts(path) == (0, 0)

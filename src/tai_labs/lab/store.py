@@ -175,6 +175,10 @@ class Store:
             version = db.execute("PRAGMA user_version").fetchone()[0]
         for target in sorted(v for v in _MIGRATIONS if v > version):
             with self._write() as db:
+                # Another process may have migrated since we read the version: look again
+                # under the write lock, so a migration runs once.
+                if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         db.execute(statement)
