@@ -153,14 +153,25 @@ def test_bad_input_is_refused_and_creates_nothing(
     assert sessions() == []
 
 
-def test_bad_roster_lists_every_line_and_creates_nothing(env: Path) -> None:
+def test_bad_roster_lists_every_line_unwrapped_and_creates_nothing(env: Path) -> None:
     (env / "roster.csv").write_text(
-        "nom;prenom;identifiant\nMartin;Jean;jm\nDurand;Paul;jm\n;Léa;\n", encoding="utf-8"
+        "nom;prenom;identifiant\nMartin;Jean;jm\nDurand;Paul;jm\n;Léa;\n"
+        "Roux;[/b]Zoé-Marie-Éléonore-Anne-Sophie;\n",
+        encoding="utf-8",
     )
-    code, _, error = create()
-    assert code == 2 and error is not None
-    assert "roster.csv:3: identifiant 'jm' already on line 2" in str(error)
-    assert "roster.csv:4: nom is empty" in str(error)
+    result = CliRunner().invoke(
+        app, ["session", "create", "x", "-s", "compte-verrouille", "--roster", "roster.csv",
+              "--duration", "2h"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: the roster has 3 problems:"
+    assert lines[1] == (
+        "roster.csv:3: identifiant 'jm' already on line 2 (give each candidate their own)"
+    )
+    assert lines[2] == "roster.csv:4: nom is empty (fill it in or remove the line)"
+    assert lines[3].startswith("roster.csv:5: prenom '[/b]Zoé") and lines[3].endswith("only)")
+    assert "nothing was created" in lines[4]
     assert sessions() == []
 
 

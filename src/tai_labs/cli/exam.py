@@ -13,6 +13,7 @@ from tai_labs.cli.output import console, err_console, markup, print_json
 from tai_labs.errors import UsageError
 from tai_labs.exam.create import SessionRequest, create_session
 from tai_labs.exam.model import Session, format_duration, session_name
+from tai_labs.exam.roster import RosterError
 from tai_labs.exam.slips import make_slips, record_slips, render_slips
 from tai_labs.exam.store import ExamStore
 from tai_labs.private_files import write_private
@@ -100,18 +101,25 @@ def create(
         tai-labs session create ccp2-2027-01-12 -s compte-verrouille -s depart-et-arrivee \\
             --roster classe.csv --duration 2h --start "2027-01-12 09:00"
     """
-    created = create_session(
-        SessionRequest(
-            name=name,
-            scenarios=scenario,
-            roster=roster,
-            duration=duration,
-            start=start,
-            block=block,
-            mixed=mixed,
-            practice=practice,
-        )
+    request = SessionRequest(
+        name=name,
+        scenarios=scenario,
+        roster=roster,
+        duration=duration,
+        start=start,
+        block=block,
+        mixed=mixed,
+        practice=practice,
     )
+    try:
+        created = create_session(request)
+    except RosterError as exc:
+        # One unwrapped line per problem: `file:LINE:` stays whole for editors and grep.
+        err_console.print(markup("[red]error:[/red] {}", exc.message.splitlines()[0]))
+        for problem in exc.problems:
+            err_console.print(problem, soft_wrap=True)
+        err_console.print(markup("  [dim]hint:[/dim] {}", exc.hint))
+        raise typer.Exit(exc.exit_code) from None
     session = created.session
     if created.ignored_columns:
         err_console.print(
