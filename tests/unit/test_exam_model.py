@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from tai_labs.errors import UsageError
 from tai_labs.exam.model import (
+    LOGIN,
     Candidate,
     format_duration,
     parse_duration,
@@ -67,3 +68,14 @@ def test_format_duration() -> None:
         "1 h 30",
         "sans limite",
     ]
+
+
+def test_every_login_is_a_valid_lab_candidate_name() -> None:
+    # `session up` will run each lab with --candidate LOGIN: the draw depends on it
+    from tai_labs import names
+
+    for login in ("a", "jean-pierre.le-goff", "chloe.martin2", "x" * 32, "a.b"):
+        assert LOGIN.fullmatch(login)
+        assert names.candidate_name(login) == login
+    for bad in ("jean-", "a.", "9a", "A", "a_b", "x" * 33):
+        assert not LOGIN.fullmatch(bad)

@@ -12,11 +12,12 @@ What is accepted, as a training centre's files come:
 - Blank lines are skipped.
 
 An identifier (``identifiant``) is the candidate's login: lowercase ASCII letters, digits,
-``.``, ``-``, starting with a letter, 32 at most. When the column is absent or a cell is
-empty, it is derived from the names (``Chloé``, ``N'Diaye`` -> ``chloe.ndiaye``); two
-candidates with the same names get ``jean.martin`` then ``jean.martin2``, in roster order (an
-instructor does not want to invent logins for homonyms). An identifier written in the roster
-twice is refused: it is the instructor's own data, and a clash there is a mistake.
+``.``, ``-``, starting with a letter and ending with a letter or digit, 32 at most. When the
+column is absent or a cell is empty, it is derived from the names (``Chloé``, ``N'Diaye`` ->
+``chloe.ndiaye``); two candidates with the same names get ``jean.martin`` then
+``jean.martin2``, in roster order (an instructor does not want to invent logins for homonyms).
+An identifier written in the roster twice is refused: it is the instructor's own data, and a
+clash there is a mistake.
 
 Every problem is reported at once, each as ``roster.csv:LINE: what (fix)``.
 """
@@ -231,7 +232,7 @@ def _entries(
         if ident and not LOGIN.fullmatch(ident):
             row_problems.append(
                 f"{where}: identifiant {ident!r} is not valid (lowercase letters, digits, . and "
-                f"-, starting with a letter, {LOGIN_MAX} at most; or leave it empty to derive it)"
+                f"-, from a letter to a letter or digit, {LOGIN_MAX} at most; or leave it empty)"
             )
         if email is not None and (len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email)):
             row_problems.append(f"{where}: email {email!r} is not an address (name@domain.fr)")
