@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tai_labs.exam.model import LOGIN
 from tai_labs.exam.roster import (
     MAX_ROWS,
     RosterError,
@@ -137,3 +140,29 @@ def test_missing_file_is_one_clear_problem(tmp_path: Path) -> None:
     with pytest.raises(RosterError) as info:
         read_roster(tmp_path / "nope.csv", display="nope.csv")
     assert info.value.problems[0].startswith("nope.csv: cannot be read")
+
+
+_CELLS = st.sampled_from(
+    ["nom", "prenom", "Prénom", "identifiant", "email", "Martin", "Chloé", "jm", "a@b.fr", ""]
+)
+_ROWS = st.lists(st.lists(st.one_of(_CELLS, st.text(max_size=8)), max_size=6), max_size=8)
+
+
+@st.composite
+def spreadsheets(draw: st.DrawFn) -> bytes:
+    sep = draw(st.sampled_from([";", ",", '"', "\t"]))
+    text = "\n".join(sep.join(cells) for cells in draw(_ROWS))
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=400), spreadsheets()))
+def test_any_bytes_give_a_roster_or_a_roster_error(data: bytes) -> None:
+    try:
+        roster = parse_roster(data)
+    except RosterError as exc:
+        assert exc.problems and all(p.startswith("roster.csv") for p in exc.problems)
+    else:
+        logins = [e.identifiant for e in roster.entries]
+        assert len(set(logins)) == len(logins)
+        assert all(LOGIN.fullmatch(login) for login in logins)
