@@ -43,7 +43,7 @@ def session(count: int) -> Session:
         draw_key="0" * 32,
         candidates=tuple(
             Candidate(
-                login=f"camille.nguyen{i}",
+                login=f"camille-nguyen{i}",
                 nom="Nguyễn-Lefèvre",
                 prenom="Camille",
                 roster_line=i + 2,

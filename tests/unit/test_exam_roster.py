@@ -33,7 +33,7 @@ def test_excel_export_with_bom_semicolons_and_accented_header() -> None:
     assert (entry.nom, entry.prenom, entry.identifiant, entry.email) == (
         "Martin",
         "Chloé",
-        "chloe.martin",
+        "chloe-martin",
         "chloe@cfa.fr",
     )
     assert entry.derived and entry.line == 2
@@ -45,7 +45,7 @@ def test_commas_without_bom_quoted_fields_and_blank_lines() -> None:
     roster = parse_roster(data.encode())
     assert [(e.nom, e.identifiant, e.line) for e in roster.entries] == [
         ("Le Goff", "jlg", 2),
-        ("Silva", "ana.silva", 4),
+        ("Silva", "ana-silva", 4),
     ]
 
 
@@ -57,21 +57,26 @@ def test_header_keys_ignore_case_accents_and_spacing() -> None:
 
 
 def test_derived_logins_fold_accents_and_number_homonyms_in_order() -> None:
-    assert derive_login("Élodie", "N'Diaye") == "elodie.ndiaye"
-    assert derive_login("Jean Pierre", "Le Goff") == "jean-pierre.le-goff"
+    assert derive_login("Élodie", "N'Diaye") == "elodie-ndiaye"
+    assert derive_login("Jean Pierre", "Le Goff") == "jean-pierre-le-goff"
+    assert derive_login("Jean-Pierre", "St. Clair") == "jean-pierre-st-clair"
+    assert derive_login("Ana", "O'Neil-Brown") == "ana-oneil-brown"
+    assert derive_login("Marie-Christine-Élisabeth", "de La Tour d'Auvergne") == (
+        "marie-christine-elisabeth-de-la"  # cut to 32, then the dangling dash dropped
+    )
     data = (
         "nom;prenom;identifiant\n"
-        "Martin;Jean;\nMartin;Jean;\nDurand;Paul;jean.martin3\nMartin;Jean;\n"
+        "Martin;Jean;\nMartin;Jean;\nDurand;Paul;jean-martin3\nMartin;Jean;\n"
     )
     logins = [e.identifiant for e in parse_roster(data.encode()).entries]
     # a written identifier is never taken by a derived one
-    assert logins == ["jean.martin", "jean.martin2", "jean.martin3", "jean.martin4"]
+    assert logins == ["jean-martin", "jean-martin2", "jean-martin3", "jean-martin4"]
 
 
 def test_duplicate_written_identifiers_are_refused_with_both_lines() -> None:
-    found = problems("nom;prenom;identifiant\nMartin;Jean;jm\nDurand;Paul;JM\n")
+    found = problems("nom;prenom;identifiant\nMartin;Jean;jmartin\nDurand;Paul;JMARTIN\n")
     assert found == [
-        "roster.csv:3: identifiant 'jm' already on line 2 (give each candidate their own)"
+        "roster.csv:3: identifiant 'jmartin' already on line 2 (give each candidate their own)"
     ]
 
 
@@ -81,7 +86,7 @@ def test_every_bad_row_is_reported_at_once_with_its_line() -> None:
         "Martin;Jean;;jean@cfa.fr\n"  # fine
         ";Paul;;\n"  # 3: nom empty
         "Durand;P4ul;;\n"  # 4: digit in a name
-        "Roux;Léa;9lea;\n"  # 5: identifiant starting with a digit
+        "Roux;Léa;lea.roux;\n"  # 5: a dot in the identifiant
         "Petit;Zoé;;zoe-at-cfa\n"  # 6: not an email
         "Moreau;Inès;;;extra\n"  # 7: one field too many
     )
@@ -89,7 +94,7 @@ def test_every_bad_row_is_reported_at_once_with_its_line() -> None:
     assert [p.split(":")[1] for p in found] == ["3", "4", "5", "6", "7"]
     assert "nom is empty" in found[0]
     assert "prenom 'P4ul'" in found[1]
-    assert "identifiant '9lea' is not valid" in found[2]
+    assert "identifiant 'lea.roux' is not valid" in found[2]
     assert "email 'zoe-at-cfa' is not an address" in found[3]
     assert "5 fields where the header has 4" in found[4]
     assert all(p.startswith("roster.csv:") and p.endswith(")") for p in found)
@@ -143,7 +148,7 @@ def test_missing_file_is_one_clear_problem(tmp_path: Path) -> None:
 
 
 _CELLS = st.sampled_from(
-    ["nom", "prenom", "Prénom", "identifiant", "email", "Martin", "Chloé", "jm", "a@b.fr", ""]
+    ["nom", "prenom", "Prénom", "identifiant", "email", "Martin", "Chloé", "jmartin", "a@b.fr", ""]
 )
 _ROWS = st.lists(st.lists(st.one_of(_CELLS, st.text(max_size=8)), max_size=6), max_size=8)
 
@@ -166,3 +171,13 @@ def test_any_bytes_give_a_roster_or_a_roster_error(data: bytes) -> None:
         logins = [e.identifiant for e in roster.entries]
         assert len(set(logins)) == len(logins)
         assert all(LOGIN.fullmatch(login) for login in logins)
+
+
+def test_names_that_give_no_login_ask_for_one() -> None:
+    (found,) = problems("nom;prenom\n王;小明\n")
+    assert found == (
+        "roster.csv:2: no identifiant can be made from '小明' '王' (write one in the "
+        "identifiant column)"
+    )
+    roster = parse_roster("nom;prenom;identifiant\n王;小明;xiaoming-wang\n".encode())
+    assert roster.entries[0].identifiant == "xiaoming-wang"

@@ -93,7 +93,7 @@ def create(
 
     Nothing is created if anything is wrong: every bad roster line is listed as
     `roster.csv:LINE: what (fix)`. Logins are the roster's `identifiant`, or made from the
-    names (`chloe.martin`, then `chloe.martin2` for a homonym). Neighbours in the roster get
+    names (`chloe-martin`, then `chloe-martin2` for a homonym). Neighbours in the roster get
     variants that share no answer. No password exists yet: print the slips next.
 
     Example:

@@ -23,8 +23,9 @@ from tai_labs.errors import UsageError
 Block = Literal["CCP1", "CCP2", "CCP3"]
 BLOCKS: tuple[Block, ...] = ("CCP1", "CCP2", "CCP3")
 SESSION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-#: A candidate's login: also a name for host accounts and paths, so a closed alphabet.
-LOGIN = re.compile(r"[a-z](?:[a-z0-9.-]{0,30}[a-z0-9])?")
+#: A candidate's login: also a host account name (the SSH gateway's: 3 to 32 of a-z, 0-9 and
+#: -) and part of paths, so a closed alphabet; no dot, which `chown user.group` would split.
+LOGIN = re.compile(r"[a-z][a-z0-9-]{1,30}[a-z0-9]")
 #: An exam day: a duration above this is a typo (``20h`` for ``2h``).
 MAX_DURATION_MINUTES = 12 * 60
 MAX_SCENARIOS = 6

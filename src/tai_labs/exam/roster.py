@@ -11,13 +11,13 @@ What is accepted, as a training centre's files come:
   ``email``. Other columns (groupe, date de naissance…) are ignored and listed as such.
 - Blank lines are skipped.
 
-An identifier (``identifiant``) is the candidate's login: lowercase ASCII letters, digits,
-``.``, ``-``, starting with a letter and ending with a letter or digit, 32 at most. When the
-column is absent or a cell is empty, it is derived from the names (``Chloé``, ``N'Diaye`` ->
-``chloe.ndiaye``); two candidates with the same names get ``jean.martin`` then
-``jean.martin2``, in roster order (an instructor does not want to invent logins for homonyms).
-An identifier written in the roster twice is refused: it is the instructor's own data, and a
-clash there is a mistake.
+An identifier (``identifiant``) is the candidate's login, which is also their account on the
+lab host's SSH gateway: 3 to 32 lowercase ASCII letters, digits and ``-``, starting with a
+letter and ending with a letter or digit. When the column is absent or a cell is empty, it is
+derived from the names (``Chloé``, ``N'Diaye`` -> ``chloe-ndiaye``); two candidates with the
+same names get ``jean-martin`` then ``jean-martin2``, in roster order (an instructor does not
+want to invent logins for homonyms). An identifier written in the roster twice is refused:
+it is the instructor's own data, and a clash there is a mistake.
 
 Every problem is reported at once, each as ``roster.csv:LINE: what (fix)``.
 """
@@ -99,14 +99,11 @@ def header_key(cell: str) -> str:
 
 
 def derive_login(prenom: str, nom: str) -> str:
-    """``Chloé``, ``N'Diaye`` -> ``chloe.ndiaye``; spaces and dashes inside names become ``-``."""
-
-    def part(text: str) -> str:
-        words = re.split(r"[\s-]+", fold(text))
-        cleaned = ["".join(c for c in w if c.isalnum()) for w in words]
-        return "-".join(w for w in cleaned if w)
-
-    return f"{part(prenom)}.{part(nom)}"[:LOGIN_MAX].strip(".-")
+    """``Chloé``, ``N'Diaye`` -> ``chloe-ndiaye``; ``Jean Pierre``, ``Le Goff`` ->
+    ``jean-pierre-le-goff`` (cut to 32)."""
+    words = re.split(r"[\s.-]+", fold(f"{prenom} {nom}"))
+    cleaned = ["".join(c for c in w if c.isascii() and c.isalnum()) for w in words]
+    return "-".join(w for w in cleaned if w)[:LOGIN_MAX].strip("-")
 
 
 def read_roster(path: Path, *, display: str | None = None) -> Roster:
@@ -160,6 +157,8 @@ def parse_roster(data: bytes, shown: str = "roster.csv") -> Roster:
         raise RosterError(problems) from None
     if problems:
         raise RosterError(problems)
+    if not rows:  # only separators: nothing named
+        raise RosterError([f"{shown}: no header (write one: nom;prenom;identifiant;email)"])
     header_at, header = rows[0]
     columns, ignored, problems = _columns(header, header_at, shown)
     if problems:
@@ -231,8 +230,8 @@ def _entries(
                 )
         if ident and not LOGIN.fullmatch(ident):
             row_problems.append(
-                f"{where}: identifiant {ident!r} is not valid (lowercase letters, digits, . and "
-                f"-, from a letter to a letter or digit, {LOGIN_MAX} at most; or leave it empty)"
+                f"{where}: identifiant {ident!r} is not valid (3 to {LOGIN_MAX} lowercase "
+                "letters, digits and -, from a letter to a letter or digit; or leave it empty)"
             )
         if email is not None and (len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email)):
             row_problems.append(f"{where}: email {email!r} is not an address (name@domain.fr)")
