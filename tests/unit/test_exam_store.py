@@ -17,6 +17,7 @@ from tai_labs.exam.store import (
     SessionExistsError,
     SessionNotFoundError,
     SessionStateError,
+    SlipsIssuedError,
 )
 from tai_labs.lab.store import SCHEMA_VERSION, Store
 
@@ -175,7 +176,7 @@ def test_reissuing_voids_the_earlier_password(tmp_path: Path) -> None:
     (first,) = make_slips(exams.get("ccp2-test"), ["abc"])
     record_slips(exams, "ccp2-test", [first])
     (second,) = make_slips(exams.get("ccp2-test"), ["abc"])
-    record_slips(exams, "ccp2-test", [second])
+    record_slips(exams, "ccp2-test", [second], replace=True)
     assert not exams.check_password("ccp2-test", "abc", first.password)
     assert exams.check_password("ccp2-test", "abc", second.password)
 
@@ -213,3 +214,18 @@ def test_processes_opening_an_old_store_at_once_migrate_it_once(tmp_path: Path) 
     with Store(path).reading() as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert counts(path) == (0, 0)
+
+
+def test_a_second_first_issue_is_refused_inside_the_transaction(tmp_path: Path) -> None:
+    # two `session slips` at once: both saw no password, the second to store must fail
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    first = make_slips(exams.get("ccp2-test"))
+    second = make_slips(exams.get("ccp2-test"))
+    record_slips(exams, "ccp2-test", first)
+    with pytest.raises(SlipsIssuedError, match="made already"):
+        record_slips(exams, "ccp2-test", second)
+    for slip in first:
+        assert exams.check_password("ccp2-test", slip.candidate.login, slip.password)
+    record_slips(exams, "ccp2-test", second, replace=True)
+    assert not exams.check_password("ccp2-test", "abc", first[0].password)

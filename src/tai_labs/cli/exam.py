@@ -15,7 +15,7 @@ from tai_labs.exam.create import SessionRequest, create_session
 from tai_labs.exam.model import Session, format_duration, session_name
 from tai_labs.exam.roster import RosterError
 from tai_labs.exam.slips import make_slips, record_slips, render_slips
-from tai_labs.exam.store import ExamStore
+from tai_labs.exam.store import ExamStore, SlipsIssuedError
 from tai_labs.private_files import write_private
 
 app = typer.Typer(
@@ -259,22 +259,18 @@ def slips(
     """
     exams = ExamStore()
     session = exams.get(session_name(name))
-    if not candidate and not again:
+    replace = again or bool(candidate)
+    if not replace:  # said before any password is made; the store checks it again
         issued = [login for login, when in exams.password_issued(session.name).items() if when]
         if issued:
-            raise UsageError(
-                f"the slips of session {session.name} were made already "
-                f"({len(issued)} candidate(s))",
-                hint="--candidate LOGIN replaces one lost slip; --again replaces them all "
-                "(the printed slips then stop working)",
-            )
+            raise SlipsIssuedError(session.name, len(issued))
     out = output or Path(f"slips-{session.name}.html")
     if out.is_dir():
         raise UsageError(f"{out} is a folder", hint="give a file name: -o billets.html")
     made = make_slips(session, candidate)
     write_private(out, render_slips(session, made))
     try:
-        record_slips(exams, session.name, made)
+        record_slips(exams, session.name, made, replace=replace)
     except BaseException:
         out.unlink(missing_ok=True)  # passwords that were not stored must not be handed out
         raise

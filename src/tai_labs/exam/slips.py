@@ -34,10 +34,15 @@ def make_slips(session: Session, only: Sequence[str] | None = None) -> list[Slip
     return [Slip(c, credentials.new_password()) for c in wanted]
 
 
-def record_slips(exams: ExamStore, name: str, slips: Sequence[Slip]) -> None:
-    """Store the slips' password hashes, all in one transaction (earlier ones are void)."""
+def record_slips(
+    exams: ExamStore, name: str, slips: Sequence[Slip], *, replace: bool = False
+) -> None:
+    """Store the slips' password hashes in one transaction; with ``replace``, earlier
+    passwords of these candidates are void, without it a candidate who has one refuses all."""
     exams.set_password_hashes(
-        name, {s.candidate.login: credentials.hash_password(s.password) for s in slips}
+        name,
+        {s.candidate.login: credentials.hash_password(s.password) for s in slips},
+        replace=replace,
     )
 
 

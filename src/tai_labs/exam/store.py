@@ -39,6 +39,15 @@ class SessionStateError(TaiLabsError):
     exit_code = 2
 
 
+class SlipsIssuedError(SessionStateError):
+    def __init__(self, name: str, count: int) -> None:
+        super().__init__(
+            f"the slips of session {name} were made already ({count} candidate(s))",
+            hint="--candidate LOGIN replaces one lost slip; --again replaces them all "
+            "(the printed slips then stop working)",
+        )
+
+
 class ExamStore:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
@@ -107,8 +116,15 @@ class ExamStore:
 
     # -- credentials -----------------------------------------------------------------------
 
-    def set_password_hashes(self, name: str, hashes: Mapping[str, str]) -> None:
-        """Replace the hashes of these logins, all in one transaction."""
+    def set_password_hashes(
+        self, name: str, hashes: Mapping[str, str], *, replace: bool = False
+    ) -> None:
+        """Store the hashes of these logins, all in one transaction.
+
+        Unless ``replace``, a candidate who has a password already makes it fail with nothing
+        changed: checked inside the transaction, so of two ``slips`` run at once, one wins
+        and the other's page is void and said so.
+        """
         session = self.get(name)
         known = {c.login for c in session.candidates}
         unknown = sorted(set(hashes) - known)
@@ -116,6 +132,15 @@ class ExamStore:
             session.candidate(unknown[0])  # raises, naming it
         now = time.time()
         with self.store.writing() as db:
+            if not replace:
+                marks = ",".join("?" * len(hashes))
+                issued = db.execute(
+                    f"SELECT count(*) FROM exam_candidates WHERE session = ? AND login IN "
+                    f"({marks}) AND password_hash IS NOT NULL",
+                    (name, *hashes),
+                ).fetchone()[0]
+                if issued:
+                    raise SlipsIssuedError(name, issued)
             for login, hashed in hashes.items():
                 db.execute(
                     "UPDATE exam_candidates SET password_hash = ?, password_issued = ? "
