@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -216,3 +217,23 @@ def test_help_teaches_with_an_example() -> None:
     assert "Example" in out and "--roster" in out and "classe.csv" in out
     out = CliRunner().invoke(app, ["session", "slips", "--help"]).stdout
     assert "--again" in out and "0600" in out
+
+
+def test_a_draft_scenario_is_refused_for_an_exam_and_taken_for_practice(
+    env: Path, repo_root: Path
+) -> None:
+    catalogue = env / "catalogue"
+    shutil.copytree(repo_root / "scenarios" / "_topologies", catalogue / "_topologies")
+    draft = catalogue / "ccp2" / "brouillon"
+    shutil.copytree(repo_root / "scenarios" / "ccp2" / "dhcp-bureau", draft)
+    text = (draft / "scenario.yaml").read_text(encoding="utf-8")
+    text = text.replace("  id: dhcp-bureau\n", "  id: brouillon\n  draft: vérifs à écrire\n")
+    (draft / "scenario.yaml").write_text(text, encoding="utf-8")
+    args = ("-s", str(draft), "--roster", "roster.csv", "--duration", "1h")
+    code, _, error = run("session", "create", "examen", *args)
+    assert code == 2 and "draft scenario not ready for exams: brouillon (vérifs à écrire)" in str(
+        error
+    )
+    assert sessions() == []
+    assert run("session", "create", "essai", *args, "--practice")[0] == 0
+    assert sessions() == ["essai"]
