@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import stat
 from pathlib import Path
@@ -237,3 +238,15 @@ def test_a_draft_scenario_is_refused_for_an_exam_and_taken_for_practice(
     assert sessions() == []
     assert run("session", "create", "essai", *args, "--practice")[0] == 0
     assert sessions() == ["essai"]
+
+
+def test_show_commands_build_each_candidates_variant(env: Path) -> None:
+    assert create()[0] == 0
+    session = ExamStore().get("ccp2-jan")
+    code, out, _ = run("session", "show", "ccp2-jan", "--commands")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 * 2
+    first = shlex.split(lines[0])
+    draw = session.candidates[0].draw("compte-verrouille")
+    assert first[:2] == ["tai-labs", "up"] and first[2].endswith("compte-verrouille/scenario.yaml")
+    assert first[3:] == ["--candidate", "chloe-martin", "--seed", str(draw.seed)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -184,11 +185,28 @@ def ls(
 def show(
     name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    commands: Annotated[
+        bool,
+        typer.Option(
+            "--commands", help="Print the `tai-labs up` command of each candidate's lab instead."
+        ),
+    ] = False,
 ) -> None:
     """The instructor's view of a session: candidates, logins, each one's drawn variants and
-    whether their slip was printed. Passwords are never shown (only their hashes are kept)."""
+    whether their slip was printed. Passwords are never shown (only their hashes are kept).
+
+    `--commands` prints, one a line, the `tai-labs up` that builds each candidate's lab in
+    their variant (the seed drawn, the login as candidate name).
+    """
     exams = ExamStore()
     session = exams.get(session_name(name))
+    if commands:
+        for cand in session.candidates:
+            for sc in session.scenarios:
+                argv = ["tai-labs", "up", sc.file, "--candidate", cand.login]
+                argv += ["--seed", str(cand.draw(sc.id).seed)]
+                console.print(shlex.join(argv), soft_wrap=True)
+        return
     issued = exams.password_issued(session.name)
     if as_json:
         print_json(_session_json(session, issued))
