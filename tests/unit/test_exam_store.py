@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
-from tai_labs.exam.slips import make_slips, record_slips
+from tai_labs.exam.slips import make_slips, record_slips, write_slips
 from tai_labs.exam.store import (
     ExamStore,
     SessionExistsError,
@@ -229,3 +229,24 @@ def test_a_second_first_issue_is_refused_inside_the_transaction(tmp_path: Path) 
         assert exams.check_password("ccp2-test", slip.candidate.login, slip.password)
     record_slips(exams, "ccp2-test", second, replace=True)
     assert not exams.check_password("ccp2-test", "abc", first[0].password)
+
+
+def test_a_page_whose_hashes_could_not_be_stored_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    out = tmp_path / "billets.html"
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        assert out.exists()  # written first, 0600
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(exams, "set_password_hashes", full_disk)
+    with pytest.raises(sqlite3.OperationalError):
+        write_slips(exams, "ccp2-test", out)
+    assert not out.exists()
+    assert not any(ExamStore(Store(tmp_path / "state.db")).password_issued("ccp2-test").values())
+    monkeypatch.undo()
+    assert write_slips(exams, "ccp2-test", out) == 3 and out.exists()

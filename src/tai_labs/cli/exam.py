@@ -11,13 +11,11 @@ from rich.table import Table
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, markup, print_json
-from tai_labs.errors import UsageError
 from tai_labs.exam.create import SessionRequest, create_session
 from tai_labs.exam.model import Session, format_duration, session_name
 from tai_labs.exam.roster import RosterError
-from tai_labs.exam.slips import make_slips, record_slips, render_slips
-from tai_labs.exam.store import ExamStore, SlipsIssuedError
-from tai_labs.private_files import write_private
+from tai_labs.exam.slips import write_slips
+from tai_labs.exam.store import ExamStore
 
 app = typer.Typer(
     help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
@@ -275,24 +273,9 @@ def slips(
 
         tai-labs session slips ccp2-2027-01-12 -o billets.html
     """
-    exams = ExamStore()
-    session = exams.get(session_name(name))
-    replace = again or bool(candidate)
-    if not replace:  # said before any password is made; the store checks it again
-        issued = [login for login, when in exams.password_issued(session.name).items() if when]
-        if issued:
-            raise SlipsIssuedError(session.name, len(issued))
-    out = output or Path(f"slips-{session.name}.html")
-    if out.is_dir():
-        raise UsageError(f"{out} is a folder", hint="give a file name: -o billets.html")
-    made = make_slips(session, candidate)
-    write_private(out, render_slips(session, made))
-    try:
-        record_slips(exams, session.name, made, replace=replace)
-    except BaseException:
-        out.unlink(missing_ok=True)  # passwords that were not stored must not be handed out
-        raise
-    console.print(f"{len(made)} billet(s) écrit(s) dans {out} (0600) : imprimez, découpez, puis")
+    out = output or Path(f"slips-{session_name(name)}.html")
+    count = write_slips(ExamStore(), name, out, only=candidate, replace=again or bool(candidate))
+    console.print(f"{count} billet(s) écrit(s) dans {out} (0600) : imprimez, découpez, puis")
     console.print("supprimez ce fichier. Les mots de passe n'existent nulle part ailleurs.")
 
 

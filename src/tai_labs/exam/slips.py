@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
+from tai_labs.errors import UsageError
 from tai_labs.exam import credentials
 from tai_labs.exam.model import Candidate, Session, format_duration
-from tai_labs.exam.store import ExamStore
+from tai_labs.exam.store import ExamStore, SlipsIssuedError
+from tai_labs.private_files import write_private
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,34 @@ def render_slips(session: Session, slips: Sequence[Slip]) -> str:
         titles=" + ".join(sc.title for sc in session.scenarios),
         when=_when(session),
     )
+
+
+def write_slips(
+    exams: ExamStore,
+    name: str,
+    out: Path,
+    *,
+    only: Sequence[str] | None = None,
+    replace: bool = False,
+) -> int:
+    """Make the passwords, write the page to ``out`` (0600), then store the hashes; return
+    how many slips. Unless ``replace``, refused when the slips were made already.
+
+    The page is written before the hashes are stored and removed if storing fails: a
+    password that does not work is never handed out.
+    """
+    session = exams.get(name)
+    if not replace:  # said before any password is made; the store checks it again
+        issued = [login for login, when in exams.password_issued(name).items() if when]
+        if issued:
+            raise SlipsIssuedError(name, len(issued))
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder", hint="give a file name: -o billets.html")
+    made = make_slips(session, only)
+    write_private(out, render_slips(session, made))
+    try:
+        record_slips(exams, name, made, replace=replace)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return len(made)
