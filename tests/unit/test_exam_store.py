@@ -250,3 +250,39 @@ def test_a_page_whose_hashes_could_not_be_stored_is_removed(
     assert not any(ExamStore(Store(tmp_path / "state.db")).password_issued("ccp2-test").values())
     monkeypatch.undo()
     assert write_slips(exams, "ccp2-test", out) == 3 and out.exists()
+
+
+def test_states_move_forward_one_step_at_a_time(tmp_path: Path) -> None:
+    exams = ExamStore(Store(tmp_path / "state.db"))
+    exams.create(make_session())
+    with pytest.raises(SessionStateError, match="cannot become started"):
+        exams.set_state("ccp2-test", SessionState.STARTED)
+    for state in (SessionState.UP, SessionState.STARTED, SessionState.ENDED):
+        assert exams.set_state("ccp2-test", state).state is state
+    for state in SessionState:
+        with pytest.raises(SessionStateError):
+            exams.set_state("ccp2-test", state)
+    assert exams.get("ccp2-test").state is SessionState.ENDED
+
+
+def test_a_state_changed_meanwhile_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.db"
+    exams = ExamStore(Store(path))
+    exams.create(make_session())
+    real_get = exams.get
+
+    def stale_get(name: str) -> Session:
+        seen = real_get(name)
+        db = sqlite3.connect(path)  # another command moves it right after we read it
+        db.execute("UPDATE exam_sessions SET state = 'up'")
+        db.commit()
+        db.close()
+        monkeypatch.setattr(exams, "get", real_get)
+        return seen
+
+    monkeypatch.setattr(exams, "get", stale_get)
+    with pytest.raises(SessionStateError, match="changed while this command ran"):
+        exams.set_state("ccp2-test", SessionState.UP)
+    assert exams.get("ccp2-test").state is SessionState.UP

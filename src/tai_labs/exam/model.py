@@ -38,6 +38,18 @@ class SessionState(enum.StrEnum):
     STARTED = "started"
     ENDED = "ended"
 
+    def can_become(self, new: SessionState) -> bool:
+        return new in _NEXT[self]
+
+
+#: The only moves a session makes: forward, one step at a time (``down`` removes it).
+_NEXT: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.CREATED: frozenset({SessionState.UP}),
+    SessionState.UP: frozenset({SessionState.STARTED}),
+    SessionState.STARTED: frozenset({SessionState.ENDED}),
+    SessionState.ENDED: frozenset(),
+}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -108,11 +108,38 @@ class ExamStore:
                 hint=f"remove it with `tai-labs session down {name}`, which removes them too",
             )
         with self.store.writing() as db:
-            db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
-            db.execute(
+            # Compare-and-delete: a session another command moved on meanwhile stays whole.
+            removed = db.execute(
                 "DELETE FROM exam_sessions WHERE name = ? AND state = ?",
                 (name, SessionState.CREATED.value),
+            ).rowcount
+            if not removed:
+                raise SessionStateError(
+                    f"session {name} changed while this command ran",
+                    hint=f"`tai-labs session show {name}` says where it is",
+                )
+            db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
+
+    def set_state(self, name: str, new: SessionState) -> Session:
+        """Move a session one step forward (``SessionState.can_become``), compare-and-set:
+        of two commands moving it at once, one wins and the other is told its new state."""
+        current = self.get(name).state
+        if not current.can_become(new):
+            raise SessionStateError(
+                f"session {name} is {current.value}: it cannot become {new.value}",
+                hint=f"`tai-labs session show {name}` says where it is",
             )
+        with self.store.writing() as db:
+            moved = db.execute(
+                "UPDATE exam_sessions SET state = ?, updated = ? WHERE name = ? AND state = ?",
+                (new.value, time.time(), name, current.value),
+            ).rowcount
+        if not moved:
+            raise SessionStateError(
+                f"session {name} changed while this command ran (now {self.get(name).state.value})",
+                hint="run the command again if it is still needed",
+            )
+        return self.get(name)
 
     # -- credentials -----------------------------------------------------------------------
 
