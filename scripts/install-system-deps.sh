@@ -16,6 +16,8 @@ packages=(
   # VM nodes: libvirt and QEMU (KVM or software emulation), qcow2 overlays, config disks;
   # libvirt-dev to build the libvirt-python bindings
   libvirt-daemon-system qemu-system-x86 qemu-utils genisoimage libvirt-dev
+  # printable pages (exam slips) checked as a person sees them: headless screenshots
+  chromium
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from tai_labs.private_files import (
 )
 from tai_labs.providers.naming import check_lab_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the last of _MIGRATIONS; version 1 is _SCHEMA alone
 #: Files SQLite keeps beside the database (WAL mode; ``-journal`` if it ever falls back).
 SIDE_FILES = ("-wal", "-shm", "-journal")
 _SCHEMA = """
@@ -73,6 +73,30 @@ CREATE TABLE IF NOT EXISTS nodes (
     PRIMARY KEY (lab_id, name)
 );
 """
+#: What each schema version adds to the one before, applied in order to an older store
+#: (``CREATE ... IF NOT EXISTS``: a store that has it already is left as it is). Version 2:
+#: exam sessions (``tai_labs.exam.store``), one row per session and one per candidate; the
+#: candidate's password is only ever a scrypt hash (``tai_labs.exam.credentials``).
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE IF NOT EXISTS exam_sessions (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exam_candidates (
+    session TEXT NOT NULL REFERENCES exam_sessions(name) ON DELETE CASCADE,
+    login TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    password_hash TEXT,
+    password_issued REAL,
+    PRIMARY KEY (session, login)
+);
+""",
+}
 
 
 class StoreError(TaiLabsError):
@@ -139,7 +163,34 @@ class Store:
             tighten(self.path.with_name(self.path.name + suffix), PRIVATE_FILE)
         with self._connect() as db:
             db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store up to this release's schema, in one transaction per version.
+
+        A store a newer release made keeps its version (never lowered): its extra tables are
+        left alone.
+        """
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        for target in sorted(v for v in _MIGRATIONS if v > version):
+            with self._write() as db:
+                # Another process may have migrated since we read the version: look again
+                # under the write lock, so a migration runs once.
+                if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+
+    def reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection for reads (a layer above keeping its own tables in this store)."""
+        return self._connect()
+
+    def writing(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed whole, or rolled back whole."""
+        return self._write()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,288 @@
+"""`tai-labs session create|ls|show|slips|rm`: an exam day's class, as data first."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tai_labs.cli.completion import scenario_names
+from tai_labs.cli.output import console, err_console, markup, print_json
+from tai_labs.exam.create import SessionRequest, create_session
+from tai_labs.exam.model import Session, format_duration, session_name
+from tai_labs.exam.roster import RosterError
+from tai_labs.exam.slips import write_slips
+from tai_labs.exam.store import ExamStore
+
+app = typer.Typer(
+    help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
+    "The day's order: `session create` (roster, scenarios, duration), `session slips` "
+    "(print and cut the access slips), then the labs (coming: `session up`, `start`, `end`).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+def session_names(incomplete: str) -> list[str]:
+    try:
+        return [n for n in ExamStore().names() if n.startswith(incomplete)]
+    except Exception:  # completion must never fail loudly
+        return []
+
+
+def _when(session: Session) -> str:
+    start = f"{session.start.astimezone():%Y-%m-%d %H:%M}" if session.start else "-"
+    return f"{start} · {format_duration(session.duration)}"
+
+
+def _session_json(session: Session, issued: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = session.model_dump(mode="json")
+    data["deadline"] = session.deadline.isoformat() if session.deadline else None
+    if issued is not None:
+        for cand in data["candidates"]:
+            when = issued.get(cand["login"])
+            cand["password_issued"] = when.isoformat() if when else None
+    return data
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Session name (a-z, 0-9, -): ccp2-2027-01-12.")],
+    scenario: Annotated[
+        list[str],
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="A scenario of the épreuve (id or path); repeat for several.",
+            autocompletion=scenario_names,
+        ),
+    ],
+    roster: Annotated[
+        Path,
+        typer.Option(
+            help="The class CSV: UTF-8, ; or , separated, header with nom and prenom "
+            "(identifiant and email optional)."
+        ),
+    ],
+    duration: Annotated[
+        str | None,
+        typer.Option(help="Length of the épreuve: 2h, 1h30, 90m. Optional with --practice."),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help='Start, this host\'s local time: "2027-01-12 09:00". Default: none.'),
+    ] = None,
+    block: Annotated[
+        str | None,
+        typer.Option(help="Block assessed (CCP1, CCP2, CCP3); default: the scenarios' own."),
+    ] = None,
+    mixed: Annotated[
+        bool, typer.Option("--mixed", help="Allow scenarios of another block than --block.")
+    ] = False,
+    practice: Annotated[
+        bool,
+        typer.Option("--practice", help="A practice session: no deadline, drafts allowed."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the session as JSON.")] = False,
+) -> None:
+    """Create an exam session: check the roster and scenarios, draw each candidate's variant.
+
+    Nothing is created if anything is wrong: every bad roster line is listed as
+    `roster.csv:LINE: what (fix)`. Logins are the roster's `identifiant`, or made from the
+    names (`chloe-martin`, then `chloe-martin2` for a homonym). Neighbours in the roster get
+    variants that share no answer. No password exists yet: print the slips next.
+
+    Example:
+
+        tai-labs session create ccp2-2027-01-12 -s compte-verrouille -s depart-et-arrivee \\
+            --roster classe.csv --duration 2h --start "2027-01-12 09:00"
+    """
+    request = SessionRequest(
+        name=name,
+        scenarios=scenario,
+        roster=roster,
+        duration=duration,
+        start=start,
+        block=block,
+        mixed=mixed,
+        practice=practice,
+    )
+    try:
+        created = create_session(request)
+    except RosterError as exc:
+        # One unwrapped line per problem: `file:LINE:` stays whole for editors and grep.
+        err_console.print(markup("[red]error:[/red] {}", exc.message.splitlines()[0]))
+        for problem in exc.problems:
+            err_console.print(problem, soft_wrap=True)
+        err_console.print(markup("  [dim]hint:[/dim] {}", exc.hint))
+        raise typer.Exit(exc.exit_code) from None
+    session = created.session
+    if created.ignored_columns:
+        err_console.print(
+            markup(
+                "[yellow]note:[/yellow] roster columns ignored: {}",
+                ", ".join(created.ignored_columns),
+            )
+        )
+    if as_json:
+        print_json(_session_json(session))
+        return
+    console.print(
+        markup(
+            "[bold]session {}[/bold] créée : {} candidat(s), {} · {} ({})",
+            session.name,
+            len(session.candidates),
+            session.block,
+            ", ".join(s.id for s in session.scenarios),
+            _when(session),
+        )
+    )
+    console.print(f"Suite : tai-labs session slips {session.name}  (billets à imprimer)")
+
+
+@app.command("ls")
+def ls(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the exam sessions of this host."""
+    sessions = ExamStore().sessions()
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": s.name,
+                    "block": s.block,
+                    "state": s.state.value,
+                    "practice": s.practice,
+                    "scenarios": [sc.id for sc in s.scenarios],
+                    "candidates": len(s.candidates),
+                    "start": s.start.isoformat() if s.start else None,
+                    "duration": s.duration,
+                }
+                for s in sessions
+            ]
+        )
+        return
+    table = Table("session", "block", "state", "candidates", "scenarios", "start · duration")
+    for s in sessions:
+        table.add_row(
+            s.name + (" (entraînement)" if s.practice else ""),
+            s.block,
+            s.state.value,
+            str(len(s.candidates)),
+            ", ".join(sc.id for sc in s.scenarios),
+            _when(s),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    commands: Annotated[
+        bool,
+        typer.Option(
+            "--commands", help="Print the `tai-labs up` command of each candidate's lab instead."
+        ),
+    ] = False,
+) -> None:
+    """The instructor's view of a session: candidates, logins, each one's drawn variants and
+    whether their slip was printed. Passwords are never shown (only their hashes are kept).
+
+    `--commands` prints, one a line, the `tai-labs up` that builds each candidate's lab in
+    their variant (the seed drawn, the login as candidate name).
+    """
+    exams = ExamStore()
+    session = exams.get(session_name(name))
+    if commands:
+        for cand in session.candidates:
+            for sc in session.scenarios:
+                argv = ["tai-labs", "up", sc.file, "--candidate", cand.login]
+                argv += ["--seed", str(cand.draw(sc.id).seed)]
+                console.print(shlex.join(argv), soft_wrap=True)
+        return
+    issued = exams.password_issued(session.name)
+    if as_json:
+        print_json(_session_json(session, issued))
+        return
+    console.print(
+        markup(
+            "[bold]session {}[/bold] · {} · {}{} · {}",
+            session.name,
+            session.block,
+            session.state.value,
+            " · entraînement" if session.practice else "",
+            _when(session),
+        )
+    )
+    for sc in session.scenarios:
+        console.print(f"  {sc.id}: {sc.title} ({sc.variants} variante(s))")
+    # The login is what the instructor reads out: never cut; the variants fold instead.
+    table = Table("#", title_justify="left")
+    table.add_column("login", no_wrap=True)
+    table.add_column("candidat")
+    table.add_column("billet", no_wrap=True)
+    for sc in session.scenarios:
+        table.add_column(sc.id, overflow="fold")
+    for i, cand in enumerate(session.candidates, 1):
+        when = issued.get(cand.login)
+        table.add_row(
+            str(i),
+            cand.login,
+            cand.full_name,
+            f"{when.astimezone():%d/%m %H:%M}" if when else "à faire",
+            *(
+                f"graine {d.seed}" + "".join(f"\n{k}={v}" for k, v in d.variant.items())
+                for d in cand.draws
+            ),
+        )
+    console.print(table)
+
+
+@app.command("slips")
+def slips(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="HTML file to write (default: slips-NAME.html)."),
+    ] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidate", "-c", help="Only this login (a lost slip); repeat for several."
+        ),
+    ] = None,
+    again: Annotated[
+        bool,
+        typer.Option("--again", help="Make new passwords for everyone, voiding printed slips."),
+    ] = False,
+) -> None:
+    """Make each candidate's password and write the slips to print and cut (HTML, French,
+    one slip per candidate: name, login, password; opens offline, prints on A4).
+
+    Only hashes of the passwords are kept, so slips cannot be printed twice: the first run
+    makes everyone's password; after that, `--candidate LOGIN` replaces one lost slip and
+    `--again` replaces them all (the slips printed before stop working). The file is
+    written owner-only (0600): print it, then delete it.
+
+    Example:
+
+        tai-labs session slips ccp2-2027-01-12 -o billets.html
+    """
+    out = output or Path(f"slips-{session_name(name)}.html")
+    count = write_slips(ExamStore(), name, out, only=candidate, replace=again or bool(candidate))
+    console.print(f"{count} billet(s) écrit(s) dans {out} (0600) : imprimez, découpez, puis")
+    console.print("supprimez ce fichier. Les mots de passe n'existent nulle part ailleurs.")
+
+
+@app.command("rm")
+def rm(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+) -> None:
+    """Remove a session that has no labs yet, with its candidates and their password hashes."""
+    ExamStore().remove(session_name(name))
+    console.print(f"session {name} supprimée")
