@@ -93,13 +93,17 @@ def diff_layers(
     pair: LayerPair,
     *,
     skip: Callable[[str], str | None] = lambda path: None,
+    expand: Callable[[str], bool] = lambda path: False,
     max_changes: int = 2000,
     deadline: float | None = None,
 ) -> LayerDiff:
-    """The changes from ``pair.before`` to ``pair.after``, in path order."""
+    """The changes from ``pair.before`` to ``pair.after``, in path order.
+
+    A created directory is one change with its count of entries, unless ``expand`` says
+    its entries are to be listed one by one."""
     old, new = pair.trees()
     result = LayerDiff()
-    walker = _Walker(pair, old, new, skip, max_changes, deadline, result)
+    walker = _Walker(pair, old, new, skip, expand, max_changes, deadline, result)
     try:
         walker.walk([], True, True)
     except _Stop as stop:
@@ -114,11 +118,12 @@ class _Walker:
         old: OverlayTree,
         new: OverlayTree,
         skip: Callable[[str], str | None],
+        expand: Callable[[str], bool],
         max_changes: int,
         deadline: float | None,
         result: LayerDiff,
     ) -> None:
-        self.pair, self.old, self.new = pair, old, new
+        self.pair, self.old, self.new, self.expand = pair, old, new, expand
         self.skip, self.max_changes, self.deadline, self.result = (
             skip,
             max_changes,
@@ -167,6 +172,8 @@ class _Walker:
             assert after is not None
             if after.kind == "directory":
                 self.add(FileChange(path, "created", after.kind, entries=self.count(parts)))
+                if self.expand(path):
+                    self.walk(parts, False, True)
                 return
             self.add(
                 FileChange(path, "created", after.kind, target=self.link(self.new, after, path))

@@ -1,0 +1,286 @@
+"""The change audit of a lab: record its state at exam start, then list what changed.
+
+Evidence comes from where the candidate cannot forge it:
+
+- files: the host compares the node's writable layer kept by the exam-start snapshot with
+  the current one, reading both on its own disk (``providers.overlay_diff``); packages and
+  services are read from the same two trees (dpkg's status file, systemd's links);
+- directory: the DC's ``highestCommittedUSN`` and every object of the domain, recorded at
+  exam start over the pinned LDAPS session, then the objects whose ``uSNChanged`` is past it
+  (tombstones included, with the show-deleted control), compared attribute by attribute.
+
+The baseline file is the host's record, owner-only in the lab's folder like the identities.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tai_labs.errors import TaiLabsError
+from tai_labs.grading.audit import (
+    ChangeAudit,
+    DirectoryAudit,
+    DirectoryBaseline,
+    FileChangeRow,
+    NodeAudit,
+    baseline_object,
+    check_paths,
+    directory_changes,
+    expands,
+    group_files,
+    is_expected,
+    noise_label,
+    package_changes,
+    service_changes,
+)
+from tai_labs.grading.identity import Identities
+from tai_labs.kinds import kinds_offering
+from tai_labs.lab.plan import NodePlan
+from tai_labs.lab.runtime import Lab
+from tai_labs.private_files import write_private
+from tai_labs.providers.overlay_diff import LayerPair, diff_layers
+from tai_labs.providers.rootfs import OverlayTree
+from tai_labs.sessions.base import DirectorySession, SessionError
+
+#: The snapshot the audit compares with: ``lifecycle.EXAM_START`` (a unit test keeps them
+#: equal; lifecycle imports this module, not the other way round).
+SNAPSHOT = "exam-start"
+AUDIT_BASELINE_FILE = "audit-baseline.json"
+#: Time and size bounds of one node's file walk.
+NODE_SECONDS = 30.0
+MAX_FILE_CHANGES = 2000
+MAX_DIRECTORY_CHANGES = 500
+#: Longest dpkg status file read (a full desktop's is a few MiB).
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_LIMIT = 64 * 1024 * 1024
+#: Kinds whose running configuration lives in memory, besides their files.
+_DEVICE_KINDS = kinds_offering("device")
+
+
+class AuditBaseline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recorded: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    directory: list[DirectoryBaseline] = []
+    #: DCs whose directory could not be read at exam start, with the reason.
+    unrecorded: dict[str, str] = {}
+
+
+def _dc_nodes(lab: Lab) -> list[NodePlan]:
+    return [n for n in lab.plan.nodes if n.kind in kinds_offering("directory")]
+
+
+def record_audit_baseline(lab: Lab, on_unrecorded: Callable[[str, str], None]) -> AuditBaseline:
+    """Record each DC's USN and objects now (at exam start) in the lab's folder."""
+    baseline = AuditBaseline()
+    with lab.sessions:
+        for node in _dc_nodes(lab):
+            try:
+                baseline.directory.append(
+                    _read_directory(node.name, lab.sessions.get(node.name, "directory"))
+                )
+            except SessionError as exc:
+                baseline.unrecorded[node.name] = exc.message
+                on_unrecorded(node.name, exc.message)
+    write_private(lab.folder / AUDIT_BASELINE_FILE, baseline.model_dump_json() + "\n")
+    return baseline
+
+
+def _usn(session: DirectorySession) -> int:
+    root = session.search("", "(objectClass=*)", ["highestCommittedUSN"], scope="base")
+    value = root[0].first("highestcommittedusn") if root else None
+    if value is None or not value.isdigit():
+        raise SessionError("the DC's root DSE gives no highestCommittedUSN")
+    return int(value)
+
+
+def _read_directory(node: str, session: DirectorySession) -> DirectoryBaseline:
+    usn = _usn(session)  # first: an object changed while we read is then past it
+    objects = {}
+    for entry in session.search(session.base_dn, "(objectClass=*)", ["*"], timeout=60.0):
+        guid = entry.first("objectguid")
+        if guid:
+            objects[guid] = baseline_object(entry)
+    return DirectoryBaseline(node=node, usn=usn, objects=objects)
+
+
+def lab_audit_baseline(lab: Lab) -> AuditBaseline | None:
+    """The lab's exam-start baseline; None for a lab brought up before it was recorded."""
+    path = lab.folder / AUDIT_BASELINE_FILE
+    if not path.exists():
+        return None
+    try:
+        return AuditBaseline.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise TaiLabsError(
+            f"{path}: the exam-start audit baseline does not read ({exc.error_count()} errors)",
+            hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
+        ) from None
+
+
+# -- auditing ----------------------------------------------------------------------------------
+
+
+def audit_lab(lab: Lab, identities: Identities | None = None) -> ChangeAudit:
+    """What changed in the lab since exam start (the lab's sessions must be open)."""
+    started = time.monotonic()
+    baseline = lab_audit_baseline(lab)
+    with ThreadPoolExecutor(max_workers=max(1, len(lab.plan.nodes))) as pool:
+        nodes = list(pool.map(lambda n: audit_node(lab, n), lab.plan.nodes))
+    directory = [audit_directory(lab, node, baseline, identities) for node in _dc_nodes(lab)]
+    return ChangeAudit(
+        baseline=baseline.recorded if baseline else None,
+        nodes=nodes,
+        directory=directory,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _expected_paths(lab: Lab, node: str) -> set[str]:
+    paths: set[str] = set()
+    for check in lab.loaded.scenario.checks:
+        if node in check.targets:
+            paths |= check_paths(check.params)
+    return paths
+
+
+def audit_node(lab: Lab, node: NodePlan) -> NodeAudit:
+    started = time.monotonic()
+    if node.engine != "container":
+        return NodeAudit(
+            node=node.name,
+            audited=False,
+            reason="machine virtuelle : son disque appartient au système invité, que l'hôte "
+            "ne compare pas à l'instantané du début d'épreuve",
+        )
+    try:
+        pair = lab.engine.snapshot_layers(node.resource, SNAPSHOT)
+    except TaiLabsError as exc:
+        pair = exc.message
+    if isinstance(pair, str):
+        return NodeAudit(
+            node=node.name, audited=False, reason=f"non lisible depuis l'hôte ({pair})"
+        )
+    diff = diff_layers(
+        pair,
+        skip=noise_label,
+        expand=expands,
+        max_changes=MAX_FILE_CHANGES,
+        deadline=started + NODE_SECONDS,
+    )
+    expected = _expected_paths(lab, node.name)
+    rows = [
+        FileChangeRow(
+            path=c.path,
+            change=c.change,
+            kind=c.kind,
+            detail=c.detail,
+            entries=c.entries,
+            target=c.target,
+            expected=is_expected(c.path, expected),
+        )
+        for c in diff.changes
+    ]
+    services, files = service_changes(rows)
+    note = ""
+    if node.kind in _DEVICE_KINDS:
+        note = "configuration active en mémoire non auditée (seuls ses fichiers le sont)"
+    return NodeAudit(
+        node=node.name,
+        audited=True,
+        note=note,
+        files=group_files(files),
+        file_count=len(files),
+        filtered=diff.filtered,
+        packages=package_changes(*_dpkg_status(pair)),
+        services=services,
+        truncated=_truncated_fr(diff.truncated),
+        unverified=diff.unverified,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _truncated_fr(reason: str) -> str:
+    if not reason:
+        return ""
+    return f"parcours arrêté ({reason})"
+
+
+def _dpkg_status(pair: LayerPair) -> tuple[str, str]:
+    def read(tree: OverlayTree) -> str:
+        try:
+            return tree.read(DPKG_STATUS, DPKG_LIMIT).decode("utf-8", errors="replace")
+        except OSError:
+            return ""  # no dpkg on this node
+
+    old, new = pair.trees()
+    return read(old), read(new)
+
+
+def audit_directory(
+    lab: Lab, node: NodePlan, baseline: AuditBaseline | None, identities: Identities | None
+) -> DirectoryAudit:
+    recorded = next(
+        (d for d in (baseline.directory if baseline else []) if d.node == node.name), None
+    )
+    if recorded is None:
+        why = (baseline.unrecorded.get(node.name) if baseline else None) or (
+            "aucun état de l'annuaire enregistré au début de l'épreuve (lab plus ancien)"
+        )
+        return DirectoryAudit(node=node.name, audited=False, reason=why)
+    guids: set[str] = set()
+    names: set[str] = set()
+    for check in lab.loaded.scenario.checks:
+        if node.name in check.targets:
+            names |= _strings(check.params)
+        if identities is not None:
+            for found in identities.checks.get(check.id, {}).values():
+                guids |= set(found.values())
+    try:
+        session: DirectorySession = lab.sessions.get(node.name, "directory")
+        since = f"(uSNChanged>={recorded.usn + 1})"
+        changed = session.search(session.base_dn, since, ["*"], timeout=60.0)
+        deleted = session.search_deleted(
+            session.base_dn, f"(&(isDeleted=TRUE){since})", ["objectGUID"], timeout=60.0
+        )
+    except SessionError as exc:
+        return DirectoryAudit(
+            node=node.name, audited=False, since_usn=recorded.usn, reason=exc.message
+        )
+    live = [e for e in changed if (e.first("isdeleted") or "").upper() != "TRUE"]
+    changes = directory_changes(
+        recorded,
+        live,
+        deleted,
+        expected_guids=frozenset(guids),
+        expected_names=frozenset(names),
+    )
+    truncated = ""
+    if len(changes) > MAX_DIRECTORY_CHANGES:
+        truncated = (
+            f"{len(changes)} objets : seuls les {MAX_DIRECTORY_CHANGES} premiers sont listés"
+        )
+        changes = changes[:MAX_DIRECTORY_CHANGES]
+    return DirectoryAudit(
+        node=node.name,
+        audited=True,
+        since_usn=recorded.usn,
+        changes=changes,
+        truncated=truncated,
+    )
+
+
+def _strings(params: object) -> set[str]:
+    """Every plain string among a check's parameter values (names of accounts, groups)."""
+    if isinstance(params, str):
+        return {params} if params and "\n" not in params else set()
+    if isinstance(params, dict):
+        return set().union(*(_strings(v) for v in params.values())) if params else set()
+    if isinstance(params, (list, tuple)):
+        return set().union(*(_strings(v) for v in params)) if params else set()
+    return set()
