@@ -71,6 +71,16 @@ def _table(report: GradeReport) -> None:
                 proof,
             )
         console.print(table)
+    if report.changes is not None:
+        _changes(report)
+
+
+def _changes(report: GradeReport) -> None:
+    """The change audit, short: one line per node; the reports (json, html) list it all."""
+    assert report.changes is not None
+    console.print(markup("[bold]Modifications constatées[/bold] (non notées, pour le jury)"))
+    for line in report.changes.summary_fr():
+        console.print(Text(f"  {line}"))
 
 
 def grade(
@@ -88,6 +98,13 @@ def grade(
             help="Share of a competence's points needed to mark it acquired.", min=0, max=1
         ),
     ] = 0.5,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit/--no-audit",
+            help="List what else changed since exam start (never scored).",
+        ),
+    ] = True,
 ) -> None:
     """Grade a lab by looking at its real end state, and report against the referential.
 
@@ -102,7 +119,9 @@ def grade(
         style = VERDICT_STYLE[result.verdict]
         err_console.print(styled(f"{result.verdict.value:7}", style) + f" {result.id}")
 
-    report = grade_lab(lab_id, only=only or (), threshold=threshold, on_result=progress)
+    report = grade_lab(
+        lab_id, only=only or (), threshold=threshold, on_result=progress, audit=audit
+    )
     renderers = {
         Format.JSON: render.to_json,
         Format.JUNIT: render.to_junit,
