@@ -1,0 +1,88 @@
+"""The change audit on a real lab: what the candidate changed as root, listed from the host.
+
+Right after exam start a grade lists nothing; after changes made as root in a node (a file
+in /etc, a package removed, a service disabled) and in the directory (a user created, a
+group deleted, the expected fix), the report lists each of them, the fix as "attendu" and
+the rest as out of scope, without changing a single point.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from typing import Any
+
+from labtools import tai
+
+
+def grade(lab: str, *args: str) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    out = tai("grade", lab, "--format", "json", *args, check=False)
+    return json.loads(out.stdout), time.monotonic() - started
+
+
+def nodes(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["node"]: n for n in report["changes"]["nodes"]}
+
+
+def files(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["path"]: c for g in node["files"] for c in g["changes"]}
+
+
+def test_the_audit_lists_what_changed_and_only_that(labs: list[str]) -> None:
+    info = json.loads(tai("up", "compte-verrouille", "--candidate", "audit", "--json").stdout)
+    lab = info["id"]
+    labs.append(lab)
+    login = json.loads(tai("show", "compte-verrouille", "--candidate", "audit", "--json").stdout)[
+        "variables"
+    ]["user"]["login"]
+
+    # Right after exam start: nothing changed, on any node or in the directory.
+    report, _ = grade(lab)
+    audit = report["changes"]
+    assert audit is not None and audit["baseline"] is not None
+    for node in audit["nodes"]:
+        assert node["audited"], node
+        assert (node["files"], node["packages"], node["services"]) == ([], [], []), node
+        assert not node["truncated"]
+    (directory,) = audit["directory"]
+    assert directory["audited"] and directory["since_usn"] > 0
+    assert directory["changes"] == []
+    points_before = report["points"]
+
+    # The candidate, as root: collateral changes on pc1 and in the directory, and the fix.
+    tai("exec", lab, "pc1", "--", "sh", "-c", "echo 'audit=1' > /etc/audit-proof.conf")
+    tai("exec", lab, "pc1", "--", "dpkg", "--purge", "--force-depends", "nano")
+    tai("exec", lab, "pc1", "--", "systemctl", "disable", "cron")
+    tai("exec", lab, "dc1", "--", "samba-tool", "user", "create", "intrus", "Intrus-2026xy")
+    tai("exec", lab, "dc1", "--", "samba-tool", "group", "delete", "Direction")
+    tai("exec", lab, "dc1", "--", "samba-tool", "user", "unlock", login)
+
+    report, _ = grade(lab)
+    pc1 = nodes(report)["pc1"]
+    changed = files(pc1)
+    assert changed["/etc/audit-proof.conf"]["change"] == "created"
+    assert not changed["/etc/audit-proof.conf"]["expected"]
+    assert changed["/usr/bin/nano"]["change"] == "deleted"
+    assert {(p["name"], p["change"]) for p in pc1["packages"]} == {("nano", "removed")}
+    assert ("cron.service", "disabled") in {(s["unit"], s["change"]) for s in pc1["services"]}
+    assert nodes(report)["box"]["files"] == []  # untouched nodes stay empty
+    objects = {(c["name"], c["change"]): c for c in report["changes"]["directory"][0]["changes"]}
+    assert not objects[("intrus", "created")]["expected"]
+    assert not objects[("Direction", "deleted")]["expected"]
+    fix = objects[(login, "modified")]
+    assert fix["expected"] and "lockouttime" in fix["attributes"]
+    # Informs, never scores: the unlock earns its points, the collateral costs none here.
+    unlocked = {c["id"]: c for c in report["checks"]}["unlocked"]
+    assert unlocked["verdict"] == "pass"
+    assert report["points"] == points_before + unlocked["max_points"]
+
+    text = tai("grade", lab, check=False).stdout
+    assert "Modifications constatées" in text and "hors périmètre" in text
+
+    # The audit's cost on a grade: medians of three, with and without it.
+    timed = {flag: [grade(lab, flag)[1] for _ in range(3)] for flag in ("--no-audit", "--audit")}
+    medians = {flag: statistics.median(times) for flag, times in timed.items()}
+    print(f"grade seconds, medians of 3: {medians}")
+    assert report["changes"]["seconds"] < 30
