@@ -26,11 +26,13 @@ from tai_labs.grading.audit import (
     check_paths,
     directory_changes,
     expands,
+    fold_package_files,
     group_files,
     installed_packages,
     is_expected,
     noise_label,
     package_changes,
+    package_list_file,
     service_changes,
 )
 from tai_labs.grading.result import GradeReport
@@ -238,6 +240,19 @@ def test_dpkg_status_installed_removed_upgraded() -> None:
         ("nmap", "installed", "", "7.93"),
     }
     assert package_changes(STATUS, STATUS) == []
+
+
+def test_files_of_changed_packages_are_folded_into_the_package() -> None:
+    rows = [
+        row("/usr/bin/nano", "deleted", "regular file"),
+        row("/usr/share/doc/nano", "deleted", "directory"),
+        row("/etc/nanorc", "modified", "regular file"),
+        row("/etc/hosts", "modified", "regular file"),
+    ]
+    nano_list = "/.\n/usr\n/usr/bin\n/usr/bin/nano\n/usr/share/doc/nano\n"
+    kept, folded = fold_package_files(rows, [nano_list])
+    assert [r.path for r in kept] == ["/etc/nanorc", "/etc/hosts"] and folded == 2
+    assert package_list_file("libc6:amd64") == "/var/lib/dpkg/info/libc6:amd64.list"
 
 
 def row(path: str, change: str, kind: str = "symbolic link", target: str = "") -> FileChangeRow:

@@ -289,6 +289,28 @@ def package_changes(before: str, after: str) -> list[PackageChange]:
     return sorted(changes, key=lambda c: c.name)
 
 
+#: The label under which files of installed, removed or upgraded packages are counted.
+PACKAGE_FILES = "fichiers des paquets (voir paquets)"
+
+
+def package_list_file(name: str) -> str:
+    """dpkg's list of the files a package installed (``name`` may be ``name:arch``)."""
+    return f"/var/lib/dpkg/info/{name}.list"
+
+
+def fold_package_files(
+    rows: Sequence[FileChangeRow], lists: Iterable[str]
+) -> tuple[list[FileChangeRow], int]:
+    """Rows minus the files the changed packages' dpkg lists name, and how many went.
+
+    A package's own files are what "nano supprimé" already says; listing its hundred files
+    would bury the one change the candidate made by hand beside it.
+    """
+    owned = {line.strip() for text in lists for line in text.splitlines() if line.startswith("/")}
+    kept = [r for r in rows if r.path not in owned or r.expected]
+    return kept, len(rows) - len(kept)
+
+
 #: Where ``systemctl enable``/``mask`` write: links the host reads as files.
 SYSTEMD_SYSTEM = "/etc/systemd/system"
 

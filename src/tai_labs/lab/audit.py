@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tai_labs.errors import TaiLabsError
 from tai_labs.grading.audit import (
+    PACKAGE_FILES,
     ChangeAudit,
     DirectoryAudit,
     DirectoryBaseline,
@@ -32,10 +33,12 @@ from tai_labs.grading.audit import (
     check_paths,
     directory_changes,
     expands,
+    fold_package_files,
     group_files,
     is_expected,
     noise_label,
     package_changes,
+    package_list_file,
     service_changes,
 )
 from tai_labs.grading.identity import Identities
@@ -43,7 +46,7 @@ from tai_labs.kinds import kinds_offering
 from tai_labs.lab.plan import NodePlan
 from tai_labs.lab.runtime import Lab
 from tai_labs.private_files import write_private
-from tai_labs.providers.overlay_diff import LayerPair, diff_layers
+from tai_labs.providers.overlay_diff import diff_layers
 from tai_labs.providers.rootfs import OverlayTree
 from tai_labs.sessions.base import DirectorySession, SessionError
 
@@ -58,6 +61,8 @@ MAX_DIRECTORY_CHANGES = 500
 #: Longest dpkg status file read (a full desktop's is a few MiB).
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_LIMIT = 64 * 1024 * 1024
+#: At most this many changed packages have their file lists read (to fold their files).
+MAX_PACKAGE_LISTS = 200
 #: Kinds whose running configuration lives in memory, besides their files.
 _DEVICE_KINDS = kinds_offering("device")
 
@@ -187,6 +192,16 @@ def audit_node(lab: Lab, node: NodePlan) -> NodeAudit:
         for c in diff.changes
     ]
     services, files = service_changes(rows)
+    old, new = pair.trees()
+    packages = package_changes(_read(old, DPKG_STATUS), _read(new, DPKG_STATUS))
+    lists = [
+        _read(old if p.change == "removed" else new, package_list_file(p.name))
+        for p in packages[:MAX_PACKAGE_LISTS]
+    ]
+    files, folded = fold_package_files(files, lists)
+    filtered = dict(diff.filtered)
+    if folded:
+        filtered[PACKAGE_FILES] = folded
     note = ""
     if node.kind in _DEVICE_KINDS:
         note = "configuration active en mémoire non auditée (seuls ses fichiers le sont)"
@@ -196,8 +211,8 @@ def audit_node(lab: Lab, node: NodePlan) -> NodeAudit:
         note=note,
         files=group_files(files),
         file_count=len(files),
-        filtered=diff.filtered,
-        packages=package_changes(*_dpkg_status(pair)),
+        filtered=filtered,
+        packages=packages,
         services=services,
         truncated=_truncated_fr(diff.truncated),
         unverified=diff.unverified,
@@ -211,15 +226,12 @@ def _truncated_fr(reason: str) -> str:
     return f"parcours arrêté ({reason})"
 
 
-def _dpkg_status(pair: LayerPair) -> tuple[str, str]:
-    def read(tree: OverlayTree) -> str:
-        try:
-            return tree.read(DPKG_STATUS, DPKG_LIMIT).decode("utf-8", errors="replace")
-        except OSError:
-            return ""  # no dpkg on this node
-
-    old, new = pair.trees()
-    return read(old), read(new)
+def _read(tree: OverlayTree, path: str) -> str:
+    """A dpkg file of the node, read by the host; empty when absent (no dpkg there)."""
+    try:
+        return tree.read(path, DPKG_LIMIT).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
+        return ""
 
 
 def audit_directory(
