@@ -56,7 +56,7 @@ def test_the_audit_lists_what_changed_and_only_that(labs: list[str], tmp_path: P
     # The candidate, as root: collateral changes on pc1 and in the directory, and the fix.
     tai("exec", lab, "pc1", "--", "sh", "-c", "echo 'audit=1' > /etc/audit-proof.conf")
     tai("exec", lab, "pc1", "--", "dpkg", "--purge", "--force-depends", "nano")
-    tai("exec", lab, "pc1", "--", "systemctl", "disable", "cron")
+    tai("exec", lab, "pc1", "--", "systemctl", "disable", "--now", "cron")
     tai("exec", lab, "dc1", "--", "samba-tool", "user", "create", "intrus", "Intrus-2026xy")
     tai("exec", lab, "dc1", "--", "samba-tool", "group", "delete", "Direction")
     tai("exec", lab, "dc1", "--", "samba-tool", "user", "unlock", login)
@@ -70,7 +70,10 @@ def test_the_audit_lists_what_changed_and_only_that(labs: list[str], tmp_path: P
     assert "/usr/bin/nano" not in changed
     assert pc1["filtered"]["fichiers des paquets (voir paquets)"] > 0
     assert {(p["name"], p["change"]) for p in pc1["packages"]} == {("nano", "removed")}
-    assert ("cron.service", "disabled") in {(s["unit"], s["change"]) for s in pc1["services"]}
+    assert {(s["unit"], s["change"]) for s in pc1["services"]} == {
+        ("cron.service", "disabled"),
+        ("cron.service", "stopped"),
+    }
     assert nodes(report)["box"]["files"] == []  # untouched nodes stay empty
     objects = {(c["name"], c["change"]): c for c in report["changes"]["directory"][0]["changes"]}
     assert not objects[("intrus", "created")]["expected"]

@@ -33,11 +33,13 @@ from tai_labs.grading.audit import (
     noise_label,
     package_changes,
     package_list_file,
+    running_changes,
     service_changes,
 )
 from tai_labs.grading.result import GradeReport
 from tai_labs.lab import audit as lab_audit
 from tai_labs.lab import lifecycle
+from tai_labs.providers.cgroups import running_services
 from tai_labs.providers.overlay_diff import LayerPair, diff_layers
 from tai_labs.providers.rootfs import IdMap
 from tai_labs.reports import grading as render
@@ -288,6 +290,22 @@ def test_created_wants_folders_are_listed_link_by_link(pair: LayerPair) -> None:
     (wants / "evil.timer").symlink_to("/etc/systemd/system/evil.timer")
     found = changes(pair, expand=expands)
     assert "/etc/systemd/system/timers.target.wants/evil.timer" in found
+
+
+def test_running_services_from_the_host_cgroups(tmp_path: Path) -> None:
+    slice_dir = tmp_path / "systemd/tai-labs/lab/lab-pc1/system.slice"
+    put(slice_dir, "cron.service/cgroup.procs", "412\n")
+    put(slice_dir, "ssh.service/cgroup.procs", "")  # stopped: its cgroup stays, empty
+    put(slice_dir, "system-getty.slice/cgroup.procs", "77\n")
+    assert running_services("tai-labs/lab/lab-pc1", tmp_path) == {"cron.service"}
+    assert running_services("tai-labs/lab/gone", tmp_path) is None
+    changes = running_changes(
+        ["cron.service", "ssh.service", "apt-daily.service"], ["cron.service", "dnsmasq.service"]
+    )
+    assert [(c.unit, c.change) for c in changes] == [
+        ("dnsmasq.service", "started"),
+        ("ssh.service", "stopped"),
+    ]
 
 
 def test_files_grouped_by_folder() -> None:

@@ -126,8 +126,12 @@ class ServiceChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     unit: str
-    change: Literal["enabled", "disabled", "masked", "unmasked"]
-    where: str = Field(default="", description="the .wants/.requires folder, or the mask")
+    change: Literal["enabled", "disabled", "masked", "unmasked", "started", "stopped"]
+    where: str = Field(
+        default="",
+        description="the .wants/.requires folder, the mask, or 'cgroup' for a service "
+        "running now and not at exam start (started) or the other way round (stopped)",
+    )
 
 
 class NodeAudit(BaseModel):
@@ -309,6 +313,30 @@ def fold_package_files(
     owned = {line.strip() for text in lists for line in text.splitlines() if line.startswith("/")}
     kept = [r for r in rows if r.path not in owned or r.expected]
     return kept, len(rows) - len(kept)
+
+
+#: Services started by timers, that come and go on their own: not listed as started/stopped.
+TRANSIENT_SERVICES = frozenset(
+    {
+        "apt-daily.service",
+        "apt-daily-upgrade.service",
+        "man-db.service",
+        "logrotate.service",
+        "e2scrub_all.service",
+        "e2scrub_reap.service",
+        "fstrim.service",
+        "dpkg-db-backup.service",
+        "systemd-tmpfiles-clean.service",
+    }
+)
+
+
+def running_changes(before: Iterable[str], after: Iterable[str]) -> list[ServiceChange]:
+    """Services running now and not at exam start, and the other way round."""
+    old, new = set(before) - TRANSIENT_SERVICES, set(after) - TRANSIENT_SERVICES
+    changes = [ServiceChange(unit=u, change="started", where="cgroup") for u in new - old]
+    changes += [ServiceChange(unit=u, change="stopped", where="cgroup") for u in old - new]
+    return sorted(changes, key=lambda c: c.unit)
 
 
 #: Where ``systemctl enable``/``mask`` write: links the host reads as files.

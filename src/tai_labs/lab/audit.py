@@ -39,6 +39,7 @@ from tai_labs.grading.audit import (
     noise_label,
     package_changes,
     package_list_file,
+    running_changes,
     service_changes,
 )
 from tai_labs.grading.identity import Identities
@@ -46,6 +47,8 @@ from tai_labs.kinds import kinds_offering
 from tai_labs.lab.plan import NodePlan
 from tai_labs.lab.runtime import Lab
 from tai_labs.private_files import write_private
+from tai_labs.providers import naming
+from tai_labs.providers.cgroups import running_services
 from tai_labs.providers.overlay_diff import diff_layers
 from tai_labs.providers.rootfs import OverlayTree
 from tai_labs.sessions.base import DirectorySession, SessionError
@@ -74,6 +77,8 @@ class AuditBaseline(BaseModel):
     directory: list[DirectoryBaseline] = []
     #: DCs whose directory could not be read at exam start, with the reason.
     unrecorded: dict[str, str] = {}
+    #: Per container node, the services that had a process at exam start (host's cgroups).
+    running: dict[str, list[str]] = {}
 
 
 def _dc_nodes(lab: Lab) -> list[NodePlan]:
@@ -83,6 +88,10 @@ def _dc_nodes(lab: Lab) -> list[NodePlan]:
 def record_audit_baseline(lab: Lab, on_unrecorded: Callable[[str, str], None]) -> AuditBaseline:
     """Record each DC's USN and objects now (at exam start) in the lab's folder."""
     baseline = AuditBaseline()
+    for node in lab.plan.nodes:
+        running = _running(lab, node)
+        if running is not None:
+            baseline.running[node.name] = sorted(running)
     with lab.sessions:
         for node in _dc_nodes(lab):
             try:
@@ -94,6 +103,12 @@ def record_audit_baseline(lab: Lab, on_unrecorded: Callable[[str, str], None]) -
                 on_unrecorded(node.name, exc.message)
     write_private(lab.folder / AUDIT_BASELINE_FILE, baseline.model_dump_json() + "\n")
     return baseline
+
+
+def _running(lab: Lab, node: NodePlan) -> set[str] | None:
+    if node.engine != "container":
+        return None
+    return running_services(naming.cgroup_container_dir(lab.id, node.resource))
 
 
 def _usn(session: DirectorySession) -> int:
@@ -136,7 +151,7 @@ def audit_lab(lab: Lab, identities: Identities | None = None) -> ChangeAudit:
     started = time.monotonic()
     baseline = lab_audit_baseline(lab)
     with ThreadPoolExecutor(max_workers=max(1, len(lab.plan.nodes))) as pool:
-        nodes = list(pool.map(lambda n: audit_node(lab, n), lab.plan.nodes))
+        nodes = list(pool.map(lambda n: audit_node(lab, n, baseline), lab.plan.nodes))
     directory = [audit_directory(lab, node, baseline, identities) for node in _dc_nodes(lab)]
     return ChangeAudit(
         baseline=baseline.recorded if baseline else None,
@@ -154,7 +169,7 @@ def _expected_paths(lab: Lab, node: str) -> set[str]:
     return paths
 
 
-def audit_node(lab: Lab, node: NodePlan) -> NodeAudit:
+def audit_node(lab: Lab, node: NodePlan, baseline: AuditBaseline | None = None) -> NodeAudit:
     started = time.monotonic()
     if node.engine != "container":
         return NodeAudit(
@@ -192,6 +207,9 @@ def audit_node(lab: Lab, node: NodePlan) -> NodeAudit:
         for c in diff.changes
     ]
     services, files = service_changes(rows)
+    running = _running(lab, node)
+    if baseline is not None and node.name in baseline.running and running is not None:
+        services += running_changes(baseline.running[node.name], running)
     old, new = pair.trees()
     packages = package_changes(_read(old, DPKG_STATUS), _read(new, DPKG_STATUS))
     lists = [
