@@ -76,6 +76,7 @@ def pair(tmp_path: Path) -> LayerPair:
     put(lower, "usr/bin/tool", "v1")
     put(lower, "root/.profile", "")
     put(lower, "tmp/.keep", "")
+    put(lower, "var/.keep", "")
     put(lower, "etc/systemd/system/sshd.service", "")
     put(before, "etc/resolv.conf", "nameserver 10.0.0.9\n")  # the fault, in the snapshot
     for base in (before, after):
@@ -182,6 +183,26 @@ def test_the_walk_is_bounded_in_changes_and_time(pair: LayerPair) -> None:
     assert len(capped.changes) == 10 and "more than 10 changes" in capped.truncated
     late = diff_layers(pair, deadline=time.monotonic() - 1)
     assert "time limit" in late.truncated
+
+
+def test_deep_or_wide_folders_stop_the_walk_and_say_so(
+    pair: LayerPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tai_labs.providers import overlay_diff
+
+    deep = pair.after / "etc" / "/".join(["d"] * 60)
+    deep.mkdir(parents=True)
+    (pair.before / "etc" / "/".join(["d"] * 60)).mkdir(parents=True)
+    monkeypatch.setattr(overlay_diff, "MAX_NAMES", 5)
+    for i in range(10):
+        put(pair.after, f"srv/f{i}")
+    put(pair.lowers[0], "srv/.keep")
+    put(pair.after, "var/z-after-both", "still seen")
+    diff = diff_layers(pair)
+    assert any("nested deeper than" in s for s in diff.skipped)
+    assert any(s.startswith("/srv: more than 5 names") for s in diff.skipped)
+    # Neither hides the changes walked after it.
+    assert [c.path for c in diff.changes] == ["/var/z-after-both"]
 
 
 def test_noise_rules_match_whole_segments() -> None:

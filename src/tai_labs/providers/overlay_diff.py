@@ -36,6 +36,10 @@ from tai_labs.providers.rootfs import (
 ChangeKind = Literal["created", "modified", "deleted"]
 #: Largest file whose content is compared; larger ones of equal size are counted unverified.
 HASH_LIMIT = 16 * 1024 * 1024
+#: Deepest folder walked, and most names read from one folder: a node can make more of
+#: either than a grader should read (the report then says the list is incomplete).
+MAX_DEPTH = 48
+MAX_NAMES = 50_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -64,6 +68,8 @@ class LayerDiff:
     truncated: str = ""
     #: Regular files of equal size too large to compare (counted as unchanged).
     unverified: int = 0
+    #: Folders left out, and why (too deep, too many names); the rest was walked.
+    skipped: list[str] = field(default_factory=list)
     scanned: int = 0
 
 
@@ -86,6 +92,10 @@ class LayerPair:
 
 
 class _Stop(Exception):
+    pass
+
+
+class _TooWide(Exception):
     pass
 
 
@@ -143,12 +153,22 @@ class _Walker:
 
     def walk(self, parts: list[str], old_dir: bool, new_dir: bool) -> None:
         """Compare the children of the directory ``parts`` (a directory in the trees said)."""
-        names = _names(self.pair.before, parts) | _names(self.pair.after, parts)
-        # Below a directory an upper layer made opaque, the image's entries are gone from
-        # that tree (or, in the other tree, still there): both sides must be listed.
-        if _opaque(self.pair.before, parts) or _opaque(self.pair.after, parts):
-            for lower in self.pair.lowers:
-                names |= _names(lower, parts)
+        # A folder too deep or too wide is left out (and said so), not the rest of the walk:
+        # a node cannot hide its other changes behind one.
+        where = "/" + "/".join(parts)
+        if len(parts) >= MAX_DEPTH:
+            self.result.skipped.append(f"{where}: folders nested deeper than {MAX_DEPTH}")
+            return
+        try:
+            names = _names(self.pair.before, parts) | _names(self.pair.after, parts)
+            # Below a directory an upper layer made opaque, the image's entries are gone
+            # from that tree (or, in the other tree, still there): both sides are listed.
+            if _opaque(self.pair.before, parts) or _opaque(self.pair.after, parts):
+                for lower in self.pair.lowers:
+                    names |= _names(lower, parts)
+        except _TooWide:
+            self.result.skipped.append(f"{where}: more than {MAX_NAMES} names")
+            return
         for name in sorted(names):
             if not parts and name in NOT_ON_DISK:
                 continue
@@ -232,7 +252,7 @@ class _Walker:
     def count(self, parts: list[str]) -> int:
         """Entries below a created directory (bounded by the deadline)."""
         total = 0
-        for _ in _iter_tree(self.pair.after, parts):
+        for _ in _iter_tree(self.pair.after, parts, MAX_DEPTH - len(parts)):
             self.tick()
             total += 1
         return total
@@ -268,8 +288,14 @@ def _names(layer: Path, parts: list[str]) -> set[str]:
     fd = _open_dir(layer, parts)
     if fd is None:
         return set()
+    names: set[str] = set()
     try:
-        return set(os.listdir(fd))
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                names.add(entry.name)
+                if len(names) > MAX_NAMES:
+                    raise _TooWide
+        return names
     finally:
         os.close(fd)
 
@@ -290,9 +316,10 @@ def _opaque(layer: Path, parts: list[str]) -> bool:
         os.close(fd)
 
 
-def _iter_tree(layer: Path, parts: list[str]) -> Iterator[str]:
-    """Every entry below the directory ``parts`` of one layer, links not followed."""
-    fd = _open_dir(layer, parts)
+def _iter_tree(layer: Path, parts: list[str], depth: int) -> Iterator[str]:
+    """Every entry below the directory ``parts`` of one layer, links not followed, down to
+    ``depth`` levels."""
+    fd = _open_dir(layer, parts) if depth > 0 else None
     if fd is None:
         return
     try:
@@ -304,6 +331,6 @@ def _iter_tree(layer: Path, parts: list[str]) -> Iterator[str]:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                yield from _iter_tree(layer, [*parts, name])
+                yield from _iter_tree(layer, [*parts, name], depth - 1)
     finally:
         os.close(fd)
