@@ -272,7 +272,7 @@ def test_files_of_changed_packages_are_folded_into_the_package() -> None:
         row("/etc/nanorc", "modified", "regular file"),
         row("/etc/hosts", "modified", "regular file"),
     ]
-    nano_list = "/.\n/usr\n/usr/bin\n/usr/bin/nano\n/usr/share/doc/nano\n"
+    nano_list = "/.\n/bin\n/bin/nano\n/usr\n/usr/share/doc/nano\n"  # merged /usr
     kept, folded = fold_package_files(rows, [nano_list])
     assert [r.path for r in kept] == ["/etc/nanorc", "/etc/hosts"] and folded == 2
     assert package_list_file("libc6:amd64") == "/var/lib/dpkg/info/libc6:amd64.list"

@@ -297,6 +297,10 @@ def package_changes(before: str, after: str) -> list[PackageChange]:
 PACKAGE_FILES = "fichiers des paquets (voir paquets)"
 
 
+#: Top folders that Debian's merged /usr makes links into /usr.
+MERGED_USR = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32"})
+
+
 def package_list_file(name: str) -> str:
     """dpkg's list of the files a package installed (``name`` may be ``name:arch``)."""
     return f"/var/lib/dpkg/info/{name}.list"
@@ -311,6 +315,8 @@ def fold_package_files(
     would bury the one change the candidate made by hand beside it.
     """
     owned = {line.strip() for text in lists for line in text.splitlines() if line.startswith("/")}
+    # Merged /usr: dpkg lists /bin/nano, the file is at /usr/bin/nano (/bin is a link).
+    owned |= {"/usr" + p for p in owned if p.split("/")[1] in MERGED_USR}
     kept = [r for r in rows if r.path not in owned or r.expected]
     return kept, len(rows) - len(kept)
 
