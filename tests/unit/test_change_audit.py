@@ -24,6 +24,7 @@ from tai_labs.grading.audit import (
     NodeAudit,
     baseline_object,
     check_paths,
+    command_paths,
     directory_changes,
     expands,
     fold_package_files,
@@ -225,6 +226,24 @@ def test_expected_paths_from_the_check_params() -> None:
     assert is_expected("/srv/partages", targets)  # the folder created to hold it
     assert is_expected("/etc/hosts", targets)
     assert not is_expected("/etc/hosts.allow", targets)
+
+
+def test_paths_the_evidence_read_are_expected_exactly() -> None:
+    read = command_paths(
+        [
+            ("pc1", "cat /etc/ssh/sshd_config"),
+            ("pc1", "stat -c '%a %U' /srv/partages/compta"),
+            ("pc1", "/usr/sbin/nft -j list ruleset"),  # the program is not a file judged
+            ("pc1", "cat /proc/net/route"),
+            ("dc1", "cat /etc/samba/smb.conf '"),  # unbalanced quote: split on spaces
+        ]
+    )
+    assert read == {
+        "pc1": {"/etc/ssh/sshd_config", "/srv/partages/compta"},
+        "dc1": {"/etc/samba/smb.conf"},
+    }
+    assert is_expected("/etc/ssh/sshd_config", [], read["pc1"])
+    assert not is_expected("/srv/partages/compta/other", [], read["pc1"])
 
 
 STATUS = """Package: nano

@@ -13,7 +13,8 @@ systemd enablement links); ``lab.audit`` reads the lab and fills it.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -233,9 +234,11 @@ def group_files(rows: Iterable[FileChangeRow]) -> list[FileGroup]:
     ]
 
 
-def is_expected(path: str, targets: Iterable[str]) -> bool:
-    """Whether ``path`` is one a check is about: the path itself, below it, or a folder
-    created to hold it."""
+def is_expected(path: str, targets: Iterable[str], exact: Collection[str] = ()) -> bool:
+    """Whether ``path`` is one a check is about: one of ``targets``, below it, or a folder
+    created to hold it; or one of ``exact`` (the files a check read: only those)."""
+    if path in exact:
+        return True
     for target in targets:
         target = target.rstrip("/") or "/"
         if path == target or path.startswith(target + "/") or target.startswith(path + "/"):
@@ -255,6 +258,25 @@ def check_paths(params: object) -> set[str]:
     elif isinstance(params, (list, tuple)):
         for value in params:
             found |= check_paths(value)
+    return found
+
+
+#: Node folders whose paths in a command are not files the check judged.
+_NOT_FILES = ("/proc", "/sys", "/dev", "/run", "/tmp")
+
+
+def command_paths(commands: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """Per node, the absolute paths the checks' evidence commands read (``cat /etc/x``,
+    ``stat … /srv/y``): the program itself (the first word) and kernel file systems aside."""
+    found: dict[str, set[str]] = {}
+    for node, command in commands:
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = command.split()
+        for word in words[1:]:
+            if word.startswith("/") and not word.startswith(_NOT_FILES):
+                found.setdefault(node, set()).add(word.rstrip("/") or "/")
     return found
 
 

@@ -15,7 +15,7 @@ The baseline file is the host's record, owner-only in the lab's folder like the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -31,6 +31,7 @@ from tai_labs.grading.audit import (
     NodeAudit,
     baseline_object,
     check_paths,
+    command_paths,
     directory_changes,
     expands,
     fold_package_files,
@@ -51,6 +52,7 @@ from tai_labs.providers import naming
 from tai_labs.providers.cgroups import running_services
 from tai_labs.providers.overlay_diff import diff_layers
 from tai_labs.providers.rootfs import OverlayTree
+from tai_labs.scenario.model import Step
 from tai_labs.sessions.base import DirectorySession, SessionError
 
 #: The snapshot the audit compares with: ``lifecycle.EXAM_START`` (a unit test keeps them
@@ -149,12 +151,24 @@ def lab_audit_baseline(lab: Lab) -> AuditBaseline | None:
 # -- auditing ----------------------------------------------------------------------------------
 
 
-def audit_lab(lab: Lab, identities: Identities | None = None) -> ChangeAudit:
-    """What changed in the lab since exam start (the lab's sessions must be open)."""
+def audit_lab(
+    lab: Lab,
+    identities: Identities | None = None,
+    evidence: Iterable[tuple[str, str]] = (),
+) -> ChangeAudit:
+    """What changed in the lab since exam start (the lab's sessions must be open).
+
+    ``evidence``: (node, command) of the grade's evidence; the files it read are expected
+    changes, as are the paths the checks and the reference solutions name."""
     started = time.monotonic()
     baseline = lab_audit_baseline(lab)
+    read = command_paths(evidence)
+
+    def one(node: NodePlan) -> NodeAudit:
+        return _node_or_error(lab, node, baseline, read.get(node.name, set()))
+
     with ThreadPoolExecutor(max_workers=max(1, len(lab.plan.nodes))) as pool:
-        nodes = list(pool.map(lambda n: _node_or_error(lab, n, baseline), lab.plan.nodes))
+        nodes = list(pool.map(one, lab.plan.nodes))
     directory = [_directory_or_error(lab, node, baseline, identities) for node in _dc_nodes(lab)]
     return ChangeAudit(
         baseline=baseline.recorded if baseline else None,
@@ -167,9 +181,11 @@ def audit_lab(lab: Lab, identities: Identities | None = None) -> ChangeAudit:
 # The audit informs the jury: whatever a node holds, it never breaks the grade it is part of.
 
 
-def _node_or_error(lab: Lab, node: NodePlan, baseline: AuditBaseline | None) -> NodeAudit:
+def _node_or_error(
+    lab: Lab, node: NodePlan, baseline: AuditBaseline | None, read: set[str]
+) -> NodeAudit:
     try:
-        return audit_node(lab, node, baseline)
+        return audit_node(lab, node, baseline, read)
     except Exception as exc:  # reported in the audit, see above
         return NodeAudit(node=node.name, audited=False, reason=f"erreur de lecture : {exc!r}")
 
@@ -183,15 +199,31 @@ def _directory_or_error(
         return DirectoryAudit(node=node.name, audited=False, reason=f"erreur : {exc!r}")
 
 
+def _solution_steps(lab: Lab) -> list[Step]:
+    """The steps of the reference and alternative solutions (not the wrong ones)."""
+    solution = lab.loaded.scenario.solution
+    return [*solution.steps, *(s for alt in solution.alternatives for s in alt.steps)]
+
+
 def _expected_paths(lab: Lab, node: str) -> set[str]:
+    """Paths the checks on ``node`` name, and those its solutions' steps write."""
     paths: set[str] = set()
     for check in lab.loaded.scenario.checks:
         if node in check.targets:
             paths |= check_paths(check.params)
+    for step in _solution_steps(lab):
+        if step.target == node:
+            paths |= check_paths(step.params)
     return paths
 
 
-def audit_node(lab: Lab, node: NodePlan, baseline: AuditBaseline | None = None) -> NodeAudit:
+def audit_node(
+    lab: Lab,
+    node: NodePlan,
+    baseline: AuditBaseline | None = None,
+    read: set[str] | None = None,
+) -> NodeAudit:
+    """``read``: the files the grade's evidence read on the node (expected changes)."""
     started = time.monotonic()
     if node.engine != "container":
         return NodeAudit(
@@ -224,7 +256,7 @@ def audit_node(lab: Lab, node: NodePlan, baseline: AuditBaseline | None = None) 
             detail=c.detail,
             entries=c.entries,
             target=c.target,
-            expected=is_expected(c.path, expected),
+            expected=is_expected(c.path, expected, read or set()),
         )
         for c in diff.changes
     ]
@@ -287,6 +319,9 @@ def audit_directory(
         return DirectoryAudit(node=node.name, audited=False, reason=why)
     guids: set[str] = set()
     names: set[str] = set()
+    for step in _solution_steps(lab):
+        if step.target == node.name:
+            names |= _strings(step.params)
     for check in lab.loaded.scenario.checks:
         if node.name in check.targets:
             names |= _strings(check.params)

@@ -94,6 +94,7 @@ def grade_lab(
             on_result=on_result,
         )
         if audit:
-            report = report.model_copy(update={"changes": audit_lab(lab, identities)})
+            read = [(e.node, e.command) for c in report.checks for e in c.evidence]
+            report = report.model_copy(update={"changes": audit_lab(lab, identities, read)})
     record_grade(lab, report)
     return report
