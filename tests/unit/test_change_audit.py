@@ -214,6 +214,7 @@ def test_noise_rules_match_whole_segments() -> None:
     assert noise_label("/var/lib/samba/private/sam.ldb.d/x.ldb") is not None
     assert noise_label("/var/lib/samba/sysvol/dom/Policies/x/GPT.INI") is None  # GPOs listed
     assert noise_label("/etc/passwd") is None
+    assert noise_label("/etc/group-") == "copies des comptes"
     for rule in NOISE:
         assert rule.pattern.startswith("/") and rule.label and rule.why
 

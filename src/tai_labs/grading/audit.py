@@ -75,6 +75,13 @@ NOISE: tuple[NoiseRule, ...] = (
     NoiseRule("/var/lib/samba/*.tdb", "état de Samba", "Samba's runtime databases"),
     NoiseRule("/var/lib/samba/private/*.tdb", "état de Samba", "Samba's runtime databases"),
     NoiseRule("/var/lib/samba/lock", "état de Samba", "Samba's lock databases"),
+    # The account tools' backup copies: the change shows on the file itself.
+    NoiseRule("/etc/passwd-", "copies des comptes", "useradd/vipw's backup of /etc/passwd"),
+    NoiseRule("/etc/shadow-", "copies des comptes", "the backup of /etc/shadow"),
+    NoiseRule("/etc/group-", "copies des comptes", "the backup of /etc/group"),
+    NoiseRule("/etc/gshadow-", "copies des comptes", "the backup of /etc/gshadow"),
+    NoiseRule("/etc/subuid-", "copies des comptes", "the backup of /etc/subuid"),
+    NoiseRule("/etc/subgid-", "copies des comptes", "the backup of /etc/subgid"),
     NoiseRule("/root/.bash_history", "historique du shell", "the candidate's own typing"),
     NoiseRule("/home/*/.bash_history", "historique du shell", "users' own typing"),
     NoiseRule("/root/.cache", "caches", "per-user caches"),
