@@ -529,3 +529,42 @@ def report() -> GradeReport:
         points=2,
         max_points=2,
     )
+
+
+def test_vm_nodes_are_not_audited_and_say_why() -> None:
+    from types import SimpleNamespace
+
+    vm = SimpleNamespace(name="win1", engine="vm")
+    found = lab_audit.audit_node(SimpleNamespace(), vm)  # type: ignore[arg-type]
+    assert not found.audited and found.reason.startswith("machine virtuelle")
+
+
+def test_an_audit_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    def broken(*args: object) -> NodeAudit:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(lab_audit, "audit_node", broken)
+    node = SimpleNamespace(name="pc1", engine="container")
+    found = lab_audit._node_or_error(SimpleNamespace(), node, None, set())  # type: ignore[arg-type]
+    assert not found.audited and "I/O error" in found.reason
+
+
+def test_the_baseline_file_is_private_and_checked(tmp_path: Path) -> None:
+    import contextlib
+    from types import SimpleNamespace
+
+    from tai_labs.errors import TaiLabsError
+
+    lab = SimpleNamespace(
+        folder=tmp_path, id="lab", plan=SimpleNamespace(nodes=[]), sessions=contextlib.nullcontext()
+    )
+    assert lab_audit.lab_audit_baseline(lab) is None  # type: ignore[arg-type]  # older lab
+    lab_audit.record_audit_baseline(lab, lambda node, why: None)  # type: ignore[arg-type]
+    path = tmp_path / lab_audit.AUDIT_BASELINE_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert lab_audit.lab_audit_baseline(lab) is not None  # type: ignore[arg-type]
+    (tmp_path / lab_audit.AUDIT_BASELINE_FILE).write_text('{"directory": 3}')
+    with pytest.raises(TaiLabsError, match="does not read"):
+        lab_audit.lab_audit_baseline(lab)  # type: ignore[arg-type]
