@@ -31,6 +31,7 @@ from tai_labs.grading.audit import (
     group_files,
     installed_packages,
     is_expected,
+    mark_services,
     noise_label,
     package_changes,
     package_list_file,
@@ -347,6 +348,12 @@ def test_running_services_from_the_host_cgroups(tmp_path: Path) -> None:
         ("dnsmasq.service", "started"),
         ("ssh.service", "stopped"),
     ]
+
+
+def test_services_the_scenario_names_are_expected() -> None:
+    changes = running_changes(["ssh.service"], ["dnsmasq.service"])
+    marked = {c.unit: c.expected for c in mark_services(changes, {"ssh", "Comptabilite"})}
+    assert marked == {"ssh.service": True, "dnsmasq.service": False}
 
 
 def test_files_grouped_by_folder() -> None:

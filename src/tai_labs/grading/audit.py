@@ -140,6 +140,7 @@ class ServiceChange(BaseModel):
         description="the .wants/.requires folder, the mask, or 'cgroup' for a service "
         "running now and not at exam start (started) or the other way round (stopped)",
     )
+    expected: bool = Field(default=False, description="a service the scenario names")
 
 
 class NodeAudit(BaseModel):
@@ -364,6 +365,19 @@ TRANSIENT_SERVICES = frozenset(
         "systemd-tmpfiles-clean.service",
     }
 )
+
+
+def mark_services(changes: Iterable[ServiceChange], names: Collection[str]) -> list[ServiceChange]:
+    """Services the scenario names (``ssh`` or ``ssh.service``) marked expected."""
+    wanted = {n.lower() for n in names}
+    return [
+        c.model_copy(
+            update={
+                "expected": c.unit.lower() in wanted or c.unit.lower().rsplit(".", 1)[0] in wanted
+            }
+        )
+        for c in changes
+    ]
 
 
 def running_changes(before: Iterable[str], after: Iterable[str]) -> list[ServiceChange]:

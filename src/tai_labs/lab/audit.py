@@ -37,6 +37,7 @@ from tai_labs.grading.audit import (
     fold_package_files,
     group_files,
     is_expected,
+    mark_services,
     noise_label,
     package_changes,
     package_list_file,
@@ -264,6 +265,7 @@ def audit_node(
     running = _running(lab, node)
     if baseline is not None and node.name in baseline.running and running is not None:
         services += running_changes(baseline.running[node.name], running)
+    services = mark_services(services, _names_for(lab, node.name))
     old, new = pair.trees()
     packages = package_changes(_read(old, DPKG_STATUS), _read(new, DPKG_STATUS))
     lists = [
@@ -317,17 +319,11 @@ def audit_directory(
             "aucun état de l'annuaire enregistré au début de l'épreuve (lab plus ancien)"
         )
         return DirectoryAudit(node=node.name, audited=False, reason=why)
+    names = _names_for(lab, node.name)
     guids: set[str] = set()
-    names: set[str] = set()
-    for step in _solution_steps(lab):
-        if step.target == node.name:
-            names |= _strings(step.params)
-    for check in lab.loaded.scenario.checks:
-        if node.name in check.targets:
-            names |= _strings(check.params)
-        if identities is not None:
-            for found in identities.checks.get(check.id, {}).values():
-                guids |= set(found.values())
+    for by_node in (identities.checks if identities else {}).values():
+        for found in by_node.values():
+            guids |= set(found.values())
     try:
         session: DirectorySession = lab.sessions.get(node.name, "directory")
         since = f"(uSNChanged>={recorded.usn + 1})"
@@ -360,6 +356,18 @@ def audit_directory(
         changes=changes,
         truncated=truncated,
     )
+
+
+def _names_for(lab: Lab, node: str) -> set[str]:
+    """Every plain string the checks and solution steps on ``node`` name."""
+    names: set[str] = set()
+    for step in _solution_steps(lab):
+        if step.target == node:
+            names |= _strings(step.params)
+    for check in lab.loaded.scenario.checks:
+        if node in check.targets:
+            names |= _strings(check.params)
+    return names
 
 
 def _strings(params: object) -> set[str]:
