@@ -538,6 +538,20 @@ def report() -> GradeReport:
     )
 
 
+def test_why_a_list_is_incomplete_reads_in_french(pair: LayerPair) -> None:
+    for i in range(5):
+        put(pair.after, f"etc/f{i}", "x")
+    capped = diff_layers(pair, max_changes=3)
+    assert lab_audit._truncated_fr(capped.truncated) == "parcours arrêté après 3 modifications"
+    assert lab_audit._truncated_fr("/srv: more than 50000 names") == (
+        "/srv non parcouru (plus de 50000 entrées)"
+    )
+    assert lab_audit._truncated_fr("/a/b: folders nested deeper than 48") == (
+        "/a/b non parcouru (plus de 48 niveaux)"
+    )
+    assert lab_audit._truncated_fr("time limit reached after 9 paths").startswith("temps limite")
+
+
 def test_vm_nodes_are_not_audited_and_say_why() -> None:
     from types import SimpleNamespace
 

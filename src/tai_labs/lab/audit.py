@@ -14,6 +14,7 @@ The baseline file is the host's record, owner-only in the lab's folder like the 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -288,16 +289,32 @@ def audit_node(
         filtered=filtered,
         packages=packages,
         services=services,
-        truncated=_truncated_fr("; ".join(filter(None, [diff.truncated, *diff.skipped]))),
+        truncated="; ".join(
+            _truncated_fr(r) for r in filter(None, [diff.truncated, *diff.skipped])
+        ),
         unverified=diff.unverified,
         seconds=round(time.monotonic() - started, 3),
     )
 
 
+#: The walk's reasons for stopping or skipping (providers.overlay_diff), for the jury.
+_TRUNCATED_FR = (
+    (re.compile(r"more than (\d+) changes"), "parcours arrêté après {0} modifications"),
+    (re.compile(r"time limit reached after (\d+) paths"), "temps limite atteint après {0} chemins"),
+    (
+        re.compile(r"(.*): folders nested deeper than (\d+)"),
+        "{0} non parcouru (plus de {1} niveaux)",
+    ),
+    (re.compile(r"(.*): more than (\d+) names"), "{0} non parcouru (plus de {1} entrées)"),
+)
+
+
 def _truncated_fr(reason: str) -> str:
-    if not reason:
-        return ""
-    return f"parcours arrêté ({reason})"
+    for pattern, french in _TRUNCATED_FR:
+        found = pattern.fullmatch(reason)
+        if found:
+            return french.format(*found.groups())
+    return f"parcours incomplet ({reason})"
 
 
 def _read(tree: OverlayTree, path: str) -> str:
