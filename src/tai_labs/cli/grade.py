@@ -82,6 +82,16 @@ def _table(report: GradeReport) -> None:
                 proof,
             )
         console.print(table)
+    if report.changes is not None:
+        _changes(report)
+
+
+def _changes(report: GradeReport) -> None:
+    """The change audit, short: one line per node; the reports (json, html) list it all."""
+    assert report.changes is not None
+    console.print(markup("[bold]Modifications constatées[/bold] (non notées, pour le jury)"))
+    for line in report.changes.summary_fr():
+        console.print(Text(f"  {line}"))
 
 
 def grade(
@@ -108,6 +118,13 @@ def grade(
             "whose persistent checks then say their persistence was not verified.",
         ),
     ] = True,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit/--no-audit",
+            help="List what else changed since exam start (never scored).",
+        ),
+    ] = True,
 ) -> None:
     """Grade a lab by looking at its real end state, and report against the referential.
 
@@ -127,7 +144,12 @@ def grade(
         err_console.print(styled(f"{result.verdict.value:7}", style) + f" {result.id}")
 
     report = grade_lab_restarting(
-        lab_id, restart=restart, only=only or (), threshold=threshold, on_result=progress
+        lab_id,
+        restart=restart,
+        only=only or (),
+        threshold=threshold,
+        on_result=progress,
+        audit=audit,
     )
     if report.restart is not None and (fmt is not Format.TABLE or output is not None):
         for check in report.checks:

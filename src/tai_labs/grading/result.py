@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tai_labs.grading.audit import ChangeAudit
 from tai_labs.grading.model import Verdict
 
 REPORT_SCHEMA_VERSION = 1
@@ -116,6 +117,9 @@ class GradeReport(BaseModel):
     restart: RestartPhase | None = Field(
         default=None, description="the restart phase (persistent checks); none: no such check"
     )
+    #: What else changed since exam start ("modifications constatées"), for the jury only:
+    #: never scored. None when not audited (selftest, or `grade --no-audit`).
+    changes: ChangeAudit | None = None
 
     @property
     def seconds(self) -> float:

@@ -16,6 +16,7 @@ from tai_labs.errors import TaiLabsError
 from tai_labs.grading.identity import Identities, record_identities
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.grading.runner import grade
+from tai_labs.lab.audit import audit_lab
 from tai_labs.lab.runtime import Lab, open_lab
 from tai_labs.private_files import private_folder, write_private
 
@@ -72,9 +73,13 @@ def grade_lab(
     only: Sequence[str] = (),
     threshold: float = 0.5,
     on_result: Callable[[CheckResult], None] | None = None,
+    audit: bool = True,
 ) -> GradeReport:
-    """Grade a lab by looking at its real end state; the report is also kept in its history."""
+    """Grade a lab by looking at its real end state; the report is also kept in its history.
+
+    ``audit``: also list what else changed since exam start (``lab.audit``; never scored)."""
     lab = open_lab(lab_id)
+    identities = lab_identities(lab)
     with lab.sessions:
         report = grade(
             lab.loaded.scenario,
@@ -85,8 +90,11 @@ def grade_lab(
             only=only,
             threshold=threshold,
             exam_started=exam_start(lab),
-            identities=lab_identities(lab),
+            identities=identities,
             on_result=on_result,
         )
+        if audit:
+            read = [(e.node, e.command) for c in report.checks for e in c.evidence]
+            report = report.model_copy(update={"changes": audit_lab(lab, identities, read)})
     record_grade(lab, report)
     return report

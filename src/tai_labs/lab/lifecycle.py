@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from tai_labs.actions.base import run_step
 from tai_labs.errors import TaiLabsError
+from tai_labs.lab.audit import record_audit_baseline
 from tai_labs.lab.grading import record_lab_identities
 from tai_labs.lab.plan import NodePlan
 from tai_labs.lab.readiness import up_blockers
@@ -267,6 +268,12 @@ def step_identities(lab: Lab, report: Reporter) -> None:
     record = record_lab_identities(lab, unrecorded)
     count = sum(len(ids) for nodes in record.checks.values() for ids in nodes.values())
     report(Event("identities", f"{count} recorded for {len(record.checks)} checks"))
+    # The change audit's baseline of the directory (its files are the snapshot's).
+    baseline = record_audit_baseline(lab, unrecorded)
+    for dc in baseline.directory:
+        report(
+            Event("identities", f"directory at USN {dc.usn}: {len(dc.objects)} objects", dc.node)
+        )
 
 
 def step_snapshot(lab: Lab, report: Reporter) -> None:

@@ -150,10 +150,12 @@ def grade_lab_restarting(
     only: Sequence[str] = (),
     threshold: float = 0.5,
     on_result: Callable[[CheckResult], None] | None = None,
+    audit: bool = True,
 ) -> GradeReport:
-    """`tai-labs grade`: grade the end state, then (``restart``) the restart phase; the
-    complete report replaces the first one in the lab's grade history."""
-    report = grade_lab(lab_id, only=only, threshold=threshold, on_result=on_result)
+    """`tai-labs grade`: grade the end state (with the change audit unless ``audit`` is
+    off), then (``restart``) the restart phase; the complete report replaces the first one
+    in the lab's grade history."""
+    report = grade_lab(lab_id, only=only, threshold=threshold, on_result=on_result, audit=audit)
     lab = open_lab(lab_id)
     if not any(c.persistent for c in report.checks):
         return report

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tai_labs.plugins import ENGINES_GROUP, EngineTraits, Registry
+from tai_labs.providers.overlay_diff import LayerPair
 from tai_labs.providers.rootfs import OverlayTree
 
 _MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -281,6 +282,11 @@ class Engine(EngineTraits, ABC):
         """The running node's files and namespaces as the host reads them; None where this
         engine gives no such view (a VM's disk is the guest kernel's business)."""
         return None
+
+    def snapshot_layers(self, node: str, name: str) -> LayerPair | str:
+        """The node's writable layer as snapshot ``name`` kept it and as it is now, over its
+        image (``providers.overlay_diff``); else why not (a VM's disk is the guest's)."""
+        return f"the {self.name} engine keeps no host-readable layer of its nodes"
 
     @abstractmethod
     def stop(self, node: str, *, timeout: float = 20.0) -> None:

@@ -155,3 +155,37 @@ def _innermost_pid(host_pid: int) -> int | None:
         if line.startswith("NSpid:"):
             return int(line.split()[-1])
     return host_pid
+
+
+#: At most this many services are listed per node (a node could make thousands of dirs).
+MAX_SERVICES = 500
+
+
+def running_services(container_dir: str, root: Path = Path("/sys/fs/cgroup")) -> set[str] | None:
+    """The node's services that have a process now, read from the host's hierarchy: each
+    ``system.slice/<unit>.service`` whose ``cgroup.procs`` (written by the kernel) is not
+    empty. None when the node's cgroups are not there (stopped, or another layout).
+
+    The node's root can make such a dir and put a process in it (a service seems to run),
+    but cannot make a service that runs look stopped without stopping it.
+    """
+    for hierarchy in ("systemd", "unified", ""):
+        slice_dir = root / hierarchy / container_dir / "system.slice"
+        if slice_dir.is_dir():
+            break
+    else:
+        return None
+    found: set[str] = set()
+    for entry in sorted(os.listdir(slice_dir))[: MAX_SERVICES * 4]:
+        if not entry.endswith(".service") or not _CGROUP_NAME.fullmatch(entry):
+            continue
+        try:
+            fd = os.open(slice_dir / entry / "cgroup.procs", os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as fh:
+            if fh.read(64).strip():
+                found.add(entry)
+        if len(found) >= MAX_SERVICES:
+            break
+    return found

@@ -25,6 +25,7 @@ from tai_labs.providers.base import (
     NodeState,
 )
 from tai_labs.providers.errors import NodeNotFoundError
+from tai_labs.providers.overlay_diff import LayerPair
 
 
 class LabEngine(Engine):
@@ -91,6 +92,9 @@ class LabEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return self._for(node).list_snapshots(node)
+
+    def snapshot_layers(self, node: str, name: str) -> LayerPair | str:
+        return self._for(node).snapshot_layers(node, name)
 
     def host_view(self, node: str) -> HostView | None:
         return self._for(node).host_view(node)

@@ -48,8 +48,10 @@ from tai_labs.providers.hostcmd import require_root, require_tools, run
 from tai_labs.providers.keys import generate_ed25519
 from tai_labs.providers.lxc_config import NodeLayout, render_config
 from tai_labs.providers.mounts import safe_rmtree, unmount_tree
+from tai_labs.providers.overlay_diff import LayerPair
 from tai_labs.providers.reaper import become_subreaper, reap_orphans
 from tai_labs.providers.rootfs import (
+    IDENTITY,
     IdMap,
     OverlayTree,
     UnsupportedOverlay,
@@ -387,6 +389,26 @@ class LxcEngine(Engine):
             return None  # it stopped in between
         cgroup_dir = naming.cgroup_container_dir(self.lab_id, node)
         return HostView(OverlayTree(layers, uids, gids), pid, cgroup_dir)
+
+    def snapshot_layers(self, node: str, name: str) -> LayerPair | str:
+        """The upper layer kept by snapshot ``name`` and the current one, over the layers
+        the node's config mounts (the host's own records, as ``host_view``)."""
+        layout = self._existing(node)
+        check_snapshot_name(name)
+        snap = layout.snapshots / name
+        if not snap.is_dir():
+            return f"no {name} snapshot of this node"
+        if any(_overlay_parameter(p) for p in ("metacopy", "redirect_dir")):
+            return "overlayfs may write metacopy or redirect entries here"
+        try:
+            layers = _rootfs_layers(layout.config.read_text())
+        except EngineError as exc:
+            return exc.message
+        if layers is None or len(layers) < 2:
+            return "its root is not mounted (the node is stopped)"
+        idmap = self.idmap(node)
+        ids = IDENTITY if idmap is None else IdMap(((0, idmap.base, idmap.size),))
+        return LayerPair(snap, layers[0], tuple(layers[1:]), ids, ids)
 
     def console(self, node: str) -> int:
         self._existing(node)

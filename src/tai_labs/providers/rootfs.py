@@ -192,6 +192,13 @@ class OverlayTree:
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def readlink(self, path: str) -> str:
+        """The target of the symbolic link at ``path`` (the final link is not followed)."""
+        layer, parts, st = self._resolve(path, follow=False)
+        if not stat.S_ISLNK(st.st_mode) or not parts:
+            raise _oserror(errno.EINVAL, path)
+        return self._readlink(layer, parts)
+
     # -- resolution ------------------------------------------------------------------------
 
     def _open(self, path: str) -> BinaryIO:

@@ -9,6 +9,7 @@ from datetime import datetime
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import CheckResult, GradeReport
@@ -107,8 +108,14 @@ def to_html(report: GradeReport) -> str:
     exam = None
     if report.exam_started is not None:
         exam = _fr_duration((report.started - report.exam_started).total_seconds())
+    changes = ""
+    if report.changes is not None:
+        folder = resources.files("tai_labs.reports").joinpath("templates")
+        source = folder.joinpath("changes.html.j2").read_text("utf-8")
+        changes = Markup(env.from_string(source).render(a=report.changes))
     return env.from_string(text).render(
         r=report,
+        changes_html=changes,
         Verdict=Verdict,
         duration=_fr_duration(report.seconds),
         exam_duration=exam,

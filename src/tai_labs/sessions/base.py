@@ -121,6 +121,12 @@ class DirectorySession(ABC):
     ) -> list[DirectoryEntry]:
         """Search; filter values must be escaped by the caller with ``escape_filter``."""
 
+    def search_deleted(
+        self, base: str, ldap_filter: str, attributes: Sequence[str], *, timeout: float = 15.0
+    ) -> list[DirectoryEntry]:
+        """Search deleted objects (tombstones) too; only a session that can ask for them."""
+        raise SessionError(f"{type(self).__name__} cannot see deleted objects")
+
     @abstractmethod
     def bind_as(self, user: str, password: str, *, timeout: float = 10.0) -> tuple[bool, str]:
         """Try a simple bind as another account (True, "") or (False, server's reason)."""

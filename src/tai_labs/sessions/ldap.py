@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 LDAPS_PORT = 636
 _SCOPES = {"base": "BASE", "one": "LEVEL", "onelevel": "LEVEL", "subtree": "SUBTREE"}
+#: The "show deleted objects" control (MS-ADTS 3.1.1.3.4.1.14): tombstones answer too.
+SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
 #: LDAP result code of a refused password (RFC 4511).
 INVALID_CREDENTIALS = 49
 
@@ -176,6 +178,7 @@ class LdapSession(DirectorySession):
         *,
         scope: str = "subtree",
         timeout: float = 15.0,
+        show_deleted: bool = False,
     ) -> list[DirectoryEntry]:
         ldap3 = require_module("ldap3", package="ldap3", purpose="a directory session")
         if scope.lower() not in _SCOPES:
@@ -192,6 +195,7 @@ class LdapSession(DirectorySession):
                 search_scope=getattr(ldap3, _SCOPES[scope.lower()]),
                 attributes=list(attributes),
                 time_limit=max(1, int(timeout)),  # the server gives up too
+                controls=[(SHOW_DELETED_OID, True, None)] if show_deleted else None,
             )
         except (ldap3.core.exceptions.LDAPException, OSError) as exc:
             self.close()  # a timed-out socket is unusable: the next call binds again
@@ -212,6 +216,11 @@ class LdapSession(DirectorySession):
         return [
             _entry(item) for item in conn.response or [] if item.get("type") == "searchResEntry"
         ]
+
+    def search_deleted(
+        self, base: str, ldap_filter: str, attributes: Sequence[str], *, timeout: float = 15.0
+    ) -> list[DirectoryEntry]:
+        return self.search(base, ldap_filter, attributes, timeout=timeout, show_deleted=True)
 
     def bind_as(self, user: str, password: str, *, timeout: float = 10.0) -> tuple[bool, str]:
         """A simple bind on a separate connection; a refusal counts as a bad logon on the DC."""
