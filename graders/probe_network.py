@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from graders._probe import HOST, Probe, no_name, run_script, script_output
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
-from tai_labs.sessions.base import CommandSession
+from tai_labs.sessions.base import CommandResult, CommandSession
 
 #: ping's summary line. ``(?<!\d)``: a match starts a digit run (it always did), so a long
 #: run of digits is not rescanned from each of its digits (quadratic).
@@ -247,24 +248,49 @@ def _dhclient_reason(stderr: str) -> str:
 
 @register_check
 class DhcpLease(Probe["DhcpLease.Params"]):
-    """Side effects, deliberately small: the node sends DISCOVER/REQUEST from its own MAC, so
-    the server records (or renews) a lease for it; nothing is applied to the interface, no
-    DHCPRELEASE is sent (it would cancel the lease the node really uses), and the dhclient
-    started for the probe is stopped."""
+    """Asked by the jury where the lab allows it: on a container node the host itself sends
+    DISCOVER then REQUEST on the segment of ``interface`` from the jury's own MAC and hears
+    every answer on the port it came in on (``CommandSession.dhcp_probe``), so the evidence
+    says which node answered and a server started elsewhere is seen as such. Elsewhere (a VM)
+    the node's dhclient runs in a throw-away folder, nothing applied to the interface, no
+    DHCPRELEASE sent; its answers cannot be attributed to a node, so ``from`` is ``error``."""
 
     name = "probe.dhcp"
-    summary = "A DHCP client on an interface really obtains a lease with the expected options"
+    summary = "A DHCP client on an interface's network obtains a lease with the expected options"
 
     class Params(PluginParams):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
         interface: str = Field(pattern=r"^[A-Za-z0-9._@-]{1,15}$")
         range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
         gateway: ipaddress.IPv4Address | None = None
         dns: list[ipaddress.IPv4Address] = []
+        server: str | None = Field(
+            default=None,
+            alias="from",
+            pattern=r"^[a-z][a-z0-9-]{0,30}$",
+            description="the node that must answer (the intended server); any other answering "
+            "server on the network fails the check",
+        )
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
+        result = session.dhcp_probe(params.interface, prefer=params.server)
+        if result is not None:
+            ev = Evidence()
+            ev.add(result)
+            ev.facts.setdefault("outputs", {})["jury"] = 0
+            return ev
         return run_script(session, "dhclient", DHCP_SCRIPT, params.interface, timeout=40)
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
+        jury = p.output(ev, "jury")
+        if jury is not None:
+            return judge_jury_dhcp(jury, params)
+        if params.server is not None:
+            return Judgement.error(
+                f"sans la sonde du jury, impossible de dire si {params.server} a répondu",
+                "no jury probe point: the answering server cannot be attributed",
+            )
         r = script_output(ev, "dhclient", "dhclient")
         if isinstance(r, Judgement):
             return r
@@ -279,30 +305,126 @@ class DhcpLease(Probe["DhcpLease.Params"]):
                     _dhclient_reason(r.stderr) or p.quote(r),
                 )
             return p.not_run(r, "dhclient")
-        address = lease["fixed-address"][0]
-        decisive = (
-            f"bail {address} ; routeur {','.join(lease.get('routers', ['-']))} ; "
-            f"DNS {','.join(lease.get('domain-name-servers', ['-']))}"
+        offer = Lease(
+            lease["fixed-address"][0],
+            lease.get("routers", []),
+            lease.get("domain-name-servers", []),
         )
-        if params.range is not None:
-            low, high = params.range
-            if not low <= ipaddress.IPv4Address(address) <= high:
-                return Judgement.failed(
-                    f"l'adresse {address} est hors de la plage {low}-{high}",
-                    f"{address} outside {low}-{high}",
-                    decisive,
-                )
-        if params.gateway is not None and str(params.gateway) not in lease.get("routers", []):
+        return _judge_lease(offer, params, offer.summary())
+
+
+@dataclass(frozen=True)
+class Lease:
+    address: str
+    routers: list[str]
+    dns: list[str]
+
+    def summary(self) -> str:
+        return (
+            f"bail {self.address} ; routeur {','.join(self.routers) or '-'} ; "
+            f"DNS {','.join(self.dns) or '-'}"
+        )
+
+
+def _who(reply: dict[str, Any]) -> str:
+    """A DHCP answerer as the jury reads it: node (by port), MAC, server identifier."""
+    return (
+        f"{reply.get('node', '?')} (MAC {reply.get('mac', '?')}, "
+        f"identifiant {reply.get('server_id') or reply.get('source_ip', '?')})"
+    )
+
+
+def judge_jury_dhcp(r: CommandResult, params: DhcpLease.Params) -> Judgement:
+    """The jury's DHCP exchange: who offered, who acknowledged, what was leased."""
+    try:
+        replies = p.parse_json(r.stdout) if r.ok else None
+    except ValueError:
+        replies = None
+    if not isinstance(replies, list) or not all(isinstance(x, dict) for x in replies):
+        return p.not_run(r, "sonde DHCP du jury")
+    net = params.interface
+    offers = [x for x in replies if x.get("message") == "offer"]
+    answerers = sorted({str(x.get("node")) for x in offers})
+    heard = (
+        " | ".join(f"{x.get('message')} de {_who(x)} : {x.get('address')}" for x in replies)
+        or "aucune réponse"
+    )
+    if not offers:
+        return Judgement.failed(
+            f"aucun serveur DHCP ne répond sur le réseau de {net}",
+            f"no DHCP server answers on {net}'s network",
+            heard,
+        )
+    if params.server is not None:
+        rogues = [x for x in offers if x.get("node") != params.server]
+        mine = [x for x in offers if x.get("node") == params.server]
+        if rogues and not mine:
             return Judgement.failed(
-                f"le bail n'annonce pas la passerelle {params.gateway}",
-                f"lease lacks router {params.gateway}",
+                f"le bail ne vient pas de {params.server} mais de "
+                f"{', '.join(_who(x) for x in rogues)} : serveur DHCP non prévu",
+                f"lease offered by {answerers}, not {params.server}",
+                heard,
+            )
+        if rogues:
+            return Judgement.failed(
+                f"un autre serveur DHCP répond aussi sur le réseau : "
+                f"{', '.join(_who(x) for x in rogues)} (les postes peuvent recevoir son bail)",
+                f"rogue DHCP server(s) besides {params.server}: {answerers}",
+                heard,
+            )
+    if params.server is None and len(answerers) > 1:
+        return Judgement.failed(
+            f"plusieurs serveurs DHCP répondent sur le réseau : "
+            f"{', '.join(_who(x) for x in offers)}",
+            f"several DHCP servers answer: {answerers}",
+            heard,
+        )
+    server = params.server or str(offers[0].get("node"))
+    done = [x for x in replies if x.get("node") == server and x.get("message") in ("ack", "nak")]
+    if not done:
+        return Judgement.failed(
+            f"{server} propose un bail mais ne le confirme pas (pas de DHCPACK)",
+            f"{server} offered but sent no ACK",
+            heard,
+        )
+    if done[0].get("message") == "nak":
+        return Judgement.failed(
+            f"{server} refuse le bail qu'il propose (DHCPNAK)", f"{server} sent a NAK", heard
+        )
+    ack = done[0]
+    lease = Lease(
+        str(ack.get("address")),
+        [str(a) for a in ack.get("routers") or []],
+        [str(a) for a in ack.get("dns") or []],
+    )
+    return _judge_lease(lease, params, f"{_who(ack)} : {lease.summary()} ; entendu : {heard}")
+
+
+def _judge_lease(lease: Lease, params: DhcpLease.Params, decisive: str) -> Judgement:
+    address = lease.address
+    if params.range is not None:
+        low, high = params.range
+        try:
+            inside = low <= ipaddress.IPv4Address(address) <= high
+        except ValueError:
+            inside = False
+        if not inside:
+            return Judgement.failed(
+                f"l'adresse {address} est hors de la plage {low}-{high}",
+                f"{address} outside {low}-{high}",
                 decisive,
             )
-        missing = [str(a) for a in params.dns if str(a) not in lease.get("domain-name-servers", [])]
-        if missing:
-            return Judgement.failed(
-                f"le bail n'annonce pas le DNS {', '.join(missing)}",
-                f"lease lacks DNS {missing}",
-                decisive,
-            )
-        return Judgement.passed(f"bail DHCP obtenu : {address}", f"DHCP lease {address}", decisive)
+    if params.gateway is not None and str(params.gateway) not in lease.routers:
+        return Judgement.failed(
+            f"le bail n'annonce pas la passerelle {params.gateway}",
+            f"lease lacks router {params.gateway}",
+            decisive,
+        )
+    missing = [str(a) for a in params.dns if str(a) not in lease.dns]
+    if missing:
+        return Judgement.failed(
+            f"le bail n'annonce pas le DNS {', '.join(missing)}",
+            f"lease lacks DNS {missing}",
+            decisive,
+        )
+    return Judgement.passed(f"bail DHCP obtenu : {address}", f"DHCP lease {address}", decisive)

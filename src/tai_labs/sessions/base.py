@@ -54,6 +54,12 @@ class CommandSession(ABC):
     ) -> CommandResult:
         """Run argv (quoted by the session for its shell); raise SessionError if unreachable."""
 
+    def dhcp_probe(self, interface: str, *, prefer: str | None = None) -> CommandResult | None:
+        """A DHCP exchange asked by the jury (the host) on the network of the node's
+        ``interface``, each answer named by the node it came from; None when the session has
+        no jury probe point (``sessions.hostside`` has one for container nodes)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the connection; the default has nothing to release."""
 

@@ -6,9 +6,12 @@ Graders keep asking for ``stat``, ``head -c``, ``cat`` and ``sha256sum`` of a pa
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
   (``via="rootfs"``);
-- read-only ``ip`` and ``ss`` are the host's own binaries run in the node's network
-  namespace only (``providers.netns``, ``via="netns"``): same iproute2 JSON, none of the
-  node's files.
+- read-only ``ip``, ``ss`` and ``nft list ruleset`` are the host's own binaries run in the
+  node's network namespace only (``providers.netns``, ``via="netns"``): same JSON, none of
+  the node's files;
+- a DHCP exchange on the node's segment is asked by the host itself from the jury's own
+  probe point (``dhcp_probe``, ``providers.lanprobe``, ``via="lan"``), each answer named by
+  the port it came in on.
 
 Nothing of the node (its binaries, ``ld.so.preload``, its shell) takes part, and the
 evidence says ``source="host"``. Anything else, and paths on the node's kernel file systems
@@ -17,14 +20,17 @@ evidence says ``source="host"``. Anything else, and paths on the node's kernel f
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Callable, Sequence
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
+from tai_labs.errors import TaiLabsError
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
+from tai_labs.providers.lanprobe import JuryLan, dhcp_exchange
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
@@ -49,10 +55,17 @@ class HostSideSession(CommandSession):
 
     shell = "posix"
 
-    def __init__(self, inner: CommandSession, view: HostView) -> None:
+    def __init__(
+        self,
+        inner: CommandSession,
+        view: HostView,
+        jury: Callable[[], JuryLan] | None = None,
+    ) -> None:
         self.inner = inner
         self.view = view
         self.netns = NetNamespace(view.init_pid)
+        #: The jury's probe point on the node's networks (``providers.lanprobe``), on demand.
+        self._jury = jury
 
     @property
     def transport(self) -> str:  # type: ignore[override]  # the inner channel's
@@ -94,6 +107,27 @@ class HostSideSession(CommandSession):
             via="netns",
         )
 
+    def dhcp_probe(self, interface: str, *, prefer: str | None = None) -> CommandResult | None:
+        """A DHCP exchange asked by the host on the segment of the node's ``interface``, from
+        the jury's own MAC; stdout is the JSON list of answers, each with the node whose port
+        it came in on. None when the lab offers no jury probe point there."""
+        if self._jury is None:
+            return None
+        try:
+            lan = self._jury()
+        except (TaiLabsError, OSError, KeyError) as exc:
+            raise SessionError(f"{self.node}: no jury probe point: {exc}") from exc
+        segment = lan.segments.get(interface)
+        if segment is None:
+            return None
+        command = f"jury dhcp {segment.bridge} (client {lan.mac})"
+        try:
+            replies = dhcp_exchange(segment, lan.mac, prefer=prefer)
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="lan")
+        text = json.dumps([r.as_dict() for r in replies], ensure_ascii=False)
+        return CommandResult(0, text + "\n", "", command, source="host", via="lan")
+
     def close(self) -> None:
         self.netns.close()
         self.inner.close()
@@ -113,9 +147,12 @@ _SS_LETTERS = set("tuwxlanHe46oim")
 
 
 def network_read(argv: list[str]) -> bool:
-    """argv is a read-only ``ip ... show`` or ``ss`` the host may run in the namespace."""
+    """argv is a read-only ``ip ... show``, ``ss`` or ``nft [-j] list ruleset`` the host may
+    run in the namespace (the ruleset is the kernel's, read over netlink by the host's nft)."""
     if not argv:
         return False
+    if argv[0] == "nft":
+        return argv[1:] in (["-j", "list", "ruleset"], ["list", "ruleset"])
     if argv[0] == "ss":
         return all(
             a.startswith("-") and not a.startswith("--") and set(a[1:]) <= _SS_LETTERS
