@@ -161,6 +161,11 @@ class Reach(Probe["Reach.Params"]):
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
+        jury = session.reach_probe(params.host, params.port)
+        if jury is not None:
+            ev.add(jury)
+            ev.facts.setdefault("outputs", {})["jury"] = 0
+            return ev
         if params.port is None:
             # two echoes: the first may be lost to ARP resolution on a cold neighbour table
             p.run(
@@ -182,6 +187,9 @@ class Reach(Probe["Reach.Params"]):
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
         target = params.host if params.port is None else f"{params.host}:{params.port}"
+        jury = p.output(ev, "jury")
+        if jury is not None:
+            return judge_jury_reach(jury, params, target)
         r = p.output(ev, "ping" if params.port is None else "nc")
         if r is None or p.tool_missing(r):
             return p.not_run(r, "ping" if params.port is None else "nc")
@@ -219,6 +227,77 @@ class Reach(Probe["Reach.Params"]):
             return Judgement.passed(f"{target} est {word}", f"{target} reachable={up}", decisive)
         word = "ne répond pas" if not up else "répond encore"
         return Judgement.failed(f"{target} {word}", f"{target} reachable={up}", decisive)
+
+
+def _resolution_text(res: dict[str, Any]) -> str:
+    if res.get("source") == "/etc/hosts":
+        return f"/etc/hosts : {res.get('address')}"
+    parts = []
+    for a in res.get("answers") or []:
+        if not isinstance(a, dict):
+            continue
+        got = ",".join(a.get("addresses") or []) or a.get("rcode") or a.get("error", "?")
+        by = f" (réponse de {a['answered_by']})" if a.get("answered_by") else ""
+        parts.append(f"{a.get('name')} @{a.get('server')}: {got}{by}")
+    return "DNS " + (" ; ".join(parts) or "aucun serveur dans /etc/resolv.conf")
+
+
+def judge_jury_reach(r: CommandResult, params: Reach.Params, target: str) -> Judgement:
+    """Reachability sent and read by the host's code in the node's namespace (JSON)."""
+    try:
+        report = p.parse_json(r.stdout) if r.ok else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        return p.not_run(r, "sonde d'accessibilité du jury")
+    res: dict[str, Any] = report.get("resolution") or {}
+    if not isinstance(res, dict):
+        return p.not_run(r, "sonde d'accessibilité du jury")
+    lookup = _resolution_text(res) if res else ""
+    if "address" not in report:
+        answers = [a for a in res.get("answers") or [] if isinstance(a, dict)]
+        definite = any(a.get("rcode") in ("NXDOMAIN", "NOERROR") for a in answers)
+        if params.reachable:
+            why = (
+                "ne se résout pas" if definite else "ne se résout pas (aucun serveur DNS ne répond)"
+            )
+            return Judgement.failed(
+                f"le nom {params.host} {why}", f"{params.host} does not resolve", lookup
+            )
+        return Judgement.error(
+            f"{params.host} ne se résout pas : impossible de juger", "name does not resolve", lookup
+        )
+    hop = report.get("next_hop") if isinstance(report.get("next_hop"), dict) else {}
+    via = f" ; via {hop.get('via')} ({hop.get('dev')}, MAC {hop.get('mac') or '?'})" if hop else ""
+    named = f"{lookup} ; " if lookup else ""
+    if params.port is None:
+        ping = report.get("ping")
+        if not isinstance(ping, dict) or not isinstance(ping.get("received"), int):
+            return p.not_run(r, "ping du jury")
+        up = ping["received"] > 0
+        sources = ",".join(sorted(set(ping.get("from") or [])))
+        decisive = (
+            f"{named}{ping.get('sent')} paquets envoyés, {ping['received']} reçus"
+            + (f" de {sources}" if sources else "")
+            + (f" ({ping['error']})" if ping.get("error") else "")
+            + via
+        )
+    else:
+        tcp = report.get("tcp")
+        if not isinstance(tcp, dict) or tcp.get("state") not in (
+            "open",
+            "refused",
+            "timeout",
+            "unreachable",
+        ):
+            return p.not_run(r, "connexion TCP du jury")
+        up = tcp["state"] == "open"
+        decisive = f"{named}TCP {report['address']}:{params.port} {tcp['state']}{via}"
+    if up == params.reachable:
+        word = "joignable" if up else "injoignable"
+        return Judgement.passed(f"{target} est {word}", f"{target} reachable={up}", decisive)
+    word = "ne répond pas" if not up else "répond encore"
+    return Judgement.failed(f"{target} {word}", f"{target} reachable={up}", decisive)
 
 
 #: dhclient in the foreground of a throw-away folder: its own config (short timeout), lease

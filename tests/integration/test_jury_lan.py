@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tai_labs.providers.lanprobe import LanPort, LanSegment, dhcp_exchange, jury_mac
+from tai_labs.providers.netprobe import in_namespace, ping, tcp_connect
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +126,30 @@ def test_each_answer_is_named_by_its_port_even_with_a_stolen_identity(
         }
     finally:
         box.kill()
+
+
+def test_reachability_is_sent_and_read_by_our_code_in_the_nodes_namespace(
+    segment: tuple[LanSegment, dict[str, str]],
+) -> None:
+    _, ns = segment
+    fd = os.open(f"/run/netns/{ns['pc1']}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        got = in_namespace(fd, lambda: ping("10.99.0.1"))
+        assert (got["sent"], got["received"], got["from"]) == (2, 2, ["10.99.0.1", "10.99.0.1"])
+        assert in_namespace(fd, lambda: tcp_connect("10.99.0.1", 9))["state"] == "refused"
+        assert in_namespace(fd, lambda: ping("10.99.0.77", wait=0.5))["received"] == 0
+        # the node's own firewall is what the probe meets: its root drops the replies
+        subprocess.run(
+            ["ip", "netns", "exec", ns["pc1"], "nft", "-f", "-"],
+            input="table inet f {\n chain i {\n type filter hook input priority 0;\n"
+            " icmp type echo-reply drop\n }\n}\n",
+            text=True,
+            check=True,
+        )
+        assert in_namespace(fd, lambda: ping("10.99.0.1", wait=0.5))["received"] == 0
+        # and the host's own namespace was never left by this thread of ours
+        assert in_namespace(fd, lambda: os.readlink("/proc/thread-self/ns/net")) != os.readlink(
+            "/proc/self/ns/net"
+        )
+    finally:
+        os.close(fd)

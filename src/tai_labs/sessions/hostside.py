@@ -20,13 +20,17 @@ evidence says ``source="host"``. Anything else, and paths on the node's kernel f
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import os
 import shlex
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
+from tai_labs.providers import netprobe
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
@@ -48,6 +52,7 @@ _NAMES_LIMIT = 1024 * 1024
 _STAT_FIELDS = set("FaUGugs")
 
 Answer = Callable[[HostView, list[str]], CommandResult | None]
+T = TypeVar("T")
 
 
 class HostSideSession(CommandSession):
@@ -128,6 +133,79 @@ class HostSideSession(CommandSession):
         text = json.dumps([r.as_dict() for r in replies], ensure_ascii=False)
         return CommandResult(0, text + "\n", "", command, source="host", via="lan")
 
+    def reach_probe(self, host: str, port: int | None = None) -> CommandResult | None:
+        """Whether ``host`` answers ping (or accepts TCP on ``port``) from the node, asked by
+        the host's own code in the node's network namespace; a name is resolved as the node
+        would (its ``/etc/hosts``, then the nameservers of its ``/etc/resolv.conf``, both read
+        from its disk by the host, the query sent from its namespace). stdout is JSON."""
+        report: dict[str, object] = {"host": host}
+        address = _literal(host)
+        if address is None:
+            address = self._resolve(host, report)
+        if address is not None:
+            report["address"] = address
+            target = address
+
+            def probe() -> dict[str, object]:
+                if port is None:
+                    return {"ping": netprobe.ping(target)}
+                return {"tcp": netprobe.tcp_connect(target, port)}
+
+            report.update(self._in_node(probe))
+            report["next_hop"] = self._next_hop(address)
+        command = f"jury reach {host}" + (f":{port}" if port else "") + f" (réseau de {self.node})"
+        return CommandResult(
+            0,
+            json.dumps(report, ensure_ascii=False) + "\n",
+            "",
+            command,
+            source="host",
+            via="netns",
+        )
+
+    def _in_node(self, work: Callable[[], T]) -> T:
+        try:
+            return netprobe.in_namespace(self.netns.handle(), work)
+        except EngineError as exc:
+            raise SessionError(f"{self.node}: {exc.message}") from exc
+
+    def _resolve(self, name: str, report: dict[str, object]) -> str | None:
+        hosts = host_answer(self.view, ["cat", "--", "/etc/hosts"])
+        found = netprobe.hosts_lookup(hosts.stdout, name) if hosts and hosts.ok else None
+        if found is not None:
+            report["resolution"] = {"source": "/etc/hosts", "address": found}
+            return found
+        conf = host_answer(self.view, ["cat", "--", "/etc/resolv.conf"])
+        servers, search = netprobe.resolver_config(conf.stdout if conf and conf.ok else "")
+        names = [name] if "." in name else [f"{name}.{d}" for d in search] + [name]
+        asked: list[dict[str, object]] = []
+        report["resolution"] = {"source": "dns", "servers": servers, "answers": asked}
+        for server in servers:
+            for candidate in names:
+                answer = self._in_node(functools.partial(netprobe.dns_query, server, candidate))
+                asked.append({"name": candidate, **answer})
+                addresses = answer.get("addresses")
+                if isinstance(addresses, list) and addresses:
+                    return str(addresses[0])
+            if any("rcode" in a for a in asked):
+                return None  # a server answered (no such name): glibc asks no further
+        return None
+
+    def _next_hop(self, address: str) -> dict[str, object]:
+        """The node's route to ``address`` and the MAC its neighbour table holds for the hop
+        (the host's ``ip`` in the namespace): which machine the answer came through."""
+        try:
+            route = json.loads(self.netns.run(["ip", "-j", "route", "get", address]).stdout)[0]
+            via = str(route.get("gateway") or address)
+            dev = str(route.get("dev", ""))
+            neigh = json.loads(
+                self.netns.run(["ip", "-j", "neigh", "show", "to", via, "dev", dev]).stdout
+            )
+        except (EngineError, ValueError, IndexError, KeyError, TypeError):
+            return {}
+        mac = neigh[0].get("lladdr") if neigh and isinstance(neigh[0], dict) else None
+        return {"via": via, "dev": dev, "mac": mac}
+
     def close(self) -> None:
         self.netns.close()
         self.inner.close()
@@ -144,6 +222,13 @@ _IP_OBJECTS = {
 _IP_OPTIONS = {"-j", "-json", "-4", "-6", "-d", "-details", "-s", "-stats", "-o", "-br", "-p"}
 #: ``ss`` letters that only read (no -K kill, -p process walk, -D dump, -F filter file).
 _SS_LETTERS = set("tuwxlanHe46oim")
+
+
+def _literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
 
 
 def network_read(argv: list[str]) -> bool:
