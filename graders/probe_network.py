@@ -38,6 +38,13 @@ class Dns(Probe["Dns.Params"]):
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
+        if params.type == "A" and not _is_ip(params.query):
+            server = None if params.server is None else str(params.server)
+            jury = session.resolve_probe(params.query, server)
+            if jury is not None:
+                ev.add(jury)
+                ev.facts.setdefault("outputs", {})["jury"] = 0
+                return ev
         if params.type == "A" and params.server is None:
             # what applications see: nsswitch, so /etc/hosts as well as DNS
             p.run(ev, session, "getent", ["getent", "ahostsv4", "--", params.query])
@@ -54,6 +61,9 @@ class Dns(Probe["Dns.Params"]):
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
         q = params.query
+        jury = p.output(ev, "jury")
+        if jury is not None:
+            return judge_jury_dns(jury, params)
         g, d = p.output(ev, "getent"), p.output(ev, "dig")
         answers: list[str] = []
         decisive = ""
@@ -104,37 +114,89 @@ class Dns(Probe["Dns.Params"]):
                     f"DNS status {parsed.status}, cannot judge",
                     decisive,
                 )
-        if not params.resolves:
-            if answers:
-                return Judgement.failed(
-                    f"{q} se résout encore ({', '.join(answers)})", f"{q} still resolves", decisive
-                )
-            if definite_none:
-                return Judgement.passed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
-            return Judgement.error(
-                f"impossible de dire si {q} est absent", "no definite answer", decisive
-            )
-        if not answers:
-            return Judgement.failed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
-        got = {_norm_answer(a, params.type) for a in answers}
-        want = {_norm_answer(e, params.type) for e in params.expect}
-        if params.type == "SRV":
-            got |= {a.split()[-1] for a in got}  # expect may name only the target host
-        if params.type == "A" and want and {a for a in got} != want:
+        return _judge_answers(params, answers, definite_none, decisive)
+
+
+def _judge_answers(
+    params: Dns.Params, answers: list[str], definite_none: bool, decisive: str
+) -> Judgement:
+    """The answers to the query, whoever got them, against what the check expects."""
+    q = params.query
+    if not params.resolves:
+        if answers:
             return Judgement.failed(
-                f"{q} se résout en {', '.join(sorted(got))} au lieu de {', '.join(sorted(want))}",
-                f"{q} resolves to {sorted(got)}",
-                decisive,
+                f"{q} se résout encore ({', '.join(answers)})", f"{q} still resolves", decisive
             )
-        if want - got:
-            return Judgement.failed(
-                f"{q} ne donne pas {', '.join(sorted(want - got))}",
-                f"{q} lacks {sorted(want - got)}",
-                decisive,
-            )
-        return Judgement.passed(
-            f"{q} se résout en {', '.join(answers)}", f"{q} resolves to {answers}", decisive
+        if definite_none:
+            return Judgement.passed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
+        return Judgement.error(
+            f"impossible de dire si {q} est absent", "no definite answer", decisive
         )
+    if not answers:
+        return Judgement.failed(f"{q} ne se résout pas", f"{q} does not resolve", decisive)
+    got = {_norm_answer(a, params.type) for a in answers}
+    want = {_norm_answer(e, params.type) for e in params.expect}
+    if params.type == "SRV":
+        got |= {a.split()[-1] for a in got}  # expect may name only the target host
+    if params.type == "A" and want and {a for a in got} != want:
+        return Judgement.failed(
+            f"{q} se résout en {', '.join(sorted(got))} au lieu de {', '.join(sorted(want))}",
+            f"{q} resolves to {sorted(got)}",
+            decisive,
+        )
+    if want - got:
+        return Judgement.failed(
+            f"{q} ne donne pas {', '.join(sorted(want - got))}",
+            f"{q} lacks {sorted(want - got)}",
+            decisive,
+        )
+    return Judgement.passed(
+        f"{q} se résout en {', '.join(answers)}", f"{q} resolves to {answers}", decisive
+    )
+
+
+def judge_jury_dns(r: CommandResult, params: Dns.Params) -> Judgement:
+    """A name resolved by the host's code as the node would (its hosts file, then its
+    nameservers queried from its namespace), each DNS answer with the server that gave it."""
+    try:
+        report = p.parse_json(r.stdout) if r.ok else None
+    except ValueError:
+        report = None
+    res = report.get("resolution") if isinstance(report, dict) else None
+    if not isinstance(res, dict):
+        return p.not_run(r, "résolution du jury")
+    decisive = _resolution_text(res)
+    if res.get("source") == "/etc/hosts":
+        return _judge_answers(params, [str(res.get("address"))], False, decisive)
+    answers = [a for a in res.get("answers") or [] if isinstance(a, dict)]
+    found = next((a for a in answers if a.get("addresses")), None)
+    if found is not None:
+        return _judge_answers(params, [str(x) for x in found["addresses"]], False, decisive)
+    if any(a.get("rcode") in ("NXDOMAIN", "NOERROR") for a in answers):
+        return _judge_answers(params, [], True, decisive)
+    q = params.query
+    if any(a.get("rcode") for a in answers):
+        status = next(str(a["rcode"]) for a in answers if a.get("rcode"))
+        if params.resolves:
+            return Judgement.failed(
+                f"le serveur DNS refuse de résoudre {q} ({status})",
+                f"server said {status}",
+                decisive,
+            )
+        return Judgement.error(
+            f"réponse DNS {status} : impossible de dire si {q} est absent",
+            f"DNS status {status}, cannot judge",
+            decisive,
+        )
+    if params.resolves:
+        return Judgement.failed(
+            f"aucun serveur DNS ne répond pour {q}", f"no DNS server answers for {q}", decisive
+        )
+    return Judgement.error(
+        f"aucun serveur DNS ne répond : impossible de dire si {q} est absent",
+        "no DNS server answered, cannot judge",
+        decisive,
+    )
 
 
 def _is_ip(text: str) -> bool:

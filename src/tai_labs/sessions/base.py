@@ -60,6 +60,11 @@ class CommandSession(ABC):
         no jury probe point (``sessions.hostside`` has one for container nodes)."""
         return None
 
+    def resolve_probe(self, name: str, server: str | None = None) -> CommandResult | None:
+        """``name``'s A records as the node would resolve it (or from ``server``), asked by
+        the host's own code, as JSON; None when the session cannot (the node's tools then)."""
+        return None
+
     def reach_probe(self, host: str, port: int | None = None) -> CommandResult | None:
         """Ping (or a TCP connection to ``port``) from the node's network, sent and read by
         the host's own code, as JSON; None when the session cannot (the node's tools then)."""

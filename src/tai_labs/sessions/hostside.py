@@ -169,20 +169,36 @@ class HostSideSession(CommandSession):
         except EngineError as exc:
             raise SessionError(f"{self.node}: {exc.message}") from exc
 
-    def _resolve(self, name: str, report: dict[str, object]) -> str | None:
-        hosts = host_answer(self.view, ["cat", "--", "/etc/hosts"])
-        found = netprobe.hosts_lookup(hosts.stdout, name) if hosts and hosts.ok else None
-        if found is not None:
-            report["resolution"] = {"source": "/etc/hosts", "address": found}
-            return found
-        conf = host_answer(self.view, ["cat", "--", "/etc/resolv.conf"])
-        servers, search = netprobe.resolver_config(conf.stdout if conf and conf.ok else "")
+    def resolve_probe(self, name: str, server: str | None = None) -> CommandResult | None:
+        """``name``'s IPv4 addresses as the node would get them (its ``/etc/hosts``, then its
+        resolv.conf's nameservers), or from ``server`` only; the DNS queries are sent by the
+        host's code from the node's namespace and each records who answered. JSON."""
+        report: dict[str, object] = {"query": name}
+        self._resolve(name, report, server=server)
+        command = f"jury resolve {name}" + (f" @{server}" if server else "")
+        text = json.dumps(report, ensure_ascii=False) + "\n"
+        return CommandResult(0, text, "", f"{command} (réseau de {self.node})", source="host",
+                             via="netns")  # fmt: skip
+
+    def _resolve(
+        self, name: str, report: dict[str, object], *, server: str | None = None
+    ) -> str | None:
+        if server is None:
+            hosts = host_answer(self.view, ["cat", "--", "/etc/hosts"])
+            found = netprobe.hosts_lookup(hosts.stdout, name) if hosts and hosts.ok else None
+            if found is not None:
+                report["resolution"] = {"source": "/etc/hosts", "address": found}
+                return found
+            conf = host_answer(self.view, ["cat", "--", "/etc/resolv.conf"])
+            servers, search = netprobe.resolver_config(conf.stdout if conf and conf.ok else "")
+        else:
+            servers, search = [server], []
         names = [name] if "." in name else [f"{name}.{d}" for d in search] + [name]
         asked: list[dict[str, object]] = []
         report["resolution"] = {"source": "dns", "servers": servers, "answers": asked}
-        for server in servers:
+        for ns in servers:
             for candidate in names:
-                answer = self._in_node(functools.partial(netprobe.dns_query, server, candidate))
+                answer = self._in_node(functools.partial(netprobe.dns_query, ns, candidate))
                 asked.append({"name": candidate, **answer})
                 addresses = answer.get("addresses")
                 if isinstance(addresses, list) and addresses:

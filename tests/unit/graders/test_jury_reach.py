@@ -82,3 +82,41 @@ def test_the_nodes_ping_is_not_asked_when_the_host_can_probe() -> None:
     params = plugin.Params.model_validate({"host": "10.20.0.10"})  # type: ignore[attr-defined]
     plugin().collect(session, params)
     assert session.calls == []
+
+
+# --- probe.dns, type A, resolved by the host as the node would -----------------------------
+
+
+def resolved(resolution: dict[str, Any]) -> Any:
+    return evidence(jury=out(0, json.dumps({"query": "srv.dupuis.lan", "resolution": resolution})))
+
+
+def test_a_name_resolved_by_the_jury_says_which_server_answered(judge) -> None:
+    j = judge("probe.dns", resolved(DNS_OK), query="srv.dupuis.lan", expect=["10.20.0.10"])
+    assert (
+        j.verdict is PASS and "@192.168.10.10: 10.20.0.10 (réponse de 192.168.10.10)" in j.decisive
+    )
+    j = judge("probe.dns", resolved(DNS_OK), query="srv.dupuis.lan", expect=["10.20.0.11"])
+    assert j.verdict is FAIL
+    poisoned = {"source": "/etc/hosts", "address": "192.168.10.66"}
+    j = judge("probe.dns", resolved(poisoned), query="srv.dupuis.lan", expect=["10.20.0.10"])
+    assert j.verdict is FAIL and j.decisive == "/etc/hosts : 192.168.10.66"
+
+
+def test_no_such_name_and_silent_servers_are_told_apart(judge) -> None:
+    gone = {**DNS_OK["answers"][0], "rcode": "NXDOMAIN", "addresses": []}  # type: ignore[dict-item]
+    nx = resolved({**DNS_OK, "answers": [gone]})
+    assert judge("probe.dns", nx, query="srv.dupuis.lan").verdict is FAIL
+    assert judge("probe.dns", nx, query="srv.dupuis.lan", resolves=False).verdict is PASS
+    silent = resolved(
+        {
+            **DNS_OK,
+            "answers": [
+                {"name": "srv.dupuis.lan", "server": "192.168.10.10", "error": "no answer"}
+            ],
+        }
+    )
+    j = judge("probe.dns", silent, query="srv.dupuis.lan")
+    assert j.verdict is FAIL and "aucun serveur DNS ne répond" in j.why_fr
+    assert judge("probe.dns", silent, query="srv.dupuis.lan", resolves=False).verdict is ERROR
+    assert judge("probe.dns", evidence(jury=out(0, "{}")), query="srv.dupuis.lan").verdict is ERROR
