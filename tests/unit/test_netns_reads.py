@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_sessions_hostside import ForgingNode
 
-from tai_labs.providers.base import HostView
+from tai_labs.providers.base import NODE_ENV, HostView
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import OverlayTree
 from tai_labs.sessions.hostside import HostSideSession, network_read
@@ -33,6 +33,8 @@ can_enter = pytest.mark.skipif(
         ["ip", "link"],
         ["ss", "-tlnH"],
         ["ss", "-t", "-a", "-n"],
+        ["nft", "-j", "list", "ruleset"],
+        ["nft", "list", "ruleset"],
     ],
 )
 def test_reading_network_commands_go_to_the_host(argv: list[str]) -> None:
@@ -53,6 +55,9 @@ def test_reading_network_commands_go_to_the_host(argv: list[str]) -> None:
         ["ss", "--kill"],
         ["ss", "-F", "/etc/x"],
         ["ip"],
+        ["nft", "flush", "ruleset"],
+        ["nft", "-f", "/etc/nftables.conf"],
+        ["nft", "-j", "list", "ruleset", "-f", "/tmp/x"],
         [],
     ],
 )
@@ -101,3 +106,19 @@ def test_a_reused_pid_cannot_redirect_an_open_namespace(fresh_netns: int) -> Non
         assert netns.run(["ip", "-j", "link", "show"]).stdout == first
     finally:
         netns.close()
+
+
+@can_enter
+@pytest.mark.skipif(not shutil.which("nft", path=NODE_ENV["PATH"]), reason="needs nft")
+def test_the_hosts_nft_reads_the_namespaces_ruleset(fresh_netns: int, tmp_path: Path) -> None:
+    netns = NetNamespace(fresh_netns)
+    try:
+        rule = "add table inet jury_test"
+        assert netns.run(["nft", *rule.split()]).rc == 0  # in the namespace only
+    finally:
+        netns.close()
+    session = HostSideSession(ForgingNode(), HostView(OverlayTree([tmp_path]), fresh_netns))
+    result = session.run(["nft", "-j", "list", "ruleset"])
+    tables = [x["table"]["name"] for x in json.loads(result.stdout)["nftables"] if "table" in x]
+    assert (result.source, result.via, tables) == ("host", "netns", ["jury_test"])
+    session.close()

@@ -31,6 +31,7 @@ CHECK_KINDS = {
     "linux.disk_free": LINUX_ALL,
     "linux.file": LINUX_ALL,
     "linux.firewall": LINUX_ALL,
+    "linux.firewall_policy": LINUX_ALL,
     "linux.hostname": LINUX_ALL,
     "linux.domain_joined": LINUX_ALL,
     "linux.smb_share": LINUX_ALL,

@@ -23,7 +23,8 @@ from tai_labs.lab.sessions import SessionPool
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.providers.base import ExecResult
-from tai_labs.providers.naming import nft_table
+from tai_labs.providers.lanprobe import JuryLan, LanPort, LanSegment, jury_mac
+from tai_labs.providers.naming import nft_table, veth_name
 from tai_labs.scenario.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
@@ -106,6 +107,26 @@ class Lab:
     def host_view(self, node: str) -> HostView | None:
         """What the host reads of ``node`` by itself (container nodes), None otherwise."""
         return self.engine.host_view(self.node_plan(node).resource)
+
+    def jury_lan(self, node: str) -> JuryLan:
+        """The jury's probe point for ``node``: for each of its NICs, the host bridge it is
+        on and every node port of that bridge (host-side veth names, which only the host
+        wires), so an answer heard on a port names the node that sent it."""
+        bridges = self.network().bridges
+
+        def segment(link: str) -> LanSegment:
+            ports = tuple(
+                LanPort(veth_name(self.id, n.number, k + 1), n.name, nic.name)
+                for n in self.plan.nodes
+                for k, nic in enumerate(n.nics)
+                if nic.link == link
+            )
+            return LanSegment(bridges[link], ports)
+
+        own = self.node_plan(node).nics
+        return JuryLan(
+            jury_mac(self.id), {nic.name: segment(nic.link) for nic in own if nic.link in bridges}
+        )
 
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address:
         return self.network().node_mgmt_address(self.node_plan(node).number).ip

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tai_labs.lab.plan import NodePlan
     from tai_labs.lab.secrets import LabSecrets
     from tai_labs.providers.base import ExecResult, HostView
+    from tai_labs.providers.lanprobe import JuryLan
     from tai_labs.scenario.loader import LoadedScenario
 
 KINDS: tuple[SessionKind, ...] = get_args(SessionKind)
@@ -77,6 +78,7 @@ class PoolLab(Protocol):
     def node_plan(self, name: str) -> NodePlan: ...
     def mgmt_address(self, node: str) -> ipaddress.IPv4Address: ...
     def host_view(self, node: str) -> HostView | None: ...
+    def jury_lan(self, node: str) -> JuryLan: ...
     def exec(
         self,
         node: str,
@@ -144,7 +146,9 @@ class SessionPool:
             # No view (config unreadable, node stopping): the node answers, marked node-side.
             self.no_host_view[node] = str(exc)
             view = None
-        return session if view is None else HostSideSession(session, view)
+        if view is None:
+            return session
+        return HostSideSession(session, view, jury=lambda: self.lab.jury_lan(node))
 
     def _node_side(self, node: str) -> Any:
         ssh = SshSession(

@@ -33,6 +33,10 @@ class NetNamespace:
         self.init_pid = init_pid
         self._fd: int | None = None
 
+    def handle(self) -> int:
+        """The descriptor held on the namespace (for ``setns`` by our own code)."""
+        return self._handle()
+
     def _handle(self) -> int:
         if self._fd is None:
             try:

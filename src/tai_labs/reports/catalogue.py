@@ -193,7 +193,7 @@ def plugin_infos(kind: str) -> list[PluginInfo]:
             summary=plugin.summary,
             node_kinds=sorted(plugin.node_kinds),
             params={
-                n: ParamInfo(f.is_required(), str(f.annotation))
+                (f.alias or n): ParamInfo(f.is_required(), str(f.annotation))
                 for n, f in plugin.Params.model_fields.items()
             },
             implemented=not plugin.missing_parts(),

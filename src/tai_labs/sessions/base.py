@@ -54,6 +54,22 @@ class CommandSession(ABC):
     ) -> CommandResult:
         """Run argv (quoted by the session for its shell); raise SessionError if unreachable."""
 
+    def dhcp_probe(self, interface: str, *, prefer: str | None = None) -> CommandResult | None:
+        """A DHCP exchange asked by the jury (the host) on the network of the node's
+        ``interface``, each answer named by the node it came from; None when the session has
+        no jury probe point (``sessions.hostside`` has one for container nodes)."""
+        return None
+
+    def resolve_probe(self, name: str, server: str | None = None) -> CommandResult | None:
+        """``name``'s A records as the node would resolve it (or from ``server``), asked by
+        the host's own code, as JSON; None when the session cannot (the node's tools then)."""
+        return None
+
+    def reach_probe(self, host: str, port: int | None = None) -> CommandResult | None:
+        """Ping (or a TCP connection to ``port``) from the node's network, sent and read by
+        the host's own code, as JSON; None when the session cannot (the node's tools then)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the connection; the default has nothing to release."""
 

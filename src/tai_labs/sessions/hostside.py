@@ -6,9 +6,12 @@ path, and for ``ip ... show`` and ``ss``. On a container node:
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
   (``via="rootfs"``);
-- read-only ``ip`` and ``ss`` are the host's own binaries run in the node's network
-  namespace only (``providers.netns``, ``via="netns"``): same iproute2 JSON, none of the
-  node's files.
+- read-only ``ip``, ``ss`` and ``nft list ruleset`` are the host's own binaries run in the
+  node's network namespace only (``providers.netns``, ``via="netns"``): same JSON, none of
+  the node's files;
+- a DHCP exchange on the node's segment is asked by the host itself from the jury's own
+  probe point (``dhcp_probe``, ``providers.lanprobe``, ``via="lan"``), each answer named by
+  the port it came in on.
 
 Nothing of the node (its binaries, ``ld.so.preload``, its shell) takes part, and the
 evidence says ``source="host"``. Anything else, and paths on the node's kernel file systems
@@ -18,14 +21,21 @@ evidence says ``source="host"``. Anything else, and paths on the node's kernel f
 from __future__ import annotations
 
 import base64
+import functools
+import ipaddress
+import json
 import os
 import shlex
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
+from tai_labs.errors import TaiLabsError
+from tai_labs.providers import netprobe
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
+from tai_labs.providers.lanprobe import JuryLan, dhcp_exchange
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
@@ -43,6 +53,7 @@ _NAMES_LIMIT = 1024 * 1024
 _STAT_FIELDS = set("FaUGugs")
 
 Answer = Callable[[HostView, list[str]], CommandResult | None]
+T = TypeVar("T")
 
 
 class HostSideSession(CommandSession):
@@ -50,10 +61,17 @@ class HostSideSession(CommandSession):
 
     shell = "posix"
 
-    def __init__(self, inner: CommandSession, view: HostView) -> None:
+    def __init__(
+        self,
+        inner: CommandSession,
+        view: HostView,
+        jury: Callable[[], JuryLan] | None = None,
+    ) -> None:
         self.inner = inner
         self.view = view
         self.netns = NetNamespace(view.init_pid)
+        #: The jury's probe point on the node's networks (``providers.lanprobe``), on demand.
+        self._jury = jury
 
     @property
     def transport(self) -> str:  # type: ignore[override]  # the inner channel's
@@ -95,6 +113,116 @@ class HostSideSession(CommandSession):
             via="netns",
         )
 
+    def dhcp_probe(self, interface: str, *, prefer: str | None = None) -> CommandResult | None:
+        """A DHCP exchange asked by the host on the segment of the node's ``interface``, from
+        the jury's own MAC; stdout is the JSON list of answers, each with the node whose port
+        it came in on. None when the lab offers no jury probe point there."""
+        if self._jury is None:
+            return None
+        try:
+            lan = self._jury()
+        except (TaiLabsError, OSError, KeyError) as exc:
+            raise SessionError(f"{self.node}: no jury probe point: {exc}") from exc
+        segment = lan.segments.get(interface)
+        if segment is None:
+            return None
+        command = f"jury dhcp {segment.bridge} (client {lan.mac})"
+        try:
+            replies = dhcp_exchange(segment, lan.mac, prefer=prefer)
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="lan")
+        text = json.dumps([r.as_dict() for r in replies], ensure_ascii=False)
+        return CommandResult(0, text + "\n", "", command, source="host", via="lan")
+
+    def reach_probe(self, host: str, port: int | None = None) -> CommandResult | None:
+        """Whether ``host`` answers ping (or accepts TCP on ``port``) from the node, asked by
+        the host's own code in the node's network namespace; a name is resolved as the node
+        would (its ``/etc/hosts``, then the nameservers of its ``/etc/resolv.conf``, both read
+        from its disk by the host, the query sent from its namespace). stdout is JSON."""
+        report: dict[str, object] = {"host": host}
+        address = _literal(host)
+        if address is None:
+            address = self._resolve(host, report)
+        if address is not None:
+            report["address"] = address
+            target = address
+
+            def probe() -> dict[str, object]:
+                if port is None:
+                    return {"ping": netprobe.ping(target)}
+                return {"tcp": netprobe.tcp_connect(target, port)}
+
+            report.update(self._in_node(probe))
+            report["next_hop"] = self._next_hop(address)
+        command = f"jury reach {host}" + (f":{port}" if port else "") + f" (réseau de {self.node})"
+        return CommandResult(
+            0,
+            json.dumps(report, ensure_ascii=False) + "\n",
+            "",
+            command,
+            source="host",
+            via="netns",
+        )
+
+    def _in_node(self, work: Callable[[], T]) -> T:
+        try:
+            return netprobe.in_namespace(self.netns.handle(), work)
+        except EngineError as exc:
+            raise SessionError(f"{self.node}: {exc.message}") from exc
+
+    def resolve_probe(self, name: str, server: str | None = None) -> CommandResult | None:
+        """``name``'s IPv4 addresses as the node would get them (its ``/etc/hosts``, then its
+        resolv.conf's nameservers), or from ``server`` only; the DNS queries are sent by the
+        host's code from the node's namespace and each records who answered. JSON."""
+        report: dict[str, object] = {"query": name}
+        self._resolve(name, report, server=server)
+        command = f"jury resolve {name}" + (f" @{server}" if server else "")
+        text = json.dumps(report, ensure_ascii=False) + "\n"
+        return CommandResult(0, text, "", f"{command} (réseau de {self.node})", source="host",
+                             via="netns")  # fmt: skip
+
+    def _resolve(
+        self, name: str, report: dict[str, object], *, server: str | None = None
+    ) -> str | None:
+        if server is None:
+            hosts = host_answer(self.view, ["cat", "--", "/etc/hosts"])
+            found = netprobe.hosts_lookup(hosts.stdout, name) if hosts and hosts.ok else None
+            if found is not None:
+                report["resolution"] = {"source": "/etc/hosts", "address": found}
+                return found
+            conf = host_answer(self.view, ["cat", "--", "/etc/resolv.conf"])
+            servers, search = netprobe.resolver_config(conf.stdout if conf and conf.ok else "")
+        else:
+            servers, search = [server], []
+        names = [name] if "." in name else [f"{name}.{d}" for d in search] + [name]
+        asked: list[dict[str, object]] = []
+        report["resolution"] = {"source": "dns", "servers": servers, "answers": asked}
+        for ns in servers:
+            for candidate in names:
+                answer = self._in_node(functools.partial(netprobe.dns_query, ns, candidate))
+                asked.append({"name": candidate, **answer})
+                addresses = answer.get("addresses")
+                if isinstance(addresses, list) and addresses:
+                    return str(addresses[0])
+            if any("rcode" in a for a in asked):
+                return None  # a server answered (no such name): glibc asks no further
+        return None
+
+    def _next_hop(self, address: str) -> dict[str, object]:
+        """The node's route to ``address`` and the MAC its neighbour table holds for the hop
+        (the host's ``ip`` in the namespace): which machine the answer came through."""
+        try:
+            route = json.loads(self.netns.run(["ip", "-j", "route", "get", address]).stdout)[0]
+            via = str(route.get("gateway") or address)
+            dev = str(route.get("dev", ""))
+            neigh = json.loads(
+                self.netns.run(["ip", "-j", "neigh", "show", "to", via, "dev", dev]).stdout
+            )
+        except (EngineError, ValueError, IndexError, KeyError, TypeError):
+            return {}
+        mac = neigh[0].get("lladdr") if neigh and isinstance(neigh[0], dict) else None
+        return {"via": via, "dev": dev, "mac": mac}
+
     def close(self) -> None:
         self.netns.close()
         self.inner.close()
@@ -113,10 +241,20 @@ _IP_OPTIONS = {"-j", "-json", "-4", "-6", "-d", "-details", "-s", "-stats", "-o"
 _SS_LETTERS = set("tuwxlanHe46oim")
 
 
+def _literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
+
+
 def network_read(argv: list[str]) -> bool:
-    """argv is a read-only ``ip ... show`` or ``ss`` the host may run in the namespace."""
+    """argv is a read-only ``ip ... show``, ``ss`` or ``nft [-j] list ruleset`` the host may
+    run in the namespace (the ruleset is the kernel's, read over netlink by the host's nft)."""
     if not argv:
         return False
+    if argv[0] == "nft":
+        return argv[1:] in (["-j", "list", "ruleset"], ["list", "ruleset"])
     if argv[0] == "ss":
         return all(
             a.startswith("-") and not a.startswith("--") and set(a[1:]) <= _SS_LETTERS
