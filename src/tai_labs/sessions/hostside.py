@@ -22,6 +22,7 @@ import shlex
 from collections.abc import Callable, Sequence
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
+from tai_labs.providers import rootfs
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
@@ -288,7 +289,47 @@ def _sha256sum(view: HostView, words: list[str]) -> CommandResult | None:
     return CommandResult(0, f"{digest}  {path}\n", "", "")
 
 
+def _getfacl(view: HostView, words: list[str]) -> CommandResult | None:
+    """``getfacl -n -p -- PATH`` from the ``system.posix_acl_access`` xattr parsed on the host
+    (numeric ids as the node sees them), in getfacl's own layout; none of the node's code runs.
+    """
+    if words[1:4] != ["-n", "-p", "--"] or len(words) != 5 or not words[4].startswith("/"):
+        return None
+    path = words[4]
+    try:
+        st = view.files.lstat(path)
+        entries = view.files.posix_acl(path)
+    except OSError as exc:
+        return _failed("getfacl", f"{path}: {_reason(exc)}")
+    except ValueError as exc:
+        return _failed("getfacl", f"{path}: {exc}")
+    if entries is None:  # no ACL: the minimal one the mode makes
+        entries = [
+            (rootfs.ACL_USER_OBJ, (st.perms >> 6) & 7, 0),
+            (rootfs.ACL_GROUP_OBJ, (st.perms >> 3) & 7, 0),
+            (rootfs.ACL_OTHER, st.perms & 7, 0),
+        ]
+    lines = [f"# file: {path}", f"# owner: {st.uid}", f"# group: {st.gid}"]
+    special = st.perms >> 9
+    if special:
+        flags = "".join(c if special & b else "-" for c, b in (("s", 4), ("s", 2), ("t", 1)))
+        lines.append(f"# flags: {flags}")
+    names = {
+        rootfs.ACL_USER_OBJ: "user:",
+        rootfs.ACL_USER: "user:{}",
+        rootfs.ACL_GROUP_OBJ: "group:",
+        rootfs.ACL_GROUP: "group:{}",
+        rootfs.ACL_MASK: "mask:",
+        rootfs.ACL_OTHER: "other:",
+    }
+    for tag, perms, ident in entries:
+        rwx = "".join(c if perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+        lines.append(f"{names[tag].format(ident)}:{rwx}")
+    return CommandResult(0, "\n".join(lines) + "\n\n", "", "")
+
+
 _ANSWERS: dict[str, Answer] = {
+    "getfacl": _getfacl,
     "stat": _stat,
     "head": _head,
     "cat": _cat,
