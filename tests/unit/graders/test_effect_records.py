@@ -75,3 +75,23 @@ def test_unnamed_concept_goes_to_the_jury(judge) -> None:
     j = judge("record.report", ev, path="/r", fields=fields, mentions=["disque"])
     # Not credited automatically; the jury reads the passage that states the cause.
     assert j.verdict is FAIL and "remplie à 100 %" in j.review and "jury" in j.why_fr
+
+
+def test_review_reaches_the_reports() -> None:
+    """A fail flagged for the jury earns nothing and every report says the jury decides."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from test_junit import _report  # type: ignore[import-not-found]
+
+    from tai_labs.reports.grading import to_html, to_json, to_junit
+
+    report = _report()
+    checks = list(report.checks)
+    checks[2] = checks[2].model_copy(update={"review": "Diagnostic : partition remplie à 100 %"})
+    flagged = report.model_copy(update={"checks": checks})
+    assert flagged.checks[2].verdict is FAIL and flagged.checks[2].points == 0
+    assert "À apprécier par le jury" in to_html(flagged) and "remplie à 100 %" in to_html(flagged)
+    assert 'type="review"' in to_junit(flagged) and "à apprécier" in to_junit(flagged)
+    assert '"review": "Diagnostic : partition' in to_json(flagged)
