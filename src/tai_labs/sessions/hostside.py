@@ -1,6 +1,7 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat`` and ``sha256sum`` of a path, and for
+Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum`` and ``getfacl -n -p``
+(the POSIX ACL xattr parsed here) of a path, and for
 ``ip ... show`` and ``ss``. On a container node:
 
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
