@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
-from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.grading.model import Evidence, Judgement, Verdict
+from tai_labs.grading.parsers import access as acc
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
 
@@ -35,6 +36,24 @@ class File(LinuxCheck["File.Params"]):
         mode: str | None = Field(default=None, pattern=r"^[0-7]{3,4}$")
         owner: str | None = None
         group: str | None = None
+        access: dict[str, str] = Field(
+            default={},
+            description="principal -> the exact rights it must have, judged as effective "
+            "access (owner, group, mode bits, POSIX ACL entries and mask together): keys "
+            "'user:NAME', 'group:NAME', 'other'; values 'rwx' letters ('' or '-': none). "
+            "A set-group-ID folder or an ACL for the group give the group its rights; an ACL "
+            "for one user does not",
+        )
+
+        @field_validator("access")
+        @classmethod
+        def _principals(cls, value: dict[str, str]) -> dict[str, str]:
+            for key, rights in value.items():
+                if _principal(key) is None:
+                    raise ValueError(f"{key!r}: expected 'user:NAME', 'group:NAME' or 'other'")
+                if acc.parse_rights(rights) is None:
+                    raise ValueError(f"{key}: {rights!r} is not rights such as 'rwx' or ''")
+            return value
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
@@ -43,6 +62,8 @@ class File(LinuxCheck["File.Params"]):
         )
         if not (st.ok and params.exists):
             return ev
+        if params.access:
+            _collect_access(ev, session, params.path, params.access)
         if any(v is not None for v in (params.contains, params.lacks, params.matches)):
             p.run(ev, session, "content", ["head", "-c", str(MAX_READ), "--", params.path])
         if params.sha256:
@@ -84,6 +105,11 @@ class File(LinuxCheck["File.Params"]):
                 f"{path} group is {st.group}",
                 decisive,
             )
+        if params.access:
+            verdict = _judge_access(ev, path, params.access, folder=st.kind == "directory")
+            if verdict.verdict is not Verdict.PASS:
+                return verdict
+            decisive = verdict.decisive
         wants_content = any(
             v is not None for v in (params.contains, params.lacks, params.matches, params.sha256)
         )
@@ -136,6 +162,93 @@ class File(LinuxCheck["File.Params"]):
             if params.lacks is not None and unread:
                 return unread
         return Judgement.passed(f"{path} est conforme", f"{path} is as expected", decisive)
+
+
+_WHO = {"group": "le groupe", "user": "l'utilisateur"}
+
+
+def _principal(key: str) -> tuple[str, str] | None:
+    """('user'|'group', NAME) or ('other', '') of an ``access`` key; None if malformed."""
+    if key == "other":
+        return "other", ""
+    kind, _, name = key.partition(":")
+    if kind in ("user", "group") and re.fullmatch(r"[A-Za-z0-9._@\\ -]+", name):
+        return kind, name
+    return None
+
+
+def _collect_access(
+    ev: Evidence, session: CommandSession, path: str, access: dict[str, str]
+) -> None:
+    """The ACL (host-side from the node's layers on a container node) and the named
+    principals' ids: the node's passwd/group files, then its name service for the others
+    (domain accounts on a DC, through winbind)."""
+    p.run(ev, session, "acl", [*p.C_LOCALE, "getfacl", "-n", "-p", "--", path])
+    files = {
+        "user": p.run(ev, session, "passwd", ["cat", "--", "/etc/passwd"]),
+        "group": p.run(ev, session, "group", ["cat", "--", "/etc/group"]),
+    }
+    for key in access:
+        kind, name = _principal(key) or ("other", "")
+        if kind == "other" or _local_id(files[kind].stdout, name) is not None:
+            continue
+        db = "passwd" if kind == "user" else "group"
+        p.run(ev, session, f"getent:{key}", ["getent", db, "--", name])
+
+
+def _local_id(text: str, name: str) -> int | None:
+    """The id of ``name`` in passwd/group text (or in one ``getent`` line)."""
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            short = fields[0].rsplit("\\", 1)[-1]  # DOMAIN\name from winbind
+            if name in (fields[0], short) or name.lower() == short.lower():
+                return int(fields[2])
+    return None
+
+
+def _judge_access(ev: Evidence, path: str, access: dict[str, str], *, folder: bool) -> Judgement:
+    a = p.output(ev, "acl")
+    acl = acc.parse_getfacl(a.stdout) if a is not None and a.ok else None
+    if acl is None:
+        return p.not_run(a, "lecture des droits et ACL")
+    shown = "; ".join(f"{k}:{'' if i is None else i}:{acc.rwx(perm)}" for k, i, perm in acl.entries)
+    decisive = f"propriétaire {acl.owner}, groupe {acl.group} ; {shown}"
+    if acl.flags:
+        decisive += f" ; drapeaux {acl.flags}"
+    for key, rights in access.items():
+        kind, name = _principal(key) or ("other", "")
+        ident: int | None = None
+        if kind != "other":
+            source = p.output(ev, f"getent:{key}") or p.output(
+                ev, "passwd" if kind == "user" else "group"
+            )
+            if source is None or not source.ok:
+                if source is not None and source.rc == 2:
+                    return Judgement.failed(
+                        f"{key} n'existe pas sur la machine", f"{key} does not exist", decisive
+                    )
+                return p.not_run(source, f"résolution de {key}")
+            ident = _local_id(source.stdout, name)
+            if ident is None:
+                return Judgement.failed(
+                    f"{key} n'existe pas sur la machine", f"{key} does not exist", decisive
+                )
+        got, why = acc.effective(acl, kind, ident)
+        want = acc.parse_rights(rights) or 0
+        if got != want:
+            who = "les autres" if kind == "other" else f"{_WHO[kind]} {name}"
+            return Judgement.failed(
+                f"sur {path}, {who} a en fait : {acc.describe(got, folder=folder)} ({why}) ; "
+                f"attendu : {acc.describe(want, folder=folder)}",
+                f"{key} has {acc.rwx(got)} on {path} ({why}), expected {acc.rwx(want)}",
+                decisive,
+            )
+    return Judgement.passed(
+        f"droits effectifs conformes sur {path}",
+        f"effective access as required on {path}",
+        decisive,
+    )
 
 
 def _unread_part(path: str, size: int) -> Judgement | None:

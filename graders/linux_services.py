@@ -6,6 +6,7 @@ How they collect and judge: ``graders/__init__.py``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -174,10 +175,21 @@ class Cron(LinuxCheck["Cron.Params"]):
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
-        p.run(ev, session, "crontab", [*p.C_LOCALE, "crontab", "-l", "-u", params.user])
+        # Where a job actually runs (issue 12 §7): the user's spool crontab as cron reads it
+        # (its file, its mode and owner), /etc/crontab and cron.d, the run-parts folders, and
+        # the enabled systemd timers. Files are read host-side on a container node.
+        spool = f"/var/spool/cron/crontabs/{params.user}"
+        p.run(ev, session, "crontab", ["cat", "--", spool])
+        p.run(ev, session, "crontab_stat", [*p.C_LOCALE, "stat", "-c", p.STAT_FORMAT, "--", spool])
+        p.run(ev, session, "passwd", ["cat", "--", "/etc/passwd"])
         p.run(ev, session, "files", ["sh", "-c", p.CRON_FILES_SCRIPT])
+        p.run(ev, session, "run_parts", ["sh", "-c", p.RUN_PARTS_SCRIPT])
+        p.run(ev, session, "cron_stats", ["sh", "-c", p.CRON_STATS_SCRIPT])
         t = p.run(
-            ev, session, "timers", _systemctl_show("Id,Unit,TimersCalendar,ActiveState", "*.timer")
+            ev,
+            session,
+            "timers",
+            _systemctl_show("Id,Unit,TimersCalendar,ActiveState,UnitFileState", "*.timer"),
         )
         try:
             units = (
@@ -190,6 +202,22 @@ class Cron(LinuxCheck["Cron.Params"]):
         if units:
             p.run(ev, session, "timer_units", _systemctl_show("Id,ExecStart,User", *units))
         return ev
+
+    @staticmethod
+    def _crontab_ignored(ev: Evidence, user: str) -> str:
+        """Why cron skips the user's spool crontab ("" when it reads it, or when unknown)."""
+        st = p.output(ev, "crontab_stat")
+        info = p.parse_stat(st.stdout) if st is not None and st.ok else None
+        if info is None:
+            return ""
+        pw = p.output(ev, "passwd")
+        uid = None
+        for line in pw.stdout.splitlines() if pw is not None and pw.ok else []:
+            fields = line.split(":")
+            if len(fields) >= 3 and fields[0] == user and fields[2].isdigit():
+                uid = int(fields[2])
+        facts = p.CronFileFacts(info.uid, info.mode, 1, info.kind)
+        return p.user_crontab_ignored(user, uid, facts)
 
     def _timer_jobs(self, ev: Evidence) -> list[p.CronJob] | None:
         t, u = p.output(ev, "timers"), p.output(ev, "timer_units")
@@ -209,11 +237,12 @@ class Cron(LinuxCheck["Cron.Params"]):
             svc = services.get(timer.get("Unit"), {})
             cal = p.findall_between(timer.get("TimersCalendar", ""), "OnCalendar=", _SPACE_SEMI)
             schedule = p.oncalendar_to_cron(cal[0]) if len(cal) == 1 else None
-            ignored = (
-                ""
-                if timer.get("ActiveState") == "active"
-                else f"le minuteur {timer.get('Id')} n'est pas actif"
-            )
+            ignored = ""
+            if timer.get("ActiveState") != "active":
+                ignored = f"le minuteur {timer.get('Id')} n'est pas actif"
+            elif timer.get("UnitFileState", "enabled") not in ("enabled", "static"):
+                # Started by hand only: it would not run after the next boot.
+                ignored = f"le minuteur {timer.get('Id')} n'est pas activé au démarrage"
             for argv in p.execstart_argvs(svc.get("ExecStart", "")):
                 jobs.append(
                     p.CronJob(
@@ -229,18 +258,28 @@ class Cron(LinuxCheck["Cron.Params"]):
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
         c, f = p.output(ev, "crontab"), p.output(ev, "files")
-        if c is None or not (c.ok or (c.rc == 1 and "no crontab" in c.stderr.lower())):
-            return p.not_run(c, "crontab -l")
+        no_crontab = c is not None and (
+            (c.rc == 1 and "no crontab" in c.stderr.lower()) or p.says_no_such_file(c)
+        )
+        if c is None or not (c.ok or no_crontab):
+            return p.not_run(c, "lecture de la crontab")
         if f is None or not f.ok:
             return p.not_run(f, "lecture de /etc/crontab et /etc/cron.d")
-        jobs = (
-            p.parse_cron_table(
+        stats_out = p.output(ev, "cron_stats")
+        stats = p.parse_cron_stats(stats_out.stdout) if stats_out is not None else {}
+        jobs = []
+        if c.ok:
+            tab_ignored = self._crontab_ignored(ev, params.user)
+            for job in p.parse_cron_table(
                 c.stdout, f"crontab de {params.user}", with_user=False, owner=params.user
-            )
-            if c.ok
-            else []
-        )
-        jobs += p.parse_cron_files(f.stdout)
+            ):
+                jobs.append(replace(job, ignored=job.ignored or tab_ignored))
+        for job in p.parse_cron_files(f.stdout):
+            path_ignored = p.system_file_ignored(job.source, stats.get(job.source))
+            jobs.append(replace(job, ignored=job.ignored or path_ignored))
+        rp = p.output(ev, "run_parts")
+        if rp is not None and rp.ok:
+            jobs += p.run_parts_jobs(rp.stdout, stats, jobs)
         timer_jobs = self._timer_jobs(ev)
         jobs += timer_jobs or []
         found = [j for j in jobs if params.command in j.command and j.user == params.user]

@@ -14,6 +14,7 @@ from pydantic import Field
 from tai_labs.grading import parsers as p
 from tai_labs.grading.base import Check, register_check
 from tai_labs.grading.model import Evidence, Judgement
+from tai_labs.grading.parsers import lexicon
 from tai_labs.kinds import kinds_where
 from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession
@@ -78,7 +79,17 @@ class InterventionReport(RecordCheck["InterventionReport.Params"]):
 
     class Params(RecordParams):
         fields: list[str] = Field(min_length=1, description="field names, e.g. 'Diagnostic'")
-        mentions: list[str] = Field(default=[], description="words the report must contain")
+        mentions: list[str] = Field(
+            default=[],
+            description="concepts the report must name: a key or term of the lexicon "
+            "(grading/parsers/lexicon.py: its French and English terms count) or a plain word; "
+            "case, accents and word boundaries as a reader sees them, negations excluded",
+        )
+        values: dict[str, str] = Field(
+            default={},
+            description="field -> the value it must hold (its leading term, or a term of the "
+            "same concept): {Statut: Résolu, Priorité: P1}",
+        )
 
     def decide(self, text: str, params: Params) -> Judgement:
         found = p.report_fields(text)
@@ -107,16 +118,39 @@ class InterventionReport(RecordCheck["InterventionReport.Params"]):
                 f"empty fields: {[n for n, _ in empty]}",
                 empty[0][1],
             )
-        body = p.fold(text)
-        absent = [w for w in params.mentions if p.fold(w) not in body]
+        for name, want in params.values.items():
+            entry = found.get(p.fold(name))
+            if entry is None:
+                return Judgement.failed(
+                    f"champ absent du compte rendu : {name}", f"missing field {name}", ""
+                )
+            if not lexicon.value_is(entry[0], want):
+                return Judgement.failed(
+                    f"le champ « {name} » vaut « {entry[0]} » et non « {want} »",
+                    f"field {name} is {entry[0]!r}, not {want!r}",
+                    entry[1],
+                )
+        absent = [w for w in params.mentions if lexicon.find_concept(text, w) is None]
         if absent:
-            return Judgement.failed(
-                f"le compte rendu ne mentionne pas : {', '.join(absent)}",
-                f"report does not mention {absent}",
-                "",
+            # Another plain wording of the same cause is possible: the jury reads the passage.
+            why = f"le compte rendu ne nomme pas : {', '.join(absent)} (termes du lexique)"
+            return Judgement.for_jury(
+                f"{why} ; formulation à apprécier par le jury",
+                f"report names none of the terms of {absent}: for the jury to appraise",
+                _passage(found),
             )
         first = found[p.fold(params.fields[0])]
         return Judgement.passed("compte rendu complet", "report complete", first[1])
+
+
+#: Fields where a report states the cause and what was done, in the order a jury reads them.
+_CAUSE_FIELDS = ("diagnostic", "cause", "symptome", "description", "solution", "intervention")
+
+
+def _passage(found: dict[str, tuple[str, str]]) -> str:
+    """The lines of the report a jury reads to judge whether the cause is named."""
+    lines = [found[f][1] for f in _CAUSE_FIELDS if f in found]
+    return " / ".join(lines)[:500]
 
 
 @register_check

@@ -110,3 +110,20 @@ def test_load_raises_with_all_problems() -> None:
         load_scenario(GOLDEN / "unknown-key")
     assert len(info.value.diagnostics) == 2
     assert "unknown-key/scenario.yaml:21" in str(info.value)
+
+
+def test_when_on_steps_of_alternatives_is_applied() -> None:
+    """A step of an alternative or wrong solution with ``when`` is kept only in its variant
+    (the list path goes through solution.alternatives[i]: it was never filtered)."""
+    seen = set()
+    for candidate in ("a", "c"):
+        folder = GOLDEN.parent.parent.parent / "scenarios/ccp3/incident-centre-services"
+        loaded = load_scenario(folder, candidate=candidate)
+        incident = loaded.variables["incident"]
+        seen.add(incident)
+        (alt,) = loaded.scenario.solution.alternatives
+        assert all(step.when is None for step in alt.steps)
+        actions = [step.action for step in alt.steps]
+        assert ("linux.service" in actions) == (incident == "directory")
+        assert ("linux.exec" in actions) == (incident == "print")
+    assert seen == {"print", "directory"}

@@ -73,10 +73,13 @@ def _table(report: GradeReport) -> None:
         for check in (c for c in report.checks if c.competence == comp.id):
             style = VERDICT_STYLE[check.verdict]
             proof = check.decisive or (check.evidence[0].command if check.evidence else "")
+            label = check.verdict.label_fr
+            if check.review:  # the jury decides: not credited automatically
+                label += " · à apprécier par le jury"
             table.add_row(
                 check.criterion,
                 check.id,
-                styled(check.verdict.label_fr, style),
+                styled(label, style),
                 f"{check.points:g}/{check.max_points:g}",
                 check.message,
                 proof,

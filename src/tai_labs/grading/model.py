@@ -46,6 +46,9 @@ class Judgement:
     why_en: str
     #: The part of the evidence that decided (a line of output, an attribute value).
     decisive: str = ""
+    #: On a fail the grader cannot judge reliably (free text): the passage the jury must read.
+    #: The verdict stays ``fail`` (no points awarded automatically); the jury decides.
+    review: str = ""
 
     @classmethod
     def passed(cls, why_fr: str, why_en: str, decisive: str = "") -> Judgement:
@@ -54,6 +57,11 @@ class Judgement:
     @classmethod
     def failed(cls, why_fr: str, why_en: str, decisive: str = "") -> Judgement:
         return cls(Verdict.FAIL, why_fr, why_en, decisive)
+
+    @classmethod
+    def for_jury(cls, why_fr: str, why_en: str, passage: str) -> Judgement:
+        """Not credited automatically, shown "à apprécier par le jury" with ``passage``."""
+        return cls(Verdict.FAIL, why_fr, why_en, passage, review=passage or "(texte vide)")
 
     @classmethod
     def error(cls, why_fr: str, why_en: str, decisive: str = "") -> Judgement:

@@ -58,6 +58,11 @@ class CheckResult(BaseModel):
     why_fr: str
     why_en: str
     decisive: str = ""
+    review: str = Field(
+        default="",
+        description="on a fail the grader could not judge reliably: the passage the jury "
+        "appraises (à apprécier); no points are awarded automatically",
+    )
     evidence: list[EvidenceItem] = []
     seconds: float
     persistent: bool = Field(default=False, description="the fix must survive a restart")

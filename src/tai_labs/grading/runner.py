@@ -213,6 +213,7 @@ def _result(
         why_fr=judgement.why_fr,
         why_en=judgement.why_en,
         decisive=judgement.decisive,
+        review=judgement.review if verdict is Verdict.FAIL else "",
         evidence=outcome.evidence,
         seconds=round(outcome.seconds, 3),
         persistent=check.persistent,

@@ -104,6 +104,29 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
+POSIX_ACL_XATTR = "system.posix_acl_access"
+#: Entry tags of the xattr (linux/posix_acl_xattr.h) and the version it is written in.
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = 1, 2, 4, 8, 16, 32
+_ACL_VERSION = 2
+_ACL_TAGS = {ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER}
+
+
+def parse_posix_acl_xattr(raw: bytes) -> list[tuple[int, int, int]]:
+    """(tag, perms, id) of a ``system.posix_acl_access`` value: a little-endian u32 version,
+    then (u16 tag, u16 perms, u32 id) entries. Raises ValueError on anything else."""
+    if len(raw) < 4 or (len(raw) - 4) % 8 or int.from_bytes(raw[:4], "little") != _ACL_VERSION:
+        raise ValueError("not a POSIX ACL xattr (version 2)")
+    entries = []
+    for off in range(4, len(raw), 8):
+        tag = int.from_bytes(raw[off : off + 2], "little")
+        perms = int.from_bytes(raw[off + 2 : off + 4], "little")
+        ident = int.from_bytes(raw[off + 4 : off + 8], "little")
+        if tag not in _ACL_TAGS or perms > 7:
+            raise ValueError(f"unknown ACL entry tag {tag} or perms {perms}")
+        entries.append((tag, perms, ident))
+    return entries
+
+
 @dataclass(frozen=True)
 class IdMap:
     """A user namespace's id map (``inside outside count`` lines of ``/proc/PID/uid_map``)."""
@@ -174,6 +197,37 @@ class OverlayTree:
             self.gids.inside(st.st_gid),
             st.st_size,
         )
+
+    def posix_acl(self, path: str) -> list[tuple[int, int, int]] | None:
+        """The POSIX access ACL of ``path`` as (tag, perms, id) entries, named ids as the node
+        sees them; None when it has none (its mode says it all). Read as the
+        ``system.posix_acl_access`` xattr of the layer's entry and parsed here, never by the
+        node's getfacl. On disk a user-namespaced node's ids are the host's shifted ones."""
+        layer, parts, _ = self._resolve(path, follow=False)
+        if not parts:
+            fd = os.open(self.layers[layer], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            name = "."
+        else:
+            fd = self._walk(self.layers[layer], parts[:-1])
+            name = parts[-1]
+        try:
+            target = f"/proc/self/fd/{fd}/{name}"
+            raw = os.getxattr(target, POSIX_ACL_XATTR, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, errno.EOPNOTSUPP):
+                return None
+            raise
+        finally:
+            os.close(fd)
+        entries = parse_posix_acl_xattr(raw)
+        mapped = []
+        for tag, perms, ident in entries:
+            if tag == ACL_USER:
+                ident = self.uids.inside(ident)
+            elif tag == ACL_GROUP:
+                ident = self.gids.inside(ident)
+            mapped.append((tag, perms, ident))
+        return mapped
 
     def read(self, path: str, limit: int) -> bytes:
         """At most ``limit`` bytes of the regular file at ``path`` (links followed inside)."""

@@ -29,7 +29,11 @@ def _junit_case(scenario: str, check: CheckResult) -> junit.Case:
     outcome = None
     if check.verdict is Verdict.FAIL:
         text = f"{check.why_en}\n{detail}".strip()
-        outcome = junit.Outcome("failure", check.message, "fail", text)
+        if check.review:  # not credited automatically: the jury appraises the passage
+            text = f"for the jury to appraise (à apprécier): {check.review}\n{text}"
+        outcome = junit.Outcome(
+            "failure", check.message, "review" if check.review else "fail", text
+        )
     elif check.verdict is Verdict.ERROR:
         outcome = junit.Outcome("error", check.why_en, "error", detail)
     elif check.verdict is Verdict.SKIPPED:

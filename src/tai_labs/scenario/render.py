@@ -442,7 +442,13 @@ def _filter_when(
 ) -> None:
     parent: Any = document
     for key in list_path[:-1]:
-        parent = parent.get(key) if isinstance(parent, dict) else None
+        # The path goes through lists too (solution.alternatives[0].steps): index them.
+        if isinstance(parent, dict):
+            parent = parent.get(key)
+        elif isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+            parent = parent[key]
+        else:
+            parent = None
     items = parent.get(list_path[-1]) if isinstance(parent, dict) else None
     if not isinstance(items, list):
         return

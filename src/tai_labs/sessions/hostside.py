@@ -1,7 +1,8 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum`` and ``base64 -w0`` of a
-path, and for ``ip ... show`` and ``ss``. On a container node:
+Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 -w0`` and
+``getfacl -n -p`` (the POSIX ACL xattr parsed here) of a path, and for ``ip ... show`` and
+``ss``. On a container node:
 
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
@@ -31,7 +32,7 @@ from typing import TypeVar
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
-from tai_labs.providers import netprobe
+from tai_labs.providers import netprobe, rootfs
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
@@ -443,7 +444,47 @@ def _base64(view: HostView, words: list[str]) -> CommandResult | None:
     return CommandResult(0, base64.b64encode(data).decode("ascii"), "", "")
 
 
+def _getfacl(view: HostView, words: list[str]) -> CommandResult | None:
+    """``getfacl -n -p -- PATH`` from the ``system.posix_acl_access`` xattr parsed on the host
+    (numeric ids as the node sees them), in getfacl's own layout; none of the node's code runs.
+    """
+    if words[1:4] != ["-n", "-p", "--"] or len(words) != 5 or not words[4].startswith("/"):
+        return None
+    path = words[4]
+    try:
+        st = view.files.lstat(path)
+        entries = view.files.posix_acl(path)
+    except OSError as exc:
+        return _failed("getfacl", f"{path}: {_reason(exc)}")
+    except ValueError as exc:
+        return _failed("getfacl", f"{path}: {exc}")
+    if entries is None:  # no ACL: the minimal one the mode makes
+        entries = [
+            (rootfs.ACL_USER_OBJ, (st.perms >> 6) & 7, 0),
+            (rootfs.ACL_GROUP_OBJ, (st.perms >> 3) & 7, 0),
+            (rootfs.ACL_OTHER, st.perms & 7, 0),
+        ]
+    lines = [f"# file: {path}", f"# owner: {st.uid}", f"# group: {st.gid}"]
+    special = st.perms >> 9
+    if special:
+        flags = "".join(c if special & b else "-" for c, b in (("s", 4), ("s", 2), ("t", 1)))
+        lines.append(f"# flags: {flags}")
+    names = {
+        rootfs.ACL_USER_OBJ: "user:",
+        rootfs.ACL_USER: "user:{}",
+        rootfs.ACL_GROUP_OBJ: "group:",
+        rootfs.ACL_GROUP: "group:{}",
+        rootfs.ACL_MASK: "mask:",
+        rootfs.ACL_OTHER: "other:",
+    }
+    for tag, perms, ident in entries:
+        rwx = "".join(c if perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+        lines.append(f"{names[tag].format(ident)}:{rwx}")
+    return CommandResult(0, "\n".join(lines) + "\n\n", "", "")
+
+
 _ANSWERS: dict[str, Answer] = {
+    "getfacl": _getfacl,
     "stat": _stat,
     "head": _head,
     "cat": _cat,

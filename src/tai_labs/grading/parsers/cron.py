@@ -153,3 +153,113 @@ def oncalendar_to_cron(spec: str) -> str | None:
     if m:
         return f"{int(m.group(2))} {int(m.group(1))} * * *"
     return None
+
+
+# -- where else a job runs: run-parts folders, and what makes cron skip a file (issue 12 §7) --
+
+#: The folders /etc/crontab runs with run-parts on Debian (hourly, daily, weekly, monthly).
+RUN_PARTS_DIRS = tuple(f"/etc/cron.{p}" for p in ("hourly", "daily", "weekly", "monthly"))
+
+#: Prints each run-parts script as CRON_FILES_SCRIPT prints cron files (same markers).
+RUN_PARTS_SCRIPT = (
+    "for f in " + " ".join(f"{d}/*" for d in RUN_PARTS_DIRS) + '; do [ -f "$f" ] || continue; '
+    'printf "==> %s <==\\n" "$f"; head -c 65536 -- "$f"; printf "\\n<== EOF\\n"; done'
+)
+
+#: ``path|uid|mode|links|kind`` of every file cron or run-parts would consider.
+CRON_STATS_SCRIPT = (
+    "for f in /etc/crontab /etc/cron.d/* "
+    + " ".join(f"{d}/*" for d in RUN_PARTS_DIRS)
+    + '; do [ -e "$f" ] || continue; stat -c "%n|%u|%a|%h|%F" -- "$f"; done'
+)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    uid: int
+    mode: int
+    links: int
+    kind: str
+
+
+def parse_cron_stats(text: str) -> dict[str, FileFacts]:
+    """path -> facts from ``CRON_STATS_SCRIPT`` output (lines it cannot read are left out)."""
+    facts: dict[str, FileFacts] = {}
+    for line in text.splitlines():
+        parts = line.rsplit("|", 4)
+        if len(parts) == 5 and parts[1].isdigit() and parts[3].isdigit():
+            try:
+                mode = int(parts[2], 8)
+            except ValueError:
+                continue
+            facts[parts[0]] = FileFacts(int(parts[1]), mode, int(parts[3]), parts[4])
+    return facts
+
+
+def system_file_ignored(path: str, facts: FileFacts | None) -> str:
+    """Why Debian's cron skips /etc/crontab or a cron.d file ("" if it reads it): it must be a
+    regular file owned by root, not writable by group or others, with a single link."""
+    if facts is None:
+        return ""
+    if not facts.kind.startswith("regular"):
+        return f"cron ignore {path} : ce n'est pas un fichier ordinaire ({facts.kind})"
+    if facts.uid != 0:
+        return f"cron ignore {path} : il n'appartient pas à root (WRONG FILE OWNER)"
+    if facts.mode & 0o022:
+        return f"cron ignore {path} : modifiable par le groupe ou les autres ({facts.mode:o})"
+    if facts.links > 1:
+        return f"cron ignore {path} : plusieurs liens physiques"
+    return ""
+
+
+def user_crontab_ignored(user: str, uid: int | None, facts: FileFacts | None) -> str:
+    """Why cron skips a user's spool crontab: not regular, not 0600, not owned by the user."""
+    where = f"/var/spool/cron/crontabs/{user}"
+    if facts is None:
+        return ""
+    if not facts.kind.startswith("regular"):
+        return f"cron ignore {where} : ce n'est pas un fichier ordinaire"
+    if facts.mode != 0o600:
+        return f"cron ignore {where} : droits {facts.mode:o} au lieu de 600 (BAD FILE MODE)"
+    if uid is not None and facts.uid != uid:
+        return f"cron ignore {where} : il n'appartient pas à {user} (WRONG FILE OWNER)"
+    return ""
+
+
+_RUN_PARTS_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def run_parts_jobs(
+    text: str, stats: dict[str, FileFacts], crontab_jobs: list[CronJob]
+) -> list[CronJob]:
+    """The scripts of /etc/cron.{hourly,...} as root's jobs, at the time the live line of
+    /etc/crontab runs their folder; skipped as run-parts skips them (a name with a dot, not
+    executable) or when no line runs the folder."""
+    jobs = []
+    for path, content in _cron_file_blocks(text):
+        folder, _, base = path.rpartition("/")
+        runs_folder = re.compile(rf"(?<![\w/.-]){re.escape(folder)}(?![\w/.-])")
+        runner = next(
+            (
+                j
+                for j in crontab_jobs
+                if j.source == "/etc/crontab" and not j.ignored and runs_folder.search(j.command)
+            ),
+            None,
+        )
+        facts = stats.get(path)
+        ignored = ""
+        if not _RUN_PARTS_NAME.fullmatch(base):
+            ignored = f"run-parts ignore {path} (nom avec un point ou caractère interdit)"
+        elif facts is not None and not facts.mode & 0o111:
+            ignored = f"run-parts ignore {path} : il n'est pas exécutable"
+        elif runner is None:
+            ignored = f"aucune ligne active de /etc/crontab ne lance {folder}"
+        command = " ; ".join(
+            ln.strip()
+            for ln in content.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")
+        )
+        schedule = runner.schedule if runner is not None else "?"
+        jobs.append(CronJob(path, schedule, "root", command, f"{path}: {command[:200]}", ignored))
+    return jobs
