@@ -46,9 +46,12 @@ def _table(report: GradeReport) -> None:
             f"{report.seconds:.1f}",
         )
     )
+    if report.penalties:
+        console.print(styled(render.penalties_fr(report.penalties), "red"))
     for comp in report.competences:
         state = styled("acquise", "green") if comp.acquired else styled("non acquise", "red")
-        title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}, ")
+        penalty = f" ({render.penalties_fr(comp.penalties)})" if comp.penalties else ""
+        title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}{penalty}, ")
         table = Table(
             "critère",
             "contrôle",
@@ -64,9 +67,9 @@ def _table(report: GradeReport) -> None:
             proof = check.decisive or (check.evidence[0].command if check.evidence else "")
             table.add_row(
                 check.criterion,
-                check.id,
-                styled(check.verdict.label_fr, style),
-                f"{check.points:g}/{check.max_points:g}",
+                f"{check.id} (invariant)" if check.invariant else check.id,
+                styled(render.verdict_fr(check), style),
+                render.points_fr(check),
                 check.message,
                 proof,
             )

@@ -48,14 +48,20 @@ class CheckResult(BaseModel):
     criterion: str
     criterion_text: str
     verdict: Verdict
-    points: float = Field(description="points earned")
-    max_points: float
+    points: float = Field(description="points earned; negative for a broken invariant")
+    max_points: float = Field(description="points possible; 0 for an invariant")
     message: str = Field(description="French message for the jury (the scenario's, or why)")
     why_fr: str
     why_en: str
     decisive: str = ""
     evidence: list[EvidenceItem] = []
     seconds: float
+    invariant: bool = Field(
+        default=False,
+        description="what must not change: earns nothing when it holds, costs its penalty "
+        "when broken (docs/grading.md, Invariants)",
+    )
+    penalty: float = Field(default=0.0, description="points a broken invariant costs; 0 if not one")
 
 
 class CompetenceResult(BaseModel):
@@ -64,10 +70,11 @@ class CompetenceResult(BaseModel):
     id: str
     title: str
     block: str
-    points: float
-    max_points: float
+    points: float = Field(description="earned, less broken invariants' penalties, floored at 0")
+    max_points: float = Field(description="sum of its checks' points, invariants excluded")
     acquired: bool
     checks: list[str]
+    penalties: float = Field(default=0.0, description="points its broken invariants cost")
 
 
 class GradeReport(BaseModel):
@@ -88,8 +95,9 @@ class GradeReport(BaseModel):
     threshold: float = Field(description="share of a competence's points needed to acquire it")
     checks: list[CheckResult]
     competences: list[CompetenceResult]
-    points: float
+    points: float = Field(description="sum of the competences' points")
     max_points: float
+    penalties: float = Field(default=0.0, description="points broken invariants cost in all")
 
     @property
     def seconds(self) -> float:
