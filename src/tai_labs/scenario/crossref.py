@@ -59,8 +59,10 @@ def _unknown(report: Report, path: KeyPath, what: str, name: str, known: Iterabl
 
 
 def check_all(
-    scenario: Scenario, referential: Referential, srcmap: SourceMap, file: Path
+    scenario: Scenario, referential: Referential, srcmap: SourceMap, file: Path, variant: str = ""
 ) -> list[Diagnostic]:
+    """Every cross-reference problem; ``variant`` names the choices drawn (``cause = 'dns'``)
+    for the problems that depend on them."""
     report = Report(srcmap)
     check_location(scenario, file, report)
     check_referential(scenario, referential, report)
@@ -69,7 +71,7 @@ def check_all(
     check_steps(scenario, report)
     check_faults(scenario, report)
     check_checks(scenario, report)
-    check_start_verdicts(scenario, report)
+    check_start_verdicts(scenario, report, variant)
     return report.problems
 
 
@@ -387,7 +389,7 @@ def check_checks(scenario: Scenario, report: Report) -> None:
         )
 
 
-def check_start_verdicts(scenario: Scenario, report: Report) -> None:
+def check_start_verdicts(scenario: Scenario, report: Report, variant: str = "") -> None:
     """No points for doing nothing: at exam start every check fails (a fault breaks it, or it
     is ``initially: fail``, work no fault creates) except invariants, which hold. Judged on
     this variant: a fault or check under ``when`` counts only where it applies."""
@@ -409,8 +411,9 @@ def check_start_verdicts(scenario: Scenario, report: Report) -> None:
         elif check.invariant and breaker is not None:
             report.error(
                 (*path, "invariant"),
-                f"invariant {check.id!r} is broken at exam start by fault {breaker!r}: an "
-                "invariant must hold at exam start",
+                f"invariant {check.id!r} is broken at exam start by fault {breaker!r}"
+                + (f" where {variant}" if variant else "")
+                + ": an invariant must hold at exam start",
                 f"remove {check.id!r} from the fault's breaks, or make it an ordinary check",
             )
         elif check.invariant and check.initially == "fail":
@@ -422,8 +425,9 @@ def check_start_verdicts(scenario: Scenario, report: Report) -> None:
         elif not check.invariant and breaker is None and check.initially != "fail":
             report.error(
                 (*path, "id"),
-                f"check {check.id!r} would pass at exam start (no fault breaks it): it would "
-                "give points for doing nothing",
+                f"check {check.id!r} would pass at exam start"
+                + (f" where {variant}" if variant else "")
+                + " (no fault breaks it): it would give points for doing nothing",
                 "add it to the 'breaks' of the fault that makes it fail; mark it "
                 "'invariant: true' if it is what must not change; or 'initially: fail' if it "
                 "fails at exam start without a fault, for work to do such as a user to create",
