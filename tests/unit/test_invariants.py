@@ -181,3 +181,41 @@ def test_a_competence_assessed_only_by_invariants_is_refused(tmp_path: Path) -> 
     )
     messages = [p.message for p in validate(file)]
     assert any("no check assesses C6" in m for m in messages)
+
+
+def test_the_catalogue_declares_what_must_not_change() -> None:
+    """Every check that held at exam start before invariants existed is now either an
+    invariant (in the variants where it holds) or broken by a fault (config-saved)."""
+    from tai_labs.lab.selftest import CANDIDATE, variants
+    from tai_labs.scenario.catalog import iter_scenario_files
+
+    found = set()
+    for file in iter_scenario_files():
+        for seed, variant in variants(file):
+            s = load_scenario(file, candidate=CANDIDATE, seed=seed).scenario
+            cause = variant.get("cause", "")
+            found |= {(s.id, cause, c.id) for c in s.checks if c.invariant}
+    assert found == {
+        ("compte-verrouille", "", "enabled"),
+        ("compte-verrouille", "", "same-ou"),
+        ("route-site-distant", "", "default-route"),
+        ("vlan-comptabilite", "", "other-port-untouched"),
+        ("vlan-comptabilite", "", "lan-still-works"),
+        *{("dhcp-bureau", c, "pc1-untouched") for c in ("scope", "dns", "gateway")},
+        ("dhcp-bureau", "dns", "lease"),
+        ("dhcp-bureau", "gateway", "lease"),
+        *{
+            ("lecteur-reseau-utilisateur", c, i)
+            for c in ("membership", "permissions")
+            for i in ("logon", "least-privilege")
+        },
+        ("partage-compta-inaccessible", "firewall", "name-resolution"),
+        *{
+            ("poste-client-boutique", c, i)
+            for c in ("disk", "proxy")
+            for i in ("data-documents", "data-photos")
+        },
+        ("poste-sans-reseau", "gateway", "reach-server"),
+        ("poste-sans-reseau", "gateway", "name-resolution"),
+        ("poste-sans-reseau", "hosts", "reach-internet"),
+    }
