@@ -28,7 +28,7 @@ from graders._netdev import (
 )
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
-from tai_labs.plugins import NoParams, PluginParams
+from tai_labs.plugins import PluginParams
 from tai_labs.sessions.base import CommandSession, DeviceSession
 from tai_labs.sessions.device import FRR_CONF
 
@@ -354,20 +354,30 @@ class DhcpRelay(DeviceCheck["DhcpRelay.Params"]):
 
 
 @register_check
-class ConfigSaved(DeviceCheck[NoParams]):
+class ConfigSaved(DeviceCheck["ConfigSaved.Params"]):
     name = "netdev.config_saved"
-    summary = "The running configuration is saved (running equals /etc/frr/frr.conf)"
+    summary = (
+        "The running configuration is saved (running equals /etc/frr/frr.conf) and the saved "
+        "one holds the given lines"
+    )
     node_kinds = ROUTER
     # FRR's vtysh has no "show startup-config": the saved file is read inside the node.
     session = "command"
 
-    def collect(self, session: CommandSession, params: NoParams) -> Evidence:
+    class Params(PluginParams):
+        lines: list[str] = Field(
+            default=[],
+            description="lines the saved configuration must hold (the fix itself, saved): "
+            "without them, a configuration saved at exam start would pass before any work",
+        )
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
         ev = Evidence()
         ev.add(session.run(["vtysh", "-c", "show running-config"]))
         ev.add(session.run(["cat", FRR_CONF]))
         return ev
 
-    def decide(self, evidence: Evidence, params: NoParams) -> Judgement:
+    def decide(self, evidence: Evidence, params: Params) -> Judgement:
         running, saved = output(evidence, 0), output(evidence, 1)
         if not running.ok or not looks_like_running_config(running.stdout):
             return Judgement.error(
@@ -393,6 +403,13 @@ class ConfigSaved(DeviceCheck[NoParams]):
                 "running configuration differs from the saved one",
                 "différences (+ courante seulement, - enregistrée seulement) : "
                 + " ; ".join(diff[:6]),
+            )
+        absent = [x for x in config_lines("\n".join(params.lines)) if x not in saved_lines]
+        if absent:
+            return Judgement.failed(
+                "la configuration enregistrée ne contient pas la correction attendue",
+                "the saved configuration lacks the expected lines",
+                f"absent de {FRR_CONF} : " + " ; ".join(absent),
             )
         return Judgement.passed(
             "la configuration courante est enregistrée",

@@ -148,12 +148,17 @@ def test_router_interface_shutdown(cli: DeviceSession) -> None:
 def test_router_config_saved(lab: RoleLab, cli: DeviceSession) -> None:
     node = exec_session(lab, "r")
     grade(node, "netdev.config_saved", {}, "provisioned", PASS)
+    # Saved, but without the fix: a saved configuration alone earns nothing.
+    fix = {"lines": ["ip route 10.98.0.0/24 10.2.0.1"]}
+    grade(node, "netdev.config_saved", fix, "provisioned_without_fix", FAIL)
     cli.configure(["ip route 10.98.0.0/24 10.2.0.1"])
     try:
         grade(node, "netdev.config_saved", {}, "unsaved", FAIL)
+        grade(node, "netdev.config_saved", fix, "unsaved_fix", FAIL)
         saved = cli.save()
         assert saved.ok, saved.stdout
         grade(node, "netdev.config_saved", {}, "written", PASS)
+        grade(node, "netdev.config_saved", fix, "written_fix", PASS)
     finally:
         cli.configure(["no ip route 10.98.0.0/24 10.2.0.1"])
         cli.save()

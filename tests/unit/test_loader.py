@@ -83,6 +83,7 @@ def test_lines_stay_right_after_when_drops_items(tmp_path: Path) -> None:
         "    params: {login: x}\n"
         "    criterion: C6.4\n"
         "    points: 1\n"
+        "    initially: fail\n"
         "    messages: {pass: ok, fail: ko}\n"
         "faults:",
     )

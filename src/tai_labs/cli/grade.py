@@ -46,6 +46,8 @@ def _table(report: GradeReport) -> None:
             f"{report.seconds:.1f}",
         )
     )
+    if report.penalties:
+        console.print(styled(render.penalties_fr(report.penalties), "red"))
     if report.restart is not None:
         phase = report.restart
         if phase.ran:
@@ -59,7 +61,8 @@ def _table(report: GradeReport) -> None:
         console.print(Text(said + (f" — {phase.note}" if phase.note else "")))
     for comp in report.competences:
         state = styled("acquise", "green") if comp.acquired else styled("non acquise", "red")
-        title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}, ")
+        penalty = f" ({render.penalties_fr(comp.penalties)})" if comp.penalties else ""
+        title = Text(f"{comp.id} — {comp.title} : {comp.points:g}/{comp.max_points:g}{penalty}, ")
         table = Table(
             "critère",
             "contrôle",
@@ -73,14 +76,14 @@ def _table(report: GradeReport) -> None:
         for check in (c for c in report.checks if c.competence == comp.id):
             style = VERDICT_STYLE[check.verdict]
             proof = check.decisive or (check.evidence[0].command if check.evidence else "")
-            label = check.verdict.label_fr
+            label = render.verdict_fr(check)
             if check.review:  # the jury decides: not credited automatically
                 label += " · à apprécier par le jury"
             table.add_row(
                 check.criterion,
-                check.id,
+                f"{check.id} (invariant)" if check.invariant else check.id,
                 styled(label, style),
-                f"{check.points:g}/{check.max_points:g}",
+                render.points_fr(check),
                 check.message,
                 proof,
             )

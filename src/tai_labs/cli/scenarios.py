@@ -165,7 +165,8 @@ def show(
     console.rule("Critères évalués")
     checks = Table("check", "critère", "points", "intitulé")
     for c in s.checks:
-        checks.add_row(c.id, c.criterion, f"{c.points:g}", c.title)
+        points = f"−{c.points:g} si rompu" if c.invariant else f"{c.points:g}"
+        checks.add_row(c.id, c.criterion, points, c.title)
     console.print(checks)
     console.print(f"Total : {s.total_points:g} points")
     for crit in sorted({c.criterion for c in s.checks}):

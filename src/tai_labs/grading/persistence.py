@@ -90,11 +90,15 @@ def _competences(
     by_id = {c.id: c for c in checks}
     out = []
     for comp in competences:
-        earned = sum(by_id[i].points for i in comp.checks if i in by_id)
+        mine = [by_id[i] for i in comp.checks if i in by_id]
+        # As the runner counts: broken invariants take from the competence, never below 0.
+        earned = max(0.0, sum(c.points for c in mine))
+        penalties = sum(c.penalty for c in mine if c.invariant and c.verdict is Verdict.FAIL)
         out.append(
             comp.model_copy(
                 update={
                     "points": earned,
+                    "penalties": penalties,
                     "acquired": comp.max_points > 0 and earned / comp.max_points >= threshold,
                 }
             )
@@ -106,11 +110,13 @@ def merge_restart(before: GradeReport, after: GradeReport, phase: RestartPhase) 
     """``before`` with the persistent checks judged again in ``after`` (same grading)."""
     again = {c.id: c for c in after.checks}
     checks = [held(c, again[c.id], phase.nodes) if c.id in again else c for c in before.checks]
+    competences = _competences(before.competences, checks, before.threshold)
     return before.model_copy(
         update={
             "checks": checks,
-            "competences": _competences(before.competences, checks, before.threshold),
-            "points": sum(c.points for c in checks),
+            "competences": competences,
+            "points": sum(c.points for c in competences),
+            "penalties": sum(c.penalties for c in competences),
             "restart": phase,
             "finished": after.finished,
         }

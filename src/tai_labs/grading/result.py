@@ -52,8 +52,8 @@ class CheckResult(BaseModel):
     criterion: str
     criterion_text: str
     verdict: Verdict
-    points: float = Field(description="points earned")
-    max_points: float
+    points: float = Field(description="points earned; negative for a broken invariant")
+    max_points: float = Field(description="points possible; 0 for an invariant")
     message: str = Field(description="French message for the jury (the scenario's, or why)")
     why_fr: str
     why_en: str
@@ -70,6 +70,12 @@ class CheckResult(BaseModel):
         default=None,
         description="the verdict once the target nodes were restarted; none when not judged again",
     )
+    invariant: bool = Field(
+        default=False,
+        description="what must not change: earns nothing when it holds, costs its penalty "
+        "when broken (docs/grading.md, Invariants)",
+    )
+    penalty: float = Field(default=0.0, description="points a broken invariant costs; 0 if not one")
 
 
 class CompetenceResult(BaseModel):
@@ -78,10 +84,11 @@ class CompetenceResult(BaseModel):
     id: str
     title: str
     block: str
-    points: float
-    max_points: float
+    points: float = Field(description="earned, less broken invariants' penalties, floored at 0")
+    max_points: float = Field(description="sum of its checks' points, invariants excluded")
     acquired: bool
     checks: list[str]
+    penalties: float = Field(default=0.0, description="points its broken invariants cost")
 
 
 class RestartPhase(BaseModel):
@@ -117,7 +124,7 @@ class GradeReport(BaseModel):
     threshold: float = Field(description="share of a competence's points needed to acquire it")
     checks: list[CheckResult]
     competences: list[CompetenceResult]
-    points: float
+    points: float = Field(description="sum of the competences' points")
     max_points: float
     restart: RestartPhase | None = Field(
         default=None, description="the restart phase (persistent checks); none: no such check"
@@ -125,6 +132,7 @@ class GradeReport(BaseModel):
     #: What else changed since exam start ("modifications constatées"), for the jury only:
     #: never scored. None when not audited (selftest, or `grade --no-audit`).
     changes: ChangeAudit | None = None
+    penalties: float = Field(default=0.0, description="points broken invariants cost in all")
 
     @property
     def seconds(self) -> float:

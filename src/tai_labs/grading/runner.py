@@ -207,8 +207,8 @@ def _result(
         criterion=check.criterion,
         criterion_text=ref.criterion(check.criterion).text,
         verdict=verdict,
-        points=check.points if verdict is Verdict.PASS else 0.0,
-        max_points=check.points,
+        points=_points(check, verdict),
+        max_points=0.0 if check.invariant else check.points,
         message=message,
         why_fr=judgement.why_fr,
         why_en=judgement.why_en,
@@ -217,7 +217,17 @@ def _result(
         evidence=outcome.evidence,
         seconds=round(outcome.seconds, 3),
         persistent=check.persistent,
+        invariant=check.invariant,
+        penalty=check.points if check.invariant else 0.0,
     )
+
+
+def _points(check: CheckUse, verdict: Verdict) -> float:
+    """All or nothing for a check; an invariant earns nothing when it holds and costs its
+    points when broken (an ``error`` or ``skipped`` one costs nothing: the jury judges it)."""
+    if check.invariant:
+        return -check.points if verdict is Verdict.FAIL else 0.0
+    return check.points if verdict is Verdict.PASS else 0.0
 
 
 def grade(
@@ -285,6 +295,7 @@ def grade(
             if on_result:
                 on_result(results[check.id])
     ordered = [results[c.id] for c in checks]
+    competences = _competences(ordered, scenario, ref, threshold)
     return GradeReport(
         lab=lab,
         scenario=scenario.id,
@@ -297,9 +308,10 @@ def grade(
         exam_started=exam_started,
         threshold=threshold,
         checks=ordered,
-        competences=_competences(ordered, scenario, ref, threshold),
-        points=sum(r.points for r in ordered),
-        max_points=sum(r.max_points for r in ordered),
+        competences=competences,
+        points=sum(c.points for c in competences),
+        max_points=sum(c.max_points for c in competences),
+        penalties=sum(c.penalties for c in competences),
     )
 
 
@@ -309,7 +321,9 @@ def _competences(
     out = []
     for competence_id in scenario.scenario.competences:
         mine = [r for r in results if r.competence == competence_id]
-        earned = sum(r.points for r in mine)
+        # A broken invariant takes from what the competence earned, never below nothing.
+        penalties = sum(r.penalty for r in mine if r.invariant and r.verdict is Verdict.FAIL)
+        earned = max(0.0, sum(r.points for r in mine))
         total = sum(r.max_points for r in mine)
         competence = ref.competence(competence_id)
         out.append(
@@ -321,6 +335,7 @@ def _competences(
                 max_points=total,
                 acquired=total > 0 and earned / total >= threshold,
                 checks=[r.id for r in mine],
+                penalties=penalties,
             )
         )
     return out

@@ -2,8 +2,9 @@
 
 For each variant (each option of the choice variables its conditions use):
 
-1. up (setup, faults, exam-start snapshot); grade: exactly the checks the faults break (and
-   those marked ``initially: fail``) fail, the others pass; every fault is in place;
+1. up (setup, faults, exam-start snapshot); grade: every check fails except the invariants,
+   which pass (a check passing at exam start would give points for doing nothing); every
+   fault is in place;
 2. back to exam start, inject the faults again twice: nothing changes (same verdicts);
 3. back to exam start, the reference solution: every check passes, no fault is in place;
 4. each alternative solution: every check passes; each wrong solution: its ``must_fail``
@@ -38,7 +39,7 @@ from tai_labs.lab.runtime import Lab
 from tai_labs.providers.naming import new_lab_id
 from tai_labs.scenario import catalog
 from tai_labs.scenario.loader import load_scenario, variable_specs
-from tai_labs.scenario.model import Step
+from tai_labs.scenario.model import Scenario, Step
 
 CANDIDATE = "selftest"
 SEED_SEARCH = 400
@@ -156,6 +157,26 @@ def _grade(lab: Lab) -> GradeReport:
     return restart_phase(lab, report, lab_identities(lab), restore=False)
 
 
+def start_problems(scenario: Scenario, report: GradeReport) -> list[str]:
+    """What is wrong with the verdicts at exam start: no check may give points for doing
+    nothing, and every invariant must hold (else it is no invariant, or the lab is broken)."""
+    by_id = {c.id: c for c in report.checks}
+    out = []
+    for check in scenario.checks:
+        got = by_id[check.id]
+        if check.invariant and got.verdict is not Verdict.PASS:
+            out.append(
+                f"{check.id}: invariant broken at exam start ({got.verdict.value}: {got.why_en})"
+            )
+        elif not check.invariant and got.verdict is Verdict.PASS:
+            out.append(
+                f"{check.id}: gives points for doing nothing (passes at exam start: "
+                f"{got.why_en}; mark it invariant if it must not change, else make a fault "
+                "break it)"
+            )
+    return out
+
+
 def _describe(report: GradeReport, ids: list[str]) -> str:
     by_id = {c.id: c for c in report.checks}
     return "; ".join(f"{i}: {by_id[i].verdict.value} ({by_id[i].why_en})" for i in ids)
@@ -221,23 +242,20 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
     """Phases 1 to 4 on a lab that is up, over the lab's sessions (closed at the end, and by
     each revert)."""
     scenario = lab.loaded.scenario
-    expected = {c.id: scenario.expected_at_start(c) for c in scenario.checks}
     with lab.sessions:
         start_verdicts: dict[str, Verdict] = {}
 
         def at_start() -> tuple[bool, str]:
             report = _grade(lab)
             start_verdicts.update(_verdicts(report))
-            wrong = [
-                i
-                for i, v in start_verdicts.items()
-                if (v is Verdict.PASS) != (expected[i] == "pass")
-            ]
+            wrong = start_problems(scenario, report)
             missing = [f for f, there in _faults_in_place(lab).items() if not there]
-            detail = _describe(report, wrong)
+            detail = "; ".join(wrong)
             if missing:
                 detail += f"; faults not in place: {missing}"
-            return not wrong and not missing, detail or f"{len(expected)} checks as expected"
+            invariants = sum(1 for c in scenario.checks if c.invariant)
+            said = f"{len(scenario.checks) - invariants} checks fail, {invariants} invariants hold"
+            return not wrong and not missing, detail or said
 
         phase("exam start", at_start)
 

@@ -15,6 +15,34 @@ from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.reports import junit
 
+#: How an invariant's verdict reads for the jury: it is preserved or broken, not "passed".
+INVARIANT_LABEL_FR = {
+    Verdict.PASS: "préservé",
+    Verdict.FAIL: "rompu",
+    Verdict.ERROR: "erreur",
+    Verdict.SKIPPED: "non évalué",
+}
+
+
+def verdict_fr(check: CheckResult) -> str:
+    return INVARIANT_LABEL_FR[check.verdict] if check.invariant else check.verdict.label_fr
+
+
+def points_fr(check: CheckResult) -> str:
+    """``2/3`` for a check; for an invariant what it cost, or what it would cost if broken."""
+    if not check.invariant:
+        return f"{_fr_number(check.points)}/{_fr_number(check.max_points)}"
+    if check.verdict is Verdict.FAIL:
+        return f"−{_fr_number(check.penalty)} (dommage collatéral)"
+    return f"0 (−{_fr_number(check.penalty)} si rompu)"
+
+
+def penalties_fr(penalties: float) -> str:
+    """The competence's or report's note on broken invariants; empty when none."""
+    if not penalties:
+        return ""
+    return f"dont −{_fr_number(penalties)} pour dommage(s) collatéral(aux)"
+
 
 def to_json(report: GradeReport) -> str:
     return report.model_dump_json(indent=2) + "\n"
@@ -27,7 +55,11 @@ def _junit_case(scenario: str, check: CheckResult) -> junit.Case:
         for e in check.evidence
     )
     outcome = None
-    if check.verdict is Verdict.FAIL:
+    if check.verdict is Verdict.FAIL and check.invariant:
+        text = f"{check.why_en}\n{detail}".strip()
+        message = f"{check.message} (invariant broken: -{check.penalty:g} points)"
+        outcome = junit.Outcome("failure", message, "invariant", text)
+    elif check.verdict is Verdict.FAIL:
         text = f"{check.why_en}\n{detail}".strip()
         if check.review:  # not credited automatically: the jury appraises the passage
             text = f"for the jury to appraise (à apprécier): {check.review}\n{text}"
@@ -63,6 +95,8 @@ def to_junit(report: GradeReport) -> str:
                 ("candidate", report.candidate),
                 ("seed", str(report.seed)),
                 ("points", f"{report.points:g}/{report.max_points:g}"),
+                # Only when an invariant was broken: other documents stay as they were.
+                *([("penalties", f"{report.penalties:g}")] if report.penalties else []),
             ],
         )
     )
@@ -108,6 +142,9 @@ def to_html(report: GradeReport) -> str:
     env.filters["fr_date"] = _fr_date
     env.filters["fr_number"] = _fr_number
     env.filters["fallback_fr"] = _fallback_fr
+    env.filters["verdict_fr"] = verdict_fr
+    env.filters["points_fr"] = points_fr
+    env.filters["penalties_fr"] = penalties_fr
     text = resources.files("tai_labs.reports").joinpath("templates/jury.html.j2").read_text("utf-8")
     exam = None
     if report.exam_started is not None:

@@ -13,6 +13,10 @@ from tai_labs.referential import load_referential
 from tai_labs.scenario.loader import load_scenario, variable_specs
 
 
+def _points_fr(points: float, invariant: bool) -> str:
+    return f"à préserver (−{points:g} si rompu)" if invariant else f"{points:g}"
+
+
 def scenario_page(file: Path) -> str:
     loaded = load_scenario(file)
     s = loaded.scenario
@@ -29,9 +33,15 @@ def scenario_page(file: Path) -> str:
         criterion = ref.criterion(check.criterion)
         out.append(
             f"| {check.competence_id} | {check.criterion} — {criterion.text} | {check.title} "
-            f"| {check.points:g} |"
+            f"| {_points_fr(check.points, check.invariant)} |"
         )
     out += ["", f"Total : {s.total_points:g} points (variante par défaut).", ""]
+    if any(c.invariant for c in s.checks):
+        out += [
+            "Un invariant (« à préserver ») ne rapporte rien s'il tient et coûte ses points "
+            "s'il est rompu (dommage collatéral).",
+            "",
+        ]
     out += ["## Topologie", "", "| machine | rôle | interfaces |", "| --- | --- | --- |"]
     for node in s.topology.nodes:
         ifaces = ", ".join(f"{i.network} {i.address or ''}".strip() for i in node.interfaces)

@@ -59,8 +59,10 @@ def _unknown(report: Report, path: KeyPath, what: str, name: str, known: Iterabl
 
 
 def check_all(
-    scenario: Scenario, referential: Referential, srcmap: SourceMap, file: Path
+    scenario: Scenario, referential: Referential, srcmap: SourceMap, file: Path, variant: str = ""
 ) -> list[Diagnostic]:
+    """Every cross-reference problem; ``variant`` names the choices drawn (``cause = 'dns'``)
+    for the problems that depend on them."""
     report = Report(srcmap)
     check_location(scenario, file, report)
     check_referential(scenario, referential, report)
@@ -69,6 +71,7 @@ def check_all(
     check_steps(scenario, report)
     check_faults(scenario, report)
     check_checks(scenario, report)
+    check_start_verdicts(scenario, report, variant)
     return report.problems
 
 
@@ -128,13 +131,14 @@ def check_referential(scenario: Scenario, referential: Referential, report: Repo
                 f"add {check.competence_id} to scenario.competences or pick a criterion of "
                 f"{', '.join(meta.competences)}",
             )
-        assessed.add(check.competence_id)
+        if not check.invariant:  # an invariant earns nothing: it assesses no competence
+            assessed.add(check.competence_id)
     for i, competence in enumerate(meta.competences):
         if competence in known and competence not in assessed:
             report.error(
                 ("scenario", "competences", i),
                 f"no check assesses {competence}",
-                "add a check with one of its criteria, or remove the competence",
+                "add a check (not an invariant) with one of its criteria, or remove the competence",
             )
 
 
@@ -383,6 +387,51 @@ def check_checks(scenario: Scenario, report: Report) -> None:
             f"circular dependency: {' -> '.join(cycle)}",
             "remove one of these depends_on entries",
         )
+
+
+def check_start_verdicts(scenario: Scenario, report: Report, variant: str = "") -> None:
+    """No points for doing nothing: at exam start every check fails (a fault breaks it, or it
+    is ``initially: fail``, work no fault creates) except invariants, which hold. Judged on
+    this variant: a fault or check under ``when`` counts only where it applies."""
+    broken_by: dict[str, str] = {}
+    for fault in scenario.faults:
+        for check_id in fault.breaks:
+            broken_by.setdefault(check_id, fault.id)
+    for i, check in enumerate(scenario.checks):
+        path: KeyPath = ("checks", i)
+        breaker = broken_by.get(check.id)
+        if check.initially == "pass":
+            report.error(
+                (*path, "initially"),
+                f"check {check.id!r} is declared to pass at exam start: it would give points "
+                "for doing nothing",
+                "if it is what the candidate must not break, write 'invariant: true' instead "
+                "so that it earns nothing and costs its points when broken",
+            )
+        elif check.invariant and breaker is not None:
+            report.error(
+                (*path, "invariant"),
+                f"invariant {check.id!r} is broken at exam start by fault {breaker!r}"
+                + (f" where {variant}" if variant else "")
+                + ": an invariant must hold at exam start",
+                f"remove {check.id!r} from the fault's breaks, or make it an ordinary check",
+            )
+        elif check.invariant and check.initially == "fail":
+            report.error(
+                (*path, "initially"),
+                f"invariant {check.id!r} cannot fail at exam start",
+                "remove 'initially: fail', or make it an ordinary check",
+            )
+        elif not check.invariant and breaker is None and check.initially != "fail":
+            report.error(
+                (*path, "id"),
+                f"check {check.id!r} would pass at exam start"
+                + (f" where {variant}" if variant else "")
+                + " (no fault breaks it): it would give points for doing nothing",
+                "add it to the 'breaks' of the fault that makes it fail; mark it "
+                "'invariant: true' if it is what must not change; or 'initially: fail' if it "
+                "fails at exam start without a fault, for work to do such as a user to create",
+            )
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -195,7 +195,11 @@ def _build(
     scenario, problems = validate_model(Scenario, rendered.data, rendered.srcmap)
     if scenario is None:
         raise ScenarioError(dedupe(problems))
-    problems = crossref.check_all(scenario, load_referential(), rendered.srcmap, file)
+    # Which variant this is, for problems that exist in some variants only.
+    variant = ", ".join(
+        f"{name} = {values[name]!r}" for name, spec in prep.specs.items() if spec.choice is not None
+    )
+    problems = crossref.check_all(scenario, load_referential(), rendered.srcmap, file, variant)
     problems += _check_paths_and_chains(scenario, rendered.srcmap, file)
     loaded = LoadedScenario(scenario, context, file, rendered.srcmap)
     problems += brief_mod.check(loaded)

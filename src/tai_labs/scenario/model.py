@@ -315,8 +315,9 @@ class CheckUse(PluginUse):
     messages: Messages
     initially: Literal["pass", "fail"] | None = Field(
         default=None,
-        description="verdict expected at exam start; default: fail if a fault breaks it, "
-        "else pass. Set 'fail' for work to do that no fault creates (a user to create).",
+        description="'fail': the check fails at exam start although no fault breaks it "
+        "(work no fault creates: a user to create). 'pass' is refused: a check that passes "
+        "at exam start is an invariant",
     )
     when: Condition | None = None
     persistent: bool = Field(
@@ -324,6 +325,12 @@ class CheckUse(PluginUse):
         description="the fix must survive a restart: grading restarts the target nodes and "
         "judges the check again (docs/grading.md, Persistance); set it where the brief asks "
         "for a lasting fix",
+    )
+    invariant: bool = Field(
+        default=False,
+        description="what must not change: passes at exam start, earns nothing when it holds, "
+        "costs its points when broken (collateral damage); may be a condition on the "
+        "variables, e.g. \"{{ cause != 'scope' }}\"",
     )
 
     @property
@@ -419,11 +426,10 @@ class Scenario(_Model):
 
     @property
     def total_points(self) -> float:
-        return sum(check.points for check in self.checks)
+        """Points a candidate can earn: invariants earn none (they can only cost)."""
+        return sum(check.points for check in self.checks if not check.invariant)
 
     def expected_at_start(self, check: CheckUse) -> str:
-        """The verdict selftest expects for ``check`` right after the faults are injected."""
-        if check.initially is not None:
-            return check.initially
-        broken = {c for fault in self.faults for c in fault.breaks}
-        return "fail" if check.id in broken else "pass"
+        """The verdict selftest expects for ``check`` right after the faults are injected:
+        an invariant holds, every other check fails (no points for doing nothing)."""
+        return "pass" if check.invariant else "fail"

@@ -175,3 +175,18 @@ def test_reordered_saved_config_is_still_saved() -> None:
     # Block structure matters: reversing puts interface lines under other headers.
     assert _judge("netdev.config_saved", {}, running, running).verdict is Verdict.PASS
     assert _judge("netdev.config_saved", {}, running, shuffled).verdict is Verdict.FAIL
+
+
+def test_saved_config_must_hold_the_fix_itself() -> None:
+    """A configuration saved at exam start (running == saved) passes only if the saved one
+    holds the fix: else `config-saved` gives points for doing nothing."""
+    cap = capture("netdev_config_saved_provisioned")
+    running, saved = (CommandResult(**c["result"]) for c in cap["calls"])
+    assert _judge("netdev.config_saved", {}, running, saved).verdict is Verdict.PASS
+    held = {"lines": ["ip route 10.99.0.0/24 10.2.0.1"]}
+    assert _judge("netdev.config_saved", held, running, saved).verdict is Verdict.PASS
+    absent = _judge(
+        "netdev.config_saved", {"lines": ["ip route 10.42.0.0/24 10.2.0.1"]}, running, saved
+    )
+    assert absent.verdict is Verdict.FAIL
+    assert "ip route 10.42.0.0/24 10.2.0.1" in absent.decisive
