@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from tai_labs import __version__, names
+from tai_labs.cli import access as access_cmds
 from tai_labs.cli import doctor as doctor_cmds
 from tai_labs.cli import grade as grade_cmds
 from tai_labs.cli import images as image_cmds
@@ -106,6 +107,7 @@ app.command("down", rich_help_panel="Labs")(lab_cmds.down)
 app.command("gc", rich_help_panel="Host")(lab_cmds.gc)
 app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)
 app.add_typer(image_cmds.app, name="image", rich_help_panel="Host")
+app.add_typer(access_cmds.app, name="access", rich_help_panel="Labs")
 for _info in app.registered_commands:
     if _info.callback is not None:
         _info.callback = _names_checked(_info.callback)
