@@ -446,6 +446,7 @@ def _cleanup_if_last() -> None:
         SSHD_FRAGMENT.unlink()
         _reload_sshd()
     SHELL.unlink(missing_ok=True)
+    run(["groupdel", GROUP], check=False)
     with contextlib.suppress(OSError):
         SHELL.parent.rmdir()
     with contextlib.suppress(OSError):
