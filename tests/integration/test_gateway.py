@@ -431,6 +431,38 @@ for path in sys.argv[1:]:
     assert write.returncode != 0 and "Permission denied" in write.stderr
 
 
+def test_a_flushed_firewall_or_removed_sshd_block_comes_back_at_the_next_lab_command(
+    gw: Gateway,
+) -> None:
+    from tai_labs.lab.runtime import open_lab
+
+    subprocess.run(["nft", "delete", "table", "inet", gateway.NFT_TABLE], check=True)
+    gateway.SSHD_FRAGMENT.unlink()
+    b_pc1 = str(gw.b.lab.mgmt_address("pc1"))
+    assert connects(gw.a.login, b_pc1, 22)  # the hole the check closes
+    open_lab(gw.a.lab.id)
+    assert gateway.SSHD_FRAGMENT.is_file()
+    assert not connects(gw.a.login, b_pc1, 22)
+    assert connects(gw.a.login, str(gw.a.lab.mgmt_address("pc1")), 22)
+
+
+def test_a_second_grant_gives_a_new_password_and_the_old_one_fails(gw: Gateway) -> None:
+    import paramiko
+
+    from tai_labs.lab.gateway import grant
+
+    old = gw.a.password
+    renewed = grant(gw.a.lab, login=gw.a.login)
+    assert renewed.password and renewed.password != old
+    gw.a.password = renewed.password
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_client(gw, password=old)
+    assert run_a(gw, "pc1 hostname")[1] == "pc1\n"
+    # One account per lab: another login for the same lab is refused.
+    with pytest.raises(Exception, match="already has the gateway account"):
+        grant(gw.a.lab, login="gwother")
+
+
 def test_reset_keeps_the_gateway_working(gw: Gateway) -> None:
     from tai_labs.lab.snapshots import reset_lab
 

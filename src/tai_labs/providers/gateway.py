@@ -289,8 +289,11 @@ def firewall_intact(current: Sequence[Account]) -> bool:
     proc = run(["nft", "list", "table", "inet", NFT_TABLE], check=False)
     if proc.returncode != 0:
         return not current
-    text = proc.stdout.decode()
-    return all(f"meta skuid {a.uid} " in text for a in current)
+    lines = [line.strip() for line in proc.stdout.decode().splitlines()]
+    return all(
+        any(line.startswith(f"meta skuid {a.uid} ") and line.endswith(" drop") for line in lines)
+        for a in current
+    )
 
 
 def ensure() -> list[str]:
@@ -354,8 +357,9 @@ def create(
     _ensure_group()
     install_shell()
     home = home_of(login)
-    HOMES.mkdir(parents=True, exist_ok=True, mode=0o755)
-    os.chmod(HOMES, 0o755)
+    # Traversable, not listable: an account reaches its own home and does not see the others.
+    HOMES.mkdir(parents=True, exist_ok=True, mode=0o711)
+    os.chmod(HOMES, 0o711)
     if user is None:
         run(["useradd", "--system", "--user-group", "--groups", GROUP,
              "--home-dir", str(home), "--no-create-home", "--shell", str(SHELL),
@@ -426,12 +430,18 @@ def remove(login: str) -> bool:
             _cleanup_if_last()
             return False
     uid = pwd.getpwnam(login).pw_uid
-    # Its sshd session and ssh to the node die first: no process may outlive the account.
-    for _ in range(3):
-        if not _kill_user_processes(uid):
-            break
+    # Closed first (no password, expired: PAM refuses key logins too), so no new session
+    # starts while the running ones are killed; userdel refuses a user with processes.
+    run(["usermod", "--lock", "--expiredate", "1", login], check=False)
+    with contextlib.suppress(OSError):
+        (home_of(login) / ".ssh" / "authorized_keys").write_text("")
+    for _ in range(10):
+        _kill_user_processes(uid)
         time.sleep(0.2)
-    run(["userdel", login], check=False)
+        if run(["userdel", login], check=False).returncode == 0:
+            break
+    else:
+        raise GatewayError(f"could not remove the gateway account {login}: it keeps processes")
     shutil.rmtree(home_of(login), ignore_errors=True)
     apply_firewall([a for a in mine.values() if a.login != login])
     _cleanup_if_last()
