@@ -458,6 +458,11 @@ def test_a_second_grant_gives_a_new_password_and_the_old_one_fails(gw: Gateway) 
     with pytest.raises(paramiko.AuthenticationException):
         paramiko_client(gw, password=old)
     assert run_a(gw, "pc1 hostname")[1] == "pc1\n"
+    # A password chosen by the caller (a session's, shared with the portal) is used as given.
+    chosen = "Sess1on-pw-Z7q"
+    assert grant(gw.a.lab, login=gw.a.login, password=chosen).password == chosen
+    gw.a.password = chosen
+    assert run_a(gw, "pc2 hostname")[1] == "pc2\n"
     # One account per lab: another login for the same lab is refused.
     with pytest.raises(Exception, match="already has the gateway account"):
         grant(gw.a.lab, login="gwother")

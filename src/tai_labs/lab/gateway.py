@@ -90,9 +90,25 @@ def authorize_nodes(lab: Lab, names: list[str] | None = None) -> None:
             )
 
 
-def grant(lab: Lab, *, login: str | None = None, public_key: str | None = None) -> Grant:
-    """Open (or refresh) the lab's gateway account; a new password unless ``public_key``."""
+def grant(
+    lab: Lab,
+    *,
+    login: str | None = None,
+    public_key: str | None = None,
+    password: str | None = None,
+) -> Grant:
+    """Open (or refresh) the lab's gateway account.
+
+    Authorised by ``public_key``, or by ``password`` (a session hands out one password per
+    candidate for the gateway and the portal), or else by a new generated password.
+    """
     login = gateway.check_login(login or default_login(lab))
+    if password is not None and public_key is not None:
+        raise TaiLabsError("a gateway account takes a password or a key, not both")
+    if password is not None and (
+        len(password) < 10 or not password.isprintable() or ":" in password
+    ):
+        raise TaiLabsError("a gateway password has 10 printable characters or more, no ':'")
     for other in gateway.lab_accounts(lab.id):
         if other.login != login:
             raise TaiLabsError(
@@ -103,7 +119,8 @@ def grant(lab: Lab, *, login: str | None = None, public_key: str | None = None) 
     authorize_nodes(lab, list(reachable))
     private, _ = _key_pair(lab)
     known_hosts = "".join(known_hosts_line([ip], key) + "\n" for ip, key in reachable.values())
-    password = None if public_key is not None else new_password()
+    if password is None and public_key is None:
+        password = new_password()
     account = gateway.create(
         login,
         lab.id,

@@ -224,17 +224,25 @@ def _ensure_group() -> None:
         run(["groupadd", "--system", GROUP])
 
 
-def install_shell() -> None:
-    """Copy the forced command, root-owned and not writable by anyone else."""
-    source = Path(gateway_shell.__file__).read_bytes()
+def _shell_source() -> bytes:
+    return Path(gateway_shell.__file__).read_bytes()
+
+
+def install_shell() -> bool:
+    """Copy the forced command, root-owned and not writable by anyone else; True if it had
+    to (missing, changed, or another owner or mode)."""
+    source = _shell_source()
     SHELL.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    if SHELL.is_file() and SHELL.read_bytes() == source and SHELL.stat().st_mode & 0o777 == 0o755:
-        return
+    if SHELL.is_file():
+        st = SHELL.stat()
+        if SHELL.read_bytes() == source and st.st_uid == 0 and st.st_mode & 0o7777 == 0o755:
+            return False
     tmp = SHELL.with_name(f".{SHELL.name}.{os.getpid()}")
     tmp.write_bytes(source)
     os.chown(tmp, 0, 0)
     os.chmod(tmp, 0o755)
     os.replace(tmp, SHELL)
+    return True
 
 
 def sshd_config_ok() -> str | None:
@@ -300,6 +308,8 @@ def ensure() -> list[str]:
     """Put back what an outside change removed (nft flush, a package upgrade); what was."""
     current = accounts()
     fixed = []
+    if current and install_shell():
+        fixed.append(str(SHELL))
     if current and not firewall_intact(current):
         apply_firewall(current)
         fixed.append(f"nft table inet {NFT_TABLE}")
