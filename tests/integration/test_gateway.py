@@ -377,6 +377,60 @@ def test_no_forwarding_of_any_kind(gw: Gateway) -> None:
     assert proc.stdout == "agent=\n"
 
 
+def test_without_the_sshd_block_the_other_walls_still_hold(gw: Gateway) -> None:
+    """sshd started from the host's configuration minus its Include (no Match block): the
+    login shell still refuses a shell, and a forwarding, now allowed by sshd, is opened
+    with the account's uid, so it reaches its own nodes' port 22 and nothing else."""
+    main = gw.tmp / "sshd_config_without_block"
+    main.write_text(
+        "".join(
+            line
+            for line in Path("/etc/ssh/sshd_config").read_text().splitlines(keepends=True)
+            if not line.lstrip().lower().startswith("include")
+        )
+    )
+    port = _free_port()
+    sshd = subprocess.Popen(
+        [gateway.SSHD, "-D", "-f", str(main), "-E", str(gw.tmp / "sshd-bare.log"),
+         "-p", str(port), "-o", "ListenAddress=127.0.0.1",
+         "-o", f"PidFile={gw.tmp / 'sshd-bare.pid'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    bare = Gateway(port, gw.a, gw.b, gw.tmp)
+    try:
+        _wait_port(port)
+        proc = ssh_b(bare, f"{gw.b.login}@127.0.0.1", "bash", "-c", "id")
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert ssh_b(bare, f"{gw.b.login}@127.0.0.1", "pc1", "hostname").stdout == "pc1\n"
+        own = str(gw.b.lab.mgmt_address("pc1"))
+        other = str(gw.a.lab.mgmt_address("pc1"))
+        banners = {}
+        for target in (f"{own}:22", f"{other}:22", f"127.0.0.1:{gw.port}"):
+            local = _free_port()
+            forward = subprocess.Popen(
+                ["ssh", *openssh_options(bare), "-N", "-L", f"127.0.0.1:{local}:{target}",
+                 f"{gw.b.login}@127.0.0.1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                _wait_port(local)
+                with socket.create_connection(("127.0.0.1", local), timeout=5) as s:
+                    s.settimeout(6)
+                    try:
+                        banners[target] = s.recv(64)
+                    except TimeoutError:
+                        banners[target] = b""
+            finally:
+                forward.kill()
+                forward.wait()
+        assert banners[f"{own}:22"].startswith(b"SSH-")  # the forwarding works: sshd allows it
+        assert banners[f"{other}:22"] == b""  # but the uid reaches nothing else
+        assert banners[f"127.0.0.1:{gw.port}"] == b""
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+
+
 def test_the_account_reaches_nothing_but_its_own_nodes_port_22(gw: Gateway) -> None:
     a_pc1 = str(gw.a.lab.mgmt_address("pc1"))
     b_pc1 = str(gw.b.lab.mgmt_address("pc1"))
