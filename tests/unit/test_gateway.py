@@ -221,3 +221,105 @@ def test_the_node_accepts_the_gateway_key_from_the_host_only_without_forwarding(
     assert line.endswith(" tai-labs-gateway-abc123")
     with pytest.raises(ValueError):
         gateway.authorized_line(key, '100.64.7.1",command="sh', "abc123")
+
+
+# -- the lab level: what grant sends to the nodes and to the host account ---------------------
+
+
+class _FakeStore:
+    def __init__(self, records: list[object]) -> None:
+        self.records = records
+
+    def nodes(self, lab_id: str) -> list[object]:
+        return self.records
+
+
+class _FakeNetwork:
+    host_ip = "100.64.9.1"
+
+
+class _FakeLab:
+    """What `lab.gateway` uses of a Lab: id, folder, store, network and exec."""
+
+    def __init__(self, folder: Path) -> None:
+        from tai_labs.lab.store import NodeRecord
+
+        self.id = "abc123"
+        self.folder = folder
+
+        def record(name: str, kind: str, number: int) -> NodeRecord:
+            address = f"100.64.9.{10 + number}"
+            key = "ssh-ed25519 AAAAhostkey"
+            resource = f"{self.id}-{name}"
+            return NodeRecord(self.id, name, resource, kind, "lxc", number, address, key, True, {})
+
+        self.store = _FakeStore(
+            [record("pc1", "linux-client", 1), record("dc1", "ad-dc", 2),
+             record("win1", "windows-client", 3)]
+        )  # fmt: skip
+        self.execs: list[tuple[str, list[str], object]] = []
+
+    def network(self) -> _FakeNetwork:
+        return _FakeNetwork()
+
+    def exec(self, node: str, argv: list[str], input: object = None, timeout: float = 0) -> object:
+        from tai_labs.providers.base import ExecResult
+
+        self.execs.append((node, argv, input))
+        return ExecResult(0, "", "")
+
+
+def test_grant_authorises_linux_nodes_on_stdin_and_hands_the_account_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tai_labs.lab import gateway as lab_gateway
+
+    made: dict[str, object] = {}
+
+    def create(login: str, lab_id: str, nodes: dict[str, str], **kw: object) -> gateway.Account:
+        made.update(kw, login=login, nodes=nodes)
+        return gateway.Account(login, lab_id, 990, "password", dict(nodes))
+
+    monkeypatch.setattr(gateway, "create", create)
+    monkeypatch.setattr(gateway, "accounts", list)
+    lab = _FakeLab(tmp_path)
+    result = lab_gateway.grant(lab, login="dupont")  # type: ignore[arg-type]
+    # Windows nodes have no sshd: not offered. The DC is a Linux node.
+    assert sorted(result.nodes) == ["dc1", "pc1"]
+    assert result.password and len(result.password) == lab_gateway.PASSWORD_LENGTH
+    assert made["password"] == result.password and made["public_key"] is None
+    # The key line goes on standard input, never in a command line.
+    assert {node for node, _, _ in lab.execs} == {"pc1", "dc1"}
+    for _, argv, stdin in lab.execs:
+        assert "ssh-ed25519" not in " ".join(argv)
+        assert isinstance(stdin, str) and stdin.startswith('restrict,pty,from="100.64.9.1" ')
+    # The candidate's copy is the lab's gateway key, not the lab's own key.
+    assert made["private_key"] == (tmp_path / "gateway_ed25519").read_bytes()
+    assert (tmp_path / "gateway_ed25519").stat().st_mode & 0o777 == 0o600
+    assert "100.64.9.11 ssh-ed25519 AAAAhostkey" in str(made["known_hosts"])
+
+
+@pytest.mark.parametrize("password", ["short", "has:colon-0123", "line\nbreak-0123"])
+def test_a_callers_password_is_checked_before_anything_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    from tai_labs.errors import TaiLabsError
+    from tai_labs.lab import gateway as lab_gateway
+
+    monkeypatch.setattr(gateway, "accounts", list)
+    lab = _FakeLab(tmp_path)
+    with pytest.raises(TaiLabsError):
+        lab_gateway.grant(lab, login="dupont", password=password)  # type: ignore[arg-type]
+    assert lab.execs == []
+
+
+def test_a_lab_has_one_gateway_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tai_labs.errors import TaiLabsError
+    from tai_labs.lab import gateway as lab_gateway
+
+    existing = gateway.Account("martin", "abc123", 990, "password", {"pc1": "100.64.9.11"})
+    monkeypatch.setattr(gateway, "accounts", lambda: [existing])
+    lab = _FakeLab(tmp_path)
+    with pytest.raises(TaiLabsError, match="already has the gateway account martin"):
+        lab_gateway.grant(lab, login="dupont")  # type: ignore[arg-type]
+    assert lab.execs == []
