@@ -146,7 +146,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str], self_path: str) -> int
     except (OSError, ValueError):
         print("passerelle : configuration illisible, contactez le surveillant", file=sys.stderr)
         return 1
-    tty = command is None and sys.stdin.isatty()
+    tty = sys.stdin.isatty()  # the client asked for a terminal (ssh -t): the node gets one
     term = environ.get("TERM", "")
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"}
     if re.fullmatch(r"[A-Za-z0-9.+-]{1,40}", term):
