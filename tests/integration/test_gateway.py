@@ -13,6 +13,7 @@ runs, is never restarted. Needs root, LXC, openssh-server and paramiko; skips ot
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import pwd
@@ -20,6 +21,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -245,6 +247,17 @@ def test_each_candidate_reaches_their_own_nodes(gw: Gateway) -> None:
     assert (proc.returncode, proc.stdout) == (0, gw.b.lab.id), proc.stderr
     # On the node they are root (the lab is theirs).
     assert run_a(gw, "pc1 id -u")[1] == "0\n"
+    # What the instructor sees: both accounts, by lab, no password anywhere.
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("tai-labs")), "access", "ls", "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = {row["login"]: row for row in json.loads(listed)}
+    assert rows[gw.a.login] == {
+        "login": gw.a.login, "lab": gw.a.lab.id, "method": "password", "nodes": ["pc1", "pc2"],
+    }  # fmt: skip
+    assert rows[gw.b.login]["method"] == "key"
+    assert gw.a.password is not None and gw.a.password not in listed
 
 
 @pytest.mark.parametrize(
