@@ -1,7 +1,7 @@
 """The SSH gateway's pieces that need no host: the forced command's validation, the sshd
 block, the per-uid firewall and the values that reach a file, a rule or a command.
 
-The real sshd, accounts and labs are in tests/integration/test_gateway.py.
+The real sshd, accounts and labs are in tests/integration/test_gateway_sshd.py.
 """
 
 from __future__ import annotations

@@ -364,8 +364,12 @@ def create(
             f"user {login!r} exists and is not lab {lab_id}'s gateway account",
             hint="pick another --login",
         )
+    if password is not None and (":" in password or "\n" in password):
+        raise GatewayError("a password may not hold ':' or a line break")
+    # The shared parts first: an sshd that refuses the block stops us before any user exists.
     _ensure_group()
     install_shell()
+    install_sshd()
     home = home_of(login)
     # Traversable, not listable: an account reaches its own home and does not see the others.
     HOMES.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -387,17 +391,16 @@ def create(
     _write(home / "gateway.json", json.dumps(config, indent=2).encode(), gid, 0o640)
     _write(home / "known_hosts", known_hosts.encode(), gid, 0o640)
     _write(home / "id_ed25519", private_key, gid, 0o440)
+    account = Account(login, lab_id, entry.pw_uid, method, nodes)
+    # Its firewall before its credential: a new account (locked by useradd) cannot log in
+    # before its uid is confined.
+    apply_firewall([*[a for a in existing.values() if a.login != login], account])
     _write(home / ".ssh" / "authorized_keys", (f"{key_line}\n" if key_line else "").encode(),
            0, 0o644)  # fmt: skip
     if password is not None:
-        if ":" in password or "\n" in password:
-            raise GatewayError("a password may not hold ':' or a line break")
         run(["chpasswd"], input=f"{login}:{password}\n".encode())
     else:
         run(["usermod", "--password", "*", login])  # no password matches; not locked
-    account = Account(login, lab_id, entry.pw_uid, method, nodes)
-    apply_firewall([*[a for a in existing.values() if a.login != login], account])
-    install_sshd()
     return account
 
 

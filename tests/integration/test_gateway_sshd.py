@@ -555,6 +555,7 @@ def test_revoke_cuts_the_session_and_leaves_nothing(gw: Gateway) -> None:
     assert revoke(gw.a.lab) == [gw.a.login]
     out.channel.recv_exit_status()  # the session ends with the account, not in 120 s
     assert time.monotonic() - started < 30
+    assert revoke(gw.a.lab) == []  # safe to run again
     client.close()
     with pytest.raises(KeyError):
         pwd.getpwnam(gw.a.login)
