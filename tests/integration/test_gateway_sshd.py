@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,11 +132,15 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         for lab in labs:  # which lab answers is told by a file only root of that lab wrote
             lab.exec("pc1", ["sh", "-c", "cat > /etc/lab-id"], input=lab.id)
         a = Candidate(labs[0], f"gwa-{ids[0]}")
-        a.password = grant(a.lab, login=a.login).password
         b = Candidate(labs[1], f"gwb-{ids[1]}", key=tmp / "key_b")
-        assert (
-            grant(b.lab, login=b.login, public_key=(tmp / "key_b.pub").read_text()).password is None
-        )
+        # At once, as a session grants its candidates: the shared table and block hold both.
+        with ThreadPoolExecutor(2) as pool:
+            grant_a = pool.submit(grant, a.lab, login=a.login)
+            grant_b = pool.submit(
+                grant, b.lab, login=b.login, public_key=(tmp / "key_b.pub").read_text()
+            )
+            a.password = grant_a.result().password
+            assert grant_b.result().password is None
         # sshd reads its configuration at start: after the grants wrote the group's block.
         port = _free_port()
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -450,7 +455,7 @@ def test_the_account_reaches_nothing_but_its_own_nodes_port_22(gw: Gateway) -> N
     host_mgmt = str(gw.a.lab.network().host_ip)
     # Root reaches both labs' nodes: the addresses are live.
     assert connects(None, a_pc1, 22) and connects(None, b_pc1, 22)
-    assert connects(gw.a.login, a_pc1, 22)
+    assert connects(gw.a.login, a_pc1, 22) and connects(gw.b.login, b_pc1, 22)
     assert not connects(gw.a.login, b_pc1, 22)  # the other lab
     assert not connects(gw.b.login, a_pc1, 22)
     assert not connects(gw.a.login, "127.0.0.1", gw.port)  # the host's sshd

@@ -23,6 +23,7 @@ to ``chpasswd`` on standard input and the system stores its hash.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -31,7 +32,7 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,21 @@ _LOGIN = re.compile(r"[a-z][a-z0-9-]{2,31}")
 GATEWAY_PORT = 22
 _KEY_TYPE = re.compile(r"ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]{1,60}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+#: Serialises changes to the shared parts (group, nft table, sshd block) across processes:
+#: a session grants its candidates' accounts in parallel.
+LOCK = Path("/run/tai-labs-gateway.lock")
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    with open(LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class GatewayError(RuntimeLayerError):
@@ -306,6 +322,11 @@ def firewall_intact(current: Sequence[Account]) -> bool:
 
 def ensure() -> list[str]:
     """Put back what an outside change removed (nft flush, a package upgrade); what was."""
+    with _locked():
+        return _ensure()
+
+
+def _ensure() -> list[str]:
     current = accounts()
     fixed = []
     if current and install_shell():
@@ -346,6 +367,24 @@ def create(
     An existing user that is not this lab's gateway account is never touched.
     """
     require_root("a gateway account")
+    with _locked():
+        return _create(
+            login, lab_id, nodes, private_key=private_key, known_hosts=known_hosts,
+            password=password, public_key=public_key,
+        )  # fmt: skip
+
+
+def _create(
+    login: str,
+    lab_id: str,
+    nodes: Mapping[str, str],
+    *,
+    private_key: bytes,
+    known_hosts: str,
+    password: str | None = None,
+    public_key: str | None = None,
+) -> Account:
+    """``create`` under the lock."""
     check_login(login)
     naming.check_lab_id(lab_id)
     nodes = _check_nodes(nodes)
@@ -430,6 +469,11 @@ def remove(login: str) -> bool:
     with the last account. True if there was an account."""
     require_root("a gateway account")
     check_login(login)
+    with _locked():
+        return _remove(login)
+
+
+def _remove(login: str) -> bool:
     mine = {a.login: a for a in accounts()}
     if login not in mine:
         try:
