@@ -540,6 +540,28 @@ def test_a_second_grant_gives_a_new_password_and_the_old_one_fails(gw: Gateway) 
         grant(gw.a.lab, login="gwother")
 
 
+def test_an_account_whose_lab_is_gone_is_found_and_collected(gw: Gateway) -> None:
+    """An account left by a lab removed without it (a crash, an older release) is found by
+    ``gc --orphans`` (``known_labs``) and removed by the lab's cleanup."""
+    from tai_labs.providers.cleanup import cleanup_lab, known_labs
+    from tai_labs.providers.naming import new_lab_id
+
+    gone = new_lab_id()
+    login = f"gwo-{gone}"
+    try:
+        gateway.create(login, gone, {"pc1": "100.64.250.11"}, private_key=b"k",
+                       known_hosts="", password="Orphan-pw-0123")  # fmt: skip
+        assert gone in known_labs()
+        assert cleanup_lab(gone).accounts == [login]
+        with pytest.raises(KeyError):
+            pwd.getpwnam(login)
+        assert gone not in known_labs()
+    finally:
+        if login in {a.login for a in gateway.accounts()}:
+            gateway.remove(login)
+    assert run_a(gw, "pc1 hostname")[1] == "pc1\n"  # the others' accounts untouched
+
+
 def test_reset_keeps_the_gateway_working(gw: Gateway) -> None:
     from tai_labs.lab.snapshots import reset_lab
 

@@ -98,7 +98,8 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
 
 
 def known_labs(data: Path | None = None) -> set[str]:
-    """Lab ids that have anything on the host: a folder, an interface, cgroups or an nft table."""
+    """Lab ids that have anything on the host: a folder, an interface, cgroups, an nft table,
+    a VM or an SSH gateway account."""
     labs: set[str] = set()
     root = locations(data).labs
     if root.is_dir():
@@ -111,6 +112,7 @@ def known_labs(data: Path | None = None) -> set[str]:
         labs.update(p.name for p in top.iterdir() if p.is_dir())
     labs.update(lab_nft_tables())
     labs.update(_domain_labs())
+    labs.update(a.lab_id for a in gateway.accounts())  # host-wide, like the nft tables
     return {lab for lab in labs if _valid(lab)}
 
 
