@@ -11,6 +11,9 @@ packages=(
   # lab nodes: LXC system containers on debootstrapped images; ssh to reach them;
   # mkfs.ext4, losetup and mountpoint for size-capped node disks
   lxc debootstrap openssh-client e2fsprogs util-linux mount
+  # the candidates' SSH gateway (`tai-labs access`): sshd on the lab host; its tests run
+  # their own sshd instance on a free port, so no sshd needs to be running
+  openssh-server
   # images' offline package sources (recipes' offline_packages): apt-ftparchive indexes them
   apt-utils
   # VM nodes: libvirt and QEMU (KVM or software emulation), qcow2 overlays, config disks;

@@ -167,6 +167,21 @@ def _inotify() -> Finding:
     return Finding(status, f"fs.inotify.max_user_instances = {value}")
 
 
+def _sshd() -> Finding:
+    """The candidates' SSH gateway (`tai-labs access`) needs the host's sshd, running."""
+    sshd = Path("/usr/sbin/sshd")
+    if not sshd.is_file():
+        return Finding(Status.WARN, "openssh-server not installed: no SSH gateway for candidates")
+    try:
+        pid = int(Path("/run/sshd.pid").read_text().strip())
+        running = Path(f"/proc/{pid}/exe").resolve() == sshd.resolve()
+    except (OSError, ValueError):
+        running = False
+    if not running:
+        return Finding(Status.WARN, "sshd installed but not running: candidates cannot log in")
+    return Finding(Status.OK, f"sshd running (pid {pid})")
+
+
 APT = "apt-get update && apt-get install -y"
 
 PROBES: tuple[Probe, ...] = (
@@ -202,6 +217,12 @@ PROBES: tuple[Probe, ...] = (
         "virtual machines",
         _python_package("libvirt"),
         f"{APT} libvirt-dev pkg-config && pip install 'tai-labs[vm]'",
+    ),
+    Probe(
+        "sshd",
+        "candidates' SSH gateway",
+        _sshd,
+        f"{APT} openssh-server && service ssh start",
     ),
     Probe("paramiko", "SSH sessions", _python_package("paramiko"), "pip install paramiko"),
     Probe("ldap3", "directory sessions", _python_package("ldap3"), "pip install ldap3"),

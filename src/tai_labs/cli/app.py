@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from tai_labs import __version__, names
+from tai_labs.cli import access as access_cmds
 from tai_labs.cli import doctor as doctor_cmds
 from tai_labs.cli import exam as exam_cmds
 from tai_labs.cli import grade as grade_cmds
@@ -108,6 +109,7 @@ app.command("gc", rich_help_panel="Host")(lab_cmds.gc)
 app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)
 app.add_typer(image_cmds.app, name="image", rich_help_panel="Host")
 app.add_typer(exam_cmds.app, name="session", rich_help_panel="Exams")
+app.add_typer(access_cmds.app, name="access", rich_help_panel="Labs")
 for _info in app.registered_commands:
     if _info.callback is not None:
         _info.callback = _names_checked(_info.callback)

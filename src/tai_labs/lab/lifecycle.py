@@ -313,6 +313,10 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
                 report(Event("ready", "started", node.name))
 
             _parallel(members, ready)
+    # The snapshot predates any gateway grant: its key goes back on the reverted nodes.
+    from tai_labs.lab.gateway import reauthorize
+
+    reauthorize(lab)
 
 
 def step_brief(lab: Lab, report: Reporter) -> None:
@@ -427,7 +431,8 @@ def down(lab_id: str, *, store: Store | None = None) -> list[str]:
         report = cleanup_lab(lab_id)
         store.remove_lab(lab_id)
     locations().lab_lock(lab_id).unlink(missing_ok=True)
-    removed = [f"container {c}" for c in report.containers]
+    removed = [f"gateway account {a}" for a in report.accounts]
+    removed += [f"container {c}" for c in report.containers]
     removed += [f"VM {d}" for d in report.domains]
     removed += [f"interface {link}" for link in report.links]
     removed += [f"mount {m}" for m in report.mounts]

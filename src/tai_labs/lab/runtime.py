@@ -184,6 +184,19 @@ def check_firewall(lab_id: str) -> bool:
     return True
 
 
+def check_gateway(lab_id: str) -> list[str]:
+    """Put back the SSH gateway's firewall and sshd block if the lab has an account and
+    something removed them (the same flush that removes the lab's table); what was."""
+    from tai_labs.providers import gateway
+
+    if not gateway.lab_accounts(lab_id):
+        return []
+    fixed = gateway.ensure()
+    if fixed:
+        log.warning("lab %s: the SSH gateway's %s re-installed", lab_id, ", ".join(fixed))
+    return fixed
+
+
 def open_lab(lab_id: str, store: Store | None = None) -> Lab:
     """The lab, its scenario rendered as it was at `up`; its firewall checked on the way."""
     store = store or Store()
@@ -196,4 +209,5 @@ def open_lab(lab_id: str, store: Store | None = None) -> Lab:
         LabSecrets(lab_folder(record.id)),
     )
     check_firewall(record.id)
+    check_gateway(record.id)
     return Lab(record, store, loaded)

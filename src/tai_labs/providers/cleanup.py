@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tai_labs.locations import locations
-from tai_labs.providers import cgroups, naming
+from tai_labs.providers import cgroups, gateway, naming
 from tai_labs.providers.mounts import safe_rmtree, unmount_tree
 from tai_labs.providers.network import delete_lab_network, lab_nft_tables, list_links
 from tai_labs.providers.reaper import reap_orphans
@@ -32,6 +32,7 @@ class CleanupReport:
     mounts: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     removed_dir: bool = False
+    accounts: list[str] = field(default_factory=list)  # SSH gateway logins
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -60,6 +61,8 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
     """Stop and delete every container, process, cgroup, mount, interface and file of the lab."""
     naming.check_lab_id(lab_id)
     report = CleanupReport(lab_id)
+    # The candidate's gateway account first: its sessions die before the nodes they reach.
+    report.accounts = gateway.remove_lab(lab_id)
     folder = locations(data).lab(lab_id)
     lxcpath = folder / "lxc"
     if lxcpath.is_dir():
@@ -95,7 +98,8 @@ def cleanup_lab(lab_id: str, *, data: Path | None = None) -> CleanupReport:
 
 
 def known_labs(data: Path | None = None) -> set[str]:
-    """Lab ids that have anything on the host: a folder, an interface, cgroups or an nft table."""
+    """Lab ids that have anything on the host: a folder, an interface, cgroups, an nft table,
+    a VM or an SSH gateway account."""
     labs: set[str] = set()
     root = locations(data).labs
     if root.is_dir():
@@ -108,6 +112,7 @@ def known_labs(data: Path | None = None) -> set[str]:
         labs.update(p.name for p in top.iterdir() if p.is_dir())
     labs.update(lab_nft_tables())
     labs.update(_domain_labs())
+    labs.update(a.lab_id for a in gateway.accounts())  # host-wide, like the nft tables
     return {lab for lab in labs if _valid(lab)}
 
 
