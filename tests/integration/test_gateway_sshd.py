@@ -66,6 +66,7 @@ checks:
     params: {path: /etc/passerelle-ok}
     criterion: C4.1
     points: 1
+    initially: fail
     messages: {pass: ok, fail: ko}
 solution:
   steps: [{action: linux.file, target: pc1, params: {path: /etc/passerelle-ok, content: ok}}]
