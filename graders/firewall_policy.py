@@ -127,18 +127,7 @@ def _rule(expr: list[dict[str, Any]], port: int, proto: str) -> tuple[Match, boo
 
 def inbound_outcome(ruleset: Any, port: int, proto: str) -> Outcome:
     """What the ip/inet filter chains on the input hook do to a new inbound connection."""
-    items = ruleset.get("nftables") if isinstance(ruleset, dict) else None
-    if not isinstance(items, list):
-        raise ValueError("not an nft -j ruleset")
-    chains: dict[tuple[str, str, str], dict[str, Any]] = {}
-    rules: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
-    for item in items:
-        if "chain" in item:
-            c = item["chain"]
-            chains[(c["family"], c["table"], c["name"])] = c
-        elif "rule" in item:
-            r = item["rule"]
-            rules.setdefault((r["family"], r["table"], r["chain"]), []).append(r.get("expr", []))
+    chains, rules = p.nft_chains(ruleset)
 
     def walk(key: tuple[str, str, str], depth: int) -> tuple[str | None, str, bool]:
         if depth > 16:

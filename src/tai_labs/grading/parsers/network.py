@@ -162,6 +162,29 @@ def _rule_effect(expr: list[dict[str, Any]], port: int, proto: str) -> tuple[str
     return "other", verdict, " ".join(text)
 
 
+ChainKey = tuple[str, str, str]  # family, table, chain
+
+
+def nft_chains(
+    ruleset: Any,
+) -> tuple[dict[ChainKey, dict[str, Any]], dict[ChainKey, list[list[dict[str, Any]]]]]:
+    """An ``nft -j list ruleset`` document as its chains and each chain's rule expressions,
+    keyed by (family, table, chain); raises ValueError on anything else."""
+    items = ruleset.get("nftables") if isinstance(ruleset, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("not an nft -j ruleset")
+    chains: dict[ChainKey, dict[str, Any]] = {}
+    rules: dict[ChainKey, list[list[dict[str, Any]]]] = {}
+    for item in items:
+        if "chain" in item:
+            c = item["chain"]
+            chains[(c["family"], c["table"], c["name"])] = c
+        elif "rule" in item:
+            r = item["rule"]
+            rules.setdefault((r["family"], r["table"], r["chain"]), []).append(r.get("expr", []))
+    return chains, rules
+
+
 def nft_port_verdict(ruleset: Any, port: int, proto: str, hooks: Sequence[str]) -> PortVerdict:
     """Whether new ``proto``/``port`` traffic is dropped in base chains hooked on ``hooks``.
 
@@ -171,18 +194,7 @@ def nft_port_verdict(ruleset: Any, port: int, proto: str, hooks: Sequence[str]) 
     chain that blocks blocks the port (nft: a drop anywhere is final). IPv4 only: families
     ip and inet.
     """
-    items = ruleset.get("nftables") if isinstance(ruleset, dict) else None
-    if not isinstance(items, list):
-        raise ValueError("not an nft -j ruleset")
-    chains: dict[tuple[str, str, str], dict[str, Any]] = {}
-    rules: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
-    for item in items:
-        if "chain" in item:
-            c = item["chain"]
-            chains[(c["family"], c["table"], c["name"])] = c
-        elif "rule" in item:
-            r = item["rule"]
-            rules.setdefault((r["family"], r["table"], r["chain"]), []).append(r.get("expr", []))
+    chains, rules = nft_chains(ruleset)
 
     def walk(key: tuple[str, str, str], depth: int) -> tuple[str | None, str]:
         if depth > 16:
