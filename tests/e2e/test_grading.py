@@ -33,7 +33,13 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
         "must-change": "fail",
         "member": "fail",
         "same-ou": "pass",
+        "temp-password": "fail",
     }
+    # The brief's temporary password: a secret of this lab (root reads the lab's folder).
+    from tai_labs.lab.secrets import SECRETS_FILE
+    from tai_labs.locations import locations
+
+    temp = json.loads((locations().lab(lab) / SECRETS_FILE).read_text())["temp_password"]
 
     # The candidate's fix, done as a technician would on the DC.
     tai("exec", lab, "dc1", "--", "samba-tool", "user", "unlock", login)
@@ -46,7 +52,7 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
         "user",
         "setpassword",
         login,
-        "--newpassword=Provisoire-2026x",
+        f"--newpassword={temp}",
         "--must-change-at-next-login",
     )
     tai("exec", lab, "dc1", "--", "samba-tool", "group", "addmembers", "Comptabilite", login)
@@ -63,7 +69,7 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
     tai("grade", lab, "--format", "junit", "--output", str(junit), check=False)
     tai("grade", lab, "--format", "html", "--output", str(html), check=False)
     suite = ET.parse(junit).getroot()
-    assert suite.get("failures") == "1" and suite.get("tests") == "5"
+    assert suite.get("failures") == "1" and suite.get("tests") == "6"
     page = html.read_text()
     assert "non acquise" in page or "acquise" in page
     assert login in page and "memberOf" in page
