@@ -10,9 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from tai_labs.errors import TaiLabsError
 from tai_labs.grading.identity import Identities, record_identities
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.grading.runner import grade
@@ -44,16 +41,7 @@ def record_lab_identities(lab: Lab, on_unrecorded: Callable[[str, str], None]) -
 
 def lab_identities(lab: Lab) -> Identities | None:
     """The lab's exam-start identities; None for a lab brought up before they were recorded."""
-    path = lab.folder / IDENTITIES_FILE
-    if not path.exists():
-        return None
-    try:
-        return Identities.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise TaiLabsError(
-            f"{path}: the exam-start identities do not read ({exc.error_count()} errors)",
-            hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
-        ) from None
+    return lab.read_record(IDENTITIES_FILE, Identities, "the exam-start identities")
 
 
 def record_grade(lab: Lab, report: GradeReport) -> Path:
