@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_exam_slips_page import CHROMIUM, chromium, ink_by_half
 
-from tai_labs.exam.grid import MissingLab, build_grid
+from tai_labs.exam.grid import Grid, MissingLab, build_grid
 from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario
 from tai_labs.grading.result import CompetenceResult, GradeReport
 from tai_labs.reports.grid import to_html
@@ -62,7 +62,8 @@ def graded(scenario: str, login: str, points: float) -> GradeReport:
     )
 
 
-def test_grid_page_renders_on_a4_landscape_with_every_candidate(tmp_path: Path) -> None:
+def sample_grid() -> Grid:
+    """Three candidates on two scenarios: all done, one lab missing, a decimal mark."""
     session = Session(
         name="ccp2-2027-01-12",
         block="CCP2",
@@ -93,8 +94,12 @@ def test_grid_page_renders_on_a4_landscape_with_every_candidate(tmp_path: Path) 
         },
         "elodie-ndiaye": {s: graded(s, "elodie-ndiaye", 5.5) for s in SCENARIOS},
     }
+    return build_grid(session, outcomes, generated=WHEN)
+
+
+def test_grid_page_renders_on_a4_landscape_with_every_candidate(tmp_path: Path) -> None:
     page = tmp_path / "grille.html"
-    page.write_text(to_html(build_grid(session, outcomes, generated=WHEN)), encoding="utf-8")
+    page.write_text(to_html(sample_grid()), encoding="utf-8")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.read_text(encoding="utf-8"))
 
     shot = tmp_path / "grille.png"

@@ -2,7 +2,8 @@
 
 CSV: UTF-8 with a BOM and ``;`` between fields, decimal commas, as LibreOffice Calc and a
 French Excel open without an import dialog. A missing lab reads « manquant (reason) » in its
-cells, never 0.
+cells, never 0. Points and maxima are separate numeric columns: ``8/8`` in a cell is a date
+to a spreadsheet.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ def header(grid: Grid) -> list[str]:
     head = ["Nom", "Prénom", "Identifiant"]
     for sc in grid.scenarios:
         for cid in grid.covers[sc.id]:
-            head += [f"{sc.id} · {cid} points", f"{sc.id} · {cid}"]
+            head += [f"{sc.id} · {cid} points", f"{sc.id} · {cid} sur", f"{sc.id} · {cid}"]
         head += [f"{sc.id} · points", f"{sc.id} · sur"]
         if grid.practice:
             head.append(f"{sc.id} · indices")
     for comp in grid.competences:
-        head += [f"Total · {comp.id} points", f"Total · {comp.id}"]
+        head += [f"Total · {comp.id} points", f"Total · {comp.id} sur", f"Total · {comp.id}"]
     head += ["Total points", "Total sur", "Observations"]
     return head
 
@@ -44,11 +45,11 @@ def _scenario_fields(grid: Grid, cell: ScenarioCell) -> list[str]:
     for cid in grid.covers[cell.scenario]:
         comp = _cell(cell.competences, cid)
         if cell.state == "manquante":
-            fields += [missing, missing]
+            fields += [missing, "", missing]
         elif comp is None:
-            fields += ["", "non évaluée"]
+            fields += ["", "", "non évaluée"]
         else:
-            fields += [f"{_num(comp.points)}/{_num(comp.max_points)}", comp.status]
+            fields += [_num(comp.points), _num(comp.max_points), comp.status]
     if cell.state == "manquante":
         fields += [missing, ""]
     else:
@@ -65,9 +66,9 @@ def row_fields(grid: Grid, row: GridRow) -> list[str]:
     for comp in grid.competences:
         total = _cell(row.competences, comp.id)
         if total is None:
-            fields += ["", "non évaluée"]
+            fields += ["", "", "non évaluée"]
         else:
-            fields += [f"{_num(total.points)}/{_num(total.max_points)}", total.status]
+            fields += [_num(total.points), _num(total.max_points), total.status]
     notes = "; ".join(f"{c.scenario} : lab manquant ({c.reason})" for c in row.missing)
     fields += [_num(row.points), _num(row.max_points), notes]
     return fields
