@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import stat
 import tarfile
 import zipfile
@@ -18,11 +19,16 @@ from tai_labs.cli.app import app
 from tai_labs.errors import TaiLabsError
 from tai_labs.exam.model import Session
 from tai_labs.exam.practice import (
+    NOT_JUDGED_FR,
     Attempt,
     HintTaken,
     PracticeOnlyError,
     PracticeRecord,
+    _updating,
+    candidate_feedback,
     check_work,
+    read_record,
+    record_path,
     reset_work,
     reveal_hint,
 )
@@ -34,6 +40,7 @@ from tai_labs.lab.runtime import lab_folder
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.store import Store
 from tai_labs.reports.session import candidate_report_html
+from tai_labs.scenario.model import Messages
 
 ROSTER = "nom;prenom\nDurand;Alice\nN'Diaye;Bruno\nMartin;Chloé\n"
 WHEN = datetime(2027, 1, 12, 11, 0, tzinfo=UTC)
@@ -230,3 +237,53 @@ def test_candidate_report_shows_practice_and_deducts_hint_cost() -> None:
     assert "Indices lus (1)" in page  # only this scenario's
     assert "Note après indices : 2 / 3" in page
     assert page.rstrip().endswith("</html>")
+
+
+def test_candidate_feedback_holds_no_evidence_nor_reason() -> None:
+    base = graded_report("aaaaa1", "alice-durand", 0)
+    failed = base.checks[0].model_copy(
+        update={"why_fr": "lockoutTime=133 lu par ldap", "decisive": "lockoutTime"}
+    )
+    error = failed.model_copy(
+        update={"id": "member", "verdict": Verdict.ERROR, "message": "ldap timeout 10.0.3.2"}
+    )
+    skipped = failed.model_copy(update={"id": "same-ou", "verdict": Verdict.SKIPPED})
+    report = base.model_copy(update={"checks": [failed, error, skipped]})
+    messages = {
+        cid: Messages.model_validate({"pass": "ok", "fail": f"{cid} : pas encore"})
+        for cid in ("unlocked", "member", "same-ou")
+    }
+    got = candidate_feedback(report, messages)
+    assert [(f.id, f.verdict, f.message) for f in got] == [
+        ("unlocked", Verdict.FAIL, "unlocked : pas encore"),
+        ("member", Verdict.ERROR, NOT_JUDGED_FR[Verdict.ERROR]),
+        ("same-ou", Verdict.SKIPPED, NOT_JUDGED_FR[Verdict.SKIPPED]),
+    ]
+    dumped = json.dumps([f.model_dump(mode="json") for f in got])
+    for leak in (SECRET, "lockoutTime", "10.0.3.2", "ldap", "dc1"):
+        assert leak not in dumped
+
+
+def _append_hint(data: str, index: int) -> None:
+    import os
+
+    os.environ["TAI_LABS_DATA"] = data
+    with _updating("pratique", "alice-durand") as box:
+        entry = HintTaken(at=WHEN, scenario="s", number=index + 1, cost=1)
+        box[0] = box[0].model_copy(update={"hints": (*box[0].hints, entry)})
+
+
+def test_the_practice_record_counts_every_concurrent_writer(env: Path) -> None:
+    import multiprocessing
+
+    data = str(env / "data")
+    procs = [multiprocessing.Process(target=_append_hint, args=(data, i)) for i in range(8)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(30)
+    assert all(p.exitcode == 0 for p in procs)
+    record = read_record("pratique", "alice-durand")
+    assert sorted(h.number for h in record.hints) == list(range(1, 9))
+    assert record.hint_cost("s") == 8
+    assert stat.S_IMODE(record_path("pratique", "alice-durand").stat().st_mode) == 0o600

@@ -16,7 +16,7 @@ count.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +28,14 @@ from tai_labs.exam.model import Session
 from tai_labs.exam.results import candidate_labs
 from tai_labs.exam.store import ExamStore
 from tai_labs.grading.model import Verdict
+from tai_labs.grading.result import GradeReport
 from tai_labs.lab.grading import grade_lab
 from tai_labs.lab.runtime import open_lab
 from tai_labs.lab.snapshots import reset_lab
 from tai_labs.lab.store import LabRecord
 from tai_labs.locations import locations
 from tai_labs.private_files import create_private, private_folder, write_private
+from tai_labs.scenario.model import Messages
 
 #: What a candidate reads for a check that could not be judged: nothing of why (the reason
 #: names commands and nodes of the grader's own).
@@ -197,6 +199,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def candidate_feedback(
+    report: GradeReport, messages: Mapping[str, Messages]
+) -> tuple[CheckFeedback, ...]:
+    """What the candidate may read of a grading: per check its verdict and the scenario's
+    message for it (``messages`` by check id); a fixed sentence when it was not judged."""
+    return tuple(
+        CheckFeedback(
+            id=c.id,
+            title=c.title,
+            verdict=c.verdict,
+            message=NOT_JUDGED_FR.get(c.verdict)
+            or (messages[c.id].passed if c.verdict is Verdict.PASS else messages[c.id].failed),
+        )
+        for c in report.checks
+    )
+
+
 def check_work(
     name: str, login: str, scenario: str | None = None, *, exams: ExamStore | None = None
 ) -> list[CheckRun]:
@@ -211,16 +230,7 @@ def check_work(
         lab = _lab(session, login, sc)
         messages = {c.id: c.messages for c in open_lab(lab.id).loaded.scenario.checks}
         report = grade_lab(lab.id, audit=False)
-        feedback = tuple(
-            CheckFeedback(
-                id=c.id,
-                title=c.title,
-                verdict=c.verdict,
-                message=NOT_JUDGED_FR.get(c.verdict)
-                or (messages[c.id].passed if c.verdict is Verdict.PASS else messages[c.id].failed),
-            )
-            for c in report.checks
-        )
+        feedback = candidate_feedback(report, messages)
         run = CheckRun(
             scenario=sc,
             lab=lab.id,
