@@ -17,7 +17,7 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 from tai_labs.exam.grid import CompetenceCell, Grid, GridRow, ScenarioCell
 
 
-def _num(value: float | None) -> str:
+def fr_num(value: float | None) -> str:
     return "" if value is None else f"{value:g}".replace(".", ",")
 
 
@@ -49,13 +49,13 @@ def _scenario_fields(grid: Grid, cell: ScenarioCell) -> list[str]:
         elif comp is None:
             fields += ["", "", "non évaluée"]
         else:
-            fields += [_num(comp.points), _num(comp.max_points), comp.status]
+            fields += [fr_num(comp.points), fr_num(comp.max_points), comp.status]
     if cell.state == "manquante":
         fields += [missing, ""]
     else:
-        fields += [_num(cell.points), _num(cell.max_points)]
+        fields += [fr_num(cell.points), fr_num(cell.max_points)]
     if grid.practice:
-        fields.append(f"-{_num(cell.hint_cost)}" if cell.hint_cost else "0")
+        fields.append(f"-{fr_num(cell.hint_cost)}" if cell.hint_cost else "0")
     return fields
 
 
@@ -68,9 +68,9 @@ def row_fields(grid: Grid, row: GridRow) -> list[str]:
         if total is None:
             fields += ["", "", "non évaluée"]
         else:
-            fields += [_num(total.points), _num(total.max_points), total.status]
+            fields += [fr_num(total.points), fr_num(total.max_points), total.status]
     notes = "; ".join(f"{c.scenario} : lab manquant ({c.reason})" for c in row.missing)
-    fields += [_num(row.points), _num(row.max_points), notes]
+    fields += [fr_num(row.points), fr_num(row.max_points), notes]
     return fields
 
 
@@ -96,7 +96,7 @@ def to_html(grid: Grid) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = _num
+    env.filters["num"] = fr_num
     env.globals["cell"] = _cell
     text = resources.files("tai_labs.reports").joinpath("templates/grid.html.j2").read_text("utf-8")
     return env.from_string(text).render(g=grid)

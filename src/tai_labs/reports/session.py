@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import zipfile
 from collections.abc import Mapping
@@ -48,7 +47,7 @@ def practice_html(record: PracticeRecord) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = grid_render._num
+    env.filters["num"] = grid_render.fr_num
     env.filters["fr_date"] = lambda d: d.astimezone().strftime("%d/%m/%Y %H:%M:%S")
     folder = resources.files("tai_labs.reports").joinpath("templates")
     source = folder.joinpath("practice.html.j2").read_text("utf-8")
@@ -66,7 +65,9 @@ def candidate_report_html(report: GradeReport, practice: PracticeRecord | None) 
         net = max(0.0, report.points - cost)
         section += Markup(
             "<p><strong>Note après indices : {} / {}</strong> (−{} pour les indices lus)</p>\n"
-        ).format(grid_render._num(net), grid_render._num(report.max_points), grid_render._num(cost))
+        ).format(
+            grid_render.fr_num(net), grid_render.fr_num(report.max_points), grid_render.fr_num(cost)
+        )
     head, sep, tail = page.rpartition("</body>")
     return f"{head}{section}{sep}{tail}" if sep else page + section
 
@@ -232,4 +233,3 @@ def export(path: Path, session: Session, files: Files, *, now: datetime) -> None
         write_zip({f"{session.name}/{k}": v for k, v in files.items()}, path)
     else:
         write_tar(files, path, root=session.name, mtime=now)
-    os.chmod(path, PRIVATE_FILE)
