@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import tarfile
 from pathlib import Path
 
 from labtools import tai
 
+from tai_labs.lab.secrets import SECRETS_FILE
 from tai_labs.locations import locations
 
 SCENARIO = "compte-verrouille"
@@ -84,6 +86,29 @@ def test_practice_check_hint_reset_on_a_real_lab(labs: list[str], tmp_path: Path
         assert "Indices lus (2)" in page and "Remises à zéro du lab (1)" in page
         record = json.loads((folder / "candidats" / LOGIN / "entrainement.json").read_text())
         assert [a["passed"] < a["total"] for a in record["attempts"]] == [True, True, True]
+
+        # The archive a jury keeps: no lab key, no lab secret, 0600.
+        archive = tmp_path / "jury.tar.gz"
+        tai("session", "export", name, "-o", str(archive))
+        assert archive.stat().st_mode & 0o777 == 0o600
+        with tarfile.open(archive) as tar:
+            blob = b"".join(
+                tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isfile()
+            )
+        assert f'"lab": "{lab}"'.encode() in blob and b'"evidence"' in blob
+        folder_of_lab = locations().lab(lab)
+        values = json.loads((folder_of_lab / SECRETS_FILE).read_text()).values()
+        keys = []  # the base64 lines of every private key the lab folder holds
+        for path in folder_of_lab.rglob("*"):
+            data = path.read_bytes() if path.is_file() and path.stat().st_size < 100_000 else b""
+            if b"PRIVATE KEY" in data:
+                keys += [line for line in data.splitlines() if len(line) > 40]
+        assert values and keys  # there is something to leak
+        assert b"PRIVATE KEY" not in blob
+        assert not [v for v in values if len(v) >= 6 and v.encode() in blob]
+        assert not [k for k in keys if k in blob]
     finally:
         for lab in list(labs):
             tai("down", lab, check=False)
