@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -286,3 +287,184 @@ def rm(
     """Remove a session that has no labs yet, with its candidates and their password hashes."""
     ExamStore().remove(session_name(name))
     console.print(f"session {name} supprimée")
+
+
+# -- the jury grid, the archive, practice (appended: one block per command) -----------------
+
+
+class GridFormat(enum.StrEnum):
+    CSV = "csv"
+    HTML = "html"
+    JSON = "json"
+
+
+def _grid_inputs(name: str) -> tuple[Session, Any, Any, Any]:
+    """The session, its labs' latest grades, its labs, and (practice) the candidates' records."""
+    from tai_labs.exam.practice import read_records
+    from tai_labs.exam.results import candidate_labs, latest_outcomes
+
+    session = ExamStore().get(session_name(name))
+    practice = read_records(session) if session.practice else None
+    return session, latest_outcomes(session), candidate_labs(session), practice
+
+
+def _grid(session: Session, outcomes: Any, practice: Any) -> Any:
+    from datetime import UTC, datetime
+
+    from tai_labs.exam.grid import build_grid
+
+    costs = None
+    if practice is not None:
+        costs = {
+            login: {sc.id: rec.hint_cost(sc.id) for sc in session.scenarios}
+            for login, rec in practice.items()
+        }
+    return build_grid(session, outcomes, generated=datetime.now(UTC), hint_costs=costs)
+
+
+@app.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    fmt: Annotated[GridFormat, typer.Option("--format", "-f", help="Grid format.")] = (
+        GridFormat.HTML
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the grid to this file (default: stdout)."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates",
+            help="Also write each candidate's jury reports (HTML and JSON) into this folder, "
+            "or into this zip if it ends in .zip.",
+        ),
+    ] = None,
+) -> None:
+    """The jury grid: one row per candidate, points and acquise / non acquise per competence
+    of the block, per scenario and in total. Built from each lab's latest grade (the one at
+    the deadline); a lab with no grade is shown as missing, with why, never as zero.
+
+    `--format csv` opens in LibreOffice Calc and Excel (UTF-8 with BOM, `;`); `html` is an
+    A4 landscape page with the jury's signature blocks, to print. Files are owner-only.
+
+    Example:
+
+        tai-labs session report ccp2-2027-01-12 -f html -o grille.html --candidates rapports.zip
+    """
+    from tai_labs.private_files import write_private
+    from tai_labs.reports import grid as grid_render
+    from tai_labs.reports import session as session_files
+
+    session, outcomes, _, practice = _grid_inputs(name)
+    grid = _grid(session, outcomes, practice)
+    data = {
+        GridFormat.CSV: grid_render.to_csv,
+        GridFormat.HTML: lambda g: grid_render.to_html(g).encode(),
+        GridFormat.JSON: lambda g: grid_render.to_json(g).encode(),
+    }[fmt](grid)
+    if output is None:
+        typer.echo(data.decode("utf-8-sig"), nl=False)
+    else:
+        write_private(output, data)
+        err_console.print(f"grille écrite dans {output} (0600)")
+    if candidates is not None:
+        files = session_files.candidate_files(session, outcomes, practice)
+        if candidates.suffix == ".zip":
+            session_files.write_zip(files, candidates)
+        else:
+            session_files.write_folder(files, candidates)
+        err_console.print(f"{len(files)} rapport(s) de candidat écrit(s) dans {candidates}")
+    missing = sum(len(r.missing) for r in grid.rows)
+    if missing:
+        err_console.print(markup("[yellow]note:[/yellow] {} lab(s) sans résultat", missing))
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Archive to write: .tar.gz, or .zip.")
+    ],
+) -> None:
+    """One archive a jury can keep: the grid (CSV, HTML, JSON), each candidate's reports, the
+    evidence (each grade's JSON) and the labs' frozen-state metadata. No password hash, no lab
+    key; written owner-only (0600)."""
+    from datetime import UTC, datetime
+
+    from tai_labs.reports import session as session_files
+
+    session, outcomes, labs, practice = _grid_inputs(name)
+    grid = _grid(session, outcomes, practice)
+    files = session_files.export_files(session, grid, outcomes, labs, practice)
+    session_files.export(output, session, files, now=datetime.now(UTC))
+    console.print(f"archive de la session {session.name} : {output} ({len(files)} fichiers, 0600)")
+
+
+_CANDIDATE = typer.Option("--candidate", "-c", help="The candidate's login.")
+_SCENARIO = typer.Option("--scenario", "-s", help="Only this scenario of the session.")
+
+
+@app.command("check")
+def check(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[str, _CANDIDATE],
+    scenario: Annotated[str | None, _SCENARIO] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Practice: grade a candidate's work now, as they would see it (verdict and message per
+    check, nothing of the evidence); recorded in their report. Refused for an exam."""
+    from tai_labs.exam.practice import check_work
+
+    runs = check_work(session_name(name), candidate, scenario)
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in runs])
+        return
+    for run in runs:
+        console.print(
+            markup("[bold]{}[/bold] : {}/{} points", run.scenario, run.points, run.max_points)
+        )
+        for item in run.checks:
+            console.print(f"  {item.verdict.label_fr:12} {item.title} — {item.message}")
+
+
+@app.command("hint")
+def hint(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[str, _CANDIDATE],
+    scenario: Annotated[str | None, _SCENARIO] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Practice: reveal the candidate's next hint of a scenario; its cost is deducted from
+    that scenario's points and recorded. Refused for an exam."""
+    from tai_labs.exam.practice import reveal_hint
+
+    shown = reveal_hint(session_name(name), candidate, scenario)
+    if as_json:
+        print_json(shown.model_dump(mode="json"))
+        return
+    console.print(
+        markup(
+            "Indice {}/{} ({}) : coût {} point(s), {} en tout",
+            shown.number,
+            shown.of,
+            shown.scenario,
+            f"{shown.cost:g}",
+            f"{shown.total_cost:g}",
+        )
+    )
+    console.print(shown.text, markup=False)
+
+
+@app.command("reset")
+def reset(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[str, _CANDIDATE],
+    scenario: Annotated[str | None, _SCENARIO] = None,
+) -> None:
+    """Practice: put the candidate's labs back as at exam start (recorded). Refused for an
+    exam."""
+    from tai_labs.exam.practice import reset_work
+
+    for done in reset_work(session_name(name), candidate, scenario):
+        console.print(f"{done.scenario} : lab {done.lab} remis dans son état de départ")
