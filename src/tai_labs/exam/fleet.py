@@ -60,6 +60,7 @@ class AdmissionError(TaiLabsError):
 
 @dataclass(frozen=True)
 class PlannedNode:
+    name: str
     kind: str
     engine: str
     memory_mib: int
@@ -93,6 +94,7 @@ def node_disk_mib(plan_disk_limit: int | None, own_kernel: bool, extra_disks: in
 def planned_nodes(plan: LabPlan) -> tuple[PlannedNode, ...]:
     return tuple(
         PlannedNode(
+            name=n.name,
             kind=n.kind.value,
             engine=n.engine,
             memory_mib=n.memory_mib,
