@@ -156,6 +156,10 @@ def test_up_built_one_lab_per_candidate_and_again_is_a_no_op(exam: Exam) -> None
     assert again["admission"]["labs"] == 0
     assert [lab["status"] for c in again["candidates"] for lab in c["labs"]] == ["skipped"] * 2
     assert {s.lab_id for s in session_labs(exam.name)} == set(exam.labs.values())
+    shown = json.loads(tai("session", "show", exam.name, "--json").stdout)["labs"]
+    assert {(x["login"], x["lab"], x["status"]) for x in shown} == {
+        (login, lab_id, "ready") for login, lab_id in exam.labs.items()
+    }
     after = {lab_id: open_lab(lab_id).store.lab(lab_id).updated for lab_id in exam.labs.values()}
     assert after == before  # not touched
     # Built for the session: the candidate's login, their drawn seed.

@@ -208,8 +208,16 @@ def show(
                 console.print(shlex.join(argv), soft_wrap=True)
         return
     issued = exams.password_issued(session.name)
+    from tai_labs.exam.fleet import session_labs
+
+    labs = session_labs(session.name, exams=exams)
     if as_json:
-        print_json(_session_json(session, issued))
+        data = _session_json(session, issued)
+        data["labs"] = [
+            {"login": x.login, "scenario": x.scenario, "lab": x.lab_id, "status": x.status}
+            for x in labs
+        ]
+        print_json(data)
         return
     console.print(
         markup(
@@ -243,6 +251,9 @@ def show(
             ),
         )
     console.print(table)
+    if labs:  # once `session up` chose them: `tai-labs status LAB` for the details
+        shown = [f"{x.login}/{x.scenario} {x.lab_id} ({x.status})" for x in labs]
+        console.print("Labs : " + " · ".join(shown), soft_wrap=True)
 
 
 @app.command("slips")
