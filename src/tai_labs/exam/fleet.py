@@ -342,8 +342,15 @@ def session_up(
             progress(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         result.candidates = list(pool.map(one, [c.login for c in session.candidates]))
+    except BaseException:
+        # Ctrl-C: no new lab starts; those being built finish their step (a lab's `up`
+        # records each), and the next `session up` resumes them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     if not result.ok:
         failed = [c.login for c in result.candidates if not c.ok]
         raise SessionUpError(
