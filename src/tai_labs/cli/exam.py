@@ -22,7 +22,8 @@ from tai_labs.exam.store import ExamStore
 app = typer.Typer(
     help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
     "The day's order: `session create` (roster, scenarios, duration), `session slips` "
-    "(print and cut the access slips), then the labs (coming: `session up`, `start`, `end`).",
+    "(print and cut the access slips), `session up` (every candidate's labs), then the clock "
+    "(`start`, `end`) and `session down`.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
