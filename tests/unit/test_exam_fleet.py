@@ -281,3 +281,16 @@ def test_the_slip_stores_a_crypt_hash_of_the_same_password_for_the_gateway(
     exams.remove("ccp2-test")  # the hashes go with the session
     with exams.store.reading() as db:
         assert db.execute("SELECT count(*) FROM exam_gateway").fetchone()[0] == 0
+
+
+def test_rm_refuses_a_session_whose_up_did_not_finish(
+    exams: ExamStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = LabLayer(exams.store, fail={"bruno"})
+    monkeypatch.setattr(fleet.lifecycle, "up", layer.up)
+    with pytest.raises(fleet.SessionUpError):
+        fleet.session_up("ccp2-test", exams=exams, capacity=BIG)
+    assert exams.get("ccp2-test").state is SessionState.CREATED
+    with pytest.raises(SessionStateError, match="session down"):
+        exams.remove("ccp2-test")  # rolled back: its labs would be left without a session
+    assert len(exams.lab_links("ccp2-test")) == 2 and exams.find("ccp2-test") is not None

@@ -108,6 +108,12 @@ class ExamStore:
                 hint=f"remove it with `tai-labs session down {name}`, which removes them too",
             )
         with self.store.writing() as db:
+            # A `session up` that failed half-way leaves the session created with labs.
+            if db.execute("SELECT 1 FROM exam_labs WHERE session = ?", (name,)).fetchone():
+                raise SessionStateError(
+                    f"session {name} has labs already (a `session up` did not finish)",
+                    hint=f"remove it with `tai-labs session down {name}`, which removes them too",
+                )
             # Compare-and-delete: a session another command moved on meanwhile stays whole.
             removed = db.execute(
                 "DELETE FROM exam_sessions WHERE name = ? AND state = ?",
