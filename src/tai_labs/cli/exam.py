@@ -368,37 +368,41 @@ def up(
     try:
         result = session_up(session_name(name), parallel=parallel, progress=progress)
     except SessionUpError as exc:
-        if as_json:
-            print_json({"session": name, "ok": False, "error": exc.message})
+        if as_json:  # every candidate's outcome, then the error on stderr
+            _print_up_json(exc.result, start)
         raise
     if as_json:
-        adm = result.admission
-        print_json(
-            {
-                "session": result.session,
-                "state": result.state,
-                "ok": result.ok,
-                "parallel": result.parallel,
-                "admission": None
-                if adm is None
-                else {
-                    "labs": adm.labs,
-                    "nodes": adm.nodes,
-                    "memory_mib": adm.memory_mib,
-                    "disk_mib": adm.disk_mib,
-                    "memory_available_mib": adm.capacity.memory_available_mib,
-                    "disk_free_mib": adm.capacity.disk_free_mib,
-                },
-                "candidates": [_outcome_json(c) for c in result.candidates],
-                "seconds": round(time.monotonic() - start, 1),
-            }
-        )
+        _print_up_json(result, start)
         return
     built = sum(1 for c in result.candidates for lab in c.labs if lab.status == "ready")
     console.print(
         f"session {result.session} : {len(result.candidates)} candidat(s) prêt(s), "
         f"{built} lab(s) construit(s) en {time.monotonic() - start:.0f} s "
         f"({result.parallel} à la fois) · état {result.state}"
+    )
+
+
+def _print_up_json(result: Any, start: float) -> None:
+    adm = result.admission
+    print_json(
+        {
+            "session": result.session,
+            "state": result.state,
+            "ok": result.ok,
+            "parallel": result.parallel,
+            "admission": None
+            if adm is None
+            else {
+                "labs": adm.labs,
+                "nodes": adm.nodes,
+                "memory_mib": adm.memory_mib,
+                "disk_mib": adm.disk_mib,
+                "memory_available_mib": adm.capacity.memory_available_mib,
+                "disk_free_mib": adm.capacity.disk_free_mib,
+            },
+            "candidates": [_outcome_json(c) for c in result.candidates],
+            "seconds": round(time.monotonic() - start, 1),
+        }
     )
 
 

@@ -252,6 +252,10 @@ class UpResult:
 class SessionUpError(TaiLabsError):
     """Some labs failed; the others are up. Running `session up` again retries them."""
 
+    def __init__(self, message: str, *, hint: str | None = None, result: UpResult) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
 
 Progress = Callable[[CandidateOutcome], None]
 
@@ -357,6 +361,7 @@ def session_up(
             f"session {name}: the labs of {len(failed)} candidate(s) failed "
             f"({', '.join(failed)}); the others are ready",
             hint=f"run `tai-labs session up {name}` again: it retries them only",
+            result=result,
         )
     if session.state is SessionState.CREATED:
         result.state = exams.set_state(name, SessionState.UP).state.value
