@@ -306,3 +306,46 @@ def test_zz_two_scenarios_one_account_reaching_both_labs(tmp_path: Path) -> None
     assert down.returncode == 0, down.stderr
     for lab_id in labs.values():
         assert leftovers(lab_id) == []
+
+
+def test_zz_an_interrupted_up_resumes_the_same_lab(tmp_path: Path) -> None:
+    """Ctrl-C during `session up` (once the lab's network exists): the lab stops, recorded
+    as not ready; `session up` again finishes that very lab, no second one."""
+    import signal
+    import sys
+
+    suffix = secrets.token_hex(2)
+    name, login = f"i14-fleet3-{suffix}", f"i14fleet-d{suffix}"
+    roster = tmp_path / "classe.csv"
+    roster.write_text(f"nom;prenom;identifiant\nMartin;Chloé;{login}\n", encoding="utf-8")
+    tai("session", "create", name, "-s", SCENARIO, "--roster", str(roster), "--duration", "1h")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tai_labs", "session", "up", name],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        exams = ExamStore()
+        end = time.monotonic() + 600
+        lab_id = None
+        while time.monotonic() < end and proc.poll() is None:
+            links = exams.lab_links(name)
+            lab_id = next(iter(links.values()), None)
+            if lab_id and "network" in exams.store.done_steps(lab_id):
+                break
+            time.sleep(0.2)
+        assert lab_id is not None and proc.poll() is None, "up ended before it could be stopped"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 130, out
+        assert exams.store.lab(lab_id).status in ("interrupted", "creating")
+        assert exams.get(name).state.value == "created"
+        again = json.loads(tai("session", "up", name, "--json", timeout=1800).stdout)
+        [cand] = again["candidates"]
+        assert [(x["lab"], x["status"]) for x in cand["labs"]] == [(lab_id, "ready")]
+        assert again["state"] == "up"
+        mine = [r.id for r in exams.store.labs() if r.candidate == login]
+        assert mine == [lab_id]  # never a second lab
+    finally:
+        down = tai("session", "down", name, "--force", check=False, timeout=900)
+    assert down.returncode == 0, down.stderr
+    assert leftovers(lab_id) == []

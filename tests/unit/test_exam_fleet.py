@@ -155,11 +155,14 @@ class LabLayer:
         self.downs: list[str] = []
         self.lock = threading.Lock()
 
-    def up(self, file: Path, *, candidate: str, seed: int, lab_id: str, store: Store) -> None:
+    def up(
+        self, file: Path, *, candidate: str, seed: int, lab_id: str, store: Store, report: Any
+    ) -> None:
         with self.lock:
             self.ups.append((candidate, lab_id, seed))
         if store.find_lab(lab_id) is None:
             store.add_lab(lab_id, "s", file, candidate, seed)
+        report(fleet.lifecycle.Event("nodes", "started"))
         if candidate in self.fail:
             self.fail.discard(candidate)
             store.set_status(lab_id, "failed", "boom")
@@ -294,3 +297,12 @@ def test_rm_refuses_a_session_whose_up_did_not_finish(
     with pytest.raises(SessionStateError, match="session down"):
         exams.remove("ccp2-test")  # rolled back: its labs would be left without a session
     assert len(exams.lab_links("ccp2-test")) == 2 and exams.find("ccp2-test") is not None
+
+
+def test_once_stopped_a_labs_up_is_interrupted_at_its_next_event() -> None:
+    stop = threading.Event()
+    report = fleet._stopper(stop)
+    report(fleet.lifecycle.Event("nodes", "created", "pc1"))  # not stopped: nothing
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        report(fleet.lifecycle.Event("boot", "booted", "pc1"))

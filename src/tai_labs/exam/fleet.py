@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -269,6 +270,7 @@ def _up_candidate(
     session: Session,
     labs: Sequence[PlannedLab],
     store: Store,
+    stop: threading.Event | None = None,
 ) -> CandidateOutcome:
     outcomes = []
     for planned in labs:
@@ -279,7 +281,12 @@ def _up_candidate(
         began = time.monotonic()
         try:
             lifecycle.up(
-                planned.file, candidate=planned.login, seed=planned.seed, lab_id=lab_id, store=store
+                planned.file,
+                candidate=planned.login,
+                seed=planned.seed,
+                lab_id=lab_id,
+                store=store,
+                report=_stopper(stop),
             )
         except Exception as exc:  # one candidate's failure must not stop the others
             outcomes.append(
@@ -294,6 +301,17 @@ def _up_candidate(
             continue
         outcomes.append(LabOutcome(planned.scenario, lab_id, "ready", time.monotonic() - began))
     return CandidateOutcome(labs[0].login, tuple(outcomes))
+
+
+def _stopper(stop: threading.Event | None) -> lifecycle.Reporter:
+    """A lab's reporter that interrupts its `up` at the next event once ``stop`` is set:
+    the lab layer records the step as interrupted, and the next `session up` resumes it."""
+
+    def report(_: lifecycle.Event) -> None:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+
+    return report
 
 
 def session_up(
@@ -340,8 +358,10 @@ def session_up(
         by_login.setdefault(lab.login, []).append(lab)
     result = UpResult(name, session.state.value, workers, admission)
 
+    stop = threading.Event()
+
     def one(login: str) -> CandidateOutcome:
-        outcome = _up_candidate(exams, session, by_login[login], store)
+        outcome = _up_candidate(exams, session, by_login[login], store, stop)
         if progress is not None:
             progress(outcome)
         return outcome
@@ -350,9 +370,10 @@ def session_up(
     try:
         result.candidates = list(pool.map(one, [c.login for c in session.candidates]))
     except BaseException:
-        # Ctrl-C: no new lab starts; those being built finish their step (a lab's `up`
-        # records each), and the next `session up` resumes them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Ctrl-C: no new lab starts, those being built stop at their next event (recorded
+        # as interrupted by the lab layer); the next `session up` resumes them all.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
     if not result.ok:
