@@ -12,8 +12,9 @@ packages=(
   # mkfs.ext4, losetup and mountpoint for size-capped node disks
   lxc debootstrap openssh-client e2fsprogs util-linux mount
   # the candidates' SSH gateway (`tai-labs access`): sshd on the lab host; its tests run
-  # their own sshd instance on a free port, so no sshd needs to be running
-  openssh-server
+  # their own sshd instance on a free port, so no sshd needs to be running; openssl makes
+  # the crypt(3) hash of a session candidate's slip password (`openssl passwd -6`)
+  openssh-server openssl
   # images' offline package sources (recipes' offline_packages): apt-ftparchive indexes them
   apt-utils
   # VM nodes: libvirt and QEMU (KVM or software emulation), qcow2 overlays, config disks;

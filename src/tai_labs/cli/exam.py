@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 import shlex
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, markup, print_json
@@ -21,7 +23,8 @@ from tai_labs.exam.store import ExamStore
 app = typer.Typer(
     help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
     "The day's order: `session create` (roster, scenarios, duration), `session slips` "
-    "(print and cut the access slips), then the labs (coming: `session up`, `start`, `end`).",
+    "(print and cut the access slips), `session up` (every candidate's labs), then the clock "
+    "(`start`, `end`) and `session down`.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -207,8 +210,16 @@ def show(
                 console.print(shlex.join(argv), soft_wrap=True)
         return
     issued = exams.password_issued(session.name)
+    from tai_labs.exam.fleet import session_labs
+
+    labs = session_labs(session.name, exams=exams)
     if as_json:
-        print_json(_session_json(session, issued))
+        data = _session_json(session, issued)
+        data["labs"] = [
+            {"login": x.login, "scenario": x.scenario, "lab": x.lab_id, "status": x.status}
+            for x in labs
+        ]
+        print_json(data)
         return
     console.print(
         markup(
@@ -242,6 +253,9 @@ def show(
             ),
         )
     console.print(table)
+    if labs:  # once `session up` chose them: `tai-labs status LAB` for the details
+        shown = [f"{x.login}/{x.scenario} {x.lab_id} ({x.status})" for x in labs]
+        console.print("Labs : " + " · ".join(shown), soft_wrap=True)
 
 
 @app.command("slips")
@@ -468,3 +482,139 @@ def reset(
 
     for done in reset_work(session_name(name), candidate, scenario):
         console.print(f"{done.scenario} : lab {done.lab} remis dans son état de départ")
+
+
+# -- session up / down (exam.fleet) -----------------------------------------------------
+
+
+def _outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "login": outcome.login,
+        "ok": outcome.ok,
+        "labs": [
+            {
+                "scenario": lab.scenario,
+                "lab": lab.lab_id,
+                "status": lab.status,
+                "seconds": round(lab.seconds, 1),
+                "error": lab.error,
+            }
+            for lab in outcome.labs
+        ],
+    }
+
+
+def _outcome_line(outcome: Any) -> Text:
+    parts = []
+    for lab in outcome.labs:
+        if lab.status == "failed":
+            parts.append(f"{lab.scenario} ÉCHEC ({lab.lab_id}: {lab.error})")
+        elif lab.status == "skipped":
+            parts.append(f"{lab.scenario} déjà prêt ({lab.lab_id})")
+        else:
+            parts.append(f"{lab.scenario} prêt ({lab.lab_id}, {lab.seconds:.0f} s)")
+    mark = "[green]ok[/green]" if outcome.ok else "[red]échec[/red]"
+    return markup(mark + " {} : {}", outcome.login, " · ".join(parts))
+
+
+@app.command("up")
+def up(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel", "-j", min=1, help="Labs built at once (default: from cores and memory)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Build every candidate's labs (one per scenario, in their drawn variant), in parallel.
+
+    First an admission check: if the host lacks memory or disk for the labs still to build,
+    it says so with the figures and builds nothing. Then one line per candidate as their
+    labs are ready. Run it again after an interruption or a failure: ready labs are kept,
+    the others resumed, none duplicated. The session is then `up`.
+
+    Example:
+
+        tai-labs session up ccp2-2027-01-12 --parallel 2
+    """
+    from tai_labs.exam.fleet import SessionUpError, session_up
+
+    start = time.monotonic()
+
+    def progress(outcome: Any) -> None:
+        if not as_json:
+            console.print(_outcome_line(outcome), soft_wrap=True)
+
+    try:
+        result = session_up(session_name(name), parallel=parallel, progress=progress)
+    except SessionUpError as exc:
+        if as_json:  # every candidate's outcome, then the error on stderr
+            _print_up_json(exc.result, start)
+        raise
+    if as_json:
+        _print_up_json(result, start)
+        return
+    built = sum(1 for c in result.candidates for lab in c.labs if lab.status == "ready")
+    console.print(
+        f"session {result.session} : {len(result.candidates)} candidat(s) prêt(s), "
+        f"{built} lab(s) construit(s) en {time.monotonic() - start:.0f} s "
+        f"({result.parallel} à la fois) · état {result.state}"
+    )
+
+
+def _print_up_json(result: Any, start: float) -> None:
+    adm = result.admission
+    print_json(
+        {
+            "session": result.session,
+            "state": result.state,
+            "ok": result.ok,
+            "parallel": result.parallel,
+            "admission": None
+            if adm is None
+            else {
+                "labs": adm.labs,
+                "nodes": adm.nodes,
+                "memory_mib": adm.memory_mib,
+                "disk_mib": adm.disk_mib,
+                "memory_available_mib": adm.capacity.memory_available_mib,
+                "disk_free_mib": adm.capacity.disk_free_mib,
+            },
+            "candidates": [_outcome_json(c) for c in result.candidates],
+            "seconds": round(time.monotonic() - start, 1),
+        }
+    )
+
+
+@app.command("down")
+def down(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    force: Annotated[
+        bool, typer.Option("--force", help="Even while the exam runs (state started).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Remove the session: every candidate's gateway account, every lab, then its record.
+
+    Safe to run again if interrupted: the record goes last, once everything else is gone.
+    Export what the jury keeps first (`tai-labs session export`): nothing of the labs stays.
+    """
+    from tai_labs.exam.fleet import session_down
+
+    result = session_down(session_name(name), force=force)
+    if as_json:
+        print_json(
+            {
+                "session": result.session,
+                "accounts": result.accounts,
+                "labs": result.labs,
+                "record_removed": result.record_removed,
+            }
+        )
+        return
+    console.print(
+        f"session {result.session} supprimée : {len(result.labs)} lab(s), "
+        f"{len(result.accounts)} compte(s) passerelle"
+    )
