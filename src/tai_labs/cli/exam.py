@@ -317,8 +317,11 @@ def _hhmm(when: datetime | None) -> str:
 def _gate_note(gate: AccessGate) -> None:
     if not gate.wired:
         err_console.print(
-            "[yellow]note:[/yellow] no session gateway accounts in this build: candidate access "
-            "is each lab's own (`tai-labs access`); ending still freezes the labs"
+            markup(
+                "[yellow]note:[/yellow] {}",
+                "no session gateway accounts in this build: candidate access is each lab's "
+                "own (`tai-labs access`); ending still freezes the labs",
+            )
         )
 
 

@@ -203,9 +203,13 @@ def grade_frozen(
         if freeze is None:
             continue
         lab = open_lab(freeze.lab)
-        if EXAM_END not in lab.engine.list_snapshots(lab.plan.nodes[0].resource):
+        lost = [
+            n.name for n in lab.plan.nodes if EXAM_END not in lab.engine.list_snapshots(n.resource)
+        ]
+        if lost:
             raise TaiLabsError(
-                f"lab {freeze.lab} has no {EXAM_END} snapshot: its frozen state is lost",
+                f"lab {freeze.lab}: {', '.join(lost)} has no {EXAM_END} snapshot: "
+                "its frozen state is lost",
                 hint="the lab was reset or rebuilt after the end; the jury decides",
             )
         try:
