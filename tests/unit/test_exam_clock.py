@@ -302,3 +302,80 @@ def test_run_refuses_what_it_cannot_run(clocks: ClockStore) -> None:
     clocks.exams.set_state("ccp2-test", SessionState.UP)
     with pytest.raises(UsageError, match="no planned start"):
         run_session(clocks, "ccp2-test", gate=Gate().gate, find_labs=no_labs, on_event=print)
+
+
+def test_a_close_that_failed_is_retried_by_the_next_end_and_the_end_time_kept(
+    clocks: ClockStore,
+) -> None:
+    clocks.exams.set_state("ccp2-test", SessionState.UP)
+    start_session(clocks, "ccp2-test", gate=Gate().gate, now=lambda: at(0))
+
+    def down(_s: Session, _login: str) -> None:
+        raise RuntimeError("gateway down")
+
+    with pytest.raises(RuntimeError):
+        end_candidates(
+            clocks, "ccp2-test", ["abc"], gate=AccessGate(down, down), find_labs=no_labs,
+            now=lambda: at(120),
+        )  # fmt: skip
+    mine = clocks.clock("ccp2-test").of("abc")
+    assert mine.ended_at == at(120) and not mine.complete  # recorded first: a crash resumes
+    assert due(clocks.exams.get("ccp2-test"), clocks.clock("ccp2-test"), at(121)).resume == ("abc",)
+    gate = Gate()
+    [ended] = end_candidates(
+        clocks, "ccp2-test", ["abc"], gate=gate.gate, find_labs=no_labs, now=lambda: at(125)
+    )
+    assert gate.calls == [("close", "abc")] and ended.ended_at == at(120) and not ended.already
+    assert clocks.clock("ccp2-test").of("abc").complete
+
+
+def test_an_end_after_the_deadline_shows_how_late(clocks: ClockStore) -> None:
+    clocks.exams.set_state("ccp2-test", SessionState.UP)
+    start_session(clocks, "ccp2-test", gate=Gate().gate, now=lambda: at(0))
+    end_candidates(
+        clocks, "ccp2-test", ["abc"], gate=Gate().gate, find_labs=no_labs, now=lambda: at(127)
+    )
+    end_candidates(
+        clocks, "ccp2-test", ["cde"], gate=Gate().gate, find_labs=no_labs, now=lambda: at(90)
+    )
+    _, _, rows = status(clocks, "ccp2-test", find_labs=no_labs, now=lambda: at(130))
+    late = {r.login: r.late for r in rows}
+    assert late == {"abc": timedelta(minutes=7), "cde": timedelta(0), "efg": timedelta(0)}
+
+
+def test_run_waits_for_a_lab_another_command_holds(clocks: ClockStore) -> None:
+    from tai_labs.lab.store import LabBusyError
+
+    clocks.exams.set_state("ccp2-test", SessionState.UP)
+    start_session(clocks, "ccp2-test", gate=Gate().gate, now=lambda: at(0))
+    tries = []
+
+    def busy_once(_session: Session, cand: Candidate) -> dict[str, str]:
+        tries.append(cand.login)
+        if len(tries) == 1:
+            raise LabBusyError("lab1")
+        return {}
+
+    events: list[RunEvent] = []
+    run_session(
+        clocks, "ccp2-test", gate=Gate().gate, find_labs=busy_once, on_event=events.append,
+        now=lambda: at(130), sleep=lambda s: None, parallel=1,
+    )  # fmt: skip
+    assert [e.kind for e in events] == ["busy", "ended", "finished"]
+    assert "lab1" in events[0].note
+
+
+def test_labs_by_draw_finds_the_lab_of_login_scenario_and_seed(tmp_path: Path) -> None:
+    from tai_labs.exam.seams import AmbiguousLabError, labs_by_draw
+
+    store = Store(tmp_path / "state.db")
+    session = make_session()  # abc drew seed 0 of s1, cde seed 1
+    abc, cde, _ = session.candidates
+    store.add_lab("lab1", "s1", Path("/x/scenario.yaml"), "abc", 0)
+    store.add_lab("lab2", "s1", Path("/x/scenario.yaml"), "cde", 0)  # not cde's seed
+    store.add_lab("lab3", "s2", Path("/x/other.yaml"), "cde", 1)  # not the session's scenario
+    assert labs_by_draw(session, abc, store) == {"s1": "lab1"}
+    assert labs_by_draw(session, cde, store) == {}
+    store.add_lab("lab4", "s1", Path("/x/scenario.yaml"), "abc", 0)
+    with pytest.raises(AmbiguousLabError, match="lab1, lab4"):
+        labs_by_draw(session, abc, store)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -409,6 +409,7 @@ def status_cmd(
                         "extra_minutes": r.extra_minutes,
                         "access": "open" if r.access_open else "closed",
                         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                        "late_seconds": int(r.late.total_seconds()),
                         "frozen_labs": r.frozen,
                         "end_complete": r.complete,
                         **({"progress": live.get(r.login)} if progress else {}),
@@ -430,13 +431,22 @@ def status_cmd(
             r.login,
             r.name,
             f"{r.labs_ready}/{r.labs}",
-            _hhmm(r.deadline) + extra,
+            _hhmm(r.deadline) + extra + _late(r.late),
             format_left(r.left),
             "ouvert" if r.access_open else "fermé",
             f"{r.frozen}/{len(r.lab_ids)}" if r.ended_at else "-",
         ]
         table.add_row(*cells, *([live.get(r.login, "-")] if progress else []))
     console.print(table)
+
+
+def _late(late: timedelta) -> str:
+    # Under a minute is the loop's own delay (it looks every few seconds, freezes take time).
+    return (
+        f"\nfermé {int(late.total_seconds()) // 60} min après"
+        if late >= timedelta(minutes=1)
+        else ""
+    )
 
 
 def _print_ended(ended: list[Ended]) -> None:
@@ -496,6 +506,8 @@ def run(
             console.print(f"{stamp} en attente jusqu'à {_hhmm(event.at)}")
         elif event.kind == "started" and event.started is not None:
             console.print(f"{stamp} session commencée, accès ouvert ({len(event.started.opened)})")
+        elif event.kind == "busy":
+            console.print(f"{stamp} un lab est occupé ({event.note}) : nouvel essai")
         elif event.kind == "ended":
             _print_ended(list(event.ended))
         elif event.kind == "finished":

@@ -29,7 +29,7 @@ from tai_labs.exam.freeze import Ended, end_candidates, finish_if_all_ended
 from tai_labs.exam.model import Session, SessionState
 from tai_labs.exam.seams import AccessGate, LabFinder
 from tai_labs.exam.store import SessionStateError
-from tai_labs.lab.store import Store
+from tai_labs.lab.store import LabBusyError, Store
 
 #: How often `run` looks again at the store while waiting (extra time given meanwhile, an
 #: end by hand): a deadline is kept to within this.
@@ -101,6 +101,14 @@ class CandidateStatus:
     frozen: int
     complete: bool
 
+    @property
+    def late(self) -> timedelta:
+        """How long after their deadline access actually closed (a `run` that was down at
+        the deadline): the jury should know; zero when on time or ended early."""
+        if self.ended_at is None or self.deadline is None:
+            return timedelta(0)
+        return max(self.ended_at - self.deadline, timedelta(0))
+
 
 def status(
     clocks: ClockStore,
@@ -142,12 +150,14 @@ def status(
 @dataclass(frozen=True)
 class RunEvent:
     """What the loop did, for the CLI to print: ``waiting`` (until ``at``), ``started``,
-    ``ended`` (``ended`` holds the candidates), ``finished``."""
+    ``ended`` (``ended`` holds the candidates), ``busy`` (a lab held by another command:
+    tried again), ``finished``."""
 
     kind: str
     at: datetime | None = None
     started: Started | None = None
     ended: tuple[Ended, ...] = ()
+    note: str = ""
 
 
 def run_session(
@@ -201,9 +211,17 @@ def run_session(
             continue
         logins = todo.resume + todo.end
         if logins:
-            ended = end_candidates(
-                clocks, name, logins, gate=gate, find_labs=find_labs, parallel=parallel, now=now
-            )
+            try:
+                ended = end_candidates(
+                    clocks, name, logins, gate=gate, find_labs=find_labs, parallel=parallel,
+                    now=now,
+                )  # fmt: skip
+            except LabBusyError as exc:
+                # Another command (an `end` by hand) holds a lab: access is closed already;
+                # look again shortly, the freeze is finished by whoever comes last.
+                on_event(RunEvent("busy", note=exc.message))
+                sleep(poll)
+                continue
             on_event(RunEvent("ended", ended=tuple(ended)))
             continue
         upcoming = next_event(session, clock, at)

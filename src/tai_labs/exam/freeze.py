@@ -135,8 +135,9 @@ def _freeze_lab(
 ) -> bool:
     """Snapshot the lab (unless recorded already), record it, stop its nodes; True if this
     call took the snapshot."""
-    recorded = clocks.clock(session.name).of(login).frozen_lab(scenario)
     with lab_lock(lab_id):
+        # Read under the lock: another `end` (or `run`) may have frozen it while we came.
+        recorded = clocks.clock(session.name).of(login).frozen_lab(scenario)
         lab = open_lab(lab_id)
         if recorded is None:
             lifecycle.take_snapshot(lab, EXAM_END)
