@@ -124,6 +124,7 @@ def test_work_after_the_end_does_not_change_the_frozen_grade(lab: Any) -> None:
     from tai_labs.exam.day import start_session
     from tai_labs.exam.freeze import EXAM_END, end_candidates, finish_if_all_ended, grade_frozen
     from tai_labs.exam.model import SessionState
+    from tai_labs.exam.progress import lab_progress
     from tai_labs.exam.seams import AccessGate, labs_by_draw
     from tai_labs.lab.runtime import open_lab
     from tai_labs.providers.base import NodeState
@@ -141,11 +142,20 @@ def test_work_after_the_end_does_not_change_the_frozen_grade(lab: Any) -> None:
     clocks.exams.set_state(NAME, SessionState.UP)
     start_session(clocks, NAME, gate=gate)
 
+    history = open_lab(lab_id).folder / "grades"
+    kept = sorted(history.glob("*.json")) if history.exists() else []
+    before = lab_progress(lab_id)  # the instructor's glance: read-only, not in the history
+    assert (before.passing, before.checks) == (0, 7)
+
     # Before the deadline: the candidate saves and enables a blocking firewall.
     done = _sh(
         lab_id, f"cat > /etc/nftables.conf <<'EOF'\n{SAVED}EOF\nsystemctl enable --now nftables"
     )
     assert done.ok, done.stderr
+
+    now = lab_progress(lab_id)
+    assert now.passing == 3 and now.points > before.points  # blocks, lets SSH in, persistent
+    assert (sorted(history.glob("*.json")) if history.exists() else []) == kept
 
     [ended] = end_candidates(clocks, NAME, [LOGIN], gate=gate, find_labs=labs_by_draw)
     assert ended.frozen == {"securiser-poste": lab_id} and not ended.already

@@ -28,7 +28,8 @@ from tai_labs.exam.store import ExamStore
 app = typer.Typer(
     help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
     "The day's order: `session create` (roster, scenarios, duration), `session slips` "
-    "(print and cut the access slips), then the labs (coming: `session up`, `start`, `end`).",
+    "(print and cut the access slips), the labs (`session up`), then the clock: `session "
+    "start` or `session run`, `session status`, `session end` (access closed, labs frozen).",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
