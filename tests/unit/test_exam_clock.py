@@ -23,7 +23,7 @@ from tai_labs.exam.clock import (
 )
 from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.day import RunEvent, extend, run_session, start_session, status
-from tai_labs.exam.freeze import NotFrozenError, end_candidates, grade_frozen
+from tai_labs.exam.freeze import AccessNotClosedError, NotFrozenError, end_candidates, grade_frozen
 from tai_labs.exam.model import Candidate, Session, SessionState
 from tai_labs.exam.seams import AccessGate
 from tai_labs.exam.store import ExamStore, SessionStateError
@@ -313,11 +313,19 @@ def test_a_close_that_failed_is_retried_by_the_next_end_and_the_end_time_kept(
     def down(_s: Session, _login: str) -> None:
         raise RuntimeError("gateway down")
 
-    with pytest.raises(RuntimeError):
+    def down_for_abc(_s: Session, login: str) -> None:
+        if login == "abc":
+            raise RuntimeError("gateway down")
+        closed.append(login)
+
+    closed: list[str] = []
+    with pytest.raises(AccessNotClosedError, match="access of abc could not be closed"):
         end_candidates(
-            clocks, "ccp2-test", ["abc"], gate=AccessGate(down, down), find_labs=no_labs,
-            now=lambda: at(120),
+            clocks, "ccp2-test", ["abc", "cde"], gate=AccessGate(down, down_for_abc),
+            find_labs=no_labs, now=lambda: at(120),
         )  # fmt: skip
+    assert closed == ["cde"]  # the failure on abc did not leave cde open
+    assert clocks.clock("ccp2-test").of("cde").complete
     mine = clocks.clock("ccp2-test").of("abc")
     assert mine.ended_at == at(120) and not mine.complete  # recorded first: a crash resumes
     assert due(clocks.exams.get("ccp2-test"), clocks.clock("ccp2-test"), at(121)).resume == ("abc",)

@@ -508,7 +508,7 @@ def run(
         elif event.kind == "started" and event.started is not None:
             console.print(f"{stamp} session commencée, accès ouvert ({len(event.started.opened)})")
         elif event.kind == "busy":
-            console.print(f"{stamp} un lab est occupé ({event.note}) : nouvel essai")
+            console.print(f"{stamp} {event.note} : nouvel essai dans quelques secondes")
         elif event.kind == "ended":
             _print_ended(list(event.ended))
         elif event.kind == "finished":

@@ -25,7 +25,12 @@ from tai_labs.exam.clock import (
     time_left,
 )
 from tai_labs.exam.clock_store import ClockStore
-from tai_labs.exam.freeze import Ended, end_candidates, finish_if_all_ended
+from tai_labs.exam.freeze import (
+    AccessNotClosedError,
+    Ended,
+    end_candidates,
+    finish_if_all_ended,
+)
 from tai_labs.exam.model import Session, SessionState
 from tai_labs.exam.seams import AccessGate, LabFinder
 from tai_labs.exam.store import SessionStateError
@@ -150,8 +155,8 @@ def status(
 @dataclass(frozen=True)
 class RunEvent:
     """What the loop did, for the CLI to print: ``waiting`` (until ``at``), ``started``,
-    ``ended`` (``ended`` holds the candidates), ``busy`` (a lab held by another command:
-    tried again), ``finished``."""
+    ``ended`` (``ended`` holds the candidates), ``busy`` (a lab held by another command,
+    or an access the gateway failed to close: tried again), ``finished``."""
 
     kind: str
     at: datetime | None = None
@@ -216,9 +221,9 @@ def run_session(
                     clocks, name, logins, gate=gate, find_labs=find_labs, parallel=parallel,
                     now=now,
                 )  # fmt: skip
-            except LabBusyError as exc:
-                # Another command (an `end` by hand) holds a lab: access is closed already;
-                # look again shortly, the freeze is finished by whoever comes last.
+            except (LabBusyError, AccessNotClosedError) as exc:
+                # Another command (an `end` by hand) holds a lab, or the gateway failed to
+                # close an access (the labs are frozen all the same): look again shortly.
                 on_event(RunEvent("busy", note=exc.message))
                 sleep(poll)
                 continue

@@ -46,6 +46,10 @@ class NotFrozenError(SessionStateError):
     pass
 
 
+class AccessNotClosedError(TaiLabsError):
+    pass
+
+
 @dataclass(frozen=True)
 class Ended:
     """What one ``end_candidate`` did."""
@@ -99,10 +103,16 @@ def end_candidates(
     cands = [session.candidate(login) for login in logins]
     before = clocks.clock(name)
     ended_at = {}
+    unclosed: dict[str, BaseException] = {}
     for cand in cands:
         ended_at[cand.login] = clocks.mark_ended(name, cand.login, now())
         # On every run, first thing: cheap, idempotent, and it must not wait for a snapshot.
-        gate.close(session, cand.login)
+        # One gate failure must not leave the next candidates open: each is tried, the
+        # failures raised once their labs are frozen (stopped nodes reach nothing anyway).
+        try:
+            gate.close(session, cand.login)
+        except Exception as exc:  # the gate is another part's code: any failure counts
+            unclosed[cand.login] = exc
 
     def freeze(cand: Candidate) -> Ended:
         labs = find_labs(session, cand)
@@ -110,7 +120,8 @@ def end_candidates(
         for scenario, lab_id in labs.items():
             if _freeze_lab(clocks, session, cand.login, scenario, lab_id, now):
                 frozen[scenario] = lab_id
-        clocks.mark_complete(name, cand.login)
+        if cand.login not in unclosed:  # else not complete: `run` tries the close again
+            clocks.mark_complete(name, cand.login)
         missing = tuple(sc.id for sc in session.scenarios if sc.id not in labs)
         return Ended(
             cand.login, ended_at[cand.login], before.of(cand.login).complete, frozen, missing
@@ -122,6 +133,13 @@ def end_candidates(
     for error in errors:
         if error is not None:
             raise error
+    if unclosed:
+        login, first = next(iter(unclosed.items()))
+        raise AccessNotClosedError(
+            f"the access of {', '.join(unclosed)} could not be closed ({login}: {first}); "
+            "their labs are frozen",
+            hint=f"run `tai-labs session end {name}` again: it tries the close again",
+        ) from first
     return [f.result() for f in futures]
 
 
