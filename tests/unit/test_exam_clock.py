@@ -387,3 +387,23 @@ def test_labs_by_draw_finds_the_lab_of_login_scenario_and_seed(tmp_path: Path) -
     store.add_lab("lab4", "s1", Path("/x/scenario.yaml"), "abc", 0)
     with pytest.raises(AmbiguousLabError, match="lab1, lab4"):
         labs_by_draw(session, abc, store)
+
+
+def test_run_tries_a_failed_close_again_until_it_closes(clocks: ClockStore) -> None:
+    clocks.exams.set_state("ccp2-test", SessionState.UP)
+    start_session(clocks, "ccp2-test", gate=Gate().gate, now=lambda: at(0))
+    closes: list[str] = []
+
+    def flaky(_s: Session, login: str) -> None:
+        closes.append(login)
+        if closes.count("abc") == 1 and login == "abc":
+            raise RuntimeError("gateway down")
+
+    events: list[RunEvent] = []
+    run_session(
+        clocks, "ccp2-test", gate=AccessGate(flaky, flaky), find_labs=no_labs,
+        on_event=events.append, now=lambda: at(130), sleep=lambda s: None,
+    )  # fmt: skip
+    assert [e.kind for e in events] == ["busy", "ended", "finished"]
+    assert closes == ["abc", "cde", "efg", "abc"]
+    assert clocks.exams.get("ccp2-test").state is SessionState.ENDED
