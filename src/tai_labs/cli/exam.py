@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import shlex
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,17 +15,25 @@ from rich.text import Text
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, markup, print_json
+from tai_labs.errors import TaiLabsError
+from tai_labs.exam.clock import format_left
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.create import SessionRequest, create_session
+from tai_labs.exam.day import RunEvent, extend, run_session, start_session, status
+from tai_labs.exam.freeze import Ended, end_candidates, finish_if_all_ended
 from tai_labs.exam.model import Session, format_duration, session_name
+from tai_labs.exam.progress import lab_progress
 from tai_labs.exam.roster import RosterError
+from tai_labs.exam.seams import AccessGate, labs_by_draw
 from tai_labs.exam.slips import write_slips
 from tai_labs.exam.store import ExamStore
 
 app = typer.Typer(
     help="Exam sessions: a class roster, one variant and one password per candidate.\n\n"
     "The day's order: `session create` (roster, scenarios, duration), `session slips` "
-    "(print and cut the access slips), `session up` (every candidate's labs), then the clock "
-    "(`start`, `end`) and `session down`.",
+    "(print and cut the access slips), the labs (`session up`), then the clock: `session "
+    "start` or `session run`, `session status`, `session end` (access closed, labs frozen), "
+    "the jury grid (`session report`, `session export`) and `session down`.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -618,3 +627,236 @@ def down(
         f"session {result.session} supprimée : {len(result.labs)} lab(s), "
         f"{len(result.accounts)} compte(s) passerelle"
     )
+
+
+# -- the clock: start, extend, status, run, end (issue 14) ----------------------------------
+
+
+def _gate() -> AccessGate:
+    """The candidates' access: one gateway account each (``exam.access``)."""
+    from tai_labs.exam import access
+
+    def open_one(session: Session, login: str) -> None:
+        access.open_access(session.name, login)
+
+    def close_one(session: Session, login: str) -> None:
+        access.close_access(session.name, login)
+
+    return AccessGate(open=open_one, close=close_one)
+
+
+#: The labs of a candidate. MERGE (i14-fleet): its session-to-lab link may replace this.
+_find_labs = labs_by_draw
+
+
+def _hhmm(when: datetime | None) -> str:
+    return f"{when.astimezone():%H:%M:%S}" if when else "-"
+
+
+def _gate_note(gate: AccessGate) -> None:
+    if not gate.wired:
+        err_console.print(
+            markup(
+                "[yellow]note:[/yellow] {}",
+                "no session gateway accounts in this build: candidate access is each lab's "
+                "own (`tai-labs access`); ending still freezes the labs",
+            )
+        )
+
+
+@app.command("start")
+def start(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+) -> None:
+    """Open every candidate's access and start the clock (state up -> started).
+
+    Each candidate's deadline is now + the duration + their extra time. Run twice, it
+    changes nothing (a start that crashed midway opens the access it had not opened yet).
+    """
+    gate = _gate()
+    started = start_session(ClockStore(), session_name(name), gate=gate)
+    _gate_note(gate)
+    if started.already and not started.opened:
+        console.print(
+            f"session {name} déjà commencée à {_hhmm(started.started_at)} : rien n'a changé"
+        )
+        return
+    console.print(
+        f"session {name} commencée à {_hhmm(started.started_at)} ; "
+        f"accès ouvert pour {len(started.opened)} candidat(s)"
+    )
+
+
+@app.command("extend")
+def extend_cmd(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[str, typer.Option("--candidate", "-c", help="The candidate's login.")],
+    minutes: Annotated[
+        int, typer.Option(help="Their total extra time in minutes (set, not added; 0 removes).")
+    ],
+) -> None:
+    """Give one candidate extra time (a late start, a *tiers temps*), before or during the
+    épreuve. The figure is their total: giving it twice changes nothing."""
+    new_deadline = extend(ClockStore(), session_name(name), candidate, minutes)
+    end = f" ; fin à {_hhmm(new_deadline)}" if new_deadline else ""
+    console.print(f"{candidate} : {minutes} min de temps supplémentaire{end}")
+
+
+@app.command("status")
+def status_cmd(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress",
+            help="Instructor only: grade each live lab read-only, checks passing now.",
+        ),
+    ] = False,
+) -> None:
+    """Per candidate: labs ready, time left, access open or closed, end and freeze."""
+    clocks = ClockStore()
+    session, clock, rows = status(clocks, session_name(name), find_labs=_find_labs)
+    live: dict[str, str] = {}
+    if progress:
+        for row in rows:
+            if row.ended_at is not None:
+                live[row.login] = "figé"
+                continue
+            parts = []
+            for lab_id in row.lab_ids.values():
+                try:
+                    got = lab_progress(lab_id)
+                    parts.append(f"{got.passing}/{got.checks}")
+                except TaiLabsError as exc:
+                    parts.append(f"? ({exc.message})")
+            live[row.login] = ", ".join(parts) or "-"
+    if as_json:
+        print_json(
+            {
+                "name": session.name,
+                "state": session.state.value,
+                "started_at": clock.started_at.isoformat() if clock.started_at else None,
+                "candidates": [
+                    {
+                        "login": r.login,
+                        "labs_ready": r.labs_ready,
+                        "labs": r.labs,
+                        "lab_ids": r.lab_ids,
+                        "deadline": r.deadline.isoformat() if r.deadline else None,
+                        "seconds_left": int(r.left.total_seconds()) if r.left is not None else None,
+                        "extra_minutes": r.extra_minutes,
+                        "access": "open" if r.access_open else "closed",
+                        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                        "late_seconds": int(r.late.total_seconds()),
+                        "frozen_labs": r.frozen,
+                        "end_complete": r.complete,
+                        **({"progress": live.get(r.login)} if progress else {}),
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    console.print(
+        f"session {session.name} · {session.state.value} · début {_hhmm(clock.started_at)}"
+    )
+    table = Table("login", "candidat", "labs prêts", "fin", "reste", "accès", "figé")
+    if progress:
+        table.add_column("contrôles réussis")
+    for r in rows:
+        extra = f" (+{r.extra_minutes})" if r.extra_minutes else ""
+        cells = [
+            r.login,
+            r.name,
+            f"{r.labs_ready}/{r.labs}",
+            _hhmm(r.deadline) + extra + _late(r.late),
+            format_left(r.left),
+            "ouvert" if r.access_open else "fermé",
+            f"{r.frozen}/{len(r.lab_ids)}" if r.ended_at else "-",
+        ]
+        table.add_row(*cells, *([live.get(r.login, "-")] if progress else []))
+    console.print(table)
+
+
+def _late(late: timedelta) -> str:
+    # Under a minute is the loop's own delay (it looks every few seconds, freezes take time).
+    return (
+        f"\nfermé {int(late.total_seconds()) // 60} min après"
+        if late >= timedelta(minutes=1)
+        else ""
+    )
+
+
+def _print_ended(ended: list[Ended]) -> None:
+    for e in ended:
+        if e.already:
+            console.print(f"{e.login} : déjà terminé à {_hhmm(e.ended_at)}, rien n'a changé")
+            continue
+        said = f"{e.login} : terminé à {_hhmm(e.ended_at)}, accès fermé"
+        if e.frozen:
+            said += f", {len(e.frozen)} lab(s) figé(s) ({', '.join(e.frozen.values())})"
+        if e.missing:
+            said += f" ; aucun lab pour {', '.join(e.missing)}"
+        console.print(said)
+
+
+@app.command("end")
+def end(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option("--candidate", "-c", help="Only this login; repeat for several."),
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+) -> None:
+    """End the épreuve now (or only for `--candidate`): access closes at once, then each lab
+    is frozen as left (an `exam-end` snapshot, its nodes stopped). Grade from that frozen
+    state with `session report`. Run again, it changes nothing (or finishes a crashed end).
+    """
+    clocks = ClockStore()
+    session = clocks.exams.get(session_name(name))
+    logins = candidate or [c.login for c in session.candidates]
+    gate = _gate()
+    ended = end_candidates(
+        clocks, session.name, logins, gate=gate, find_labs=_find_labs, parallel=parallel
+    )
+    _gate_note(gate)
+    _print_ended(ended)
+    if finish_if_all_ended(clocks, session.name):
+        console.print(f"session {session.name} terminée : tous les labs sont figés")
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+) -> None:
+    """Run the session's clock in the foreground: start it at its planned `--start`, end
+    each candidate at their deadline (extra time included). Ctrl-C stops it safely: run it
+    again and it carries on where it was.
+    """
+    gate = _gate()
+    _gate_note(gate)
+
+    def said(event: RunEvent) -> None:
+        stamp = f"[{datetime.now(UTC).astimezone():%H:%M:%S}]"
+        if event.kind == "waiting":
+            console.print(f"{stamp} en attente jusqu'à {_hhmm(event.at)}")
+        elif event.kind == "started" and event.started is not None:
+            console.print(f"{stamp} session commencée, accès ouvert ({len(event.started.opened)})")
+        elif event.kind == "busy":
+            console.print(f"{stamp} {event.note} : nouvel essai dans quelques secondes")
+        elif event.kind == "ended":
+            _print_ended(list(event.ended))
+        elif event.kind == "finished":
+            console.print(f"{stamp} session {name} terminée : tous les labs sont figés")
+
+    try:
+        run_session(
+            ClockStore(), session_name(name), gate=gate, find_labs=_find_labs, on_event=said,
+            parallel=parallel,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        err_console.print(f"interrompu : relancez `tai-labs session run {name}` pour reprendre")
+        raise typer.Exit(130) from None
