@@ -1,19 +1,28 @@
 """`tai-labs session start|extend|status|end|run` through typer's runner: clear messages,
 and a second run changes nothing. No lab exists here: a candidate without one has nothing to
-freeze (the real freeze is tests/integration/test_exam_freeze.py)."""
+freeze (the real freeze is tests/integration/test_exam_freeze.py), and no gateway account is
+opened: these labs do not exist (the real accounts are tests/e2e/test_exam_session_labs.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from test_exam_cli import create, env, run
 
+from tai_labs.cli import exam as exam_cli
 from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import SessionState
+from tai_labs.exam.seams import NO_GATEWAY
 from tai_labs.exam.store import ExamStore
 
 __all__ = ["env"]  # the fixture, imported for pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exam_cli, "_gate", lambda: NO_GATEWAY)
 
 
 def test_the_day_in_order_and_each_command_twice(env: Path) -> None:
