@@ -11,7 +11,7 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from conftest import PortalWorld, make_portal_world
+from portal_world import PortalWorld, make_portal_world
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
@@ -370,3 +370,53 @@ def test_the_brief_cannot_inject_html(portal_world: PortalWorld) -> None:
     page = c.get(f"/lab/{portal_world.labs['alice']}").text
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page
+
+
+# -- the seam for the terminal: candidate_node over HTTP and WebSocket ----------------------------
+
+
+def test_candidate_node_authorises_http_and_websocket(portal_world: PortalWorld) -> None:
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from tai_labs.portal.app import candidate_node
+
+    async def probe(request: Request) -> PlainTextResponse:
+        lab, node = candidate_node(request, request.path_params["lab"], request.path_params["node"])
+        return PlainTextResponse(f"{lab.id}/{node}")
+
+    async def probe_ws(ws: WebSocket) -> None:
+        try:
+            lab, node = candidate_node(ws, ws.path_params["lab"], ws.path_params["node"])
+        except HTTPException:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await ws.send_text(f"{lab.id}/{node}")
+        await ws.close()
+
+    c = as_candidate(portal_world)
+    c.app.router.routes[:0] = [  # type: ignore[attr-defined]
+        Route("/probe/{lab}/{node}", probe),
+        WebSocketRoute("/probe-ws/{lab}/{node}", probe_ws),
+    ]
+    alice, bruno = portal_world.labs["alice"], portal_world.labs["bruno"]
+    assert c.get(f"/probe/{alice}/pc1").text == f"{alice}/pc1"
+    assert c.get(f"/probe/{alice}/nope").status_code == 404
+    assert c.get(f"/probe/{bruno}/pc1").status_code == 404
+    with c.websocket_connect(f"/probe-ws/{alice}/pc1") as ws:
+        assert ws.receive_text() == f"{alice}/pc1"
+    for path in (f"/probe-ws/{bruno}/pc1", f"/probe-ws/{alice}/nope"):
+        with pytest.raises(WebSocketDisconnect) as refused, c.websocket_connect(path) as ws:
+            ws.receive_text()
+        assert refused.value.code == 1008
+    anonymous = client(portal_world)
+    anonymous.app.router.routes[:0] = c.app.router.routes[:2]  # type: ignore[attr-defined]
+    with (
+        pytest.raises(WebSocketDisconnect),
+        anonymous.websocket_connect(f"/probe-ws/{alice}/pc1") as ws,
+    ):
+        ws.receive_text()

@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -122,10 +122,12 @@ def _templates() -> Environment:
     )
     env.filters["duree"] = _duration
     env.filters["format_duration"] = format_duration
+    env.filters["etat_session"] = lambda state: views.SESSION_STATES.get(state, state)
+    env.filters["etat_lab"] = lambda state: views.LAB_STATES.get(state, state)
     return env
 
 
-def _portal(request: Request) -> _Portal:
+def _portal(request: HTTPConnection) -> _Portal:
     portal: _Portal = request.app.state.portal
     return portal
 
@@ -139,14 +141,14 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return HTMLResponse(html, status_code=status)
 
 
-def _client(request: Request) -> str:
+def _client(request: HTTPConnection) -> str:
     return request.client.host if request.client else "?"
 
 
 # -- who is there ---------------------------------------------------------------------------
 
 
-def _current(request: Request) -> Login | None:
+def _current(request: HTTPConnection) -> Login | None:
     portal = _portal(request)
     raw = request.cookies.get(LOGIN_COOKIE)
     if not raw:
@@ -165,22 +167,24 @@ def _current(request: Request) -> Login | None:
     return login
 
 
-def _need(request: Request, kind: str) -> Login:
+def _need(request: HTTPConnection, kind: str) -> Login:
     login = _current(request)
     if login is None:
-        raise HTTPException(303, headers={"location": "/login?expire=1"})
+        # "expired" only to whom had a login: a first visit just gets the form
+        target = "/login?expire=1" if LOGIN_COOKIE in request.cookies else "/login"
+        raise HTTPException(303, headers={"location": target})
     if login.kind != kind:
         raise HTTPException(404)
     return login
 
 
-def _candidate(request: Request) -> tuple[Login, Session, Candidate]:
+def _candidate(request: HTTPConnection) -> tuple[Login, Session, Candidate]:
     login = _need(request, "candidate")
     session = _portal(request).exams.get(login.session or "")
     return login, session, session.candidate(login.name)
 
 
-def candidate_lab(request: Request, lab_id: str) -> tuple[Session, LabRecord]:
+def candidate_lab(request: HTTPConnection, lab_id: str) -> tuple[Session, LabRecord]:
     """The logged-in candidate's lab ``lab_id``, or 404 (also for someone else's lab).
 
     The seam for the terminal and other per-lab routes: call it before touching the lab.
@@ -192,8 +196,13 @@ def candidate_lab(request: Request, lab_id: str) -> tuple[Session, LabRecord]:
     raise HTTPException(404)
 
 
-def candidate_node(request: Request, lab_id: str, node: str) -> tuple[LabRecord, str]:
-    """The logged-in candidate's node ``node`` of lab ``lab_id``, or 404."""
+def candidate_node(request: HTTPConnection, lab_id: str, node: str) -> tuple[LabRecord, str]:
+    """The logged-in candidate's node ``node`` of lab ``lab_id``, or 404.
+
+    The authorisation of the node's terminal (HTTP or WebSocket): it raises
+    ``HTTPException`` 404 (not theirs, or no such node) or 303 (nobody logged in, or their
+    épreuve is over); a WebSocket endpoint closes on either before accepting.
+    """
     _session, lab = candidate_lab(request, lab_id)
     if node not in {n.name for n in _portal(request).store.nodes(lab.id)}:
         raise HTTPException(404)

@@ -23,6 +23,19 @@ BRIEF_FILE = "brief.md"
 EXAM_OPEN = frozenset({SessionState.STARTED})
 #: A practice session has no clock: open once its labs are up, until it ends.
 PRACTICE_OPEN = frozenset({SessionState.UP, SessionState.STARTED})
+#: What the pages call a session's and a lab's states (French; an unknown one shows as is).
+SESSION_STATES = {
+    "created": "créée",
+    "up": "labs prêts",
+    "started": "en cours",
+    "ended": "terminée",
+}
+LAB_STATES = {
+    "creating": "en préparation",
+    "ready": "prêt",
+    "failed": "en échec",
+    "interrupted": "interrompu",
+}
 # The brief is Markdown the lab layer wrote; raw HTML in it is shown as text, never run.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
