@@ -8,15 +8,19 @@ terminals are not exercised here. Screenshots go to the test's tmp_path.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,26 +38,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, PortalWorld]]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
-    world = make_portal_world(tmp_path / "data")
+@contextlib.contextmanager
+def _serve(
+    world: PortalWorld, tmp_path: Path, *extra: str, context: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """`tai-labs serve` on 127.0.0.1 and a free port, until the block ends; yields its URL."""
     port = _free_port()
     tai_labs = shutil.which("tai-labs", path=str(Path(sys.executable).parent))
     assert tai_labs, "tai-labs is installed beside this python"
     env = {**os.environ, "TAI_LABS_DATA": str(world.data)}
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log
+        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}", *extra],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if context else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/login", timeout=2) as answer:
+                with urllib.request.urlopen(f"{url}/login", timeout=2, context=context) as answer:
                     assert answer.status == 200
                 break
             except OSError:
@@ -62,11 +68,70 @@ def served(tmp_path: Path) -> Iterator[tuple[str, PortalWorld]]:
                         f"tai-labs serve did not start: {(tmp_path / 'serve.log').read_text()}"
                     )
                 time.sleep(0.2)
-        yield url, world
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, PortalWorld]]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
+    world = make_portal_world(tmp_path / "data")
+    with _serve(world, tmp_path) as url:
+        yield url, world
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_serve_over_tls_sends_secure_cookies(tmp_path: Path) -> None:
+    world = make_portal_world(tmp_path / "data")
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))  # trusts this certificate only
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    with _serve(world, tmp_path, *tls, context=context) as url:
+        assert url.startswith("https://")
+        with urllib.request.urlopen(f"{url}/login", timeout=5, context=context) as answer:
+            cookie = answer.headers["set-cookie"]
+            assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        with pytest.raises(OSError):  # no plain HTTP on the same port
+            urllib.request.urlopen(url.replace("https", "http", 1) + "/login", timeout=5)
 
 
 def _log_in(page: object, url: str, session: str, login: str, password: str) -> None:
