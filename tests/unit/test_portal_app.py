@@ -286,6 +286,9 @@ def test_practice_mode_shows_the_buttons_and_answers_not_yet(tmp_path: Path) -> 
 
 
 def test_instructor_sees_sessions_and_each_candidates_lab(portal_world: PortalWorld) -> None:
+    session = ExamStore(Store(locations(portal_world.data).store)).get(portal_world.session)
+    assert session.start is not None
+    portal_world.now[0] = session.start.timestamp() + 600  # 10 minutes into the 2 hours
     c = as_instructor(portal_world)
     home = c.get("/instructor")
     assert home.status_code == 200 and portal_world.session in home.text
@@ -294,6 +297,8 @@ def test_instructor_sees_sessions_and_each_candidates_lab(portal_world: PortalWo
     for login, lab in portal_world.labs.items():
         assert login in page.text and lab in page.text
     assert "2 / 2" in page.text
+    # the session's time left, then each candidate's (server clock)
+    assert page.text.count("1 h 50 min 00 s") == 1 + len(portal_world.labs)
     assert c.get("/instructor/session/nope").status_code == 404
     # an instructor is not a candidate: no lab page of theirs
     assert c.get(f"/lab/{portal_world.labs['alice']}").status_code == 404

@@ -393,7 +393,7 @@ async def instructor_session(request: Request) -> Response:
         request,
         "instructor_session.html",
         session=session,
-        rows=views.session_rows(portal.store, session),
+        rows=views.session_rows(portal.store, session, portal.now()),
         seconds_left=views.seconds_left(session, portal.now()),
     )
 

@@ -61,6 +61,7 @@ class CandidateRow:
     login: str
     full_name: str
     labs: tuple[LabView, ...]
+    seconds_left: int | None
 
 
 def seconds_left(session: Session, now: datetime) -> int | None:
@@ -69,6 +70,12 @@ def seconds_left(session: Session, now: datetime) -> int | None:
     if deadline is None:
         return None
     return max(0, int((deadline - now).total_seconds()))
+
+
+def candidate_seconds_left(session: Session, candidate: Candidate, now: datetime) -> int | None:
+    """A candidate's time left: the session's today; the place for their extra time."""
+    del candidate
+    return seconds_left(session, now)
 
 
 def refusal(session: Session, now: datetime) -> str | None:
@@ -113,13 +120,14 @@ def brief_html(lab_id: str, data: Path | None = None) -> str | None:
     return _MARKDOWN.render(text)
 
 
-def session_rows(store: Store, session: Session) -> list[CandidateRow]:
-    """Each candidate of ``session`` with their labs, for the instructor's page."""
+def session_rows(store: Store, session: Session, now: datetime) -> list[CandidateRow]:
+    """Each candidate of ``session`` with their labs and time left, for the instructor."""
     return [
         CandidateRow(
             cand.login,
             cand.full_name,
             tuple(lab_view(store, session, lab) for lab in candidate_labs(store, session, cand)),
+            candidate_seconds_left(session, cand, now),
         )
         for cand in session.candidates
     ]
