@@ -425,3 +425,27 @@ def test_candidate_node_authorises_http_and_websocket(portal_world: PortalWorld)
         anonymous.websocket_connect(f"/probe-ws/{alice}/pc1") as ws,
     ):
         ws.receive_text()
+
+
+def test_a_new_login_ends_the_browsers_earlier_one(portal_world: PortalWorld) -> None:
+    c = as_candidate(portal_world)
+    earlier = c.cookies[LOGIN_COOKIE]
+    assert (
+        log_in(c, portal_world.session, "alice", portal_world.passwords["alice"]).status_code == 303
+    )  # type: ignore[attr-defined]
+    assert c.cookies[LOGIN_COOKIE] != earlier
+    replay = client(portal_world)
+    replay.cookies.set(LOGIN_COOKIE, earlier)
+    assert replay.get(f"/lab/{portal_world.labs['alice']}").status_code == 303
+
+
+def test_a_large_form_body_is_refused_unread(portal_world: PortalWorld) -> None:
+    c = client(portal_world)
+    token = csrf_of(c.get("/login").text)
+    big = {
+        "csrf": token,
+        "session": portal_world.session,
+        "login": "alice",
+        "password": "x" * 20000,
+    }
+    assert c.post("/login", data=big).status_code == 413

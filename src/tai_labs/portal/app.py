@@ -43,6 +43,7 @@ LOGIN_COOKIE = "tai_login"
 CSRF_COOKIE = "tai_csrf"
 #: The longest a login lasts (a candidate's ends at their deadline if that comes first).
 LOGIN_HOURS = 8.0
+MAX_FORM_BYTES = 16 * 1024
 STATIC = Path(__file__).parent / "static"
 _SECURITY_HEADERS = [
     (
@@ -214,6 +215,11 @@ def candidate_node(request: HTTPConnection, lab_id: str, node: str) -> tuple[Lab
 
 
 async def _form(request: Request, expected: str | None) -> FormData:
+    # Forms here are a few short fields: a body without a stated, small length is refused
+    # before it is read.
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        raise HTTPException(413)
     form = await request.form(max_files=0, max_fields=20)
     given = form.get("csrf")
     if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
@@ -302,6 +308,10 @@ async def login_submit(request: Request) -> Response:
         sid = portal.logins.open("instructor", name, None, expires)
         target = "/instructor"
     portal.limiter.succeeded(key)
+    previous = request.cookies.get(LOGIN_COOKIE)
+    if previous:  # a new login replaces the browser's earlier one, which stops working
+        with contextlib.suppress(BadSignature):
+            portal.logins.close(portal.signer.unsign(previous).decode())
     response = RedirectResponse(target, 303)
     _set_cookie(portal, response, LOGIN_COOKIE, sid, max(1, int(expires - now)))
     response.delete_cookie(CSRF_COOKIE, path="/")
