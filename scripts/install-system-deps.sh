@@ -20,7 +20,8 @@ packages=(
   # VM nodes: libvirt and QEMU (KVM or software emulation), qcow2 overlays, config disks;
   # libvirt-dev to build the libvirt-python bindings
   libvirt-daemon-system qemu-system-x86 qemu-utils genisoimage libvirt-dev
-  # printable pages (exam slips) checked as a person sees them: headless screenshots
+  # printable pages (exam slips) checked as a person sees them: headless screenshots; the
+  # portal's browser tests drive it through Playwright (pip), which never downloads a browser
   chromium
 )
 
