@@ -3,7 +3,8 @@
 ``terminal_routes(authorize)`` gives the route ``/lab/{lab}/node/{node}/terminal/ws``. The
 portal's ``authorize`` decides, for the logged-in person, whether they may open that node's
 terminal and how (``NodeTarget``); this module never decides who may, and refuses (404,
-before the WebSocket is accepted) whenever ``authorize`` says None.
+before the WebSocket is accepted) whenever ``authorize`` says None or raises a
+``TaiLabsError`` (no such lab or node: ``lab_node_target`` raises those).
 
 Protocol (``static/terminal.js`` is the client):
 
@@ -32,6 +33,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tai_labs.errors import TaiLabsError
 from tai_labs.portal.pty_sessions import Attachment, TerminalError, TerminalSessions
 
 #: Largest message a client may send (a paste): past it the WebSocket is closed.
@@ -123,12 +125,15 @@ def terminal_routes(
 async def _authorized(
     authorize: Authorize, websocket: WebSocket, lab: str, node: str
 ) -> NodeTarget | None:
-    if inspect.iscoroutinefunction(authorize):
-        result = await authorize(websocket, lab, node)
-    else:
-        result = await run_in_threadpool(authorize, websocket, lab, node)
-        if inspect.isawaitable(result):
-            result = await result
+    try:
+        if inspect.iscoroutinefunction(authorize):
+            result = await authorize(websocket, lab, node)
+        else:
+            result = await run_in_threadpool(authorize, websocket, lab, node)
+            if inspect.isawaitable(result):
+                result = await result
+    except TaiLabsError:
+        return None  # no such lab or node, or not running: refused like a foreign one
     return result if isinstance(result, NodeTarget) else None
 
 
