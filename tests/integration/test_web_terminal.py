@@ -98,7 +98,10 @@ class Term:
     def read_until(self, pattern: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
         while (found := re.search(pattern, self.text)) is None:
-            msg = self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                msg = self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                raise AssertionError(f"no {pattern!r} in {self.text!r}") from None
             if isinstance(msg, bytes):
                 self.received += len(msg)
                 self.text += msg.decode(errors="replace")
@@ -108,7 +111,7 @@ class Term:
         """Type line (ending in an echo of marker) and return the output up to it."""
         self.text = ""
         self.ws.send((line + "\n").encode())
-        self.read_until(rf"\n{marker}\r?\n")
+        self.read_until(rf"\n{marker}\r*\n")
         return self.text
 
     def close(self) -> None:

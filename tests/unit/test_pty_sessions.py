@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,9 +21,13 @@ from tai_labs.portal.pty_sessions import (
 )
 
 T = TypeVar("T")
+# Local programs need the PTY's own line discipline (echo, canonical input); a node's
+# terminal has its own, hence raw by default.
+cooked = functools.partial(spawn_on_pty, raw=False)
 KEY = ("alice", "lab1", "pc1")
-# A raw terminal (no echo, no line discipline): what goes in comes out byte for byte.
-RAW_CAT = ["/bin/sh", "-c", "stty raw -echo; printf READY; exec cat"]
+# On a raw PTY (the default: a node's terminal does the line discipline), what goes in
+# comes out byte for byte.
+RAW_CAT = ["/bin/sh", "-c", "printf READY; exec cat"]
 
 
 def run(test: Callable[[], Awaitable[T]]) -> T:
@@ -41,7 +46,7 @@ async def read_until(view: Attachment, needle: bytes, seen: bytes = b"") -> byte
 
 def test_input_reaches_the_process_and_its_output_comes_back() -> None:
     async def test() -> None:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         view = pool.open(KEY, ["/bin/cat"])
         view.session.write(b"bonjour\n")
         out = await read_until(view, b"bonjour\r\nbonjour\r\n")  # the PTY's echo, then cat's
@@ -72,7 +77,7 @@ def test_every_byte_value_goes_through_unchanged() -> None:
 
 def test_a_reattached_view_gets_the_same_shell_and_only_what_it_missed() -> None:
     async def test() -> None:
-        pool = TerminalSessions(grace=30)
+        pool = TerminalSessions(spawn=cooked, grace=30)
         view = pool.open(KEY, ["/bin/sh"])
         view.session.write(b"export MARK=tai42; echo first-$MARK\n")
         seen = await read_until(view, b"first-tai42")
@@ -95,7 +100,7 @@ def test_a_reattached_view_gets_the_same_shell_and_only_what_it_missed() -> None
 
 def test_a_detached_session_ends_after_its_grace_period() -> None:
     async def test() -> None:
-        pool = TerminalSessions(grace=0.3)
+        pool = TerminalSessions(spawn=cooked, grace=0.3)
         view = pool.open(KEY, ["/bin/cat"])
         proc = view.session.child.proc
         view.session.detach(view, pool.grace)
@@ -114,7 +119,7 @@ def test_a_detached_session_ends_after_its_grace_period() -> None:
 
 def test_the_shell_exiting_ends_the_view_and_the_session() -> None:
     async def test() -> None:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         view = pool.open(KEY, ["/bin/sh", "-c", "echo bye"])
         await read_until(view, b"bye")
         assert await view.next() is None and view.ended_because == "exit"
@@ -125,7 +130,7 @@ def test_the_shell_exiting_ends_the_view_and_the_session() -> None:
 
 def test_sessions_are_bounded_per_server() -> None:
     async def test() -> None:
-        pool = TerminalSessions(max_sessions=1)
+        pool = TerminalSessions(spawn=cooked, max_sessions=1)
         pool.open(KEY, ["/bin/cat"])
         with pytest.raises(TerminalError, match="too many"):
             pool.open(("bob", "lab2", "pc1"), ["/bin/cat"])
@@ -137,7 +142,7 @@ def test_sessions_are_bounded_per_server() -> None:
 
 def test_input_the_process_does_not_read_is_bounded() -> None:
     async def test() -> None:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         view = pool.open(KEY, ["/bin/sleep", "30"])
         with pytest.raises(TerminalError, match="not reading"):
             for _ in range(10):
@@ -149,7 +154,7 @@ def test_input_the_process_does_not_read_is_bounded() -> None:
 
 def test_output_to_a_slow_client_is_bounded_and_the_process_waits() -> None:
     async def test() -> None:
-        pool = TerminalSessions(replay_bytes=4096)
+        pool = TerminalSessions(spawn=cooked, replay_bytes=4096)
         view = pool.open(KEY, ["/usr/bin/yes", "tai-labs"])
         proc = view.session.child.proc
         await asyncio.sleep(1.0)  # nobody reads the view meanwhile
@@ -169,7 +174,7 @@ def test_output_to_a_slow_client_is_bounded_and_the_process_waits() -> None:
 
 def test_a_resize_reaches_the_process_as_its_terminal_size() -> None:
     async def test() -> None:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         view = pool.open(KEY, ["/bin/sh", "-c", "read x; stty size"], cols=80, rows=24)
         view.session.resize(132, 43)
         view.session.write(b"\n")
@@ -181,7 +186,7 @@ def test_a_resize_reaches_the_process_as_its_terminal_size() -> None:
 
 def test_a_watcher_sees_the_output_and_a_slow_one_is_dropped_not_waited_for() -> None:
     async def test() -> None:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         assert pool.watch(KEY) is None  # nothing to watch: no shell is started for it
         view = pool.open(KEY, ["/bin/cat"])
         watcher = pool.watch(KEY)
@@ -204,7 +209,7 @@ def test_the_spawner_is_given_the_targets_argv_and_size() -> None:
 
     def spawner(argv: Sequence[str], cols: int, rows: int) -> PtyChild:
         calls.append((list(argv), cols, rows))
-        return spawn_on_pty(["/bin/cat"], cols, rows)
+        return cooked(["/bin/cat"], cols, rows)
 
     async def test() -> None:
         pool = TerminalSessions(spawn=spawner)
@@ -221,7 +226,7 @@ def test_spawn_runs_argv_without_a_shell_and_refuses_an_empty_one() -> None:
         spawn_on_pty([])
 
     async def test() -> bytes:
-        pool = TerminalSessions()
+        pool = TerminalSessions(spawn=cooked)
         view = pool.open(KEY, ["/bin/echo", "$HOME;", "`id`"])
         out = await read_until(view, b"\n")
         pool.close_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -10,10 +11,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket
 
-from tai_labs.portal.pty_sessions import TerminalSessions
+from tai_labs.portal.pty_sessions import TerminalSessions, spawn_on_pty
 from tai_labs.portal.terminal import CLOSE_TAKEN_OVER, NodeTarget, terminal_routes
 
 SHELL = ("/bin/sh",)
+cooked = functools.partial(spawn_on_pty, raw=False)  # a local shell needs a line discipline
 URL = "/lab/lab001/node/pc1/terminal/ws"
 
 
@@ -29,7 +31,9 @@ def authorize(websocket: WebSocket, lab: str, node: str) -> NodeTarget | None:
 
 @pytest.fixture
 def client() -> Any:
-    app = Starlette(routes=terminal_routes(authorize, sessions=TerminalSessions(grace=30)))
+    app = Starlette(
+        routes=terminal_routes(authorize, sessions=TerminalSessions(spawn=cooked, grace=30))
+    )
     with TestClient(app) as c:
         yield c
 

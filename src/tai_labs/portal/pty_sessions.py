@@ -22,6 +22,7 @@ import signal
 import struct
 import subprocess
 import termios
+import tty
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -67,16 +68,23 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def spawn_on_pty(argv: Sequence[str], cols: int = 80, rows: int = 24) -> PtyChild:
+def spawn_on_pty(
+    argv: Sequence[str], cols: int = 80, rows: int = 24, *, raw: bool = True
+) -> PtyChild:
     """Run argv on a new PTY, in a new session of which it is the controlling terminal.
 
     ``setsid --ctty`` (util-linux) does the session and terminal in the child, so no Python
-    code runs between fork and exec in this threaded server.
+    code runs between fork and exec in this threaded server. ``raw``: this PTY only carries
+    bytes to a terminal of the node's own (``lxc-attach``, ``ssh -tt`` make one there, with
+    the node's line discipline), so it translates nothing; a local program that needs a
+    line discipline (echo, ^C) is spawned with ``raw=False``.
     """
     if not argv:
         raise TerminalError("empty command")
     master, slave = os.openpty()
     try:
+        if raw:
+            tty.setraw(slave)
         set_winsize(master, cols, rows)
         proc = subprocess.Popen(
             ["setsid", "--ctty", "--", *argv],
