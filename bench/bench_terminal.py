@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Measure the web terminal's keystroke round trip: client -> server -> node -> client.
 
-A WebSocket client (what terminal.js does) types one character at a time into bash in a
-container node and waits for its echo; the server is uvicorn on 127.0.0.1 serving
-``terminal_routes``. Bounded: at most --count keystrokes and --seconds seconds. Prints the
-median and p95 (JSON with --json). Needs root and LXC; without --lab it brings up
-securiser-poste (no faults) and removes it at the end.
+Two clients type one character at a time into bash in a container node and wait for its
+echo, the server being uvicorn on 127.0.0.1 serving ``terminal_routes``:
 
-    python bench/bench_terminal.py [--lab ID] [--node pc1] [--count 200] [--seconds 60] [--json]
+- ``websocket``: a Python WebSocket client (the protocol alone);
+- ``browser``: Debian's chromium (Playwright) on a page running xterm.js and terminal.js,
+  timed in the page from the key's ``keydown`` to xterm.js having parsed the echo.
+
+Bounded: at most --count keystrokes and --seconds seconds per client. Prints the median and
+p95 (JSON with --json). Needs root and LXC; without --lab it brings up securiser-poste (no
+faults) and removes it at the end.
+
+    python bench/bench_terminal.py [--lab ID] [--node pc1] [--count 200] [--seconds 60]
+                                   [--no-browser] [--json]
 """
 
 from __future__ import annotations
@@ -20,8 +26,13 @@ import threading
 import time
 from typing import Any
 
+import jinja2
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from websockets.sync.client import ClientConnection, connect
 
@@ -36,11 +47,30 @@ KEYS = "abcdefghijklmnopqrstuvwxyz"
 CLEAR_LINE = b"\x15"  # ^U: readline erases the line
 
 
-def serve(lab_id: str) -> tuple[str, uvicorn.Server]:
+PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+{% import "_terminal.html" as t %}{{ t.assets("/static") }}</head>
+<body>{{ t.terminal(ws_url, "node") }}</body></html>"""
+
+
+def serve(lab_id: str, node: str) -> tuple[str, uvicorn.Server]:
     def authorize(websocket: WebSocket, lab: str, node: str) -> NodeTarget | None:
         return lab_node_target(OWNER, lab, node) if lab == lab_id else None
 
-    app = Starlette(routes=terminal_routes(authorize, sessions=TerminalSessions(grace=1)))
+    templates = jinja2.Environment(
+        loader=jinja2.PackageLoader("tai_labs.portal", "templates"), autoescape=True
+    )
+    ws_path = f"/lab/{lab_id}/node/{node}/terminal/ws"
+
+    def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(templates.from_string(PAGE).render(ws_url=ws_path))
+
+    app = Starlette(
+        routes=[
+            Route("/", page),
+            Mount("/static", StaticFiles(packages=[("tai_labs.portal", "static")])),
+            *terminal_routes(authorize, sessions=TerminalSessions(grace=1)),
+        ]
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -93,6 +123,46 @@ def measure(url: str, count: int, seconds: float) -> list[float]:
         return times
 
 
+# Timed in the page: keydown (capture, before xterm.js sees it) to the echo parsed.
+_HOOK_JS = """(() => { const term = document.querySelector('[data-terminal]').terminal;
+  window.__lat = []; window.__t0 = 0;
+  document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
+  term.onWriteParsed(() => { if (window.__t0) {
+    window.__lat.push(performance.now() - window.__t0); window.__t0 = 0; } });
+})()"""
+
+
+def measure_browser(base: str, count: int, seconds: float) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        try:
+            tab = browser.new_page()
+            tab.goto(base.replace("ws://", "http://") + "/")
+            tab.wait_for_function(
+                "document.querySelector('[data-terminal]').dataset.state === 'connecté'",
+                timeout=20_000,
+            )
+            time.sleep(1.0)  # the prompt and its redraws
+            tab.evaluate(_HOOK_JS)
+            tab.click(".terminal-screen")
+            stop = time.monotonic() + seconds
+            for i in range(count):
+                if time.monotonic() > stop:
+                    break
+                tab.keyboard.press(KEYS[i % len(KEYS)])
+                tab.wait_for_function(f"window.__lat.length > {i}", timeout=10_000)
+                if i % len(KEYS) == len(KEYS) - 1:
+                    tab.keyboard.press("Control+U")  # its redraw is no echo: not counted
+                    time.sleep(0.1)
+                    tab.evaluate(f"window.__lat.length = {i + 1}; window.__t0 = 0")
+            lat: list[float] = tab.evaluate("window.__lat")
+        finally:
+            browser.close()
+    return [ms / 1000 for ms in lat[:count]]
+
+
 def _drain(ws: ClientConnection) -> None:
     try:
         while True:
@@ -117,6 +187,7 @@ def main() -> None:
     parser.add_argument("--node", default="pc1")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--no-browser", action="store_true", help="the WebSocket client only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     count = max(1, min(args.count, 2000))
@@ -125,21 +196,25 @@ def main() -> None:
         lifecycle.up(
             find("securiser-poste"), candidate="bench-terminal", seed=0, lab_id=lab_id, faults=False
         )
+    results: dict[str, dict[str, Any]] = {}
     try:
-        base, server = serve(lab_id)
-        times = measure(f"{base}/lab/{lab_id}/node/{args.node}/terminal/ws", count, args.seconds)
+        base, server = serve(lab_id, args.node)
+        url = f"{base}/lab/{lab_id}/node/{args.node}/terminal/ws"
+        results["websocket"] = summary(measure(url, count, args.seconds))
+        if not args.no_browser:
+            time.sleep(1.5)  # the first session's grace: the page gets a shell of its own
+            results["browser"] = summary(measure_browser(base, count, args.seconds))
         server.should_exit = True
     finally:
         if args.lab is None:
             lifecycle.down(lab_id)
-    result = {"node": args.node, **summary(times)}
     if args.json:
-        print(json.dumps(result))
-    else:
+        print(json.dumps({"node": args.node, **results}))
+        return
+    for client, r in results.items():
         print(
-            f"keystroke round trip over {result['keystrokes']} keys: "
-            f"median {result['median_ms']} ms, p95 {result['p95_ms']} ms, "
-            f"max {result['max_ms']} ms"
+            f"{client}: keystroke round trip over {r['keystrokes']} keys: "
+            f"median {r['median_ms']} ms, p95 {r['p95_ms']} ms, max {r['max_ms']} ms"
         )
 
 

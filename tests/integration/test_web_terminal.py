@@ -137,6 +137,19 @@ def test_typing_hostname_reads_the_nodes_own_hostname(lab: Any, server: str) -> 
         term.close()
 
 
+def test_the_host_side_translates_nothing_the_nodes_terminal_decides(lab: Any, server: str) -> None:
+    """A full-screen program turns ``onlcr`` off and moves down with a bare LF: it must
+    arrive bare (no CR added on the host's side), as the node's own terminal sent it."""
+    term = Term(node_url(server, lab, "pc1"))
+    try:
+        term.read_until(r"# $")
+        out = term.run("stty -onlcr; printf 'A1\\nB2\\n'; stty onlcr; echo END3", "END3")
+        assert "A1\nB2\n" in out
+        assert "\r\r\n" not in out  # and with onlcr on, one CR per LF, the node's
+    finally:
+        term.close()
+
+
 def test_the_shell_survives_a_reconnect(lab: Any, server: str) -> None:
     url = node_url(server, lab, "box")
     term = Term(url)

@@ -59,6 +59,8 @@ class PtyChild:
 
     master_fd: int
     proc: subprocess.Popen[bytes]
+    #: Put the PTY back to raw once the program has set it up (see ``PtySession``).
+    raw: bool = False
 
 
 Spawner = Callable[[Sequence[str], int, int], PtyChild]
@@ -101,7 +103,7 @@ def spawn_on_pty(
     finally:
         os.close(slave)
     os.set_blocking(master, False)
-    return PtyChild(master, proc)
+    return PtyChild(master, proc, raw)
 
 
 @dataclass(eq=False)
@@ -171,6 +173,12 @@ class PtySession:
         if not data:
             self.close("exit")
             return
+        if self.child.raw and self._total == 0:
+            # lxc-attach sets its terminal to OPOST|ONLCR: every LF of the node would gain a
+            # CR, breaking full-screen programs (ncurses moves down with a bare LF). By its
+            # first output it is set up, so raw again now: the node's pts translates.
+            with contextlib.suppress(termios.error):
+                tty.setraw(self.child.master_fd)
         self._total += len(data)
         self._history += data
         del self._history[: -self._replay_bytes]
