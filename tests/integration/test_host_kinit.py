@@ -33,6 +33,8 @@ from tai_labs.sessions.hostside import HostSideSession
 
 REALM = "ATELIERS.LAN"
 MACHINE = f"PC-CPT-123$@{REALM}"
+USER = f"jdupont@{REALM}"
+USER_PASSWORD = "Tres-Secret-42"
 TOOLS = ("krb5kdc", "kdb5_util", "kadmin.local", "kinit", "ktutil", "unshare", "nsenter")
 MISSING = [t for t in TOOLS if shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
 
@@ -115,6 +117,7 @@ def kdc() -> Iterator[Kdc]:
         # account's keys (a reset): only the second keytab holds the keys the KDC knows.
         server.admin(f"ktadd -k {folder}/old.keytab {MACHINE}")
         server.admin(f"ktadd -k {folder}/current.keytab {MACHINE}")
+        server.admin(f"addprinc -pw {USER_PASSWORD} {USER}")
         NetNamespace(holder.pid).run(["ip", "link"])  # the namespace is reachable
         _wait_port(holder.pid)
         yield server
@@ -250,3 +253,29 @@ def test_no_kdc_listening_is_error_not_fail(kdc: Kdc, tmp_path: Path) -> None:
     result = CommandResult(0, json.dumps(got.as_dict()), "", "jury kinit", source="host")
     judged = judge_ticket(result, MACHINE, params)
     assert isinstance(judged, Judgement) and judged.verdict is Verdict.ERROR, judged
+
+
+def judge_user(kdc: Kdc, password: str) -> tuple[Verdict, str, ForgingNode, str]:
+    """probe.kerberos with kdc: the host's kinit from the namespace (the KDC's, standing for
+    the workstation's network here), the node's own channel a forger."""
+    forging = ForgingNode()
+    view = HostView(OverlayTree([kdc.folder]), kdc.pid)
+    session = HostSideSession(forging, view)
+    plugin = CHECKS.get("probe.kerberos")
+    params = plugin.Params.model_validate(
+        {"principal": USER, "password": password, "kdc": "127.0.0.1"}
+    )
+    ev = plugin().collect(session, params)
+    judgement = plugin().judge(ev, params)
+    shown = " ".join(c.command + c.stdout + c.stderr for c in ev.commands)
+    return judgement.verdict, judgement.why_fr + " | " + judgement.decisive, forging, shown
+
+
+def test_probe_kerberos_by_the_jury_passes_the_right_password_only(kdc: Kdc) -> None:
+    verdict, why, forging, shown = judge_user(kdc, USER_PASSWORD)
+    assert verdict is Verdict.PASS and "127.0.0.1:88" in why, why
+    assert forging.asked == []  # the node's kinit, which says yes to anything, is not asked
+    assert USER_PASSWORD not in shown
+    verdict, why, forging, _ = judge_user(kdc, "not-the-password")
+    assert verdict is Verdict.FAIL and "mot de passe refusé" in why, why
+    assert forging.asked == []
