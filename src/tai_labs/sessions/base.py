@@ -83,6 +83,14 @@ class CommandSession(ABC):
         KDC ``kdc`` in the node's network namespace, as JSON; None when the session cannot."""
         return None
 
+    def smb_probe(
+        self, share: str, user: str, password: str, *, write: bool
+    ) -> CommandResult | None:
+        """``//server/share`` listed (and written when ``write``) as ``user`` by the host's own
+        smbclient from the node's network, the server's name resolved as the node would;
+        the output is the node-side probe script's. None when the session cannot."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the connection; the default has nothing to release."""
 

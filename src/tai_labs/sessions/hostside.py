@@ -40,6 +40,7 @@ from tai_labs.providers.kerberos import machine_ticket, user_ticket
 from tai_labs.providers.lanprobe import JuryLan, dhcp_exchange
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
+from tai_labs.providers.smbprobe import smb_access
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 from tai_labs.sessions.deadline import budget
 
@@ -282,6 +283,33 @@ class HostSideSession(CommandSession):
             return CommandResult(1, "", exc.message + "\n", command, source="host", via="netns")
         text = json.dumps(attempt.as_dict(), ensure_ascii=False) + "\n"
         return CommandResult(0, text, "", command, source="host", via="netns")
+
+    def smb_probe(
+        self, share: str, user: str, password: str, *, write: bool
+    ) -> CommandResult | None:
+        """The share tried by the host's smbclient in this node's network namespace; the
+        server's name resolved as the node would (its hosts file, then its nameservers, read
+        and asked by the host). Who answered (address, next hop and its MAC) ends stderr."""
+        server, _, name = share.lstrip("/").partition("/")
+        report: dict[str, object] = {}
+        address = _literal(server) or self._resolve(server, report)
+        command = f"jury smbclient {share} -U {user} (réseau de {self.node})"
+        if address is None:
+            said = json.dumps(report.get("resolution"), ensure_ascii=False)
+            text = f"do_connect: Connection to {server} failed (Error NT_STATUS_NOT_FOUND)\n"
+            return CommandResult(1, "", f"{text}jury: {server} non résolu : {said}\n", command,
+                                 source="host", via="netns")  # fmt: skip
+        try:
+            got = smb_access(
+                self.netns, address, name, user, password, write=write,
+                timeout=budget(60.0, command),
+            )  # fmt: skip
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="netns")
+        hop = self._next_hop(address)
+        who = f"jury: {server} -> {address} (via {hop.get('via')}, MAC {hop.get('mac')})\n"
+        return CommandResult(got.rc, got.stdout, got.stderr + who, command, got.truncated,
+                             source="host", via="netns")  # fmt: skip
 
     def close(self) -> None:
         self.netns.close()
