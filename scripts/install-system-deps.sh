@@ -23,6 +23,14 @@ packages=(
   # printable pages (exam slips) checked as a person sees them: headless screenshots; the
   # portal's browser tests drive it through Playwright (pip), which never downloads a browser
   chromium
+  # the jury's proof of a domain join: the host's own kinit/klist ask the lab's DC for a
+  # ticket with the machine's keytab (providers/kerberos.py), never the node's
+  krb5-user
+  # the jury's SMB probe: the host's own smbclient in a node's network namespace
+  smbclient
+  # tests only: a real MIT KDC for that proof (tests/integration/test_host_kinit.py runs
+  # its own krb5kdc in a private namespace; the packaged services stay unconfigured)
+  krb5-kdc krb5-admin-server
 )
 
 if [ "$(id -u)" -ne 0 ]; then
