@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tai_labs.grading.model import Verdict
-from tai_labs.grading.runner import grade
-from tai_labs.lab.grading import exam_start, lab_identities
-from tai_labs.lab.runtime import open_lab
+from tai_labs.lab.grading import grade_lab
 
 
 @dataclass(frozen=True)
@@ -25,16 +23,6 @@ class Progress:
 
 
 def lab_progress(lab_id: str) -> Progress:
-    lab = open_lab(lab_id)
-    with lab.sessions:
-        report = grade(
-            lab.loaded.scenario,
-            lab.sessions,
-            lab=lab.id,
-            candidate=lab.record.candidate,
-            seed=lab.record.seed,
-            exam_started=exam_start(lab),
-            identities=lab_identities(lab),
-        )
+    report = grade_lab(lab_id, audit=False, keep=False)
     passing = sum(1 for c in report.checks if c.verdict is Verdict.PASS)
     return Progress(lab_id, passing, len(report.checks), report.points, report.max_points)

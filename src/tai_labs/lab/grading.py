@@ -62,10 +62,12 @@ def grade_lab(
     threshold: float = 0.5,
     on_result: Callable[[CheckResult], None] | None = None,
     audit: bool = True,
+    keep: bool = True,
 ) -> GradeReport:
     """Grade a lab by looking at its real end state; the report is also kept in its history.
 
-    ``audit``: also list what else changed since exam start (``lab.audit``; never scored)."""
+    ``audit``: also list what else changed since exam start (``lab.audit``; never scored).
+    ``keep``: False for a glance that is not a grading (nothing in the lab's history)."""
     lab = open_lab(lab_id)
     identities = lab_identities(lab)
     with lab.sessions:
@@ -84,5 +86,6 @@ def grade_lab(
         if audit:
             read = [(e.node, e.command) for c in report.checks for e in c.evidence]
             report = report.model_copy(update={"changes": audit_lab(lab, identities, read)})
-    record_grade(lab, report)
+    if keep:
+        record_grade(lab, report)
     return report
