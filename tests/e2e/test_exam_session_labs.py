@@ -308,9 +308,29 @@ def test_zz_two_scenarios_one_account_reaching_both_labs(tmp_path: Path) -> None
         assert leftovers(lab_id) == []
 
 
+# `python -m tai_labs` whose `nodes` step reports progress until interrupted: the session's
+# Ctrl-C stops a lab at its next progress event, so this parks the lab right after `network`.
+_HELD_UP = """
+import runpy, sys, time
+from tai_labs.lab import lifecycle
+
+def held(lab, report):
+    while True:
+        report(lifecycle.Event("nodes", "held by the test"))
+        time.sleep(0.1)
+
+lifecycle.UP_STEPS = tuple((n, held if n == "nodes" else s) for n, s in lifecycle.UP_STEPS)
+sys.argv = ["tai-labs", *sys.argv[1:]]
+runpy.run_module("tai_labs", run_name="__main__")
+"""
+
+
 def test_zz_an_interrupted_up_resumes_the_same_lab(tmp_path: Path) -> None:
     """Ctrl-C during `session up` (once the lab's network exists): the lab stops, recorded
-    as not ready; `session up` again finishes that very lab, no second one."""
+    as not ready; `session up` again finishes that very lab, no second one.
+
+    The interrupted `up` holds its lab in the step after `network` (a cached image builds a
+    whole lab in 3 s, faster than the test can poll), so Ctrl-C always lands mid-build."""
     import signal
     import sys
 
@@ -321,7 +341,7 @@ def test_zz_an_interrupted_up_resumes_the_same_lab(tmp_path: Path) -> None:
     tai("session", "create", name, "-s", SCENARIO, "--roster", str(roster), "--duration", "1h")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tai_labs", "session", "up", name],
+            [sys.executable, "-c", _HELD_UP, "session", "up", name],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         exams = ExamStore()
@@ -337,7 +357,8 @@ def test_zz_an_interrupted_up_resumes_the_same_lab(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 130, out
-        assert exams.store.lab(lab_id).status in ("interrupted", "creating")
+        assert exams.store.lab(lab_id).status == "interrupted"
+        assert "nodes" not in exams.store.done_steps(lab_id)
         assert exams.get(name).state.value == "created"
         again = json.loads(tai("session", "up", name, "--json", timeout=1800).stdout)
         [cand] = again["candidates"]
