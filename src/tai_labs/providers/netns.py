@@ -18,7 +18,12 @@ from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.errors import EngineError, ExecTimeoutError
 
 #: The host package of each tool that is not iproute2's.
-_PACKAGES = {"kinit": "krb5-user", "klist": "krb5-user", "nsenter": "util-linux"}
+_PACKAGES = {
+    "kinit": "krb5-user",
+    "klist": "krb5-user",
+    "nsenter": "util-linux",
+    "lpstat": "cups-client",
+}
 
 
 def host_tool(name: str, package: str | None = None) -> str:

@@ -10,6 +10,8 @@ Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 
 - read-only ``ip``, ``ss`` and ``nft list ruleset`` are the host's own binaries run in the
   node's network namespace only (``providers.netns``, ``via="netns"``): same JSON, none of
   the node's files;
+- ``lpstat -r|-d|-p Q|-a Q`` is the host's lpstat asking the node's cupsd over the node's
+  loopback (``providers.cupsprobe``, ``via="netns"``);
 - a DHCP exchange on the node's segment is asked by the host itself from the jury's own
   probe point (``dhcp_probe``, ``providers.lanprobe``, ``via="lan"``), each answer named by
   the port it came in on.
@@ -32,7 +34,7 @@ from typing import TypeVar
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
-from tai_labs.providers import netprobe, rootfs
+from tai_labs.providers import cupsprobe, netprobe, rootfs
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
@@ -101,6 +103,9 @@ class HostSideSession(CommandSession):
             answered = host_answer(self.view, list(argv))
             if answered is None and network_read(list(argv)):
                 answered = self._in_netns(list(argv), timeout)
+            words = list(argv[3:]) if tuple(argv[:3]) == _C_LOCALE else list(argv)
+            if answered is None and cupsprobe.lpstat_query(words):
+                answered = self._lpstat(words, timeout)
             if answered is not None:
                 return answered
         return self.inner.run(argv, timeout=timeout, input=input)
@@ -120,6 +125,24 @@ class HostSideSession(CommandSession):
             source="host",
             via="netns",
         )
+
+    def _lpstat(self, words: list[str], timeout: float) -> CommandResult:
+        """The node's print queues from its scheduler, asked by the host's lpstat over the
+        node's loopback (``providers.cupsprobe``); ``-d`` also reads the node's
+        ``/etc/cups/lpoptions`` from its disk, as the node's own lpstat would."""
+        command = shlex.join(words) + f" (jury, cupsd de {self.node})"
+        options = host_answer(self.view, ["cat", "--", "/etc/cups/lpoptions"])
+        try:
+            result = cupsprobe.lpstat(
+                self.netns,
+                words,
+                node_lpoptions=options.stdout if options is not None and options.ok else "",
+                timeout=budget(timeout, command),
+            )
+        except EngineError as exc:
+            raise SessionError(f"{self.node}: {exc.message}") from exc
+        return CommandResult(result.rc, result.stdout, result.stderr, command, result.truncated,
+                             source="host", via="netns")  # fmt: skip
 
     def dhcp_probe(self, interface: str, *, prefer: str | None = None) -> CommandResult | None:
         """A DHCP exchange asked by the host on the segment of the node's ``interface``, from
