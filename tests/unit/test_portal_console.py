@@ -25,6 +25,7 @@ from tai_labs.exam.store import ExamStore
 from tai_labs.lab import graphics
 from tai_labs.lab.store import NodeRecord, Store
 from tai_labs.locations import locations
+from tai_labs.portal import vnc
 from tai_labs.portal.vnc import CLOSE_ENDED, MAX_MESSAGE_BYTES, Display, vnc_routes
 from tai_labs.providers.vm_domain import vnc_port_of_domain_xml
 
@@ -343,6 +344,16 @@ def test_the_console_closes_with_the_exam(world: PortalWorld) -> None:
         pass
     assert refused.value.status_code == 404
     assert world.looked_up == []  # type: ignore[attr-defined]
+
+
+def test_an_open_console_is_cut_when_the_exam_ends(world: PortalWorld, monkeypatch: Any) -> None:
+    monkeypatch.setattr(vnc, "RECHECK_SECONDS", 0.2)
+    c = as_candidate(world)
+    with c.websocket_connect(_ws_url(world.labs["alice"])) as ws:
+        assert ws.receive_bytes() == GREETING
+        ExamStore(Store(locations(world.data).store)).set_state(world.session, SessionState.ENDED)
+        message = ws.receive()
+        assert message == {"type": "websocket.close", "code": CLOSE_ENDED, "reason": ""}
 
 
 def test_an_instructor_opens_any_candidates_console(world: PortalWorld) -> None:

@@ -58,12 +58,13 @@ def vnc_routes(
     authorize: Authorize,
     *,
     allowed_origins: Sequence[str] = (),
-    recheck: float = RECHECK_SECONDS,
+    recheck: float | None = None,
 ) -> list[BaseRoute]:
     """The console's WebSocket route.
 
     ``authorize(websocket, lab, node)`` may be sync (run in a thread: it may ask libvirt) or
     async. ``allowed_origins``: as ``terminal_routes``'s (behind a proxy rewriting ``Host``).
+    ``recheck``: seconds between two authorisations of an open console (``RECHECK_SECONDS``).
     """
 
     async def endpoint(websocket: WebSocket) -> None:
@@ -87,7 +88,7 @@ def vnc_routes(
 
         async def still_allowed() -> None:
             while True:
-                await asyncio.sleep(recheck)
+                await asyncio.sleep(recheck or RECHECK_SECONDS)
                 if await _authorized(authorize, websocket, lab, node) != display:
                     return
 
