@@ -84,7 +84,11 @@ def vnc_routes(
             await _refuse(websocket)  # the display went away between the two
             return
         offered = websocket.scope.get("subprotocols", [])
-        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        try:
+            await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            writer.close()  # the browser left before the answer
+            return
 
         async def still_allowed() -> None:
             while True:
