@@ -32,10 +32,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tai_labs.exam.model import Candidate, Session, format_duration
 from tai_labs.exam.store import ExamStore
-from tai_labs.lab.store import LabRecord, Store
+from tai_labs.lab import graphics
+from tai_labs.lab.store import LabRecord, NodeRecord, Store
 from tai_labs.locations import locations
 from tai_labs.portal import views
 from tai_labs.portal.accounts import Accounts
+from tai_labs.portal.console import console_routes
 from tai_labs.portal.logins import Login, Logins
 from tai_labs.portal.ratelimit import LoginLimiter
 
@@ -126,6 +128,7 @@ def _templates() -> Environment:
     env.filters["format_duration"] = format_duration
     env.filters["etat_session"] = lambda state: views.SESSION_STATES.get(state, state)
     env.filters["etat_lab"] = lambda state: views.LAB_STATES.get(state, state)
+    env.tests["desktop"] = graphics.desktop_kind  # node kinds with a graphical console
     return env
 
 
@@ -209,6 +212,25 @@ def candidate_node(request: HTTPConnection, lab_id: str, node: str) -> tuple[Lab
     if node not in {n.name for n in _portal(request).store.nodes(lab.id)}:
         raise HTTPException(404)
     return lab, node
+
+
+def console_node(conn: HTTPConnection, lab_id: str, node: str) -> NodeRecord:
+    """The node whose graphical console the logged-in person may see, else 404 (or 303).
+
+    A candidate: a node of their own lab (``candidate_node``); an instructor: any lab's. The
+    node must have a desktop (``graphics.has_desktop``): a container or a Linux VM is 404.
+    """
+    portal = _portal(conn)
+    login = _current(conn)
+    if login is not None and login.kind == "instructor":
+        if portal.store.find_lab(lab_id) is None:
+            raise HTTPException(404)
+    else:
+        candidate_node(conn, lab_id, node)  # nobody, someone else, épreuve over: 303 or 404
+    record = next((n for n in portal.store.nodes(lab_id) if n.name == node), None)
+    if record is None or not graphics.has_desktop(record):
+        raise HTTPException(404)
+    return record
 
 
 # -- forms and CSRF ---------------------------------------------------------------------------
@@ -463,6 +485,7 @@ def create_app(config: PortalConfig) -> Starlette:
         Route("/instructor/session/{name}", instructor_session),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    routes += console_routes(console_node, _page, data=config.data)
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.portal = portal
     app.add_middleware(_SecurityHeaders)

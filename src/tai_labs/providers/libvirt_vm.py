@@ -50,7 +50,14 @@ from tai_labs.providers.libvirt_conn import connect, import_libvirt
 from tai_labs.providers.mounts import safe_rmtree
 from tai_labs.providers.seed import derived_mac
 from tai_labs.providers.vm_agent import agent_exec, set_clock, wait_agent
-from tai_labs.providers.vm_domain import DomainConfig, DomainDisk, DomainNic, domain_xml
+from tai_labs.providers.vm_domain import (
+    DomainConfig,
+    DomainDisk,
+    DomainNic,
+    domain_xml,
+    lab_of_domain_xml,
+    vnc_port_of_domain_xml,
+)
 from tai_labs.providers.vm_snapshots import revert_snapshot, take_snapshot
 from tai_labs.providers.windows_guest import configure_command
 
@@ -430,6 +437,26 @@ class LibvirtEngine(Engine):
 
     def list_snapshots(self, node: str) -> list[str]:
         return sorted(self._dom(node).snapshotListNames())
+
+    # -- graphical console -----------------------------------------------------------------
+
+    def vnc_port(self, node: str) -> int:
+        """The host TCP port (on 127.0.0.1) of the running node's VNC display.
+
+        Read from the domain's live XML, where libvirt writes the port it picked
+        (``autoport``); the domain must carry this lab's metadata.
+        """
+        try:
+            xml = self.conn.lookupByName(node).XMLDesc(0)
+        except self._libvirt.libvirtError as exc:
+            raise NodeNotFoundError(f"VM node {node!r} has no libvirt domain") from exc
+        owner = lab_of_domain_xml(xml)
+        if owner is None or owner[0] != self.lab_id:
+            raise NodeNotFoundError(f"no VM node {node!r} in lab {self.lab_id}")
+        port = vnc_port_of_domain_xml(xml)
+        if port is None:
+            raise NodeStateError(f"VM node {node!r} shows no VNC display (stopped, or none)")
+        return port
 
 
 def _dom_state(dom: libvirt.virDomain) -> NodeState:

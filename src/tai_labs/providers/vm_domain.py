@@ -18,6 +18,9 @@ FIRST_NIC_SLOT = 3  # slots 1-2 belong to the chipset on the 'pc' machine
 #: keeps a guest's QEMU near 300 MiB at the same speed (measured, see docs/runtime.md).
 TCG_TB_CACHE_MIB = 64
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+#: Where a node's VNC display may listen: on the host's loopback only, reached through the
+#: portal's authorised proxy, never straight from a lab network or the exam room.
+VNC_LISTEN = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def domain_xml(cfg: DomainConfig) -> str:
     _sub(dev, "memballoon", model="none")
     if cfg.windows:
         graphics = _sub(dev, "graphics", type="vnc", autoport="yes")
-        graphics.set("listen", "127.0.0.1")
+        graphics.set("listen", VNC_LISTEN)
         video = _sub(dev, "video")
         _sub(video, "model", type="qxl")
     ET.register_namespace("tai", METADATA_NS)
@@ -162,3 +165,24 @@ def lab_of_domain_xml(xml: str) -> tuple[str, str] | None:
     if el is None:
         return None
     return el.get("lab", ""), el.get("node", "")
+
+
+def vnc_port_of_domain_xml(xml: str) -> int | None:
+    """The TCP port of a running domain's VNC display on ``VNC_LISTEN``, from its live XML.
+
+    None when it has no VNC display, is not running (libvirt reports ``port="-1"`` or no
+    port until QEMU runs), or listens anywhere but the loopback (never proxied then).
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    for graphics in root.iterfind("devices/graphics[@type='vnc']"):
+        listens = {graphics.get("listen")} | {
+            el.get("address") for el in graphics.iterfind("listen[@type='address']")
+        }
+        listens.discard(None)
+        port = graphics.get("port", "")
+        if listens == {VNC_LISTEN} and port.isdigit() and 0 < int(port) < 65536:
+            return int(port)
+    return None
