@@ -157,6 +157,7 @@ class PtySession:
         self.owner_view: Attachment | None = None
         self.observers: set[Attachment] = set()
         self.expiry: asyncio.TimerHandle | None = None
+        self.deadline: asyncio.TimerHandle | None = None
         self.closed = False
         self.exit_code: int | None = None
         self._loop.add_reader(child.master_fd, self._on_output)
@@ -273,12 +274,20 @@ class PtySession:
 
     # -- end -------------------------------------------------------------------------------
 
+    def close_at(self, seconds: float, why: str) -> None:
+        """Close in ``seconds`` (the owner's time left), replacing an earlier such deadline."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = self._loop.call_later(max(0.0, seconds), self.close, why)
+
     def close(self, why: str) -> None:
         if self.closed:
             return
         self.closed = True
         if self.expiry is not None:
             self.expiry.cancel()
+        if self.deadline is not None:
+            self.deadline.cancel()
         fd = self.child.master_fd
         self._pause()
         if self._writer_on:

@@ -52,11 +52,14 @@ class NodeTarget:
     shell. ``argv`` is the host command run on the PTY (``lab_node_target`` builds it from
     the lab: ``lxc-attach`` into the node as its ``console_user``). ``read_only``: watch the
     owner's live session without typing (an instructor assisting); no shell is started.
+    ``seconds_left``: the owner's time (an épreuve's end): the shell is closed when it runs
+    out, whether or not a WebSocket shows it.
     """
 
     owner: str
     argv: tuple[str, ...] = ()
     read_only: bool = False
+    seconds_left: float | None = None
 
 
 Authorize = Callable[[WebSocket, str, str], "NodeTarget | Awaitable[NodeTarget | None] | None"]
@@ -100,8 +103,9 @@ def terminal_routes(
         key = (target.owner, lab, node)
         if target.read_only:
             view = pool.watch(key)
-            if view is None:
-                await _refuse(websocket)
+            if view is None:  # authorised, but the owner has no shell open there
+                await websocket.accept()
+                await _end(websocket, CLOSE_ENDED, "no session")
                 return
         else:
             try:
@@ -116,6 +120,8 @@ def terminal_routes(
                 await websocket.accept()
                 await _end(websocket, CLOSE_REFUSED, str(exc))
                 return
+            if target.seconds_left is not None:
+                view.session.close_at(target.seconds_left, "time over")
         await websocket.accept()
         await _serve(websocket, view, pool.grace)
 
