@@ -44,8 +44,10 @@ CSP_WATCH = (
     "window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample));"
 )
 # The text of the terminal's buffer, one line per row (what the viewer sees).
-SCREEN = """(() => { const b = document.querySelector('[data-terminal]').terminal.buffer.active;
-  let s = ''; for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
+SCREEN = """(() => { const t = document.querySelector('[data-terminal]').terminal;
+  if (!t) return '';  // terminal.js has not run yet
+  const b = t.buffer.active; let s = '';
+  for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
   return s; })()"""
 
 
@@ -81,6 +83,16 @@ def _log_in(page: Any, url: str, session: str, login: str, password: str) -> Non
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+def _wait_screen(page: Any, text: str, timeout: float = 30) -> str:
+    """The terminal's text once it shows ``text`` (polled from here: the page's CSP forbids
+    the eval that Playwright's ``wait_for_function`` needs)."""
+    deadline = time.monotonic() + timeout
+    while text not in (screen := str(page.evaluate(SCREEN))):
+        assert time.monotonic() < deadline, f"no {text!r} in {screen!r}"
+        time.sleep(0.2)
+    return screen
 
 
 def _watched(page: Any, problems: list[str]) -> Any:
@@ -160,17 +172,16 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
                 expect(page).to_have_url(f"{url}/lab/{lab_id}")
                 page.click("li[data-node=pc1] a.terminal")
                 expect(page).to_have_url(f"{url}/lab/{lab_id}/node/pc1/terminal")
-                page.wait_for_function(
-                    "document.querySelector('[data-terminal]').dataset.state === 'connecté'",
-                    timeout=30_000,
+                expect(page.locator("[data-terminal]")).to_have_attribute(
+                    "data-state", "connecté", timeout=30_000
                 )
-                page.wait_for_function(f"{SCREEN}.includes('# ')", timeout=30_000)  # prompt
+                _wait_screen(page, "# ")  # the prompt: the node's shell is ready
                 page.click(".terminal-screen")
                 # a 24-bit colour too: xterm.js styles that cell with a style attribute
                 page.keyboard.type("echo NODE=$(hostname) USER=$(whoami); ")
                 page.keyboard.type("printf '\\e[38;2;200;30;30mrouge\\e[0m\\n'")
                 page.keyboard.press("Enter")
-                page.wait_for_function(f"{SCREEN}.includes('NODE={hostname} USER=root\\n')")
+                _wait_screen(page, f"NODE={hostname} USER=root\n")
                 expect(page.locator(".xterm-rows")).to_contain_text("rouge")
                 page.screenshot(path=str(tmp_path / "terminal-candidat.png"), full_page=True)
                 candidate_csp = page.evaluate("window.__csp")
@@ -180,15 +191,15 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
                 expect(watch).to_have_url(f"{url}/instructor")
                 watch.goto(f"{url}/instructor/session/{session_name}")
                 watch.click(f"a[href='/instructor/lab/{lab_id}/node/pc1/terminal']")
-                watch.wait_for_function(f"{SCREEN}.includes('NODE={hostname} USER=root')")
+                _wait_screen(watch, f"NODE={hostname} USER=root")
                 watch.click(".terminal-screen")
                 watch.keyboard.type("echo INTRUS")
                 watch.keyboard.press("Enter")
                 page.click(".terminal-screen")
                 page.keyboard.type("echo APRES$((40+2))")
                 page.keyboard.press("Enter")
-                watch.wait_for_function(f"{SCREEN}.includes('APRES42\\n')")  # live
-                page.wait_for_function(f"{SCREEN}.includes('APRES42\\n')")
+                _wait_screen(watch, "APRES42\n")  # live
+                _wait_screen(page, "APRES42\n")
                 watch.screenshot(path=str(tmp_path / "terminal-formateur.png"), full_page=True)
                 candidate_screen = str(page.evaluate(SCREEN))
                 watch_csp = watch.evaluate("window.__csp")
