@@ -44,8 +44,9 @@ CSP_WATCH = (
     "window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample));"
 )
 # The text of the terminal's buffer, one line per row (what the viewer sees).
-SCREEN = """(() => { const t = document.querySelector('[data-terminal]').terminal;
-  if (!t) return '';  // terminal.js has not run yet
+SCREEN = """(() => { const el = document.querySelector('[data-terminal]');
+  const t = el && el.terminal;
+  if (!t) return '';  // not loaded yet, or terminal.js has not run yet
   const b = t.buffer.active; let s = '';
   for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
   return s; })()"""
@@ -191,6 +192,10 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
                 expect(watch).to_have_url(f"{url}/instructor")
                 watch.goto(f"{url}/instructor/session/{session_name}")
                 watch.click(f"a[href='/instructor/lab/{lab_id}/node/pc1/terminal']")
+                expect(watch).to_have_url(f"{url}/instructor/lab/{lab_id}/node/pc1/terminal")
+                expect(watch.locator("[data-terminal]")).to_have_attribute(
+                    "data-state", "connecté", timeout=30_000
+                )
                 _wait_screen(watch, f"NODE={hostname} USER=root")
                 watch.click(".terminal-screen")
                 watch.keyboard.type("echo INTRUS")
