@@ -223,13 +223,14 @@ def test_the_instructor_watches_without_typing(
     page = c.get(f"/instructor/lab/{lab}/node/pc1/terminal", headers={"cookie": formateur})
     assert page.status_code == 200
     assert 'data-read-only="true"' in page.text and "alice" in page.text
-    with c.websocket_connect(ws_path(lab), headers={"cookie": alice}) as own:
+    with c.websocket_connect(ws_path(lab) + "?cols=100&rows=30", headers={"cookie": alice}) as own:
         hello(own)
         read_until(own, b"READY")
         own.send_bytes(b"avant\n")
         read_until(own, b"avant\n")
         with c.websocket_connect(ws_path(lab), headers={"cookie": formateur}) as watch:
-            assert hello(watch)["type"] == "replay"
+            # drawn at the candidate's size, whatever the instructor's window
+            assert hello(watch) == {"type": "replay", "offset": 0, "cols": 100, "rows": 30}
             assert b"READYavant\n" in read_until(watch, b"avant\n")  # what the candidate saw
             watch.send_bytes(b"rm -rf /INTRUS\n")  # dropped by the server
             watch.send_text(json.dumps({"type": "resize", "cols": 20, "rows": 5}))
@@ -238,6 +239,9 @@ def test_the_instructor_watches_without_typing(
             seen = read_until(own, b"apres\n")
             own.send_bytes(b"fin\n")
             seen += read_until(own, b"fin\n")
+        with c.websocket_connect(ws_path(lab), headers={"cookie": formateur}) as again:
+            first = hello(again)
+            assert (first["cols"], first["rows"]) == (100, 30)  # the watcher's resize: dropped
     assert b"INTRUS" not in seen  # never reached the shell: cat would have echoed it
     assert opened == [("alice", lab, "pc1")]  # watching starts no shell
 

@@ -143,9 +143,12 @@ class PtySession:
         *,
         replay_bytes: int,
         on_closed: Callable[[PtySession], None],
+        size: tuple[int, int] = (80, 24),
     ) -> None:
         self.key = key
         self.child = child
+        #: The terminal's (cols, rows): the owner's; a read-only view is drawn at it.
+        self.size = size
         self._loop = asyncio.get_running_loop()
         self._replay_bytes = replay_bytes
         self._history = bytearray()
@@ -239,7 +242,8 @@ class PtySession:
     def resize(self, cols: int, rows: int) -> None:
         if self.closed:
             return
-        set_winsize(self.child.master_fd, max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
+        self.size = (max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
+        set_winsize(self.child.master_fd, *self.size)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -352,7 +356,11 @@ class TerminalSessions:
                 raise TerminalError("too many terminals open on this server")
             child = self._spawn(argv, cols, rows)
             session = PtySession(
-                key, child, replay_bytes=self._replay_bytes, on_closed=self._forget
+                key,
+                child,
+                replay_bytes=self._replay_bytes,
+                on_closed=self._forget,
+                size=(cols, rows),
             )
             self._sessions[key] = session
         return session.attach(read_only=False, since=since)

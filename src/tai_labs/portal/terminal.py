@@ -10,7 +10,8 @@ Protocol (``static/terminal.js`` is the client):
 
 - client to server: binary frames are keystrokes (any bytes); text frames are JSON
   controls, ``{"type": "resize", "cols": C, "rows": R}``;
-- server to client: first a text frame ``{"type": "replay", "offset": N}`` then binary
+- server to client: first a text frame ``{"type": "replay", "offset": N, "cols": C,
+  "rows": R}`` (the terminal's size, which a read-only view draws at) then binary
   output, starting with the replayed part (output byte N onwards); a last text frame
   ``{"type": "end", "why": ...}`` before the server closes;
 - ``?since=N`` in the URL: the client already shows output up to byte N of this session
@@ -176,7 +177,9 @@ async def _end(websocket: WebSocket, code: int, why: str) -> None:
 
 async def _serve(websocket: WebSocket, view: Attachment, grace: float) -> None:
     """Pump output to the client and its keystrokes to the PTY until either side ends."""
-    await websocket.send_text(json.dumps({"type": "replay", "offset": view.offset}))
+    cols, rows = view.session.size
+    hello = {"type": "replay", "offset": view.offset, "cols": cols, "rows": rows}
+    await websocket.send_text(json.dumps(hello))
     if view.replay:
         await websocket.send_bytes(view.replay)
     pump = asyncio.create_task(_pump_output(websocket, view))

@@ -70,6 +70,8 @@
             if (!known || msg.offset !== received) term.reset(); // a new screen, redrawn
             received = msg.offset;
             known = true;
+            // a watcher draws at the candidate's size (when they joined), not its window's
+            if (readOnly && msg.cols > 0 && msg.rows > 0) term.resize(msg.cols, msg.rows);
           } else if (msg.type === "end") {
             ended = true;
             status(msg.why === "taken over" ? "ouvert dans un autre onglet"
@@ -98,7 +100,7 @@
       send(Uint8Array.from(d, function (c) { return c.charCodeAt(0); }));
     });
     term.onResize(sendResize);
-    window.addEventListener("resize", function () { fit.fit(); });
+    if (!readOnly) window.addEventListener("resize", function () { fit.fit(); });
     el.terminal = term; // for the page's tests and a "copy" button
     connect();
   }
