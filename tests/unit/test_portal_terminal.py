@@ -4,7 +4,7 @@ view, the terminal pages' CSP.
 
 The shell is a real process on a real PTY (``/bin/cat`` on a raw PTY: what goes in comes out
 byte for byte); only the lab's command is replaced, the lab's own is exercised on a real
-lab by tests/integration/test_web_terminal.py and tests/e2e/test_portal_terminal.py.
+lab by tests/integration/test_web_terminal.py and tests/e2e/test_portal_terminal_lab.py.
 """
 
 from __future__ import annotations
