@@ -113,12 +113,10 @@ def test_the_same_origin_is_accepted(client: Any) -> None:
 
 
 def test_a_read_only_view_sees_the_shell_and_cannot_type(client: Any) -> None:
-    # Nothing to watch yet: no shell is started for a watcher.
-    with (
-        pytest.raises(WebSocketDenialResponse),
-        client.websocket_connect(URL, headers={"x-user": "prof"}),
-    ):
-        pass
+    # Nothing to watch yet: no shell is started for a watcher, who is told so.
+    with client.websocket_connect(URL, headers={"x-user": "prof"}) as watch:
+        assert json.loads(watch.receive_text()) == {"type": "end", "why": "no session"}
+        assert watch.receive()["code"] == 4000  # CLOSE_ENDED: terminal.js does not retry
     with client.websocket_connect(URL, headers={"x-user": "alice"}) as ws:
         hello(ws)
         with client.websocket_connect(URL, headers={"x-user": "prof"}) as watch:

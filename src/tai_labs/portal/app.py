@@ -39,7 +39,9 @@ from tai_labs.portal import views
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.console import console_routes
 from tai_labs.portal.logins import Login, Logins
+from tai_labs.portal.pty_sessions import TerminalSessions
 from tai_labs.portal.ratelimit import LoginLimiter
+from tai_labs.portal.terminal_pages import PortalSeams, TerminalPages
 
 LOGIN_COOKIE = "tai_login"
 CSRF_COOKIE = "tai_csrf"
@@ -71,6 +73,8 @@ class PortalConfig:
     clock: Callable[[], float] = time.time
     limiter: LoginLimiter | None = None
     login_hours: float = LOGIN_HOURS
+    #: The web terminals' sessions (None: a new pool for this app).
+    terminals: TerminalSessions | None = None
 
 
 @dataclass
@@ -104,8 +108,10 @@ class _SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + _SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                # a page with its own policy keeps it (the terminal's, terminal_pages.py)
+                own = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in _SECURITY_HEADERS if h[0] not in own]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -486,6 +492,11 @@ def create_app(config: PortalConfig) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     routes += console_routes(console_node, _page, data=config.data)
+    # The web terminal: its pages and WebSocket, authorised by this portal's logins.
+    terminal_seams = PortalSeams(
+        _current, _need, candidate_node, _page, portal.store, portal.exams, portal.now
+    )
+    routes += TerminalPages(terminal_seams, config.terminals).routes()
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.portal = portal
     app.add_middleware(_SecurityHeaders)

@@ -143,9 +143,12 @@ class PtySession:
         *,
         replay_bytes: int,
         on_closed: Callable[[PtySession], None],
+        size: tuple[int, int] = (80, 24),
     ) -> None:
         self.key = key
         self.child = child
+        #: The terminal's (cols, rows): the owner's; a read-only view is drawn at it.
+        self.size = size
         self._loop = asyncio.get_running_loop()
         self._replay_bytes = replay_bytes
         self._history = bytearray()
@@ -157,6 +160,7 @@ class PtySession:
         self.owner_view: Attachment | None = None
         self.observers: set[Attachment] = set()
         self.expiry: asyncio.TimerHandle | None = None
+        self.deadline: asyncio.TimerHandle | None = None
         self.closed = False
         self.exit_code: int | None = None
         self._loop.add_reader(child.master_fd, self._on_output)
@@ -238,7 +242,8 @@ class PtySession:
     def resize(self, cols: int, rows: int) -> None:
         if self.closed:
             return
-        set_winsize(self.child.master_fd, max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
+        self.size = (max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
+        set_winsize(self.child.master_fd, *self.size)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -273,12 +278,20 @@ class PtySession:
 
     # -- end -------------------------------------------------------------------------------
 
+    def close_at(self, seconds: float, why: str) -> None:
+        """Close in ``seconds`` (the owner's time left), replacing an earlier such deadline."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = self._loop.call_later(max(0.0, seconds), self.close, why)
+
     def close(self, why: str) -> None:
         if self.closed:
             return
         self.closed = True
         if self.expiry is not None:
             self.expiry.cancel()
+        if self.deadline is not None:
+            self.deadline.cancel()
         fd = self.child.master_fd
         self._pause()
         if self._writer_on:
@@ -343,7 +356,11 @@ class TerminalSessions:
                 raise TerminalError("too many terminals open on this server")
             child = self._spawn(argv, cols, rows)
             session = PtySession(
-                key, child, replay_bytes=self._replay_bytes, on_closed=self._forget
+                key,
+                child,
+                replay_bytes=self._replay_bytes,
+                on_closed=self._forget,
+                size=(cols, rows),
             )
             self._sessions[key] = session
         return session.attach(read_only=False, since=since)

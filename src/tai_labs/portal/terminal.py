@@ -10,7 +10,8 @@ Protocol (``static/terminal.js`` is the client):
 
 - client to server: binary frames are keystrokes (any bytes); text frames are JSON
   controls, ``{"type": "resize", "cols": C, "rows": R}``;
-- server to client: first a text frame ``{"type": "replay", "offset": N}`` then binary
+- server to client: first a text frame ``{"type": "replay", "offset": N, "cols": C,
+  "rows": R}`` (the terminal's size, which a read-only view draws at) then binary
   output, starting with the replayed part (output byte N onwards); a last text frame
   ``{"type": "end", "why": ...}`` before the server closes;
 - ``?since=N`` in the URL: the client already shows output up to byte N of this session
@@ -52,11 +53,14 @@ class NodeTarget:
     shell. ``argv`` is the host command run on the PTY (``lab_node_target`` builds it from
     the lab: ``lxc-attach`` into the node as its ``console_user``). ``read_only``: watch the
     owner's live session without typing (an instructor assisting); no shell is started.
+    ``seconds_left``: the owner's time (an épreuve's end): the shell is closed when it runs
+    out, whether or not a WebSocket shows it.
     """
 
     owner: str
     argv: tuple[str, ...] = ()
     read_only: bool = False
+    seconds_left: float | None = None
 
 
 Authorize = Callable[[WebSocket, str, str], "NodeTarget | Awaitable[NodeTarget | None] | None"]
@@ -100,8 +104,9 @@ def terminal_routes(
         key = (target.owner, lab, node)
         if target.read_only:
             view = pool.watch(key)
-            if view is None:
-                await _refuse(websocket)
+            if view is None:  # authorised, but the owner has no shell open there
+                await websocket.accept()
+                await _end(websocket, CLOSE_ENDED, "no session")
                 return
         else:
             try:
@@ -116,6 +121,8 @@ def terminal_routes(
                 await websocket.accept()
                 await _end(websocket, CLOSE_REFUSED, str(exc))
                 return
+            if target.seconds_left is not None:
+                view.session.close_at(target.seconds_left, "time over")
         await websocket.accept()
         await _serve(websocket, view, pool.grace)
 
@@ -170,7 +177,9 @@ async def _end(websocket: WebSocket, code: int, why: str) -> None:
 
 async def _serve(websocket: WebSocket, view: Attachment, grace: float) -> None:
     """Pump output to the client and its keystrokes to the PTY until either side ends."""
-    await websocket.send_text(json.dumps({"type": "replay", "offset": view.offset}))
+    cols, rows = view.session.size
+    hello = {"type": "replay", "offset": view.offset, "cols": cols, "rows": rows}
+    await websocket.send_text(json.dumps(hello))
     if view.replay:
         await websocket.send_bytes(view.replay)
     pump = asyncio.create_task(_pump_output(websocket, view))

@@ -1,14 +1,29 @@
 // The web terminal: xterm.js over the portal's WebSocket (protocol: tai_labs/portal/terminal.py).
 // Keystrokes go as binary frames, resizes as JSON text; after a network blip it reconnects
 // with ?since=<bytes shown> and the server replays only what was missed (same shell).
+// A read-only view (data-read-only, an instructor's) types nothing and never resizes.
 (function () {
   "use strict";
   var FINAL = { 1008: true, 4000: true, 4001: true, 4003: true };
+  // xterm.js makes <style> elements (cell size, theme); a page whose CSP allows styles by
+  // nonce only gives this script that nonce: every <style> a script creates carries it.
+  var nonce = document.currentScript && document.currentScript.nonce;
+  if (nonce) {
+    var create = document.createElement;
+    document.createElement = function (tag, options) {
+      var made = create.call(document, tag, options);
+      if (String(tag).toLowerCase() === "style") made.nonce = nonce;
+      return made;
+    };
+  }
   var MAX_RETRIES = 15; // about a minute of backoff, the server's grace period
 
   function start(el) {
     var statusEl = el.parentElement.querySelector("[data-terminal-status]");
-    var term = new Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14 });
+    var readOnly = el.dataset.readOnly === "true";
+    var term = new Terminal({
+      cursorBlink: !readOnly, disableStdin: readOnly, scrollback: 5000, fontSize: 14
+    });
     var fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(el);
@@ -36,6 +51,7 @@
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
     }
     function sendResize() {
+      if (readOnly) return; // the candidate's terminal keeps the candidate's size
       send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
     }
     function connect() {
@@ -54,9 +70,13 @@
             if (!known || msg.offset !== received) term.reset(); // a new screen, redrawn
             received = msg.offset;
             known = true;
+            // a watcher draws at the candidate's size (when they joined), not its window's
+            if (readOnly && msg.cols > 0 && msg.rows > 0) term.resize(msg.cols, msg.rows);
           } else if (msg.type === "end") {
             ended = true;
-            status(msg.why === "taken over" ? "ouvert dans un autre onglet" : "terminé");
+            status(msg.why === "taken over" ? "ouvert dans un autre onglet"
+              : msg.why === "no session" ? "aucun terminal ouvert par le candidat sur cette machine"
+              : msg.why === "time over" ? "temps écoulé" : "terminé");
           }
           return;
         }
@@ -80,7 +100,7 @@
       send(Uint8Array.from(d, function (c) { return c.charCodeAt(0); }));
     });
     term.onResize(sendResize);
-    window.addEventListener("resize", function () { fit.fit(); });
+    if (!readOnly) window.addEventListener("resize", function () { fit.fit(); });
     el.terminal = term; // for the page's tests and a "copy" button
     connect();
   }
