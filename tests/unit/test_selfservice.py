@@ -36,7 +36,8 @@ class RecordingOps:
         return PlannedLab(login, file.parent.name, file, seed, (node,))
 
     def capacity(self) -> HostCapacity:
-        running = sum(1 for r in self.store.labs() if r.status == "ready")
+        mine = {lab.lab_id for lab, _ in self.started}
+        running = sum(1 for r in self.store.labs() if r.id in mine and r.status == "ready")
         free = HOST_RESERVE_MIB + (self.room - running) * LAB_MIB + LAB_MIB // 2
         return HostCapacity(memory_available_mib=free, disk_free_mib=10**6, cores=2)
 

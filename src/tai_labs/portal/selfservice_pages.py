@@ -217,7 +217,7 @@ def routes(seams: Seams) -> list[Route]:
         if status.phase == "ready":
             return RedirectResponse(f"/lab/{status.lab.lab_id}", 303)
         return seams.page(
-            request, "practice_lab.html", status=status, state=_status_json(status), phases=PHASES
+            request, "practice_lab.html", st=status, state=_status_json(status), phases=PHASES
         )
 
     async def lab_state(request: Request) -> Response:
