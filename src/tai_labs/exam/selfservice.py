@@ -485,9 +485,9 @@ class SelfService:
 class Ticker:
     """Runs ``service.tick`` every ``policy.tick_every`` seconds in a thread of the server."""
 
-    def __init__(self, service: SelfService, log: Callable[[str], None] = print) -> None:
+    def __init__(self, service: SelfService, log: Callable[[str], None] | None = None) -> None:
         self.service = service
-        self.log = log
+        self.log = log or (lambda line: print(line, flush=True))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="selfservice-tick", daemon=True)
 
