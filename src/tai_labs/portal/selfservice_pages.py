@@ -250,7 +250,7 @@ def routes(seams: Seams) -> list[Route]:
     ]
 
 
-_HTTP_LAB = re.compile(r"^/(?:practice/)?lab/([A-Za-z0-9_-]+)(/.*)?$")
+_HTTP_LAB = re.compile(r"/(?:practice/)?lab/([A-Za-z0-9_-]+)(/.*)?")
 _WS_LAB = re.compile(r"^/lab/([A-Za-z0-9_-]+)/node/")
 #: A terminal counts as activity at most this often (seconds): each keystroke is a message.
 WS_TOUCH_EVERY = 30.0
@@ -276,7 +276,7 @@ class Activity:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http":
-            match = _HTTP_LAB.match(path)
+            match = _HTTP_LAB.fullmatch(path)
             if match is None or (match.group(2) or "").endswith("/state"):
                 await self.app(scope, receive, send)
                 return
