@@ -67,14 +67,15 @@ def _screenshots(url: str, lab_id: str | None, folder: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            page = browser.new_context(locale="fr-FR").new_page()
+            viewport = {"width": 1280, "height": 900}
+            page = browser.new_context(locale="fr-FR", viewport=viewport).new_page()
             page.goto(f"{url}/login")
             page.fill("input[name=login]", ACCOUNT)
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             expect(page).to_have_url(f"{url}/practice")
             expect(page.locator(f"tr[data-scenario={SCENARIO}]")).to_be_visible()
-            page.screenshot(path=str(folder / "libre-service-catalogue.png"), full_page=True)
+            page.screenshot(path=str(folder / "libre-service-catalogue.png"))
             if lab_id:
                 page.goto(f"{url}/lab/{lab_id}")
                 expect(page.locator("#ss-ttl")).not_to_have_text("…")
