@@ -63,6 +63,9 @@ class RecordingOps:
         self.removed.append(lab_id)
         self.store.remove_lab(lab_id)
 
+    def close(self) -> None:
+        pass
+
 
 class World:
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **policy: float) -> None:

@@ -146,6 +146,9 @@ class LabOps(Protocol):
 
     def remove(self, lab_id: str) -> None: ...
 
+    def close(self) -> None:
+        """The server stops: builds in progress stop at their next step (resumed later)."""
+
 
 class HostLabOps:
     """The real operations: plan with the lab layer, build with ``lifecycle.up`` in a pool of
@@ -155,6 +158,7 @@ class HostLabOps:
         self.store = store
         self.data = data
         self.pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="selfservice")
+        self.stopping = threading.Event()
 
     def plan(self, file: Path, login: str, seed: int) -> PlannedLab:
         from tai_labs.lab.plan import make_plan
@@ -170,6 +174,12 @@ class HostLabOps:
     def start(self, lab: SelfLab, done: Callable[[SelfLab], None]) -> None:
         from tai_labs.lab import lifecycle
 
+        def stop_here(_: lifecycle.Event) -> None:
+            # As `session up` on Ctrl-C: the lab layer records the step as interrupted,
+            # and the next server resumes the lab.
+            if self.stopping.is_set():
+                raise KeyboardInterrupt
+
         def build() -> None:
             try:
                 lifecycle.up(
@@ -178,6 +188,7 @@ class HostLabOps:
                     seed=lab.seed,
                     lab_id=lab.lab_id,
                     store=self.store,
+                    report=stop_here,
                 )
             except Exception:  # the lab store keeps the failure; the page shows it
                 pass
@@ -201,6 +212,10 @@ class HostLabOps:
         from tai_labs.lab import lifecycle
 
         lifecycle.down(lab_id, store=self.store)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _row(row: object) -> SelfLab:

@@ -74,17 +74,20 @@ def serve(
     app = create_app(config)
     ticker = Ticker(app.state.selfservice)
     ticker.start()
-    uvicorn.run(
-        app,
-        host=listen.host,
-        port=listen.port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        # The client address the login limit counts: a proxy's X-Forwarded-For is believed
-        # only from the proxy on this host.
-        proxy_headers=behind_tls_proxy,
-        forwarded_allow_ips="127.0.0.1" if behind_tls_proxy else None,
-        server_header=False,
-        log_level="info",
-    )
-    ticker.stop()
+    try:
+        uvicorn.run(
+            app,
+            host=listen.host,
+            port=listen.port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            # The client address the login limit counts: a proxy's X-Forwarded-For is believed
+            # only from the proxy on this host.
+            proxy_headers=behind_tls_proxy,
+            forwarded_allow_ips="127.0.0.1" if behind_tls_proxy else None,
+            server_header=False,
+            log_level="info",
+        )
+    finally:
+        ticker.stop()
+        app.state.selfservice.ops.close()
