@@ -21,6 +21,7 @@ import httpx
 import pytest
 from labtools import leftovers, tai
 
+from tai_labs.exam import practice
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
 from tai_labs.locations import locations
@@ -31,7 +32,7 @@ SCENARIO = "securiser-poste"
 ACCOUNT = "i15-self"
 PASSWORD = "entrainement-libre-e2e"
 CHROMIUM = Path("/usr/bin/chromium")
-TTL_ONE_MINUTE = ("--practice-ttl", "1m", "--practice-warn", "1m")
+TTL = ("--practice-ttl", "2m", "--practice-warn", "2m")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -67,8 +68,8 @@ def _screenshots(url: str, lab_id: str | None, folder: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            viewport = {"width": 1280, "height": 900}
-            page = browser.new_context(locale="fr-FR", viewport=viewport).new_page()
+            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+            page = context.new_page()
             page.goto(f"{url}/login")
             page.fill("input[name=login]", ACCOUNT)
             page.fill("input[name=password]", PASSWORD)
@@ -92,7 +93,7 @@ def test_a_practice_lab_is_picked_built_opened_and_reaped(
     assert tai_labs
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}", *TTL_ONE_MINUTE],
+        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}", *TTL],
         stdout=log,
         stderr=log,
     )
@@ -143,11 +144,19 @@ def test_a_practice_lab_is_picked_built_opened_and_reaped(
                 assert re.search(rf'data-node="{node}">\s*<strong>{node}</strong>', lab_page.text)
             assert 'id="ss-ttl"' in lab_page.text
 
-            _screenshots(url, lab_id, tmp_path)
-
-            # Now nobody is there: within the TTL (1 min) and a tick (30 s), it goes.
             session = ExamStore().find(_session_of(lab_id))
             assert session is not None and session.practice
+            # "Vérifier mon travail" and hints work on it as on any practice session's lab
+            runs = practice.check_work(session.name, account)
+            assert runs[0].lab == lab_id and runs[0].checks
+            assert runs[0].points < runs[0].max_points  # nothing done yet: faults in place
+            hint = practice.reveal_hint(session.name, account)
+            assert hint.number == 1 and hint.text
+            web.get(f"/lab/{lab_id}")  # back on the page: its idle clock starts again
+
+            _screenshots(url, lab_id, tmp_path)
+
+            # Now nobody is there: within the TTL (2 min) and a tick (30 s), it goes.
             idle_from = time.monotonic()
             while time.monotonic() - idle_from < 300:
                 if web.get(f"{where}/state").status_code == 404:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from test_portal_app import csrf_of, log_in
 from test_selfservice import RecordingOps
 
@@ -16,6 +17,7 @@ from portal_world import PortalWorld
 from tai_labs.exam.selfservice import Policy, SelfService
 from tai_labs.lab.store import Store
 from tai_labs.locations import locations
+from tai_labs.portal import selfservice_pages
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.app import PortalConfig, create_app
 from tai_labs.portal.server import secret_key
@@ -181,3 +183,46 @@ def test_no_lab_path_in_the_catalogue_leaks(portal: Portal, tmp_path: Path) -> N
     del tmp_path
     page = portal.client("lea-martin").get("/practice").text
     assert "scenario.yaml" not in page and str(portal.world.data) not in page
+
+
+def test_terminal_keystrokes_are_activity_a_refused_socket_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from test_selfservice import World
+
+    world = World(tmp_path, monkeypatch, ttl=3600.0)
+    lab = world.ask("alice")
+    world.service.tick()
+    world.ops.finish(0)
+
+    async def terminal(websocket: WebSocket) -> None:
+        if websocket.path_params["node"] != "pc1":  # as the terminal refuses: before accepting
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            await websocket.send_text("ok")
+
+    app = Starlette(routes=[WebSocketRoute("/lab/{lab}/node/{node}/terminal/ws", terminal)])
+    app.add_middleware(selfservice_pages.Activity, service=world.service)
+    before = world.service.find(lab.lab_id).last_active  # type: ignore[union-attr]
+    world.now[0] += 100
+    with TestClient(app) as c, c.websocket_connect(f"/lab/{lab.lab_id}/node/pc1/terminal/ws") as ws:
+        ws.send_text('{"type": "resize", "cols": 80, "rows": 24}')  # not a keystroke
+        assert ws.receive_text() == "ok"
+        assert world.service.find(lab.lab_id).last_active == before  # type: ignore[union-attr]
+        ws.send_bytes(b"ls\r")
+        assert ws.receive_text() == "ok"
+    assert world.service.find(lab.lab_id).last_active == before + 100  # type: ignore[union-attr]
+    world.now[0] += 100
+    with (
+        pytest.raises(WebSocketDisconnect),
+        TestClient(app) as c,
+        c.websocket_connect(f"/lab/{lab.lab_id}/node/dc1/terminal/ws") as ws,
+    ):
+        ws.send_bytes(b"ls\r")
+        ws.receive_text()
+    assert world.service.find(lab.lab_id).last_active == before + 100  # type: ignore[union-attr]
