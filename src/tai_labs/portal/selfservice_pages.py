@@ -89,7 +89,8 @@ def _service(request: HTTPConnection) -> SelfService:
 
 
 class _Catalogue:
-    """The catalogue's rows, read once (loading every scenario takes a few seconds)."""
+    """The catalogue's rows, read once per server (loading every scenario takes seconds;
+    a scenario added later shows after a restart)."""
 
     def __init__(self) -> None:
         self._rows: list[CatalogueRow] | None = None
@@ -124,9 +125,6 @@ def _row(summary: ScenarioSummary) -> CatalogueRow:
     )
 
 
-_CATALOGUE = _Catalogue()
-
-
 def own_lab(
     request: HTTPConnection, exams: ExamStore, account: str, lab_id: str
 ) -> tuple[Session, LabRecord]:
@@ -159,6 +157,9 @@ def _status_json(status: LabStatus) -> dict[str, Any]:
 
 
 def routes(seams: Seams) -> list[Route]:
+    """The self-service routes, with their own catalogue cache (one per app)."""
+    cache = _Catalogue()
+
     def mine(request: Request) -> tuple[Login, LabStatus]:
         login = seams.need(request, "practice")
         lab = _service(request).own(login.name, request.path_params["lab_id"])
@@ -169,7 +170,7 @@ def routes(seams: Seams) -> list[Route]:
     async def catalogue(request: Request) -> Response:
         login = seams.need(request, "practice")
         service = _service(request)
-        rows = await run_in_threadpool(_CATALOGUE.rows)
+        rows = await run_in_threadpool(cache.rows)
         block = request.query_params.get("bloc", "")
         competence = request.query_params.get("competence", "")
         shown = [
@@ -200,7 +201,7 @@ def routes(seams: Seams) -> list[Route]:
         form = await seams.form(request, login.csrf)
         scenario = str(form.get("scenario", ""))
         service = _service(request)
-        known = {r.id for r in await run_in_threadpool(_CATALOGUE.rows)}
+        known = {r.id for r in await run_in_threadpool(cache.rows)}
         if scenario not in known:
             raise HTTPException(404)
         try:
