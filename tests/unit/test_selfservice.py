@@ -229,3 +229,12 @@ def test_only_the_owner_finds_a_lab(world: World) -> None:
     assert world.service.own("alice", lab.lab_id) == lab
     assert world.service.own("bruno", lab.lab_id) is None
     assert world.service.own("alice", "nosuch") is None
+
+
+def test_a_lab_removed_by_hand_shows_as_failed_and_goes_at_its_ttl(world: World) -> None:
+    lab = _ready(world, "alice")
+    world.store.remove_lab(lab.lab_id)  # `tai-labs down` or `session down` behind its back
+    status = world.service.status(lab)
+    assert status.phase == "failed" and status.error == "lab absent"
+    world.now[0] += 3600
+    assert world.service.tick() == [f"removed {lab.lab_id} (alice, idle)"]

@@ -285,10 +285,10 @@ class SelfService:
         done, total, current = self.ops.steps(lab.lab_id)
         if record is not None and record.status == "ready":
             phase = "ready"
-        elif lab.lab_id in self._building or record is None or record.status == "creating":
+        elif lab.lab_id in self._building or (record is not None and record.status == "creating"):
             phase = "building"
         else:
-            phase = "failed"
+            phase = "failed"  # its `up` failed, or the lab was removed by hand
         expires = None
         if phase in ("ready", "failed"):
             expires = max(0.0, lab.last_active + self.policy.ttl - now)
@@ -299,7 +299,7 @@ class SelfService:
             done,
             total,
             current,
-            record.error if record is not None and phase == "failed" else None,
+            (record.error if record is not None else "lab absent") if phase == "failed" else None,
             expires,
             expires is not None and expires <= self.policy.warn_before,
         )
