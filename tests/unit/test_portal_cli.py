@@ -56,8 +56,10 @@ def test_user_add_refuses_a_second_account_of_that_name_unless_replace(data: Pat
 @pytest.mark.parametrize(
     ("args", "why"),
     [
-        (["serve", "user", "add", "jdupuis"], "only instructor accounts"),
+        (["serve", "user", "add", "jdupuis"], "--instructor or --practice"),
+        (["serve", "user", "add", "jdupuis", "--instructor", "--practice"], "which kind"),
         (["serve", "user", "add", "J Dupuis", "--instructor"], "invalid account name"),
+        (["serve", "user", "add", "j.dupuis", "--practice"], "invalid practice account name"),
     ],
 )
 def test_user_add_refusals(data: Path, args: list[str], why: str) -> None:
@@ -92,3 +94,16 @@ def test_the_cookie_key_is_private_and_kept(data: Path) -> None:
     assert len(first) >= 32
     assert stat.S_IMODE((data / "portal.key").stat().st_mode) == 0o600
     assert secret_key(data) == first
+
+
+def test_user_add_practice_makes_a_practice_account(data: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["serve", "user", "add", "lea-martin", "--practice"],
+        input="un-mot-de-passe-long\n" * 2,
+    )
+    assert result.exit_code == 0, result.output
+    assert "entraînement" in result.output
+    assert Accounts(Store(data / "state.db")).check("lea-martin", "un-mot-de-passe-long") == (
+        "practice"
+    )

@@ -16,6 +16,7 @@ import time
 
 from tai_labs.errors import UsageError
 from tai_labs.exam import credentials
+from tai_labs.exam.model import LOGIN
 from tai_labs.lab.store import Store
 
 NAME = re.compile(r"[a-z][a-z0-9._-]{1,31}")
@@ -84,6 +85,17 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_practice_name(name: str) -> str:
+    """A practice account is the candidate of its labs: a candidate login (no dot or
+    underscore, which host account names and `chown` do not take)."""
+    if not LOGIN.fullmatch(name):
+        raise UsageError(
+            f"invalid practice account name {name!r}",
+            hint="3 to 32 of a-z, 0-9 and '-', starting with a letter: e.g. jdupuis",
+        )
+    return name
+
+
 def check_new_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise UsageError(
@@ -94,7 +106,8 @@ def check_new_password(password: str) -> str:
 
 
 class Accounts:
-    """The portal's accounts table (instructors; candidates log in with their session's)."""
+    """The portal's accounts table: instructors and self-service practice accounts (role
+    ``practice``); candidates of a session log in with their slip's password."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from itsdangerous import BadSignature, TimestampSigner
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -31,11 +31,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tai_labs.exam.model import Candidate, Session, format_duration
+from tai_labs.exam.selfservice import HostLabOps, LabOps, Policy, SelfService
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab import graphics
 from tai_labs.lab.store import LabRecord, NodeRecord, Store
 from tai_labs.locations import locations
-from tai_labs.portal import views
+from tai_labs.portal import selfservice_pages, views
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.console import console_routes
 from tai_labs.portal.logins import Login, Logins
@@ -75,6 +76,10 @@ class PortalConfig:
     login_hours: float = LOGIN_HOURS
     #: The web terminals' sessions (None: a new pool for this app).
     terminals: TerminalSessions | None = None
+    #: Self-service practice labs: quota, idle TTL (``exam.selfservice``).
+    selfservice: Policy = field(default_factory=Policy)
+    #: What builds and removes them; None: the host's (``HostLabOps``). Tests hand theirs.
+    selfservice_ops: LabOps | None = None
 
 
 @dataclass
@@ -199,7 +204,11 @@ def candidate_lab(request: HTTPConnection, lab_id: str) -> tuple[Session, LabRec
     """The logged-in candidate's lab ``lab_id``, or 404 (also for someone else's lab).
 
     The seam for the terminal and other per-lab routes: call it before touching the lab.
+    A practice account's labs are its self-service ones (``selfservice_pages.own_lab``).
     """
+    login = _current(request)
+    if login is not None and login.kind == "practice":
+        return selfservice_pages.own_lab(request, _portal(request).exams, login.name, lab_id)
     _login, session, cand = _candidate(request)
     for lab in views.candidate_labs(_portal(request).store, session, cand):
         if lab.id == lab_id:
@@ -284,6 +293,8 @@ async def home(request: Request) -> Response:
     login = _current(request)
     if login is None:
         return RedirectResponse("/login", 303)
+    if login.kind == "practice":
+        return RedirectResponse("/practice", 303)
     return RedirectResponse("/lab" if login.kind == "candidate" else "/instructor", 303)
 
 
@@ -330,11 +341,13 @@ async def login_submit(request: Request) -> Response:
         sid = portal.logins.open("candidate", name, session_name, expires)
         target = "/lab"
     else:
-        if await run_in_threadpool(portal.accounts.check, name, password) != "instructor":
+        role = await run_in_threadpool(portal.accounts.check, name, password)
+        if role not in ("instructor", "practice"):
             portal.limiter.failed(_client(request), key)
             return refuse("Identifiant ou mot de passe incorrect.")
-        sid = portal.logins.open("instructor", name, None, expires)
-        target = "/instructor"
+        kind: Literal["instructor", "practice"] = "practice" if role == "practice" else "instructor"
+        sid = portal.logins.open(kind, name, None, expires)
+        target = f"/{kind}"
     portal.limiter.succeeded(key)
     previous = request.cookies.get(LOGIN_COOKIE)
     if previous:  # a new login replaces the browser's earlier one, which stops working
@@ -360,6 +373,9 @@ async def logout(request: Request) -> Response:
 
 
 async def labs(request: Request) -> Response:
+    login = _current(request)
+    if login is not None and login.kind == "practice":
+        return RedirectResponse("/practice", 303)
     _login, session, cand = _candidate(request)
     portal = _portal(request)
     found = views.candidate_labs(portal.store, session, cand)
@@ -497,7 +513,15 @@ def create_app(config: PortalConfig) -> Starlette:
         _current, _need, candidate_node, _page, portal.store, portal.exams, portal.now
     )
     routes += TerminalPages(terminal_seams, config.terminals).routes()
+    routes += selfservice_pages.routes(selfservice_pages.Seams(_need, _form, _page))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.portal = portal
+    app.state.selfservice = SelfService(
+        store,
+        config.selfservice_ops or HostLabOps(store, config.data),
+        config.selfservice,
+        clock=config.clock,
+    )
+    app.add_middleware(selfservice_pages.Activity, service=app.state.selfservice)
     app.add_middleware(_SecurityHeaders)
     return app

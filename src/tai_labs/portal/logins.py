@@ -15,7 +15,7 @@ from typing import Literal
 
 from tai_labs.lab.store import Store
 
-Kind = Literal["candidate", "instructor"]
+Kind = Literal["candidate", "instructor", "practice"]
 _TABLE = """
 CREATE TABLE IF NOT EXISTS portal_logins (
     sid_hash TEXT PRIMARY KEY,

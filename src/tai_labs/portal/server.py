@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tai_labs.errors import UsageError
+from tai_labs.exam.selfservice import Policy, Ticker
 from tai_labs.locations import locations
 from tai_labs.portal.app import PortalConfig, create_app
 from tai_labs.private_files import create_private, write_private
@@ -52,8 +53,9 @@ def serve(
     tls_key: Path | None = None,
     behind_tls_proxy: bool = False,
     data: Path | None = None,
+    selfservice: Policy | None = None,
 ) -> None:
-    """Run the portal until interrupted."""
+    """Run the portal until interrupted (and the self-service labs' queue and reaper)."""
     import uvicorn
 
     if (tls_cert is None) != (tls_key is None):
@@ -67,17 +69,25 @@ def serve(
         data=data,
         secret_key=secret_key(data),
         secure_cookies=tls_cert is not None or behind_tls_proxy,
+        selfservice=selfservice or Policy(),
     )
-    uvicorn.run(
-        create_app(config),
-        host=listen.host,
-        port=listen.port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        # The client address the login limit counts: a proxy's X-Forwarded-For is believed
-        # only from the proxy on this host.
-        proxy_headers=behind_tls_proxy,
-        forwarded_allow_ips="127.0.0.1" if behind_tls_proxy else None,
-        server_header=False,
-        log_level="info",
-    )
+    app = create_app(config)
+    ticker = Ticker(app.state.selfservice)
+    ticker.start()
+    try:
+        uvicorn.run(
+            app,
+            host=listen.host,
+            port=listen.port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            # The client address the login limit counts: a proxy's X-Forwarded-For is believed
+            # only from the proxy on this host.
+            proxy_headers=behind_tls_proxy,
+            forwarded_allow_ips="127.0.0.1" if behind_tls_proxy else None,
+            server_header=False,
+            log_level="info",
+        )
+    finally:
+        ticker.stop()
+        app.state.selfservice.ops.close()
