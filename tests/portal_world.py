@@ -41,6 +41,7 @@ class PortalWorld:
 
 
 def make_portal_world(data: Path, *, practice: bool = False) -> PortalWorld:
+    from tai_labs.exam.clock_store import ClockStore
     from tai_labs.exam.credentials import hash_password
     from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
     from tai_labs.exam.store import ExamStore
@@ -87,7 +88,9 @@ def make_portal_world(data: Path, *, practice: bool = False) -> PortalWorld:
     passwords = {"alice": "k7mp-3wqa-9hte", "bruno": "r4nd-om2x-p4ss"}
     exams.set_password_hashes(session.name, {k: hash_password(v) for k, v in passwords.items()})
     exams.set_state(session.name, SessionState.UP)
-    exams.set_state(session.name, SessionState.STARTED)
+    # started as `session start` starts it: the clock records when (the planned start here)
+    assert session.start is not None
+    ClockStore(exams).start(session.name, session.start)
     labs = {"alice": "alab01", "bruno": "blab02"}
     for login, lab_id in labs.items():
         store.add_lab(lab_id, "compte-verrouille", Path("/x/scenario.yaml"), login, logins[login])

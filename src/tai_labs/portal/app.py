@@ -36,6 +36,7 @@ from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.portal import views
 from tai_labs.portal.accounts import Accounts
+from tai_labs.portal.instructor import DeskConfig, instructor_routes
 from tai_labs.portal.logins import Login, Logins
 from tai_labs.portal.ratelimit import LoginLimiter
 
@@ -69,6 +70,8 @@ class PortalConfig:
     clock: Callable[[], float] = time.time
     limiter: LoginLimiter | None = None
     login_hours: float = LOGIN_HOURS
+    #: The instructor pages' gate, live progress and freeze parallelism (``instructor``).
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
 
 @dataclass
@@ -393,21 +396,6 @@ async def instructor_home(request: Request) -> Response:
     )
 
 
-async def instructor_session(request: Request) -> Response:
-    _need(request, "instructor")
-    portal = _portal(request)
-    session = portal.exams.find(request.path_params["name"])
-    if session is None:
-        raise HTTPException(404)
-    return _page(
-        request,
-        "instructor_session.html",
-        session=session,
-        rows=views.session_rows(portal.store, session, portal.now()),
-        seconds_left=views.seconds_left(session, portal.now()),
-    )
-
-
 _MESSAGES = {
     403: "Accès refusé.",
     404: "Page introuvable.",
@@ -460,7 +448,7 @@ def create_app(config: PortalConfig) -> Starlette:
         Route("/lab/{lab_id}/hint", _practice("Indice"), methods=["POST"]),
         Route("/lab/{lab_id}/reset", _practice("Remettre le lab à zéro"), methods=["POST"]),
         Route("/instructor", instructor_home),
-        Route("/instructor/session/{name}", instructor_session),
+        *instructor_routes(lambda request: _need(request, "instructor"), _form, _page, config.desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
