@@ -222,7 +222,7 @@ class _Desk:
             {
                 "session": session.name,
                 "state": session.state.value,
-                "started": started,
+                "started": started.isoformat() if started else None,
                 "candidates": {
                     r.login: {
                         "seconds_left": r.seconds_left,
