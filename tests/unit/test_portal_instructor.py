@@ -26,10 +26,10 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from test_portal_app import as_candidate, csrf_of, log_in
 
-from portal_world import PortalWorld
+from portal_world import DAY, PortalWorld, add_day_session
 from tai_labs.errors import TaiLabsError
 from tai_labs.exam.clock_store import ClockStore
-from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
+from tai_labs.exam.model import SessionState
 from tai_labs.exam.progress import Progress
 from tai_labs.exam.seams import AccessGate
 from tai_labs.exam.store import ExamStore
@@ -44,8 +44,6 @@ from tai_labs.portal.instructor import DeskConfig
 from tai_labs.portal.live_progress import LiveProgress
 from tai_labs.portal.server import secret_key
 from tai_labs.private_files import write_private
-
-DAY = "ccp2-jour"
 
 
 class RecordingGate:
@@ -82,42 +80,6 @@ def _exams(world: PortalWorld) -> ExamStore:
     return ExamStore(Store(locations(world.data).store))
 
 
-def _day_session(world: PortalWorld, *, duration: int | None = 120) -> None:
-    """A second session, its labs up (state ``up``), not started: chloe and paul, no lab."""
-    exams = _exams(world)
-    exams.create(
-        Session(
-            name=DAY,
-            block="CCP2",
-            practice=duration is None,
-            scenarios=(
-                SessionScenario(
-                    id="compte-verrouille",
-                    title="Compte verrouillé",
-                    block="CCP2",
-                    file="/x/scenario.yaml",
-                    variants=2,
-                ),
-            ),
-            duration=duration,
-            created=datetime.now(UTC) - timedelta(hours=1),
-            draw_key="1" * 32,
-            candidates=tuple(
-                Candidate(
-                    login=login,
-                    nom=login.capitalize(),
-                    prenom="Test",
-                    roster_line=i + 2,
-                    login_derived=False,
-                    draws=(Draw(scenario="compte-verrouille", seed=100 + i, variant={}),),
-                )
-                for i, login in enumerate(("chloe", "paul"))
-            ),
-        )
-    )
-    exams.set_state(DAY, SessionState.UP)
-
-
 @pytest.fixture
 def gate() -> RecordingGate:
     return RecordingGate()
@@ -133,7 +95,7 @@ def world(
     portal_world: PortalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> PortalWorld:  # the library's reads (grades, secrets) go to the data folder of the env
     monkeypatch.setenv("TAI_LABS_DATA", str(portal_world.data))
-    _day_session(portal_world)
+    add_day_session(portal_world)
     return portal_world
 
 

@@ -83,6 +83,7 @@ class _Portal(Protocol):
 @dataclass(frozen=True)
 class LabCell:
     id: str
+    title: str
     status: str
     ready: int
     nodes: int
@@ -112,12 +113,14 @@ def _hhmm(when: datetime | None) -> str:
 
 def _row(store: Store, session: Session, got: CandidateStatus) -> DeskRow:
     cells = []
-    for lab_id in got.lab_ids.values():
+    titles = {sc.id: sc.title for sc in session.scenarios}
+    for scenario, lab_id in got.lab_ids.items():
         record = store.find_lab(lab_id)
         nodes = store.nodes(lab_id) if record else []
         cells.append(
             LabCell(
                 lab_id,
+                titles.get(scenario, scenario),
                 record.status if record else "absent",
                 sum(1 for n in nodes if n.ready),
                 len(nodes),

@@ -74,6 +74,8 @@ class LiveProgress:
                 got = LabGlance(lab, self._grade(lab), None, self._clock())
             except TaiLabsError as exc:
                 got = LabGlance(lab, None, exc.message, self._clock())
+            except Exception as exc:  # a node's transport failing: one lab, not the page
+                got = LabGlance(lab, None, f"{type(exc).__name__}: {exc}", self._clock())
             self._kept[lab] = got
             return got
 
