@@ -7,13 +7,14 @@ into a node) and a check route that runs ``exam.practice.check_work`` in a worke
 the portal's practice route runs it. This process is the load: N WebSocket clients, each
 typing one key a second and timing its echo, and one check a second across the candidates.
 
-One real lab (securiser-poste, faults off, owned by the candidate ``i15-instr``) serves every
-terminal (round robin over its nodes) and every check: N labs do not fit on the 2-CPU host
-this was written on. So each candidate has their own shell (their own PTY and
-``lxc-attach``), but the checks all grade that one lab, through the practice session's one
-candidate who owns it (a practice session ``bench-charge-PID`` made for the run, removed at
-the end). Bounded: at most --seconds (300) of load, --terminals (40), one check in flight per
-tick; 127.0.0.1 only. Needs root and LXC; without --lab the lab is brought up and removed.
+One real lab (securiser-poste, faults off; brought up for candidate ``i15-instr``, or
+--lab) serves every terminal (round robin over its nodes) and every check: N labs do not
+fit on the 2-CPU host this was written on. So each candidate has their own shell (their
+own PTY and ``lxc-attach``), but the checks all grade that one lab, as its own candidate
+(the one candidate with a lab in a practice session ``bench-charge-PID`` made for the run
+and removed at the end). Bounded: at most --seconds (300) of load, --terminals (40), 30
+checks waiting at once; 127.0.0.1 only. Needs root and LXC; without --lab the lab is
+brought up and removed at the end.
 
     python bench/bench_portal_load.py [--lab ID] [--terminals 15] [--seconds 60] [--json]
 """
@@ -48,7 +49,7 @@ MAX_IN_FLIGHT = 30
 # -- the server (a child process) ----------------------------------------------------------------
 
 
-def serve(port: int, lab_id: str, session: str) -> None:
+def serve(port: int, lab_id: str, session: str, login: str) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -67,7 +68,7 @@ def serve(port: int, lab_id: str, session: str) -> None:
 
     async def check(request: Request) -> JSONResponse:
         # What the practice route does: the library's check, off the event loop.
-        runs = await run_in_threadpool(check_work, session, LOGIN)
+        runs = await run_in_threadpool(check_work, session, login)
         return JSONResponse(
             {
                 "points": runs[0].points,
@@ -277,13 +278,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _practice_session(name: str, lab_seed: int, terminals: int) -> None:
+def _practice_session(name: str, owner: str, lab_seed: int, terminals: int) -> None:
     """A practice session whose first candidate owns the lab (its draw is the lab's seed)."""
     from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario
     from tai_labs.exam.store import ExamStore
     from tai_labs.scenario.catalog import find
 
-    logins = [LOGIN] + [f"cand{i:02d}" for i in range(2, terminals + 1)]
+    logins = [owner] + [f"cand{i:02d}" for i in range(2, terminals + 1)]
     ExamStore().create(
         Session(
             name=name,
@@ -317,17 +318,17 @@ def _practice_session(name: str, lab_seed: int, terminals: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab", help=f"an existing {SCENARIO} lab of candidate {LOGIN}")
+    parser.add_argument("--lab", help=f"an existing {SCENARIO} lab (else one is brought up)")
     parser.add_argument("--terminals", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=1.0, help="checks per second")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--serve", nargs=3, metavar=("PORT", "LAB", "SESSION"), help=argparse.SUPPRESS
+        "--serve", nargs=4, metavar=("PORT", "LAB", "SESSION", "LOGIN"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1], args.serve[2])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2], args.serve[3])
         return
     terminals = max(1, min(args.terminals, 40))
     seconds = max(5.0, min(args.seconds, 300.0))
@@ -350,13 +351,17 @@ def main() -> None:
         up_seconds = time.monotonic() - started
     session = f"bench-charge-{os.getpid()}"
     server = None
+    owner = LOGIN
     try:
         record = Store().lab(lab_id)
-        _practice_session(session, record.seed, terminals)
+        owner = record.candidate
+        if record.scenario != SCENARIO:
+            raise SystemExit(f"lab {lab_id} is a {record.scenario} lab, not {SCENARIO}")
+        _practice_session(session, owner, record.seed, terminals)
         nodes = [n.name for n in open_lab(lab_id).plan.nodes]
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), lab_id, session],
+            [sys.executable, __file__, "--serve", str(port), lab_id, session, owner],
             stdout=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
@@ -407,7 +412,7 @@ def main() -> None:
             server.wait(timeout=20)
         if ExamStore().find(session) is not None:
             ExamStore().remove(session)
-        path = record_path(session, LOGIN)
+        path = record_path(session, owner)
         if path.exists():
             path.unlink()
             for leftover in path.parent.iterdir():
