@@ -469,3 +469,13 @@ def test_downloads_grid_csv_html_and_reports_zip_without_lab_secrets(
             assert value.encode() not in body, name
     evidence = json.loads(bodies["candidats/alice/compte-verrouille.json"])
     assert "[secret]" in json.dumps(evidence)
+
+
+def test_the_sessions_list_counts_from_the_clocks_start(
+    world: PortalWorld, gate: RecordingGate, grader: RecordingGrader
+) -> None:
+    c = instructor(world, gate, grader)
+    c.post(f"/instructor/session/{DAY}/start", data={"csrf": token(c)})  # no planned start
+    world.now[0] += 90
+    row = next(line for line in c.get("/instructor").text.split("<tr>") if DAY in line)
+    assert "1 h 58 min 30 s" in row and "sans limite" not in row

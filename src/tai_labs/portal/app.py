@@ -36,7 +36,7 @@ from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 from tai_labs.portal import views
 from tai_labs.portal.accounts import Accounts
-from tai_labs.portal.instructor import DeskConfig, instructor_routes
+from tai_labs.portal.instructor import DeskConfig, instructor_routes, session_seconds_left
 from tai_labs.portal.logins import Login, Logins
 from tai_labs.portal.ratelimit import LoginLimiter
 
@@ -392,7 +392,7 @@ async def instructor_home(request: Request) -> Response:
     return _page(
         request,
         "instructor_sessions.html",
-        sessions=[(s, views.seconds_left(s, portal.now())) for s in sessions],
+        sessions=[(s, session_seconds_left(portal.exams, s, portal.now())) for s in sessions],
     )
 
 

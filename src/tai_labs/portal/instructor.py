@@ -21,7 +21,7 @@ import io
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -140,6 +140,16 @@ def _row(store: Store, session: Session, got: CandidateStatus) -> DeskRow:
         frozen=got.frozen,
         complete=got.complete,
     )
+
+
+def session_seconds_left(exams: ExamStore, session: Session, now: datetime) -> int | None:
+    """The épreuve's own time left (the clock's start + duration, no one's extra time): what
+    the sessions' list shows; None when it has no duration or has not started."""
+    clock = ClockStore(exams).clock(session.name)
+    if session.duration is None or clock.started_at is None:
+        return None
+    end = clock.started_at + timedelta(minutes=session.duration)
+    return max(0, int((end - now).total_seconds()))
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
