@@ -35,6 +35,7 @@ from tai_labs.lab.store import Store
 from tai_labs.locations import locations
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.app import PortalConfig, create_app
+from tai_labs.portal.instructor import DeskConfig
 from tai_labs.portal.server import secret_key
 from tai_labs.providers import gateway
 from tai_labs.providers.base import NodeState
@@ -78,7 +79,9 @@ def test_instructor_runs_a_real_session_from_the_page(
     instructor = f"formateur-{name.rsplit('-', 1)[1]}"
     Accounts(Store()).add(instructor, "formateur-mot-de-passe-e2e")
 
-    app = create_app(PortalConfig(data=None, secret_key=secret_key(None)))
+    # the end waited for within the request (a class's end would carry on in the server)
+    desk = DeskConfig(end_wait=600)
+    app = create_app(PortalConfig(data=None, secret_key=secret_key(None), desk=desk))
     c = TestClient(app, follow_redirects=False)
     token = _csrf(c.get("/login").text)
     answer = c.post(

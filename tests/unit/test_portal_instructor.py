@@ -99,18 +99,24 @@ def world(
     return portal_world
 
 
-def client(world: PortalWorld, gate: RecordingGate, grader: RecordingGrader) -> TestClient:
+def client(
+    world: PortalWorld, gate: RecordingGate, grader: RecordingGrader, end_wait: float = 10.0
+) -> TestClient:
     config = PortalConfig(
         data=world.data,
         secret_key=secret_key(world.data),
         clock=world.clock,
-        desk=DeskConfig(gate=gate.gate(), progress=LiveProgress(grader, ttl=5.0)),
+        desk=DeskConfig(
+            gate=gate.gate(), progress=LiveProgress(grader, ttl=5.0), end_wait=end_wait
+        ),
     )
     return TestClient(create_app(config), follow_redirects=False)
 
 
-def instructor(world: PortalWorld, gate: RecordingGate, grader: RecordingGrader) -> TestClient:
-    c = client(world, gate, grader)
+def instructor(
+    world: PortalWorld, gate: RecordingGate, grader: RecordingGrader, end_wait: float = 10.0
+) -> TestClient:
+    c = client(world, gate, grader, end_wait)
     answer = log_in(c, "", *world.instructor)
     assert answer.status_code == 303  # type: ignore[attr-defined]
     return c
@@ -479,3 +485,54 @@ def test_the_sessions_list_counts_from_the_clocks_start(
     world.now[0] += 90
     row = next(line for line in c.get("/instructor").text.split("<tr>") if DAY in line)
     assert "1 h 58 min 30 s" in row and "sans limite" not in row
+
+
+def test_a_long_end_answers_at_once_and_finishes_in_the_server(
+    world: PortalWorld, grader: RecordingGrader
+) -> None:
+    closing = threading.Event()
+    calls: list[str] = []
+
+    def slow_close(session: object, login: str) -> None:
+        calls.append(login)
+        closing.wait(5)  # the gateway (or a class's freezes) taking its time
+
+    gate = RecordingGate()
+    c = instructor(world, gate, grader, end_wait=0.05)
+    c.app.state.portal.config.desk.gate = AccessGate(  # type: ignore[attr-defined]
+        open=lambda s, login: None, close=slow_close
+    )
+    base = f"/instructor/session/{DAY}"
+    c.post(f"{base}/start", data={"csrf": token(c)})
+    answer = c.post(f"{base}/end", data={"csrf": token(c), "confirmer": "oui"})
+    assert answer.status_code == 303 and answer.headers["location"].endswith("fait=fin-en-cours")
+    page = c.get(base)
+    assert "Fin en cours" in page.text
+    again = c.post(f"{base}/end", data={"csrf": token(c), "confirmer": "oui"})
+    assert again.status_code == 409 and "déjà en cours" in html.unescape(again.text)
+    closing.set()
+    for _ in range(100):
+        if _exams(world).get(DAY).state is SessionState.ENDED:
+            break
+        time.sleep(0.05)
+    assert _exams(world).get(DAY).state is SessionState.ENDED
+    assert calls == ["chloe", "paul"]
+    assert "Fin en cours" not in c.get(base).text
+
+
+def test_an_end_whose_access_does_not_close_says_so_in_french(
+    world: PortalWorld, grader: RecordingGrader
+) -> None:
+    def broken_close(session: object, login: str) -> None:
+        raise RuntimeError("usermod: cannot lock /etc/passwd")
+
+    c = instructor(world, RecordingGate(), grader)
+    c.app.state.portal.config.desk.gate = AccessGate(  # type: ignore[attr-defined]
+        open=lambda s, login: None, close=broken_close
+    )
+    base = f"/instructor/session/{DAY}"
+    c.post(f"{base}/start", data={"csrf": token(c)})
+    answer = c.post(f"{base}/end", data={"csrf": token(c), "candidat": "paul", "confirmer": "oui"})
+    assert answer.status_code == 409
+    assert "L'accès de paul n'a pas pu être fermé" in html.unescape(answer.text)
+    assert ClockStore(_exams(world)).clock(DAY).of("paul").ended_at is not None

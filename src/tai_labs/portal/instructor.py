@@ -44,6 +44,7 @@ from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
 from tai_labs.portal import views
 from tai_labs.portal.desk_errors import in_french
+from tai_labs.portal.ending import EndBusyError, Ends
 from tai_labs.portal.live_progress import LiveProgress
 from tai_labs.portal.logins import Login
 from tai_labs.reports import grid as grid_render
@@ -58,6 +59,8 @@ NOTICES = {
     "deja": "La session était déjà démarrée : rien n'a changé.",
     "prolonge": "Temps supplémentaire enregistré.",
     "terminee": "Épreuve terminée : accès fermé, labs figés.",
+    "fin-en-cours": "Fin en cours : l'accès est fermé, les labs se figent (rechargez la page "
+    "pour suivre ; chaque candidat est « terminé » une fois ses labs figés).",
 }
 _YES = "oui"
 
@@ -71,6 +74,8 @@ class DeskConfig:
     progress: LiveProgress = field(default_factory=LiveProgress)
     #: Candidates frozen at once by an end (as `session end --parallel`).
     parallel: int = 2
+    #: Seconds an end's request waits for the freezes before answering (they carry on).
+    end_wait: float = 10.0
 
 
 class _Portal(Protocol):
@@ -152,6 +157,12 @@ def session_seconds_left(exams: ExamStore, session: Session, now: datetime) -> i
     return max(0, int((end - now).total_seconds()))
 
 
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TaiLabsError):
+        return in_french(exc)
+    return f"La fin a échoué : {type(exc).__name__}: {exc}"
+
+
 def _zip(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -166,6 +177,7 @@ class _Desk:
         self.read_form = read_form
         self.page = page
         self.config = config
+        self.ends = Ends()
 
     # -- who, which session, which parts ---------------------------------------------------
 
@@ -205,6 +217,11 @@ class _Desk:
     ) -> HTMLResponse:
         session, started, rows = await run_in_threadpool(self._rows, portal, session.name)
         notice = NOTICES.get(request.query_params.get("fait", ""))
+        failed = self.ends.outcome(session.name)
+        if failed is not None and error is None:
+            error = _failure(failed)
+        if self.ends.running(session.name):
+            notice = NOTICES["fin-en-cours"]
         return self.page(
             request,
             "instructor_session.html",
@@ -345,7 +362,7 @@ class _Desk:
                 request, "instructor_confirm.html", session=session, candidates=chosen, who=who
             )
 
-        def work() -> str:
+        def work() -> None:
             clocks = ClockStore(portal.exams)
             end_candidates(
                 clocks,
@@ -357,9 +374,20 @@ class _Desk:
                 now=portal.now,
             )
             finish_if_all_ended(clocks, session.name)
-            return "terminee"
 
-        return await self._action(request, portal, session, work)
+        try:
+            future = self.ends.start(session.name, work)
+        except EndBusyError:
+            busy = "Une fin de cette session est déjà en cours : attendez qu'elle s'achève."
+            return await self._show(request, portal, session, status_code=409, error=busy)
+        if not await run_in_threadpool(self.ends.wait, future, self.config.end_wait):
+            return self._done(session, "fin-en-cours")
+        failed = self.ends.outcome(session.name)
+        if failed is not None:
+            return await self._show(
+                request, portal, session, status_code=409, error=_failure(failed)
+            )
+        return self._done(session, "terminee")
 
     # -- the jury's downloads --------------------------------------------------------------
 
