@@ -507,7 +507,7 @@ def test_a_long_end_answers_at_once_and_finishes_in_the_server(
     answer = c.post(f"{base}/end", data={"csrf": token(c), "confirmer": "oui"})
     assert answer.status_code == 303 and answer.headers["location"].endswith("fait=fin-en-cours")
     page = c.get(base)
-    assert "Fin en cours" in page.text
+    assert "Fin en cours" in page.text and 'data-reload-seconds="10"' in page.text
     again = c.post(f"{base}/end", data={"csrf": token(c), "confirmer": "oui"})
     assert again.status_code == 409 and "déjà en cours" in html.unescape(again.text)
     closing.set()

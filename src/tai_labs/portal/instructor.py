@@ -220,7 +220,8 @@ class _Desk:
         failed = self.ends.outcome(session.name)
         if failed is not None and error is None:
             error = _failure(failed)
-        if self.ends.running(session.name):
+        ending = self.ends.running(session.name)
+        if ending:
             notice = NOTICES["fin-en-cours"]
         return self.page(
             request,
@@ -233,6 +234,7 @@ class _Desk:
             notice=notice,
             error=error,
             gate_wired=self._gate(portal).wired,
+            ending=ending,
         )
 
     def _done(self, session: Session, key: str) -> Response:

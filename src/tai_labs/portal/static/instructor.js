@@ -3,6 +3,11 @@
 // (checks passing now) fetched at load and every 20 s; the server keeps it a few seconds.
 (function () {
   "use strict";
+  // An end under way in the server: the page shows its progress by reloading itself.
+  var reload = document.querySelector("[data-reload-seconds]");
+  if (reload) {
+    window.setTimeout(function () { window.location.reload(); }, Number(reload.dataset.reloadSeconds) * 1000);
+  }
   var table = document.querySelector("table.desk");
   if (!table) { return; }
   var ends = {};
