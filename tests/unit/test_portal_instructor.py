@@ -536,3 +536,12 @@ def test_an_end_whose_access_does_not_close_says_so_in_french(
     assert answer.status_code == 409
     assert "L'accès de paul n'a pas pu être fermé" in html.unescape(answer.text)
     assert ClockStore(_exams(world)).clock(DAY).of("paul").ended_at is not None
+
+
+def test_each_candidates_node_links_to_its_read_only_terminal(
+    world: PortalWorld, gate: RecordingGate, grader: RecordingGrader
+) -> None:
+    page = instructor(world, gate, grader).get(f"/instructor/session/{world.session}").text
+    for lab in world.labs.values():
+        for node in ("dc1", "pc1"):
+            assert f'href="/instructor/lab/{lab}/node/{node}/terminal"' in page

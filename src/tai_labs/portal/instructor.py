@@ -92,6 +92,8 @@ class LabCell:
     status: str
     ready: int
     nodes: int
+    #: The nodes' names: each has its read-only terminal for the instructor.
+    node_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def _row(store: Store, session: Session, got: CandidateStatus) -> DeskRow:
                 record.status if record else "absent",
                 sum(1 for n in nodes if n.ready),
                 len(nodes),
+                tuple(n.name for n in nodes),
             )
         )
     left = int(got.left.total_seconds()) if got.left is not None else None
