@@ -41,6 +41,7 @@ class PortalWorld:
 
 
 def make_portal_world(data: Path, *, practice: bool = False) -> PortalWorld:
+    from tai_labs.exam.clock_store import ClockStore
     from tai_labs.exam.credentials import hash_password
     from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
     from tai_labs.exam.store import ExamStore
@@ -87,7 +88,9 @@ def make_portal_world(data: Path, *, practice: bool = False) -> PortalWorld:
     passwords = {"alice": "k7mp-3wqa-9hte", "bruno": "r4nd-om2x-p4ss"}
     exams.set_password_hashes(session.name, {k: hash_password(v) for k, v in passwords.items()})
     exams.set_state(session.name, SessionState.UP)
-    exams.set_state(session.name, SessionState.STARTED)
+    # started as `session start` starts it: the clock records when (the planned start here)
+    assert session.start is not None
+    ClockStore(exams).start(session.name, session.start)
     labs = {"alice": "alab01", "bruno": "blab02"}
     for login, lab_id in labs.items():
         store.add_lab(lab_id, "compte-verrouille", Path("/x/scenario.yaml"), login, logins[login])
@@ -127,3 +130,48 @@ def make_portal_world(data: Path, *, practice: bool = False) -> PortalWorld:
     Accounts(store).add("formateur", "formateur-mot-de-passe")
     secret_key(data)
     return PortalWorld(data, session.name, passwords, labs, ("formateur", "formateur-mot-de-passe"))
+
+
+#: A second session of the world, for the instructor's actions (``add_day_session``).
+DAY = "ccp2-jour"
+
+
+def add_day_session(world: PortalWorld, *, duration: int | None = 120) -> None:
+    """A second session, its labs up (state ``up``), not started: chloe and paul, no lab."""
+    from tai_labs.exam.model import Candidate, Draw, Session, SessionScenario, SessionState
+    from tai_labs.exam.store import ExamStore
+    from tai_labs.lab.store import Store
+    from tai_labs.locations import locations
+
+    exams = ExamStore(Store(locations(world.data).store))
+    exams.create(
+        Session(
+            name=DAY,
+            block="CCP2",
+            practice=duration is None,
+            scenarios=(
+                SessionScenario(
+                    id="compte-verrouille",
+                    title="Compte verrouillé",
+                    block="CCP2",
+                    file="/x/scenario.yaml",
+                    variants=2,
+                ),
+            ),
+            duration=duration,
+            created=datetime.now(UTC) - timedelta(hours=1),
+            draw_key="1" * 32,
+            candidates=tuple(
+                Candidate(
+                    login=login,
+                    nom=login.capitalize(),
+                    prenom="Test",
+                    roster_line=i + 2,
+                    login_derived=False,
+                    draws=(Draw(scenario="compte-verrouille", seed=100 + i, variant={}),),
+                )
+                for i, login in enumerate(("chloe", "paul"))
+            ),
+        )
+    )
+    exams.set_state(DAY, SessionState.UP)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import threading
 from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,13 +114,19 @@ class _Group:
         """Import the group's plugin modules (``only``: the entry point of that name)."""
         if self.complete:
             return
-        for ep in self.entry_points():
-            if ep.name in self.loaded or (only is not None and ep.name != only):
-                continue
-            self.loaded.add(ep.name)
-            _import(self.kind, ep)
-        if only is None:
-            self.complete = True
+        # One thread imports at a time: another one (a portal's worker opening a lab) would
+        # else find the module marked loaded before its classes are registered, and call a
+        # scenario's action unknown. Reentrant: a plugin module may look plugins up.
+        with _LOADING:
+            if self.complete:
+                return
+            for ep in self.entry_points():
+                if ep.name in self.loaded or (only is not None and ep.name != only):
+                    continue
+                self.loaded.add(ep.name)
+                _import(self.kind, ep)
+            if only is None:
+                self.complete = True
 
 
 def _import(kind: str, ep: EntryPoint) -> None:
@@ -143,6 +150,7 @@ def _normalise(name: str) -> str:
 
 
 _GROUPS: dict[str, _Group] = {}
+_LOADING = threading.RLock()
 
 
 class Registry(Generic[T]):

@@ -323,26 +323,16 @@ class GridFormat(enum.StrEnum):
 
 def _grid_inputs(name: str) -> tuple[Session, Any, Any, Any]:
     """The session, its labs' latest grades, its labs, and (practice) the candidates' records."""
-    from tai_labs.exam.practice import read_records
-    from tai_labs.exam.results import candidate_labs, latest_outcomes
+    from tai_labs.exam.jury import jury_inputs
 
-    session = ExamStore().get(session_name(name))
-    practice = read_records(session) if session.practice else None
-    return session, latest_outcomes(session), candidate_labs(session), practice
+    inputs = jury_inputs(ExamStore().get(session_name(name)))
+    return inputs.session, inputs.outcomes, inputs.labs, inputs.practice
 
 
 def _grid(session: Session, outcomes: Any, practice: Any) -> Any:
-    from datetime import UTC, datetime
+    from tai_labs.exam.jury import JuryInputs, jury_grid
 
-    from tai_labs.exam.grid import build_grid
-
-    costs = None
-    if practice is not None:
-        costs = {
-            login: {sc.id: rec.hint_cost(sc.id) for sc in session.scenarios}
-            for login, rec in practice.items()
-        }
-    return build_grid(session, outcomes, generated=datetime.now(UTC), hint_costs=costs)
+    return jury_grid(JuryInputs(session, outcomes, {}, practice), generated=datetime.now(UTC))
 
 
 @app.command("report")
@@ -634,15 +624,9 @@ def down(
 
 def _gate() -> AccessGate:
     """The candidates' access: one gateway account each (``exam.access``)."""
-    from tai_labs.exam import access
+    from tai_labs.exam.access import gateway_gate
 
-    def open_one(session: Session, login: str) -> None:
-        access.open_access(session.name, login)
-
-    def close_one(session: Session, login: str) -> None:
-        access.close_access(session.name, login)
-
-    return AccessGate(open=open_one, close=close_one)
+    return gateway_gate()
 
 
 #: The labs of a candidate. MERGE (i14-fleet): its session-to-lab link may replace this.

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from tai_labs.errors import TaiLabsError
 from tai_labs.exam.model import Candidate, Session
+from tai_labs.exam.seams import AccessGate
 from tai_labs.exam.store import ExamStore, SessionStateError
 from tai_labs.lab import gateway as lab_gateway
 from tai_labs.lab.runtime import Lab, open_lab
@@ -149,3 +150,16 @@ def _open(exams: ExamStore, lab_id: str) -> Lab | None:
         return open_lab(lab_id, exams.store)
     except TaiLabsError:
         return None
+
+
+def gateway_gate(exams: ExamStore | None = None) -> AccessGate:
+    """The clock's ``AccessGate`` over these accounts: what `session start` and `session
+    end` open and close, for a face (the portal) that holds its own ``exams`` store."""
+
+    def open_one(session: Session, login: str) -> None:
+        open_access(session.name, login, exams=exams)
+
+    def close_one(session: Session, login: str) -> None:
+        close_access(session.name, login, exams=exams)
+
+    return AccessGate(open=open_one, close=close_one)

@@ -39,6 +39,7 @@ from tai_labs.locations import locations
 from tai_labs.portal import selfservice_pages, views
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.console import console_routes
+from tai_labs.portal.instructor import DeskConfig, instructor_routes, session_seconds_left
 from tai_labs.portal.logins import Login, Logins
 from tai_labs.portal.pty_sessions import TerminalSessions
 from tai_labs.portal.ratelimit import LoginLimiter
@@ -80,6 +81,8 @@ class PortalConfig:
     selfservice: Policy = field(default_factory=Policy)
     #: What builds and removes them; None: the host's (``HostLabOps``). Tests hand theirs.
     selfservice_ops: LabOps | None = None
+    #: The instructor pages' gate, live progress and freeze parallelism (``instructor``).
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
 
 @dataclass
@@ -433,22 +436,7 @@ async def instructor_home(request: Request) -> Response:
     return _page(
         request,
         "instructor_sessions.html",
-        sessions=[(s, views.seconds_left(s, portal.now())) for s in sessions],
-    )
-
-
-async def instructor_session(request: Request) -> Response:
-    _need(request, "instructor")
-    portal = _portal(request)
-    session = portal.exams.find(request.path_params["name"])
-    if session is None:
-        raise HTTPException(404)
-    return _page(
-        request,
-        "instructor_session.html",
-        session=session,
-        rows=views.session_rows(portal.store, session, portal.now()),
-        seconds_left=views.seconds_left(session, portal.now()),
+        sessions=[(s, session_seconds_left(portal.exams, s, portal.now())) for s in sessions],
     )
 
 
@@ -504,7 +492,7 @@ def create_app(config: PortalConfig) -> Starlette:
         Route("/lab/{lab_id}/hint", _practice("Indice"), methods=["POST"]),
         Route("/lab/{lab_id}/reset", _practice("Remettre le lab à zéro"), methods=["POST"]),
         Route("/instructor", instructor_home),
-        Route("/instructor/session/{name}", instructor_session),
+        *instructor_routes(lambda request: _need(request, "instructor"), _form, _page, config.desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     routes += console_routes(console_node, _page, data=config.data)
