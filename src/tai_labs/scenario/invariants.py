@@ -1,0 +1,217 @@
+"""Default invariants: what the scenario's topology and directory say must not change.
+
+A jury counts collateral damage (a department group deleted and recreated, another user's
+password changed, a fixed-address machine switched to DHCP) even where the scenario's author
+wrote no check for it. The scenario's ``invariants:`` section (on by default) is expanded here
+into ordinary invariant checks, appended to ``checks`` before the cross-references are
+checked, so they are validated, recorded at exam start (objectGUIDs, by the ``identities``
+step), graded and reported like any other:
+
+- ``directory``: an ``ad.group`` per directory group and an ``ad.user`` per directory user that
+  no check, fault or solution step (reference or alternative) names: the same object (its
+  objectGUID), where it was, as it was (enabled, groups, initial password);
+- ``addresses``: a ``linux.address`` per fixed address of a Linux-based node that no fault,
+  check or solution step on that node names (by interface or address).
+
+"Names" is read generously (the name anywhere in a parameter, a key or a command line): an
+object the candidate's work may touch is the scenario's own business, never a default.
+Wrong solutions are not read: they are what the invariants must catch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from tai_labs.kinds import NodeKind
+from tai_labs.scenario.model import (
+    AdGroup,
+    AdUser,
+    CheckUse,
+    Invariants,
+    Node,
+    PluginUse,
+    Scenario,
+    Step,
+)
+
+#: Prefix of every default invariant's id (``keep-group-comptabilite``).
+PREFIX = "keep-"
+#: Node kinds whose addresses ``linux.address`` reads (switches carry no scenario address).
+ADDRESSED_KINDS = frozenset(
+    {NodeKind.LINUX_CLIENT, NodeKind.LINUX_SERVER, NodeKind.AD_DC, NodeKind.ROUTER}
+)
+
+
+def nic_name(index: int) -> str:
+    """Name inside the node of its ``index``-th scenario interface: as ``lab.plan.scenario_nic``
+    (the lab layer sits above this one; a unit test keeps the two equal)."""
+    return f"eth{index + 1}"
+
+
+def expand(scenario: Scenario) -> Scenario:
+    """The scenario with its default invariants appended to its checks."""
+    extra = default_checks(scenario)
+    if not extra:
+        return scenario
+    return scenario.model_copy(update={"checks": [*scenario.checks, *extra]})
+
+
+def default_checks(scenario: Scenario) -> list[CheckUse]:
+    config = scenario.invariants
+    if not config.directory and not config.addresses:
+        return []
+    named = _NamedIn(scenario)
+    taken = {c.id for c in scenario.checks}
+    out: list[CheckUse] = []
+
+    def add(slug: str, fields: dict[str, Any]) -> None:
+        check_id = _free_id(slug, taken)
+        taken.add(check_id)
+        out.append(_check(scenario, config, check_id, fields))
+
+    directory = scenario.directory
+    if config.directory and directory is not None:
+        dcs = [n.name for n in scenario.topology.nodes if n.kind is NodeKind.AD_DC]
+        if dcs:
+            for group in directory.groups:
+                if not named.any_of(group.name):
+                    add(f"group-{group.name}", _group_fields(group, dcs[0]))
+            for user in directory.users:
+                if not named.any_of(user.login):
+                    add(f"user-{user.login}", _user_fields(user, dcs[0]))
+    if config.addresses:
+        for node in scenario.topology.nodes:
+            if node.kind not in ADDRESSED_KINDS:
+                continue
+            for index, iface in enumerate(node.interfaces):
+                if iface.address is None or iface.address == "dhcp":
+                    continue
+                nic = nic_name(index)
+                if named.on_node(node.name, nic, str(iface.address.ip)):
+                    continue
+                add(f"address-{node.name}-{nic}", _address_fields(node, nic, str(iface.address)))
+    return out
+
+
+def _check(scenario: Scenario, config: Invariants, check_id: str, fields: dict[str, Any]) -> CheckUse:
+    competence = config.competence or scenario.scenario.competences[0]
+    return CheckUse.model_validate(
+        {
+            "id": check_id,
+            **fields,
+            "criterion": config.criterion,
+            "competence": competence if config.criterion.startswith("G.") else None,
+            "points": config.points,
+            "invariant": True,
+        }
+    )
+
+
+def _group_fields(group: AdGroup, dc: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"group": group.name, "scope": group.scope}
+    if group.ou is not None:
+        params["ou"] = group.ou
+    return {
+        "title": f"Le groupe {group.name} est préservé (même objet, même étendue, même OU)",
+        "grader": "ad.group",
+        "target": dc,
+        "params": params,
+        "messages": {
+            "pass": f"Le groupe {group.name} est celui du début de l'épreuve, intact.",
+            "fail": f"Le groupe {group.name} a été supprimé, recréé, déplacé ou modifié : "
+            "dommage collatéral (les droits donnés à l'ancien groupe sont perdus).",
+        },
+    }
+
+
+def _user_fields(user: AdUser, dc: str) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "login": user.login,
+        "enabled": user.enabled,
+        "member_of": list(user.groups),
+        "password": user.password,
+    }
+    if user.ou is not None:
+        params["ou"] = user.ou
+    return {
+        "title": f"Le compte {user.login} est préservé (même objet, OU, état, groupes, "
+        "mot de passe)",
+        "grader": "ad.user",
+        "target": dc,
+        "params": params,
+        "messages": {
+            "pass": f"Le compte {user.login} est celui du début de l'épreuve, intact.",
+            "fail": f"Le compte {user.login}, que l'intervention ne concernait pas, a été "
+            "modifié, déplacé ou recréé : dommage collatéral.",
+        },
+    }
+
+
+def _address_fields(node: Node, nic: str, address: str) -> dict[str, Any]:
+    return {
+        "title": f"{node.name} garde son adresse fixe {address} sur {nic}",
+        "grader": "linux.address",
+        "target": node.name,
+        "params": {"interface": nic, "address": address},
+        "messages": {
+            "pass": f"{node.name} a toujours l'adresse {address} sur {nic}.",
+            "fail": f"{node.name} n'a plus son adresse fixe {address} sur {nic} (interface "
+            "désactivée, adresse changée ou passée en DHCP) : dommage collatéral.",
+        },
+    }
+
+
+def _free_id(slug: str, taken: set[str]) -> str:
+    base = (PREFIX + re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-"))[:60].rstrip("-")
+    check_id, n = base, 2
+    while check_id in taken:
+        check_id, n = f"{base}-{n}", n + 1
+    return check_id
+
+
+class _NamedIn:
+    """What the scenario's own work names: every string (values and keys) of its checks,
+    faults and solution steps, reference and alternatives; per target node too."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        uses: list[tuple[str | None, PluginUse]] = []
+        uses += [(t, c) for c in scenario.checks for t in c.targets]
+        uses += [(f.target, f) for f in scenario.faults]
+        steps: list[Step] = list(scenario.solution.steps)
+        for alt in scenario.solution.alternatives:
+            steps += alt.steps
+        uses += [(s.target, s) for s in steps]
+        self._all: list[str] = []
+        self._by_node: dict[str | None, list[str]] = {}
+        for target, use in uses:
+            texts = list(_strings(use.params))
+            self._all += texts
+            self._by_node.setdefault(target, []).extend(texts)
+
+    def any_of(self, name: str) -> bool:
+        return any(_mentions(text, name) for text in self._all)
+
+    def on_node(self, node: str, *names: str) -> bool:
+        texts = self._by_node.get(node, [])
+        return any(_mentions(text, name) for text in texts for name in names)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _mentions(text: str, name: str) -> bool:
+    """``name`` as a whole word of ``text``, case-insensitive (directory names are)."""
+    pattern = rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
