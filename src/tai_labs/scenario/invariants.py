@@ -95,7 +95,9 @@ def default_checks(scenario: Scenario) -> list[CheckUse]:
     return out
 
 
-def _check(scenario: Scenario, config: Invariants, check_id: str, fields: dict[str, Any]) -> CheckUse:
+def _check(
+    scenario: Scenario, config: Invariants, check_id: str, fields: dict[str, Any]
+) -> CheckUse:
     competence = config.competence or scenario.scenario.competences[0]
     return CheckUse.model_validate(
         {
@@ -199,19 +201,20 @@ class _NamedIn:
 
 
 def _strings(value: Any) -> Iterator[str]:
+    # Names and addresses are strings; numbers are never converted (a huge one cannot be).
     if isinstance(value, dict):
         for key, item in value.items():
-            yield str(key)
+            if isinstance(key, str):
+                yield key
             yield from _strings(item)
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings(item)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
+    elif isinstance(value, str):
+        yield value
 
 
 def _mentions(text: str, name: str) -> bool:
     """``name`` as a whole word of ``text``, case-insensitive (directory names are)."""
     pattern = rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])"
     return re.search(pattern, text, re.IGNORECASE) is not None
-
