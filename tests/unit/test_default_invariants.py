@@ -57,6 +57,7 @@ def test_untouched_objects_and_addresses_become_invariants_under_g2(tmp_path: Pa
     assert sorted(found) == [
         "keep-address-dc1-eth1",
         "keep-address-pc1-eth1",
+        "keep-domain-policy",
         "keep-group-compta-fournisseurs",
         "keep-group-direction",
         "keep-group-touched",
@@ -154,3 +155,18 @@ def test_catalogue_directory_scenarios_keep_their_untouched_groups() -> None:
     # Comptabilite is the call's group (a fault and a check name it): the scenario's own.
     assert {"keep-group-direction", "keep-group-commercial"} <= ids
     assert "keep-group-comptabilite" not in ids
+
+
+def test_the_domain_policy_is_kept_unless_the_scenario_is_about_it(tmp_path: Path) -> None:
+    found = _defaults(_case(tmp_path))
+    policy = found["keep-domain-policy"]
+    assert (policy.grader, policy.target, policy.invariant) == ("ad.domain_policy", "dc1", True)
+    about = """
+  alternatives:
+    - name: policy
+      steps:
+        - action: linux.exec
+          target: dc1
+          params: {argv: [samba-tool, domain, passwordsettings, set, --min-pwd-length=8]}
+"""
+    assert "keep-domain-policy" not in _defaults(_case(tmp_path / "about", about))

@@ -59,6 +59,7 @@ def test_expected_verdicts_at_exam_start() -> None:
         # Default invariants: the groups and fixed addresses the scenario does not touch.
         "keep-group-direction": "pass",
         "keep-group-commercial": "pass",
+        "keep-domain-policy": "pass",
         "keep-address-dc1-eth1": "pass",
         "keep-address-box-eth1": "pass",
         "keep-address-box-eth2": "pass",

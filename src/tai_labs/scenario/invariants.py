@@ -10,6 +10,8 @@ step), graded and reported like any other:
 - ``directory``: an ``ad.group`` per directory group and an ``ad.user`` per directory user that
   no check, fault or solution step (reference or alternative) names: the same object (its
   objectGUID), where it was, as it was (enabled, groups, initial password);
+- ``policy``: an ``ad.domain_policy`` (the password and lockout policy as recorded at exam
+  start), unless the scenario's own work is that policy;
 - ``addresses``: a ``linux.address`` per fixed address of a Linux-based node that no fault,
   check or solution step on that node names (by interface or address).
 
@@ -38,6 +40,8 @@ from tai_labs.scenario.model import (
 
 #: Prefix of every default invariant's id (``keep-group-comptabilite``).
 PREFIX = "keep-"
+#: The check of the domain's password and lockout policy (graders/directory_policy.py).
+POLICY_CHECK = "ad.domain_policy"
 #: Node kinds whose addresses ``linux.address`` reads (switches carry no scenario address).
 ADDRESSED_KINDS = frozenset(
     {NodeKind.LINUX_CLIENT, NodeKind.LINUX_SERVER, NodeKind.AD_DC, NodeKind.ROUTER}
@@ -60,7 +64,7 @@ def expand(scenario: Scenario) -> Scenario:
 
 def default_checks(scenario: Scenario) -> list[CheckUse]:
     config = scenario.invariants
-    if not config.directory and not config.addresses:
+    if not (config.directory or config.addresses or config.policy):
         return []
     named = _NamedIn(scenario)
     taken = {c.id for c in scenario.checks}
@@ -72,15 +76,16 @@ def default_checks(scenario: Scenario) -> list[CheckUse]:
         out.append(_check(scenario, config, check_id, fields))
 
     directory = scenario.directory
-    if config.directory and directory is not None:
-        dcs = [n.name for n in scenario.topology.nodes if n.kind is NodeKind.AD_DC]
-        if dcs:
-            for group in directory.groups:
-                if not named.any_of(group.name):
-                    add(f"group-{group.name}", _group_fields(group, dcs[0]))
-            for user in directory.users:
-                if not named.any_of(user.login):
-                    add(f"user-{user.login}", _user_fields(user, dcs[0]))
+    dcs = [n.name for n in scenario.topology.nodes if n.kind is NodeKind.AD_DC]
+    if config.directory and directory is not None and dcs:
+        for group in directory.groups:
+            if not named.any_of(group.name):
+                add(f"group-{group.name}", _group_fields(group, dcs[0]))
+        for user in directory.users:
+            if not named.any_of(user.login):
+                add(f"user-{user.login}", _user_fields(user, dcs[0]))
+    if config.policy and directory is not None and dcs and not named.about_policy():
+        add("domain-policy", _policy_fields(dcs[0]))
     if config.addresses:
         for node in scenario.topology.nodes:
             if node.kind not in ADDRESSED_KINDS:
@@ -151,6 +156,20 @@ def _user_fields(user: AdUser, dc: str) -> dict[str, Any]:
     }
 
 
+def _policy_fields(dc: str) -> dict[str, Any]:
+    return {
+        "title": "La politique de mots de passe et de verrouillage du domaine est inchangée",
+        "grader": POLICY_CHECK,
+        "target": dc,
+        "messages": {
+            "pass": "La politique de mots de passe et de verrouillage est celle du début "
+            "de l'épreuve.",
+            "fail": "La politique de mots de passe ou de verrouillage du domaine a été "
+            "modifiée (affaiblie pour tout le domaine) : dommage collatéral.",
+        },
+    }
+
+
 def _address_fields(node: Node, nic: str, address: str) -> dict[str, Any]:
     return {
         "title": f"{node.name} garde son adresse fixe {address} sur {nic}",
@@ -185,12 +204,18 @@ class _NamedIn:
         for alt in scenario.solution.alternatives:
             steps += alt.steps
         uses += [(s.target, s) for s in steps]
+        self._policy = any(c.grader == POLICY_CHECK for c in scenario.checks)
         self._all: list[str] = []
         self._by_node: dict[str | None, list[str]] = {}
         for target, use in uses:
             texts = list(_strings(use.params))
             self._all += texts
             self._by_node.setdefault(target, []).extend(texts)
+
+    def about_policy(self) -> bool:
+        """Whether the scenario's own work is the domain policy (a check reads it, a step
+        sets it with ``samba-tool domain passwordsettings``)."""
+        return self._policy or any(_mentions(text, "passwordsettings") for text in self._all)
 
     def any_of(self, name: str) -> bool:
         return any(_mentions(text, name) for text in self._all)

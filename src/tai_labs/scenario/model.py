@@ -415,13 +415,18 @@ class Invariants(_Model):
         description="each fixed address of a Linux-based node that no fault, check or "
         "solution step on that node names stays on its interface",
     )
+    policy: bool = Field(
+        default=True,
+        description="the domain's password and lockout policy stays as it was at exam start "
+        "(unless a check or solution step is about it)",
+    )
     why_off: str | None = Field(
         default=None, description="why a family is turned off (required when one is)"
     )
 
     @model_validator(mode="after")
     def _off_says_why(self) -> Invariants:
-        if not (self.directory and self.addresses) and not self.why_off:
+        if not (self.directory and self.addresses and self.policy) and not self.why_off:
             raise ValueError("a default invariant family turned off needs 'why_off: <reason>'")
         return self
 
