@@ -43,7 +43,13 @@ class Firewall(LinuxCheck["Firewall.Params"]):
             return p.not_run(r, "nft list ruleset")
         hooks = {"in": ["input"], "out": ["output"], "any": ["input", "output"]}[params.direction]
         try:
-            v = p.nft_port_verdict(p.parse_json(r.stdout), params.port, params.protocol, hooks)
+            v = p.nft_port_verdict(
+                p.parse_json(r.stdout),
+                params.port,
+                params.protocol,
+                hooks,
+                prove="open" if params.allowed else "blocked",
+            )
         except (ValueError, KeyError, TypeError):
             return p.not_run(r, "nft list ruleset")
         port = f"{params.protocol.upper()} {params.port}"

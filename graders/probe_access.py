@@ -5,6 +5,8 @@ What all probes share (and how a probe judges a timeout) is in ``graders/_probe.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from typing import Literal
 
@@ -15,7 +17,7 @@ from tai_labs.grading import parsers as p
 from tai_labs.grading.base import register_check
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
-from tai_labs.sessions.base import CommandSession
+from tai_labs.sessions.base import CommandResult, CommandSession
 
 #: smbclient with the password read from stdin into PASSWD (smbclient reads that variable).
 SMB_SCRIPT = r"""
@@ -60,6 +62,16 @@ class Smb(Probe["Smb.Params"]):
         access: Literal["read", "write", "denied"]
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
+        # The host's own smbclient from the node's network (container nodes): a smbclient
+        # the node's root replaced takes no part. Same output, same judge.
+        jury = session.smb_probe(
+            params.share, params.user, params.password, write=params.access == "write"
+        )
+        if jury is not None:
+            ev = Evidence()
+            ev.add(jury)
+            ev.facts.setdefault("outputs", {})["smb"] = 0
+            return ev
         return run_script(
             session,
             "smb",
@@ -171,8 +183,20 @@ class Kerberos(Probe["Kerberos.Params"]):
     class Params(PluginParams):
         principal: str = Field(pattern=r"^[A-Za-z0-9._@-]+$")
         password: str
+        kdc: ipaddress.IPv4Address | None = Field(
+            default=None,
+            description="the KDC's address: the jury's own kinit asks it from the node's "
+            "network (container nodes), and the ticket must come from it",
+        )
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
+        if params.kdc is not None:
+            jury = session.user_ticket(params.principal, params.password, str(params.kdc))
+            if jury is not None:
+                ev = Evidence()
+                ev.add(jury)
+                ev.facts.setdefault("outputs", {})["jury"] = 0
+                return ev
         return run_script(
             session,
             "kinit",
@@ -184,6 +208,9 @@ class Kerberos(Probe["Kerberos.Params"]):
         )
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
+        jury = p.output(ev, "jury")
+        if jury is not None:
+            return judge_jury_ticket(jury, params)
         r = script_output(ev, "kinit", "kinit")
         if isinstance(r, Judgement):
             return r
@@ -206,6 +233,48 @@ class Kerberos(Probe["Kerberos.Params"]):
                     p.quote(r),
                 )
         return p.not_run(r, "kinit")
+
+
+def judge_jury_ticket(result: CommandResult, params: Kerberos.Params) -> Judgement:
+    """The host's kinit from the node's network: a ticket from the intended KDC, or why not."""
+    if not result.ok:
+        return p.not_run(result, "kinit (jury)")
+    try:
+        attempt = json.loads(result.stdout)
+        rc, error, answered = int(attempt["rc"]), str(attempt["error"]), attempt["answered_by"]
+        ticket = str(attempt["ticket"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return Judgement.error("réponse du jury illisible", f"unreadable jury answer: {exc}")
+    kdc = f"{params.kdc}:88"
+    if rc == 0:
+        tgt = re.search(r"krbtgt/\S+", ticket)
+        if kdc not in answered or tgt is None:
+            return Judgement.error(
+                f"le ticket de {params.principal} ne vient pas du KDC attendu ({kdc}) : "
+                "impossible de juger",
+                "the ticket did not come from the intended KDC",
+                f"réponse de : {', '.join(answered) or '(inconnu)'}",
+            )
+        return Judgement.passed(
+            f"ticket Kerberos obtenu pour {params.principal} auprès de {kdc} (demandé par le "
+            "jury depuis le réseau du poste)",
+            f"got a TGT for {params.principal} from {kdc}",
+            f"{tgt.group(0)} ; réponse de {kdc}",
+        )
+    low = error.lower()
+    for needle, why in KRB_FAILURES.items():
+        if needle in low:
+            return Judgement.failed(
+                f"pas de ticket Kerberos pour {params.principal} : {why}",
+                f"kinit failed: {needle}",
+                error,
+            )
+    return Judgement.error(
+        f"la demande de ticket du jury pour {params.principal} n'a pas abouti : impossible "
+        "de juger",
+        "jury kinit failed for another reason",
+        error or f"code {rc}",
+    )
 
 
 #: curl with the node's system-wide proxy settings (/etc/environment, /etc/profile.d), as a

@@ -41,6 +41,7 @@ from tai_labs.grading.audit import (
 from tai_labs.grading.result import GradeReport
 from tai_labs.lab import audit as lab_audit
 from tai_labs.lab import lifecycle
+from tai_labs.lab.runtime import Lab
 from tai_labs.providers.cgroups import running_services
 from tai_labs.providers.overlay_diff import LayerPair, diff_layers
 from tai_labs.providers.rootfs import IdMap
@@ -581,6 +582,7 @@ def test_the_baseline_file_is_private_and_checked(tmp_path: Path) -> None:
     lab = SimpleNamespace(
         folder=tmp_path, id="lab", plan=SimpleNamespace(nodes=[]), sessions=contextlib.nullcontext()
     )
+    lab.read_record = lambda *args: Lab.read_record(lab, *args)  # type: ignore[arg-type]
     assert lab_audit.lab_audit_baseline(lab) is None  # type: ignore[arg-type]  # older lab
     lab_audit.record_audit_baseline(lab, lambda node, why: None)  # type: ignore[arg-type]
     path = tmp_path / lab_audit.AUDIT_BASELINE_FILE

@@ -124,7 +124,7 @@ def test_a_store_from_before_sessions_is_migrated_and_keeps_its_labs(tmp_path: P
     store = Store(path)
     assert [lab.id for lab in store.labs()] == ["abc123"]
     with store.reading() as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     ExamStore(store).create(make_session())
     Store(path)  # opening it again changes nothing
     assert counts(path) == (1, 3) and [lab.id for lab in Store(path).labs()] == ["abc123"]
@@ -212,7 +212,7 @@ def test_processes_opening_an_old_store_at_once_migrate_it_once(tmp_path: Path) 
         proc.join(60)
     assert [proc.exitcode for proc in procs] == [0] * 6
     with Store(path).reading() as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert counts(path) == (0, 0)
 
 

@@ -323,3 +323,25 @@ def test_a_lab_has_one_gateway_account(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(TaiLabsError, match="already has the gateway account martin"):
         lab_gateway.grant(lab, login="dupont")  # type: ignore[arg-type]
     assert lab.execs == []
+
+
+def test_an_account_spanning_labs_lists_them_and_a_lab_finds_it() -> None:
+    single = gateway.Account("cand-a", "aaaaaa", 995, "password", {"pc1": "100.64.7.11"})
+    assert single.labs == ("aaaaaa",)
+    multi = gateway.Account(
+        "chloe", "aaaaaa", 996, "password",
+        {"pc1-1": "100.64.7.11", "pc1-2": "100.64.8.11"}, ("aaaaaa", "bbbbbb"),
+    )  # fmt: skip
+    text = gateway.nft_ruleset([multi])
+    # The uid reaches the nodes of both its labs, nothing else.
+    assert "meta skuid 996 ip daddr { 100.64.7.11, 100.64.8.11 } tcp dport 22 accept" in text
+
+
+def test_only_a_crypt_hash_of_the_expected_forms_is_given_to_chpasswd() -> None:
+    made = gateway.system_password_hash("k7mp-3wqa-9hte")
+    assert gateway._CRYPT_HASH.fullmatch(made)
+    for bad in ["k7mp-3wqa-9hte", "$1$abc$def", made + "\nroot:x", made.replace("$6$", "$6$:"),
+                "!", "*", ""]:  # fmt: skip
+        assert not gateway._CRYPT_HASH.fullmatch(bad)
+    with pytest.raises(gateway.GatewayError):
+        gateway.system_password_hash("a:b")

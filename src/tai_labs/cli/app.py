@@ -17,6 +17,7 @@ from tai_labs.cli import exam as exam_cmds
 from tai_labs.cli import grade as grade_cmds
 from tai_labs.cli import images as image_cmds
 from tai_labs.cli import labs as lab_cmds
+from tai_labs.cli import portal as portal_cmds
 from tai_labs.cli import scenarios as scenario_cmds
 from tai_labs.cli import selftest as selftest_cmds
 from tai_labs.cli.output import err_console, markup, show_library_warnings
@@ -110,6 +111,7 @@ app.command("doctor", rich_help_panel="Host")(doctor_cmds.doctor)
 app.add_typer(image_cmds.app, name="image", rich_help_panel="Host")
 app.add_typer(exam_cmds.app, name="session", rich_help_panel="Exams")
 app.add_typer(access_cmds.app, name="access", rich_help_panel="Labs")
+app.add_typer(portal_cmds.app, name="serve", rich_help_panel="Portal")
 for _info in app.registered_commands:
     if _info.callback is not None:
         _info.callback = _names_checked(_info.callback)

@@ -20,6 +20,7 @@ from tai_labs.exam import credentials
 from tai_labs.exam.model import Candidate, Session, format_duration
 from tai_labs.exam.store import ExamStore, SlipsIssuedError
 from tai_labs.private_files import write_private
+from tai_labs.providers import gateway
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ def record_slips(
         name,
         {s.candidate.login: credentials.hash_password(s.password) for s in slips},
         replace=replace,
+        # The same password for the candidate's SSH gateway account, in the form the
+        # system's PAM checks (docs/security.md, "Exam sessions").
+        gateway_hashes={s.candidate.login: gateway.system_password_hash(s.password) for s in slips},
     )
 
 

@@ -108,6 +108,12 @@ class ExamStore:
                 hint=f"remove it with `tai-labs session down {name}`, which removes them too",
             )
         with self.store.writing() as db:
+            # A `session up` that failed half-way leaves the session created with labs.
+            if db.execute("SELECT 1 FROM exam_labs WHERE session = ?", (name,)).fetchone():
+                raise SessionStateError(
+                    f"session {name} has labs already (a `session up` did not finish)",
+                    hint=f"remove it with `tai-labs session down {name}`, which removes them too",
+                )
             # Compare-and-delete: a session another command moved on meanwhile stays whole.
             removed = db.execute(
                 "DELETE FROM exam_sessions WHERE name = ? AND state = ?",
@@ -144,7 +150,12 @@ class ExamStore:
     # -- credentials -----------------------------------------------------------------------
 
     def set_password_hashes(
-        self, name: str, hashes: Mapping[str, str], *, replace: bool = False
+        self,
+        name: str,
+        hashes: Mapping[str, str],
+        *,
+        replace: bool = False,
+        gateway_hashes: Mapping[str, str] | None = None,
     ) -> None:
         """Store the hashes of these logins, all in one transaction.
 
@@ -174,6 +185,11 @@ class ExamStore:
                     "WHERE session = ? AND login = ?",
                     (hashed, now, name, login),
                 )
+            for login, crypt_hash in (gateway_hashes or {}).items():
+                db.execute(
+                    "INSERT OR REPLACE INTO exam_gateway VALUES (?, ?, ?)",
+                    (name, login, crypt_hash),
+                )
 
     def password_issued(self, name: str) -> dict[str, datetime | None]:
         """When each candidate's password was last made (None: no slip printed yet)."""
@@ -200,3 +216,48 @@ class ExamStore:
                 (name, login),
             ).fetchone()
         return credentials.verify_password(row["password_hash"] if row else None, password)
+
+    # -- a session's labs and gateway passwords (``exam.fleet``, ``exam.access``) ---------
+
+    def lab_links(self, name: str) -> dict[tuple[str, str], str]:
+        """The session's labs: (login, scenario id) -> lab id, once chosen by `session up`."""
+        with self.store.reading() as db:
+            rows = db.execute(
+                "SELECT login, scenario, lab_id FROM exam_labs WHERE session = ?", (name,)
+            ).fetchall()
+        return {(r["login"], r["scenario"]): r["lab_id"] for r in rows}
+
+    def link_lab(self, name: str, login: str, scenario: str, lab_id: str) -> str:
+        """Record the lab of (login, scenario) unless one is already; the lab id that holds."""
+        with self.store.writing() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO exam_labs VALUES (?, ?, ?, ?)",
+                (name, login, scenario, lab_id),
+            )
+            row = db.execute(
+                "SELECT lab_id FROM exam_labs WHERE session = ? AND login = ? AND scenario = ?",
+                (name, login, scenario),
+            ).fetchone()
+        return str(row["lab_id"])
+
+    def unlink_lab(self, name: str, lab_id: str) -> None:
+        with self.store.writing() as db:
+            db.execute("DELETE FROM exam_labs WHERE session = ? AND lab_id = ?", (name, lab_id))
+
+    def gateway_hash(self, name: str, login: str) -> str | None:
+        """The crypt(3) hash of the candidate's slip password, for their gateway account."""
+        with self.store.reading() as db:
+            row = db.execute(
+                "SELECT crypt_hash FROM exam_gateway WHERE session = ? AND login = ?",
+                (name, login),
+            ).fetchone()
+        return str(row["crypt_hash"]) if row else None
+
+    def purge(self, name: str) -> None:
+        """Remove the session's record whatever its state (`session down`, once its labs and
+        accounts are gone): candidates, hashes and lab links go with it."""
+        with self.store.writing() as db:
+            db.execute("DELETE FROM exam_labs WHERE session = ?", (name,))
+            db.execute("DELETE FROM exam_gateway WHERE session = ?", (name,))
+            db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
+            db.execute("DELETE FROM exam_sessions WHERE name = ?", (name,))

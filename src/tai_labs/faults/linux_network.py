@@ -29,6 +29,7 @@ from tai_labs.faults.linux import (
     vtysh_config,
     write_if_changed,
 )
+from tai_labs.grading.parsers import nft_port_verdict
 from tai_labs.plugins import PluginParams
 
 
@@ -226,57 +227,14 @@ class HostsPoisoned(LinuxFault["HostsPoisoned.Params"]):
         return first == [str(params.address)]
 
 
-def _dport_matches(expr: dict[str, object], protocol: str, port: int) -> bool:
-    match = expr.get("match")
-    if not isinstance(match, dict) or match.get("op", "==") not in ("==", "in"):
-        return False
-    left = match.get("left")
-    if not isinstance(left, dict):
-        return False
-    payload = left.get("payload")
-    if not isinstance(payload, dict) or payload.get("field") != "dport":
-        return False
-    if payload.get("protocol") != protocol:
-        return False
-    right = match.get("right")
-    if isinstance(right, dict) and "set" in right:
-        right = right["set"]
-    values = right if isinstance(right, list) else [right]
-    for v in values:
-        if v == port:
-            return True
-        if isinstance(v, dict) and isinstance(v.get("range"), list):
-            lo, hi = v["range"]
-            if isinstance(lo, int) and isinstance(hi, int) and lo <= port <= hi:
-                return True
-    return False
-
-
 def blocked_hooks(ruleset: dict[str, Any], protocol: str, port: int) -> set[str]:
-    """Hooks ("input", "output") whose base chains drop or reject ``protocol`` dport ``port``.
-
-    Only rules written directly in a hooked chain count (no jumps followed): enough for
-    what this fault writes and what a candidate typically leaves.
-    """
-    items = ruleset.get("nftables", [])
-    hooks: dict[tuple[str, str, str], str] = {}
-    rules = []
-    for item in items if isinstance(items, list) else []:
-        if "chain" in item and "hook" in item["chain"]:
-            c = item["chain"]
-            hooks[(c["family"], c["table"], c["name"])] = c["hook"]
-        elif "rule" in item:
-            rules.append(item["rule"])
-    out = set()
-    for rule in rules:
-        hook = hooks.get((rule["family"], rule["table"], rule["chain"]))
-        exprs = rule.get("expr", [])
-        if hook is None or rule["family"] not in ("inet", "ip"):
-            continue
-        verdict = any("drop" in e or "reject" in e for e in exprs)
-        if verdict and any(_dport_matches(e, protocol, port) for e in exprs):
-            out.add(hook)
-    return out
+    """Hooks ("input", "output") whose base chains block new ``protocol``/``port`` traffic
+    for every machine: the same walk as the graders' (``parsers.nft_port_verdict``)."""
+    return {
+        hook
+        for hook in ("input", "output")
+        if nft_port_verdict(ruleset, port, protocol, (hook,), prove="blocked").blocked
+    }
 
 
 def nft_ruleset(ctx: NodeContext) -> dict[str, Any]:

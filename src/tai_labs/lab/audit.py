@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tai_labs.errors import TaiLabsError
 from tai_labs.grading.audit import (
@@ -138,16 +138,7 @@ def _read_directory(node: str, session: DirectorySession) -> DirectoryBaseline:
 
 def lab_audit_baseline(lab: Lab) -> AuditBaseline | None:
     """The lab's exam-start baseline; None for a lab brought up before it was recorded."""
-    path = lab.folder / AUDIT_BASELINE_FILE
-    if not path.exists():
-        return None
-    try:
-        return AuditBaseline.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise TaiLabsError(
-            f"{path}: the exam-start audit baseline does not read ({exc.error_count()} errors)",
-            hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
-        ) from None
+    return lab.read_record(AUDIT_BASELINE_FILE, AuditBaseline, "the exam-start audit baseline")
 
 
 # -- auditing ----------------------------------------------------------------------------------

@@ -90,6 +90,19 @@ def authorize_nodes(lab: Lab, names: list[str] | None = None) -> None:
             )
 
 
+def reach(lab: Lab, names: dict[str, str] | None = None) -> gateway.LabReach:
+    """Authorise the gateway key on the lab's reachable nodes and say how to reach them,
+    for an account that spans several labs (``gateway.create_for_labs``). ``names`` renames
+    nodes for the account (node -> gateway name) when two labs have a node of one name."""
+    reachable = _reachable_nodes(lab)
+    authorize_nodes(lab, list(reachable))
+    private, _ = _key_pair(lab)
+    known_hosts = "".join(known_hosts_line([ip], key) + "\n" for ip, key in reachable.values())
+    names = names or {}
+    nodes = {names.get(name, name): ip for name, (ip, _) in reachable.items()}
+    return gateway.LabReach(lab.id, nodes, private, known_hosts)
+
+
 def grant(
     lab: Lab,
     *,

@@ -10,9 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from tai_labs.errors import TaiLabsError
 from tai_labs.grading.identity import Identities, record_identities
 from tai_labs.grading.result import CheckResult, GradeReport
 from tai_labs.grading.runner import grade
@@ -44,16 +41,7 @@ def record_lab_identities(lab: Lab, on_unrecorded: Callable[[str, str], None]) -
 
 def lab_identities(lab: Lab) -> Identities | None:
     """The lab's exam-start identities; None for a lab brought up before they were recorded."""
-    path = lab.folder / IDENTITIES_FILE
-    if not path.exists():
-        return None
-    try:
-        return Identities.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise TaiLabsError(
-            f"{path}: the exam-start identities do not read ({exc.error_count()} errors)",
-            hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
-        ) from None
+    return lab.read_record(IDENTITIES_FILE, Identities, "the exam-start identities")
 
 
 def record_grade(lab: Lab, report: GradeReport) -> Path:
@@ -74,10 +62,12 @@ def grade_lab(
     threshold: float = 0.5,
     on_result: Callable[[CheckResult], None] | None = None,
     audit: bool = True,
+    keep: bool = True,
 ) -> GradeReport:
     """Grade a lab by looking at its real end state; the report is also kept in its history.
 
-    ``audit``: also list what else changed since exam start (``lab.audit``; never scored)."""
+    ``audit``: also list what else changed since exam start (``lab.audit``; never scored).
+    ``keep``: False for a glance that is not a grading (nothing in the lab's history)."""
     lab = open_lab(lab_id)
     identities = lab_identities(lab)
     with lab.sessions:
@@ -96,5 +86,6 @@ def grade_lab(
         if audit:
             read = [(e.node, e.command) for c in report.checks for e in c.evidence]
             report = report.model_copy(update={"changes": audit_lab(lab, identities, read)})
-    record_grade(lab, report)
+    if keep:
+        record_grade(lab, report)
     return report

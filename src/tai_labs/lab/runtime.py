@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from tai_labs.context import NodeContext
-from tai_labs.errors import UsageError
+from tai_labs.errors import TaiLabsError, UsageError
 from tai_labs.lab.plan import LabPlan, NodePlan, make_plan
 from tai_labs.lab.secrets import LabSecrets
 from tai_labs.lab.sessions import SessionPool
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from tai_labs.providers.network import LabNetwork
 
 log = logging.getLogger(__name__)
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def lab_folder(lab_id: str) -> Path:
@@ -85,6 +90,20 @@ class Lab:
         from tai_labs.providers.network import load_lab_network
 
         return load_lab_network(self.id)
+
+    def read_record(self, file: str, model: type[_M], what: str) -> _M | None:
+        """A record the host keeps in the lab's folder (``file``), read as ``model``; None
+        when the lab has none (brought up before such records were kept)."""
+        path = self.folder / file
+        if not path.exists():
+            return None
+        try:
+            return model.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise TaiLabsError(
+                f"{path}: {what} does not read ({exc.error_count()} errors)",
+                hint="the file is the host's record: restore it, or `tai-labs down` and `up` again",
+            ) from None
 
     def node_plan(self, name: str) -> NodePlan:
         try:

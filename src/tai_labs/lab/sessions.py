@@ -148,7 +148,9 @@ class SessionPool:
             view = None
         if view is None:
             return session
-        return HostSideSession(session, view, jury=lambda: self.lab.jury_lan(node))
+        return HostSideSession(
+            session, view, jury=lambda: self.lab.jury_lan(node), peers=self.lab.host_view
+        )
 
     def _node_side(self, node: str) -> Any:
         ssh = SshSession(

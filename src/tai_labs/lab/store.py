@@ -35,7 +35,7 @@ from tai_labs.private_files import (
 )
 from tai_labs.providers.naming import check_lab_id
 
-SCHEMA_VERSION = 2  # the last of _MIGRATIONS; version 1 is _SCHEMA alone
+SCHEMA_VERSION = 3  # the last of _MIGRATIONS; version 1 is _SCHEMA alone
 #: Files SQLite keeps beside the database (WAL mode; ``-journal`` if it ever falls back).
 SIDE_FILES = ("-wal", "-shm", "-journal")
 _SCHEMA = """
@@ -94,6 +94,26 @@ CREATE TABLE IF NOT EXISTS exam_candidates (
     password_hash TEXT,
     password_issued REAL,
     PRIMARY KEY (session, login)
+);
+""",
+    # Version 3: a session's labs (one per candidate and scenario, the id chosen before the
+    # lab is built, so an interrupted `session up` resumes the same lab), and each
+    # candidate's gateway password as a crypt(3) hash for `chpasswd -e` (made with the slip).
+    3: """
+CREATE TABLE IF NOT EXISTS exam_labs (
+    session TEXT NOT NULL,
+    login TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    lab_id TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (session, login, scenario),
+    FOREIGN KEY (session, login) REFERENCES exam_candidates(session, login) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS exam_gateway (
+    session TEXT NOT NULL,
+    login TEXT NOT NULL,
+    crypt_hash TEXT NOT NULL,
+    PRIMARY KEY (session, login),
+    FOREIGN KEY (session, login) REFERENCES exam_candidates(session, login) ON DELETE CASCADE
 );
 """,
 }

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tai_labs.plugins import ENGINES_GROUP, EngineTraits, Registry
+from tai_labs.providers.errors import EngineError
 from tai_labs.providers.overlay_diff import LayerPair
 from tai_labs.providers.rootfs import OverlayTree
 
@@ -299,6 +300,14 @@ class Engine(EngineTraits, ABC):
     @abstractmethod
     def console(self, node: str) -> int:
         """Open an interactive root shell in the caller's terminal; return its exit code."""
+
+    def terminal_argv(self, node: str, user: str) -> list[str]:
+        """The host argv that, run on a PTY, opens a login shell of ``user`` in the node.
+
+        The web terminal's way in (portal): a process of the node only, never a host shell;
+        ``user`` is an account name (``check_account``) passed as one argv element.
+        """
+        raise EngineError(f"the {self.name} engine gives no terminal (node {node!r})")
 
     @abstractmethod
     def state(self, node: str) -> NodeState: ...

@@ -112,7 +112,7 @@ def known_labs(data: Path | None = None) -> set[str]:
         labs.update(p.name for p in top.iterdir() if p.is_dir())
     labs.update(lab_nft_tables())
     labs.update(_domain_labs())
-    labs.update(a.lab_id for a in gateway.accounts())  # host-wide, like the nft tables
+    labs.update(lab for a in gateway.accounts() for lab in a.labs)  # host-wide, like nft
     return {lab for lab in labs if _valid(lab)}
 
 

@@ -110,6 +110,9 @@ class LabEngine(Engine):
     def console(self, node: str) -> int:
         return self._for(node).console(node)
 
+    def terminal_argv(self, node: str, user: str) -> list[str]:
+        return self._for(node).terminal_argv(node, user)
+
     def state(self, node: str) -> NodeState:
         return NodeState.ABSENT if self.owner(node) is None else self._for(node).state(node)
 

@@ -84,6 +84,31 @@ class Account:
     uid: int
     method: str  # "password" or "key"
     nodes: dict[str, str] = field(default_factory=dict)  # node name -> management address
+    #: Every lab it reaches: ``(lab_id,)`` for a lab's account, a session candidate's labs
+    #: (one per scenario) for theirs.
+    labs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.labs:
+            object.__setattr__(self, "labs", (self.lab_id,))
+
+
+@dataclass(frozen=True)
+class LabReach:
+    """What an account needs to reach one lab: its nodes (gateway name -> management
+    address), the lab's gateway private key and the nodes' pinned host keys."""
+
+    lab_id: str
+    nodes: Mapping[str, str]
+    private_key: bytes
+    known_hosts: str
+
+
+#: A system password hash ``chpasswd -e`` takes: SHA-512 crypt or yescrypt, nothing else.
+_CRYPT_HASH = re.compile(
+    r"\$6\$(rounds=\d{4,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}"
+    r"|\$y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{43}"
+)
 
 
 def check_login(login: str) -> str:
@@ -221,6 +246,7 @@ def accounts() -> list[Account]:
                     uid=entry.pw_uid,
                     method=str(data.get("method", "password")),
                     nodes=_check_nodes(data["nodes"]),
+                    labs=tuple(naming.check_lab_id(x) for x in data.get("labs", [data["lab"]])),
                 )
             )
         except (KeyError, OSError, ValueError, RuntimeLayerError):
@@ -229,7 +255,21 @@ def accounts() -> list[Account]:
 
 
 def lab_accounts(lab_id: str) -> list[Account]:
-    return [a for a in accounts() if a.lab_id == lab_id]
+    """The accounts that reach ``lab_id`` (its own, or a session candidate's spanning it)."""
+    return [a for a in accounts() if lab_id in a.labs]
+
+
+def system_password_hash(password: str) -> str:
+    """A SHA-512 crypt(3) hash of ``password`` (``openssl passwd -6``, password on standard
+    input, a fresh salt), as ``chpasswd -e`` takes it: how a session's gateway account gets
+    the slip's password without the password being kept anywhere."""
+    if not password or ":" in password or "\n" in password:
+        raise GatewayError("a password may not be empty or hold ':' or a line break")
+    proc = run(["openssl", "passwd", "-6", "-stdin"], input=password.encode() + b"\n")
+    hashed = proc.stdout.decode().strip()
+    if not _CRYPT_HASH.fullmatch(hashed):
+        raise GatewayError("openssl did not give a SHA-512 crypt hash")
+    return hashed
 
 
 # -- host state ---------------------------------------------------------------------------
@@ -366,41 +406,68 @@ def create(
     Exactly one of ``password`` (hashed by the system) and ``public_key`` authorises it.
     An existing user that is not this lab's gateway account is never touched.
     """
+    reach = LabReach(lab_id, nodes, private_key, known_hosts)
+    return create_for_labs(login, [reach], password=password, public_key=public_key)
+
+
+def create_for_labs(
+    login: str,
+    reaches: Sequence[LabReach],
+    *,
+    password: str | None = None,
+    password_hash: str | None = None,
+    public_key: str | None = None,
+) -> Account:
+    """Make (or update) an account reaching the nodes of every lab of ``reaches`` (a session
+    candidate's labs); node names must be distinct across them. Exactly one of ``password``,
+    ``password_hash`` (a crypt(3) hash, given to ``chpasswd -e``) and ``public_key``."""
     require_root("a gateway account")
     with _locked():
-        return _create(
-            login, lab_id, nodes, private_key=private_key, known_hosts=known_hosts,
-            password=password, public_key=public_key,
-        )  # fmt: skip
+        return _create(login, reaches, password=password, password_hash=password_hash,
+                       public_key=public_key)  # fmt: skip
 
 
 def _create(
     login: str,
-    lab_id: str,
-    nodes: Mapping[str, str],
+    reaches: Sequence[LabReach],
     *,
-    private_key: bytes,
-    known_hosts: str,
     password: str | None = None,
+    password_hash: str | None = None,
     public_key: str | None = None,
 ) -> Account:
-    """``create`` under the lock."""
+    """``create_for_labs`` under the lock."""
     check_login(login)
-    naming.check_lab_id(lab_id)
-    nodes = _check_nodes(nodes)
-    if (password is None) == (public_key is None):
+    if not reaches:
+        raise GatewayError(f"no lab for the gateway account {login}")
+    labs = tuple(naming.check_lab_id(r.lab_id) for r in reaches)
+    if len(set(labs)) != len(labs):
+        raise GatewayError("a lab is given twice")
+    nodes: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for reach in reaches:
+        key_file = "id_ed25519" if len(reaches) == 1 else f"id_{reach.lab_id}"
+        for name, address in _check_nodes(reach.nodes).items():
+            if name in nodes:
+                raise GatewayError(f"node name {name} is in two labs of {login}'s account")
+            nodes[name] = address
+            keys[name] = key_file
+    if sum(x is not None for x in (password, password_hash, public_key)) != 1:
         raise GatewayError("a gateway account needs a password or a public key (one of them)")
     key_line = check_public_key(public_key) if public_key is not None else None
+    if password_hash is not None and not _CRYPT_HASH.fullmatch(password_hash):
+        raise GatewayError("not a SHA-512 or yescrypt crypt(3) hash")
     existing = {a.login: a for a in accounts()}
     try:
         user: pwd.struct_passwd | None = pwd.getpwnam(login)
     except KeyError:
         user = None
+    # The same account again (a lab's, or a session candidate's whose labs overlap): updated.
     if user is not None and (
-        user.pw_shell != str(SHELL) or (login in existing and existing[login].lab_id != lab_id)
+        user.pw_shell != str(SHELL)
+        or (login in existing and not set(existing[login].labs) & set(labs))
     ):
         raise GatewayError(
-            f"user {login!r} exists and is not lab {lab_id}'s gateway account",
+            f"user {login!r} exists and is not the gateway account of lab {', '.join(labs)}",
             hint="pick another --login",
         )
     if password is not None and (":" in password or "\n" in password):
@@ -416,7 +483,7 @@ def _create(
     if user is None:
         run(["useradd", "--system", "--user-group", "--groups", GROUP,
              "--home-dir", str(home), "--no-create-home", "--shell", str(SHELL),
-             "--comment", f"tai-labs gateway, lab {lab_id}", login])  # fmt: skip
+             "--comment", f"tai-labs gateway, lab {labs[0]}", login])  # fmt: skip
     entry = pwd.getpwnam(login)
     gid = entry.pw_gid
     home.mkdir(mode=0o750, exist_ok=True)
@@ -425,12 +492,15 @@ def _create(
     (home / ".ssh").mkdir(mode=0o755, exist_ok=True)
     os.chown(home / ".ssh", 0, 0)
     os.chmod(home / ".ssh", 0o755)
-    method = "password" if password is not None else "key"
-    config = {"lab": lab_id, "method": method, "nodes": nodes}
+    method = "key" if public_key is not None else "password"
+    config: dict[str, object] = {"lab": labs[0], "method": method, "nodes": nodes}
+    if len(reaches) > 1:
+        config |= {"labs": list(labs), "keys": keys}
     _write(home / "gateway.json", json.dumps(config, indent=2).encode(), gid, 0o640)
-    _write(home / "known_hosts", known_hosts.encode(), gid, 0o640)
-    _write(home / "id_ed25519", private_key, gid, 0o440)
-    account = Account(login, lab_id, entry.pw_uid, method, nodes)
+    _write(home / "known_hosts", "".join(r.known_hosts for r in reaches).encode(), gid, 0o640)
+    for reach in reaches:
+        _write(home / keys[next(iter(reach.nodes))], reach.private_key, gid, 0o440)
+    account = Account(login, labs[0], entry.pw_uid, method, nodes, labs)
     # Its firewall before its credential: a new account (locked by useradd) cannot log in
     # before its uid is confined.
     apply_firewall([*[a for a in existing.values() if a.login != login], account])
@@ -438,8 +508,12 @@ def _create(
            0, 0o644)  # fmt: skip
     if password is not None:
         run(["chpasswd"], input=f"{login}:{password}\n".encode())
+    elif password_hash is not None:
+        run(["chpasswd", "-e"], input=f"{login}:{password_hash}\n".encode())
     else:
         run(["usermod", "--password", "*", login])  # no password matches; not locked
+    # A login closed by an earlier close_access is opened again (remove locks, then deletes).
+    run(["usermod", "--expiredate", "", login], check=False)
     return account
 
 

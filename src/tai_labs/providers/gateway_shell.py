@@ -11,7 +11,9 @@ root in the account's home, which the candidate may read but not change:
 
 - ``gateway.json``: the lab id and its nodes (name -> management address);
 - ``known_hosts``: the nodes' pinned host keys;
-- ``id_ed25519``: the key the lab's nodes accept from the gateway (never the lab's own key).
+- ``id_ed25519``: the key the lab's nodes accept from the gateway (never the lab's own key);
+  an account spanning several labs (an exam session's candidate, one lab per scenario) has
+  one key per lab, ``id_<lab>``, named per node in ``gateway.json``'s ``keys``.
 
 A request that is not exactly one of these node names (a shell, ``scp -t``, ``sftp``, another
 lab's node, an address) is refused before anything runs.
@@ -32,6 +34,7 @@ IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")  # fmt: skip
 #: What the node's shell gets with the request (``pc1 COMMAND``): the node is the candidate's.
 MAX_COMMAND = 4096
+KEY_FILE = re.compile(r"id_ed25519|id_[a-z0-9]{1,40}")
 
 
 class Refused(Exception):
@@ -52,6 +55,16 @@ def load_nodes(config: Mapping[str, object]) -> dict[str, str]:
             raise Refused("configuration de la passerelle invalide")
         checked[name] = address
     return checked
+
+
+def key_file(config: Mapping[str, object], node: str) -> str:
+    """The key file (in the home) that opens ``node``: one per lab, ``id_ed25519`` for a
+    single lab's account."""
+    keys = config.get("keys")
+    name = keys.get(node, "id_ed25519") if isinstance(keys, dict) else "id_ed25519"
+    if not (isinstance(name, str) and KEY_FILE.fullmatch(name)):
+        raise Refused("configuration de la passerelle invalide")
+    return name
 
 
 def request_of(argv: Sequence[str], environ: Mapping[str, str], self_path: str) -> str:
@@ -78,13 +91,15 @@ def parse_request(request: str, nodes: Mapping[str, str]) -> tuple[str | None, s
     return name, command or None
 
 
-def ssh_argv(home: str, address: str, command: str | None, tty: bool) -> list[str]:
+def ssh_argv(
+    home: str, address: str, command: str | None, tty: bool, key: str = "id_ed25519"
+) -> list[str]:
     """The ``ssh`` to the node: no configuration file, the pinned host keys only, the
     gateway's key only, no forwarding of any kind, no escape character (``~C`` would open
     forwardings), and ``--`` so nothing after it is read as an option."""
     argv = [
         SSH, "-F", "/dev/null",
-        "-i", f"{home}/id_ed25519",
+        "-i", f"{home}/{key}",
         "-o", "IdentitiesOnly=yes",
         "-o", f"UserKnownHostsFile={home}/known_hosts",
         "-o", "GlobalKnownHostsFile=/dev/null",
@@ -134,12 +149,14 @@ def main(argv: Sequence[str], environ: Mapping[str, str], self_path: str) -> int
     home = pwd.getpwuid(os.getuid()).pw_dir
     try:
         with open(f"{home}/gateway.json", encoding="utf-8") as fh:
-            nodes = load_nodes(json.load(fh))
+            config = json.load(fh)
+        nodes = load_nodes(config)
         node, command = parse_request(request_of(argv, environ, self_path), nodes)
         if node is None:
             if not sys.stdin.isatty():
                 raise Refused(f"indiquez une machine : {', '.join(sorted(nodes))}")
             node = choose(nodes)
+        key = key_file(config, node)
     except Refused as exc:
         print(f"passerelle : {exc}", file=sys.stderr)
         return 1
@@ -151,7 +168,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str], self_path: str) -> int
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"}
     if re.fullmatch(r"[A-Za-z0-9.+-]{1,40}", term):
         env["TERM"] = term
-    os.execve(SSH, ssh_argv(home, nodes[node], command, tty), env)
+    os.execve(SSH, ssh_argv(home, nodes[node], command, tty, key), env)
     return 1  # not reached: execve replaces this process or raises
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -392,6 +393,23 @@ class LibvirtEngine(Engine):
              "-o", "StrictHostKeyChecking=yes",
              f"root@{spec.management.address.ip}"]
         )  # fmt: skip
+
+    def terminal_argv(self, node: str, user: str) -> list[str]:
+        """SSH as root with the lab's key, as ``console``; another account through the
+        node's ``runuser`` (the remote command is a shell line: the name is quoted)."""
+        naming.check_account(user)
+        if self.is_windows(node):
+            raise EngineError(f"{node!r} is a Windows node: its console is graphical")
+        spec = NodeSpec.model_validate(self.meta(node)["spec"])
+        lab = self.folder.parent
+        assert spec.management.address is not None
+        remote = [] if user == "root" else ["exec /usr/sbin/runuser -l " + shlex.quote(user)]
+        return [
+            "ssh", "-tt", "-i", str(lab / "id_ed25519"),
+            "-o", f"UserKnownHostsFile={lab / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-e", "none",
+            f"root@{spec.management.address.ip}", *remote,
+        ]  # fmt: skip
 
     # -- snapshots -------------------------------------------------------------------------
 

@@ -415,6 +415,14 @@ class LxcEngine(Engine):
         env = dict(CONSOLE_ENV, TERM=os.environ.get("TERM", "xterm-256color"))
         return subprocess.call(self._attach_argv(node, ["/bin/bash", "-l"], env), cwd="/")
 
+    def terminal_argv(self, node: str, user: str) -> list[str]:
+        """``lxc-attach`` into the node: on a PTY it gives the shell a terminal of the node's
+        own (a pts inside the container, resized with the host's), never a host process."""
+        self._existing(node)
+        naming.check_account(user)
+        shell = ["/bin/bash", "-l"] if user == "root" else ["/usr/sbin/runuser", "-l", user]
+        return self._attach_argv(node, shell, dict(CONSOLE_ENV, TERM="xterm-256color"))
+
     # -- snapshots -------------------------------------------------------------------------
 
     def snapshot(self, node: str, name: str) -> None:

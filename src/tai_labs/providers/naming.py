@@ -49,6 +49,17 @@ def check_node_name(name: str) -> str:
     return name
 
 
+#: A login name a node may give a terminal: POSIX portable, never an option (no leading ``-``).
+ACCOUNT_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
+_ACCOUNT_RE = re.compile(ACCOUNT_PATTERN)
+
+
+def check_account(user: str) -> str:
+    if not _ACCOUNT_RE.fullmatch(user):
+        raise RuntimeLayerError(f"invalid account name {user!r}: use [a-z_][a-z0-9_-], 1-32 chars")
+    return user
+
+
 def if_prefix(lab_id: str) -> str:
     """Common prefix of all interfaces of the lab (8 chars)."""
     return f"{IF_PREFIX}{check_lab_id(lab_id)}"

@@ -11,18 +11,22 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tai_labs.bounded_output import run_capped
 from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.errors import EngineError, ExecTimeoutError
 
+#: The host package of each tool that is not iproute2's.
+_PACKAGES = {"kinit": "krb5-user", "klist": "krb5-user", "nsenter": "util-linux"}
 
-def host_tool(name: str) -> str:
+
+def host_tool(name: str, package: str | None = None) -> str:
     """The host's own binary, from the fixed PATH only."""
     path = shutil.which(name, path=NODE_ENV["PATH"])
     if path is None:
-        raise EngineError(f"{name} is not installed on the host (iproute2)")
+        package = package or _PACKAGES.get(name, "iproute2")
+        raise EngineError(f"{name} is not installed on the host ({package})")
     return path
 
 
@@ -45,8 +49,16 @@ class NetNamespace:
                 raise EngineError(f"the node's network namespace is gone: {exc}") from exc
         return self._fd
 
-    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> ExecResult:
-        """argv (argv[0] a host tool's name) run by the host inside this namespace only."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> ExecResult:
+        """argv (argv[0] a host tool's name) run by the host inside this namespace only;
+        ``env`` adds to the fixed environment (a private KRB5_CONFIG, say)."""
         fd = self._handle()
         # Our own descriptor, through our /proc entry: nsenter (root) opens the namespace
         # we hold, whatever became of the pid since.
@@ -59,7 +71,9 @@ class NetNamespace:
         ]
         try:
             # Output kept to a bound per stream, the rest drained (bounded_output).
-            proc = run_capped(command, timeout=timeout, env=NODE_ENV, cwd="/")
+            proc = run_capped(
+                command, input=input, timeout=timeout, env={**NODE_ENV, **(env or {})}, cwd="/"
+            )
         except subprocess.TimeoutExpired as exc:
             raise ExecTimeoutError(f"{argv[0]} did not finish in {timeout:g}s") from exc
         return ExecResult(

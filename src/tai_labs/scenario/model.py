@@ -185,6 +185,11 @@ class Node(_Model):
     disks: list[Disk] = []
     router: RouterConfig | None = None
     switch: SwitchConfig | None = None
+    console_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] | None = Field(
+        default=None,
+        description="the account the candidate's web terminal opens on this node "
+        "(it must exist in the node); default: root. Not for Windows nodes",
+    )
 
     @property
     def effective_engine(self) -> str:
@@ -197,6 +202,8 @@ class Node(_Model):
             raise ValueError(f"only a router node has a 'router' section (this is {self.kind})")
         if self.switch is not None and self.kind is not NodeKind.SWITCH:
             raise ValueError(f"only a switch node has a 'switch' section (this is {self.kind})")
+        if self.console_user is not None and self.kind.spec.windows:
+            raise ValueError("a Windows node has no 'console_user' (its console is graphical)")
         return self
 
 

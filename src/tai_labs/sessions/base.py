@@ -70,6 +70,27 @@ class CommandSession(ABC):
         the host's own code, as JSON; None when the session cannot (the node's tools then)."""
         return None
 
+    def machine_ticket(
+        self, keytab_path: str, principal: str, realm: str, kdc_node: str, kdc: str
+    ) -> CommandResult | None:
+        """A TGT for ``principal`` with the keytab at ``keytab_path`` on the node (read from
+        its disk by the host), asked by the host's own kinit from the KDC ``kdc`` in
+        ``kdc_node``'s network, as JSON; None when the session cannot (no node answers it)."""
+        return None
+
+    def user_ticket(self, principal: str, password: str, kdc: str) -> CommandResult | None:
+        """A TGT for ``principal`` with ``password``, asked by the host's own kinit from the
+        KDC ``kdc`` in the node's network namespace, as JSON; None when the session cannot."""
+        return None
+
+    def smb_probe(
+        self, share: str, user: str, password: str, *, write: bool
+    ) -> CommandResult | None:
+        """``//server/share`` listed (and written when ``write``) as ``user`` by the host's own
+        smbclient from the node's network, the server's name resolved as the node would;
+        the output is the node-side probe script's. None when the session cannot."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the connection; the default has nothing to release."""
 

@@ -36,9 +36,11 @@ from tai_labs.providers import netprobe, rootfs
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
+from tai_labs.providers.kerberos import machine_ticket, user_ticket
 from tai_labs.providers.lanprobe import JuryLan, dhcp_exchange
 from tai_labs.providers.netns import NetNamespace
 from tai_labs.providers.rootfs import NotOnDisk, OverlayTree
+from tai_labs.providers.smbprobe import smb_access
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 from tai_labs.sessions.deadline import budget
 
@@ -52,6 +54,8 @@ HASH_LIMIT = 256 * 1024 * 1024
 #: Longest /etc/passwd or /etc/group read to name owners.
 _NAMES_LIMIT = 1024 * 1024
 _STAT_FIELDS = set("FaUGugs")
+#: Longest keytab handed to the host's kinit (a machine's holds a few entries).
+KEYTAB_LIMIT = 64 * 1024
 
 Answer = Callable[[HostView, list[str]], CommandResult | None]
 T = TypeVar("T")
@@ -67,8 +71,11 @@ class HostSideSession(CommandSession):
         inner: CommandSession,
         view: HostView,
         jury: Callable[[], JuryLan] | None = None,
+        peers: Callable[[str], HostView | None] | None = None,
     ) -> None:
         self.inner = inner
+        #: The host's view of another node of the lab (its namespace for a jury probe).
+        self._peers = peers
         self.view = view
         self.netns = NetNamespace(view.init_pid)
         #: The jury's probe point on the node's networks (``providers.lanprobe``), on demand.
@@ -223,6 +230,86 @@ class HostSideSession(CommandSession):
             return {}
         mac = neigh[0].get("lladdr") if neigh and isinstance(neigh[0], dict) else None
         return {"via": via, "dev": dev, "mac": mac}
+
+    def machine_ticket(
+        self, keytab_path: str, principal: str, realm: str, kdc_node: str, kdc: str
+    ) -> CommandResult | None:
+        """A TGT for ``principal`` with the keytab at ``keytab_path`` on this node (read from
+        its disk by the host), asked by the host's kinit in ``kdc_node``'s own network
+        namespace from the KDC's address ``kdc``: no other node's routes, firewall or programs
+        take part. stdout is the JSON of the attempt; None when the lab offers no such view."""
+        if self._peers is None:
+            return None
+        command = f"jury kinit -k {principal} @{kdc} (réseau de {kdc_node})"
+        try:
+            data = self.view.files.read(keytab_path, KEYTAB_LIMIT + 1)
+        except NotOnDisk:
+            return None
+        except OSError as exc:
+            return CommandResult(1, "", f"{keytab_path}: {_reason(exc)}\n", command,
+                                 source="host", via="rootfs")  # fmt: skip
+        if len(data) > KEYTAB_LIMIT:
+            return CommandResult(1, "", f"{keytab_path}: too long for a keytab\n", command,
+                                 source="host", via="rootfs")  # fmt: skip
+        try:
+            peer = self._peers(kdc_node)
+        except (TaiLabsError, OSError) as exc:
+            raise SessionError(f"{kdc_node}: no host view: {exc}") from exc
+        if peer is None:
+            return None
+        netns = NetNamespace(peer.init_pid)
+        try:
+            attempt = machine_ticket(
+                netns, data, principal, realm, kdc, timeout=budget(30.0, command)
+            )
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="netns")
+        finally:
+            netns.close()
+        text = json.dumps(attempt.as_dict(), ensure_ascii=False) + "\n"
+        return CommandResult(0, text, "", command, source="host", via="netns")
+
+    def user_ticket(self, principal: str, password: str, kdc: str) -> CommandResult | None:
+        """A TGT for ``principal`` with ``password`` (kinit's stdin), asked by the host's own
+        kinit in this node's network namespace (its routes and firewall apply, none of its
+        programs or Kerberos files) from the KDC address ``kdc``. stdout is JSON."""
+        realm = principal.rpartition("@")[2]
+        command = f"jury kinit {principal} @{kdc} (réseau de {self.node})"
+        try:
+            attempt = user_ticket(
+                self.netns, principal, password, realm, kdc, timeout=budget(30.0, command)
+            )
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="netns")
+        text = json.dumps(attempt.as_dict(), ensure_ascii=False) + "\n"
+        return CommandResult(0, text, "", command, source="host", via="netns")
+
+    def smb_probe(
+        self, share: str, user: str, password: str, *, write: bool
+    ) -> CommandResult | None:
+        """The share tried by the host's smbclient in this node's network namespace; the
+        server's name resolved as the node would (its hosts file, then its nameservers, read
+        and asked by the host). Who answered (address, next hop and its MAC) ends stderr."""
+        server, _, name = share.lstrip("/").partition("/")
+        report: dict[str, object] = {}
+        address = _literal(server) or self._resolve(server, report)
+        command = f"jury smbclient {share} -U {user} (réseau de {self.node})"
+        if address is None:
+            said = json.dumps(report.get("resolution"), ensure_ascii=False)
+            text = f"do_connect: Connection to {server} failed (Error NT_STATUS_NOT_FOUND)\n"
+            return CommandResult(1, "", f"{text}jury: {server} non résolu : {said}\n", command,
+                                 source="host", via="netns")  # fmt: skip
+        try:
+            got = smb_access(
+                self.netns, address, name, user, password, write=write,
+                timeout=budget(60.0, command),
+            )  # fmt: skip
+        except EngineError as exc:
+            return CommandResult(1, "", exc.message + "\n", command, source="host", via="netns")
+        hop = self._next_hop(address)
+        who = f"jury: {server} -> {address} (via {hop.get('via')}, MAC {hop.get('mac')})\n"
+        return CommandResult(got.rc, got.stdout, got.stderr + who, command, got.truncated,
+                             source="host", via="netns")  # fmt: skip
 
     def close(self) -> None:
         self.netns.close()

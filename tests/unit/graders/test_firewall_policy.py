@@ -11,7 +11,6 @@ from graderkit import (
     evidence,
     out,
 )
-from graders.firewall_policy import inbound_outcome
 
 from tai_labs.grading import parsers as p
 from tai_labs.grading.model import Verdict
@@ -67,14 +66,66 @@ def test_unreadable_rulesets_are_errors(judge) -> None:
     assert judge("linux.firewall_policy", evidence(nft=out(0, "{}")), **PARAMS).verdict is ERROR
 
 
+def _inbound(ruleset, port: int, prove: p.Prove) -> p.PortVerdict:
+    return p.nft_port_verdict(ruleset, port, "tcp", ("input",), prove=prove)
+
+
 def test_the_walk_says_what_decided() -> None:
     ruleset = p.parse_json(captured("nft_final_drop_rule").stdout)
-    o = inbound_outcome(ruleset, 5900, "tcp")
+    o = _inbound(ruleset, 5900, "blocked")
     assert o.blocked and not o.specific and o.where.endswith("drop")
-    assert not inbound_outcome(ruleset, 22, "tcp").blocked
+    assert not _inbound(ruleset, 22, "open").blocked
     ruleset = p.parse_json(captured("nft_guessed_ports_blocked").stdout)
-    assert inbound_outcome(ruleset, 3306, "tcp").specific
-    assert not inbound_outcome(ruleset, 3307, "tcp").blocked
+    assert _inbound(ruleset, 3306, "blocked").specific
+    assert not _inbound(ruleset, 3307, "blocked").blocked
+
+
+def test_a_rule_for_some_machines_only_is_read_against_what_must_be_proved() -> None:
+    """``ip saddr 10.0.0.0/8 tcp dport 445 drop`` blocks some machines, not all: it does not
+    prove the port blocked, and it does disprove it open; an accept of that kind the reverse."""
+
+    def ruleset(verdict: str):
+        rule = [
+            {
+                "match": {
+                    "op": "==",
+                    "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                    "right": {"prefix": {"addr": "10.0.0.0", "len": 8}},
+                }
+            },
+            {
+                "match": {
+                    "op": "==",
+                    "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                    "right": 445,
+                }
+            },
+            {verdict: None},
+        ]
+        policy = "accept" if verdict == "drop" else "drop"
+        return {
+            "nftables": [
+                {
+                    "chain": {
+                        "family": "inet",
+                        "table": "f",
+                        "name": "in",
+                        "hook": "input",
+                        "type": "filter",
+                        "policy": policy,
+                    }
+                },
+                {"rule": {"family": "inet", "table": "f", "chain": "in", "expr": rule}},
+            ]
+        }
+
+    some_dropped = ruleset("drop")
+    assert not _inbound(some_dropped, 445, "blocked").blocked
+    o = _inbound(some_dropped, 445, "open")
+    assert o.blocked and o.specific and "ip saddr == 10.0.0.0/8" in o.where
+    some_accepted = ruleset("accept")
+    assert not _inbound(some_accepted, 445, "blocked").blocked
+    assert _inbound(some_accepted, 445, "open").where.endswith("policy drop")
 
 
 def test_ports_are_validated(judge) -> None:

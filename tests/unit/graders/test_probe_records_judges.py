@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from graderkit import FakeSession, evidence, out
 
 from tai_labs.grading.base import CHECKS
@@ -284,6 +286,30 @@ def test_kerberos(judge) -> None:
         judge("probe.kerberos", evidence(kinit=out(0, "")), principal="x", password="y").verdict
         is ERROR
     )
+
+
+def jury_ticket(rc: int, answered: list[str], error: str = "", ticket: str = "") -> object:
+    """What HostSideSession.user_ticket returns (the host's kinit, as in test_host_kinit)."""
+    attempt = {"principal": "grdtest@R", "kdc": "192.168.10.10:88", "rc": rc,
+               "answered_by": answered, "ticket": ticket, "error": error, "trace": []}  # fmt: skip
+    return evidence(jury=out(0, json.dumps(attempt)))
+
+
+def test_kerberos_asked_by_the_jury(judge) -> None:
+    kw = {"principal": "grdtest@R", "password": "x", "kdc": "192.168.10.10"}
+    dc = ["192.168.10.10:88"]
+    assert judge("probe.kerberos", jury_ticket(0, dc, ticket=KLIST), **kw).verdict is PASS
+    # A ticket from another address is not the intended KDC's.
+    other = jury_ticket(0, ["192.168.10.51:88"], ticket=KLIST)
+    assert judge("probe.kerberos", other, **kw).verdict is ERROR
+    for err in (
+        "kinit: Password incorrect while getting initial credentials",
+        "kinit: Cannot contact any KDC for realm 'R' while getting initial credentials",
+    ):
+        j = judge("probe.kerberos", jury_ticket(1, [], error=err), **kw)
+        assert j.verdict is FAIL and j.decisive == err
+    odd = jury_ticket(1, dc, error="kinit: Cannot read password while getting initial credentials")
+    assert judge("probe.kerberos", odd, **kw).verdict is ERROR
 
 
 # --- probe.http ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from tai_labs.grading.parsers.evidence import (
 from tai_labs.grading.parsers.network import (
     DigAnswer,
     PortVerdict,
+    Prove,
     dns_name,
     nft_chains,
     nft_port_verdict,
@@ -91,6 +92,7 @@ __all__ = [
     "DiskFree",
     "FstabEntry",
     "PortVerdict",
+    "Prove",
     "ResolvConf",
     "Stat",
     "dns_name",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tai_labs.grading.parsers.evidence import findall_between
 
@@ -88,78 +88,129 @@ def parse_dhclient_lease(text: str) -> dict[str, list[str]] | None:
 # nftables
 
 
+#: What a caller must prove about a port: rules whose match cannot be decided for "a new
+#: connection from another machine" are read against it (see ``nft_port_verdict``).
+Prove = Literal["blocked", "open"]
+_Match = Literal["yes", "no", "unknown"]
+
+
 @dataclass(frozen=True)
 class PortVerdict:
     blocked: bool
-    where: str  # "inet filter output: tcp dport {139,445} drop" or "aucune règle"
+    #: The rule or policy that decided: "inet filter input: tcp dport == {139,445} drop".
+    where: str
+    #: Decided by a rule that names this port (not by a default).
+    specific: bool = False
 
 
-def _matches_port(value: Any, port: int) -> bool:
+def _states(value: Any) -> set[str]:
+    if isinstance(value, dict) and "set" in value:
+        return {str(v) for v in value["set"]}
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return {str(value)}
+
+
+def _port_in(value: Any, port: int) -> bool:
     if isinstance(value, int):
         return value == port
-    if isinstance(value, dict):
-        if "set" in value:
-            return any(_matches_port(v, port) for v in value["set"])
-        if "range" in value:
-            low, high = value["range"]
-            return isinstance(low, int) and isinstance(high, int) and low <= port <= high
+    if isinstance(value, dict) and "set" in value:
+        return any(_port_in(v, port) for v in value["set"])
+    if isinstance(value, dict) and "range" in value:
+        low, high = value["range"]
+        return isinstance(low, int) and isinstance(high, int) and low <= port <= high
     if isinstance(value, list):
-        return any(_matches_port(v, port) for v in value)
+        return any(_port_in(v, port) for v in value)
     return False
 
 
-def _describe_value(value: Any) -> str:
-    if isinstance(value, dict) and "set" in value:
-        return "{" + ",".join(_describe_value(v) for v in value["set"]) + "}"
-    if isinstance(value, dict) and "range" in value:
-        return f"{value['range'][0]}-{value['range'][1]}"
-    return str(value)
+def _match(m: dict[str, Any], port: int, proto: str) -> tuple[_Match, bool]:
+    """Whether one match expression holds for a new ``proto``/``port`` packet from another
+    machine; and whether it names the port."""
+    left, right, op = m.get("left"), m.get("right"), m.get("op", "==")
+    positive = op in ("==", "in")
+    if op not in ("==", "in", "!=") or not isinstance(left, dict):
+        return "unknown", False
+    meta = left.get("meta", {}).get("key") if isinstance(left.get("meta"), dict) else None
+    payload = left.get("payload") if isinstance(left.get("payload"), dict) else None
+    ct = left.get("ct", {}).get("key") if isinstance(left.get("ct"), dict) else None
+    if ct == "state":
+        holds = "new" in _states(right)
+    elif meta == "l4proto" or (payload and payload.get("field") == "protocol"):
+        holds = proto in _states(right)
+    elif meta in ("iif", "iifname") and _states(right) == {"lo"}:
+        holds = False  # the packet comes from another machine, not from lo
+    elif payload and payload.get("field") == "dport":
+        if payload.get("protocol") not in ("th", proto):
+            return "no", False  # ``tcp dport`` (even with !=) holds for TCP only
+        named = _port_in(right, port)
+        # a rule names the port when it matches it by ==/in (``!= 22`` names every other)
+        return ("yes" if named == positive else "no"), named and positive
+    else:
+        return "unknown", False
+    return ("yes" if holds == positive else "no"), False
 
 
-def _rule_effect(expr: list[dict[str, Any]], port: int, proto: str) -> tuple[str, str | None, str]:
-    """What a rule does to new ``proto`` traffic to ``port``.
-
-    Returns (kind, verdict, text): kind "port" (the rule names the port), "any" (it has no
-    match at all), or "other" (it matches on something else: not about our port).
-    """
+def _rule(expr: list[dict[str, Any]], port: int, proto: str) -> tuple[_Match, bool, str | None]:
+    """(does the rule match, does it name the port, its verdict)."""
+    matched: _Match = "yes"
     about_port = False
-    other = False
-    l4: str | None = None
-    text: list[str] = []
     verdict: str | None = None
     for e in expr:
         if "match" in e:
-            m = e["match"]
-            left = m.get("left", {})
-            if isinstance(left, dict) and "meta" in left and left["meta"].get("key") == "l4proto":
-                l4 = str(m.get("right"))
-                text.append(f"meta l4proto {l4}")
-                continue
-            payload = left.get("payload") if isinstance(left, dict) else None
-            if payload and payload.get("field") == "dport" and m.get("op") in ("==", "in"):
-                p = payload.get("protocol")
-                if (p == proto or (p == "th" and l4 in (None, proto))) and _matches_port(
-                    m["right"], port
-                ):
-                    about_port = True
-                    text.append(f"{p} dport {_describe_value(m['right'])}")
-                    continue
-                return "other", None, ""
-            other = True
-        elif "counter" in e or "log" in e or "limit" in e:
+            m, named = _match(e["match"], port, proto)
+            about_port = about_port or named
+            if m == "no":
+                return "no", about_port, None
+            if m == "unknown":
+                matched = "unknown"
+        elif any(k in e for k in ("counter", "log", "limit", "comment")):
             continue
         else:
             for v in ("accept", "drop", "reject", "jump", "goto", "return"):
                 if v in e:
-                    verdict = v if v not in ("jump", "goto") else f"{v} {e[v].get('target')}"
-                    text.append(verdict)
-    if l4 is not None and l4 != proto:
-        return "other", None, ""
-    if about_port:
-        return "port", verdict, " ".join(text)
-    if not other and l4 is None:
-        return "any", verdict, " ".join(text)
-    return "other", verdict, " ".join(text)
+                    target = e[v].get("target") if isinstance(e[v], dict) else None
+                    verdict = v if target is None else f"{v} {target}"
+            if verdict is None:
+                matched = "unknown"  # vmap, nat, set updates...: not modelled
+    return matched, about_port, verdict
+
+
+def _text(expr: list[dict[str, Any]]) -> str:
+    """A short reading of a rule for the jury, close to nft's own syntax."""
+    words: list[str] = []
+    for e in expr:
+        if "match" in e:
+            m = e["match"]
+            words.append(f"{_left(m.get('left'))} {m.get('op', '==')} {_short(m.get('right'))}")
+        else:
+            for k in ("accept", "drop", "reject", "jump", "goto", "return"):
+                if k in e:
+                    target = e[k].get("target") if isinstance(e[k], dict) else None
+                    words.append(k if target is None else f"{k} {target}")
+    return " ".join(words)
+
+
+def _left(left: Any) -> str:
+    if isinstance(left, dict):
+        if isinstance(left.get("payload"), dict):
+            return f"{left['payload'].get('protocol')} {left['payload'].get('field')}"
+        for kind in ("meta", "ct"):
+            if isinstance(left.get(kind), dict):
+                return f"{kind} {left[kind].get('key')}"
+    return "?"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and "set" in value:
+        return "{" + ",".join(_short(v) for v in value["set"]) + "}"
+    if isinstance(value, dict) and "range" in value:
+        return f"{value['range'][0]}-{value['range'][1]}"
+    if isinstance(value, dict) and isinstance(value.get("prefix"), dict):
+        return f"{value['prefix'].get('addr')}/{value['prefix'].get('len')}"
+    if isinstance(value, list):
+        return "{" + ",".join(_short(v) for v in value) + "}"
+    return str(value)
 
 
 ChainKey = tuple[str, str, str]  # family, table, chain
@@ -185,47 +236,60 @@ def nft_chains(
     return chains, rules
 
 
-def nft_port_verdict(ruleset: Any, port: int, proto: str, hooks: Sequence[str]) -> PortVerdict:
-    """Whether new ``proto``/``port`` traffic is dropped in base chains hooked on ``hooks``.
+def nft_port_verdict(
+    ruleset: Any, port: int, proto: str, hooks: Sequence[str], *, prove: Prove
+) -> PortVerdict:
+    """What the ip/inet filter base chains on ``hooks`` do to a new ``proto``/``port``
+    connection from another machine (IPv4: families ip and inet; a drop in any base chain is
+    final, as in nft).
 
-    Deliberately simple (what a fault or a candidate writes): a drop/reject rule naming the
-    port, or a drop policy reached without an accept naming the port, blocks; rules that match
-    on other things (state, addresses, interfaces) neither block nor accept our port. Any base
-    chain that blocks blocks the port (nft: a drop anywhere is final). IPv4 only: families
-    ip and inet.
+    The walk models what decides that packet (ct state, l4proto, dport, input interface lo);
+    a rule matching on anything else (a source address, an interface, a mark) holds for some
+    machines only, so it is read against what the caller must ``prove``: proving a port
+    blocked, such an accept counts (some machine gets in) and such a drop does not; proving it
+    open, the reverse.
     """
     chains, rules = nft_chains(ruleset)
+    doubtful = "accept" if prove == "blocked" else "drop"
 
-    def walk(key: tuple[str, str, str], depth: int) -> tuple[str | None, str]:
+    def walk(key: ChainKey, depth: int) -> tuple[str | None, str, bool]:
         if depth > 16:
-            return None, ""
+            return None, "", False
         for expr in rules.get(key, []):
-            kind, verdict, text = _rule_effect(expr, port, proto)
-            if kind == "other" or verdict is None:
+            matched, named, verdict = _rule(expr, port, proto)
+            if matched == "no" or verdict is None:
                 continue
-            where = f"{key[0]} {key[1]} {key[2]}: {text}"
+            where = f"{' '.join(key)}: {_text(expr)}"
             if verdict in ("accept", "drop", "reject"):
-                return verdict, where
+                if matched == "yes" or (verdict == "accept") == (doubtful == "accept"):
+                    return verdict, where, named
+                continue
             if verdict == "return":
-                return None, ""
+                if matched == "yes":
+                    return None, "", False
+                continue
             action, _, target = verdict.partition(" ")
-            sub, sub_where = walk((key[0], key[1], target), depth + 1)
-            if sub is not None:
-                return sub, sub_where
-            if action == "goto":
-                return None, ""
-        return None, ""
+            sub = walk((key[0], key[1], target), depth + 1)
+            if sub[0] is not None:
+                return sub
+            if action == "goto" and matched == "yes":
+                return None, "", False
+        return None, "", False
 
+    accepted: list[str] = []
+    hooked: list[str] = []
     for key, chain in chains.items():
-        if (
-            key[0] not in ("ip", "inet")
-            or chain.get("hook") not in hooks
-            or chain.get("type", "filter") != "filter"
-        ):
+        if key[0] not in ("ip", "inet") or chain.get("hook") not in hooks:
             continue
-        verdict, where = walk(key, 0)
+        if chain.get("type", "filter") != "filter":
+            continue
+        hooked.append(f"{' '.join(key)}: policy {chain.get('policy', 'accept')}")
+        verdict, where, named = walk(key, 0)
         if verdict in ("drop", "reject"):
-            return PortVerdict(True, where)
+            return PortVerdict(True, where, named)
         if verdict is None and chain.get("policy") == "drop":
-            return PortVerdict(True, f"{key[0]} {key[1]} {key[2]}: policy drop")
-    return PortVerdict(False, "")
+            return PortVerdict(True, f"{' '.join(key)}: policy drop")
+        if verdict == "accept":
+            accepted.append(where)
+    reason = accepted or hooked or [f"aucune chaîne sur le hook {'/'.join(hooks)}"]
+    return PortVerdict(False, " ; ".join(reason))
