@@ -170,3 +170,22 @@ def test_the_domain_policy_is_kept_unless_the_scenario_is_about_it(tmp_path: Pat
           params: {argv: [samba-tool, domain, passwordsettings, set, --min-pwd-length=8]}
 """
     assert "keep-domain-policy" not in _defaults(_case(tmp_path / "about", about))
+
+
+def test_a_directory_stopped_by_a_fault_holds_no_invariant() -> None:
+    """incident-centre-services draws a stopped samba-ad-dc for some candidates: no directory
+    to read at exam start, so no directory or policy invariant there (selftest: they would
+    be errors at exam start); the other variant keeps them."""
+    kept: dict[str, set[str]] = {}
+    for seed in range(40):
+        loaded = load_scenario(CATALOGUE / "ccp3" / "incident-centre-services", seed=seed)
+        ids = {c.id for c in loaded.scenario.checks if c.invariant}
+        kept.setdefault(str(loaded.variables["incident"]), ids)
+        if len(kept) == 2:
+            break
+    assert set(kept) == {"print", "directory"}
+    directory_ids = {i for i in kept["print"] if i.startswith(("keep-group", "keep-user"))}
+    assert directory_ids and "keep-domain-policy" in kept["print"]
+    assert not kept["directory"] & (directory_ids | {"keep-domain-policy"})
+    assert "keep-address-dc1-eth1" in kept["directory"]  # the node itself is still there
+    assert invariants._unit_name(" Samba-AD-DC.service") in invariants.DIRECTORY_UNITS

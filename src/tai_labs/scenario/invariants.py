@@ -46,6 +46,10 @@ POLICY_CHECK = "ad.domain_policy"
 ADDRESSED_KINDS = frozenset(
     {NodeKind.LINUX_CLIENT, NodeKind.LINUX_SERVER, NodeKind.AD_DC, NodeKind.ROUTER}
 )
+#: The DC's directory service (``roles.ad_dc.UNIT``; that layer sits above this one): a fault
+#: that names it as a value (``linux.service_stopped``) leaves no directory to read at exam
+#: start, so none of its objects or policy can be recorded there, nor held as invariants.
+DIRECTORY_UNITS = frozenset({"samba-ad-dc", "samba"})
 
 
 def nic_name(index: int) -> str:
@@ -77,6 +81,7 @@ def default_checks(scenario: Scenario) -> list[CheckUse]:
 
     directory = scenario.directory
     dcs = [n.name for n in scenario.topology.nodes if n.kind is NodeKind.AD_DC]
+    dcs = [dc for dc in dcs if not named.directory_stopped(dc)]
     if config.directory and directory is not None and dcs:
         for group in directory.groups:
             if not named.any_of(group.name):
@@ -205,6 +210,11 @@ class _NamedIn:
             steps += alt.steps
         uses += [(s.target, s) for s in steps]
         self._policy = any(c.grader == POLICY_CHECK for c in scenario.checks)
+        self._stopped = {
+            f.target
+            for f in scenario.faults
+            if any(_unit_name(text) in DIRECTORY_UNITS for text in _strings(f.params))
+        }
         self._all: list[str] = []
         self._by_node: dict[str | None, list[str]] = {}
         for target, use in uses:
@@ -216,6 +226,10 @@ class _NamedIn:
         """Whether the scenario's own work is the domain policy (a check reads it, a step
         sets it with ``samba-tool domain passwordsettings``)."""
         return self._policy or any(_mentions(text, "passwordsettings") for text in self._all)
+
+    def directory_stopped(self, dc: str) -> bool:
+        """Whether a fault (of the drawn variant) stops the directory service of ``dc``."""
+        return dc in self._stopped
 
     def any_of(self, name: str) -> bool:
         return any(_mentions(text, name) for text in self._all)
@@ -237,6 +251,10 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
     elif isinstance(value, str):
         yield value
+
+
+def _unit_name(text: str) -> str:
+    return text.strip().lower().removesuffix(".service")
 
 
 def _mentions(text: str, name: str) -> bool:
