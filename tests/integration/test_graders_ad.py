@@ -438,3 +438,21 @@ def test_brief_names(lab: Any, directory: Any, login: str) -> None:
     grade(
         directory, "ad.user", {"login": login, "first": "Autre", "last": last}, "names_wrong", FAIL
     )
+
+
+def test_domain_policy_against_exam_start(lab: Any, directory: Any) -> None:
+    """The policy recorded at start holds while untouched; lockout turned off (the collateral
+    fix of a lockout ticket) fails, naming the attribute; it is put back as it was."""
+    policy = CHECKS.get("ad.domain_policy")
+    at_start = policy().identify(directory, policy.Params())
+    assert "policy:lockoutThreshold" in at_start and "policy:minPwdLength" in at_start, at_start
+    grade(directory, "ad.domain_policy", {}, "unchanged", PASS, at_start)
+    was = at_start["policy:lockoutThreshold"]
+    off = "5" if was == "0" else "0"  # a different threshold, whatever it was
+    tool(lab, "domain", "passwordsettings", "set", f"--account-lockout-threshold={off}")
+    try:
+        changed = grade(directory, "ad.domain_policy", {}, "lockout_changed", FAIL, at_start)
+        assert f"seuil de verrouillage {was} → {off}" in changed.why_fr
+    finally:
+        tool(lab, "domain", "passwordsettings", "set", f"--account-lockout-threshold={was}")
+    grade(directory, "ad.domain_policy", {}, "restored", PASS, at_start)

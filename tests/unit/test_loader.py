@@ -56,6 +56,14 @@ def test_expected_verdicts_at_exam_start() -> None:
         "member": "fail",
         "same-ou": "pass",
         "temp-password": "fail",
+        # Default invariants: the groups and fixed addresses the scenario does not touch.
+        "keep-group-direction": "pass",
+        "keep-group-commercial": "pass",
+        "keep-domain-policy": "pass",
+        "keep-address-dc1-eth1": "pass",
+        "keep-address-box-eth1": "pass",
+        "keep-address-box-eth2": "pass",
+        "keep-address-pc1-eth1": "pass",
     }
 
 

@@ -25,6 +25,7 @@ CHECK_KINDS = {
     "ad.computer": DIRECTORY,
     "ad.gpo": DIRECTORY,
     "ad.group": DIRECTORY,
+    "ad.domain_policy": DIRECTORY,
     "ad.user": DIRECTORY,
     "linux.address": LINUX_ALL,
     "linux.cron": LINUX_ALL,

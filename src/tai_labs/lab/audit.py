@@ -329,7 +329,12 @@ def audit_directory(
         return DirectoryAudit(node=node.name, audited=False, reason=why)
     names = _names_for(lab, node.name)
     guids: set[str] = set()
-    for by_node in (identities.checks if identities else {}).values():
+    # The candidate's targets are what the checks to earn are about; an invariant's objects
+    # (the default ones: every group no check names) are what must not change, not targets.
+    kept = {c.id for c in lab.loaded.scenario.checks if c.invariant}
+    for check, by_node in (identities.checks if identities else {}).items():
+        if check in kept:
+            continue
         for found in by_node.values():
             guids |= set(found.values())
     try:

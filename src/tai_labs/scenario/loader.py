@@ -21,7 +21,7 @@ import jinja2
 
 from tai_labs.referential import load_referential
 from tai_labs.scenario import brief as brief_mod
-from tai_labs.scenario import crossref, limits, paths
+from tai_labs.scenario import crossref, invariants, limits, paths
 from tai_labs.scenario.diagnostics import Diagnostic, KeyPath, ScenarioError, dedupe
 from tai_labs.scenario.extends import catalogue_roots, load_document
 from tai_labs.scenario.model import Scenario, Step
@@ -195,6 +195,7 @@ def _build(
     scenario, problems = validate_model(Scenario, rendered.data, rendered.srcmap)
     if scenario is None:
         raise ScenarioError(dedupe(problems))
+    scenario = invariants.expand(scenario)  # checked below like the scenario's own checks
     # Which variant this is, for problems that exist in some variants only.
     variant = ", ".join(
         f"{name} = {values[name]!r}" for name, spec in prep.specs.items() if spec.choice is not None

@@ -401,6 +401,43 @@ class Solution(_Model):
     wrong: list[WrongSolution] = []
 
 
+class Invariants(_Model):
+    """Default invariants (docs/grading.md): what the topology and directory say must not
+    change, expanded into invariant checks by ``tai_labs.scenario.invariants``."""
+
+    points: float = Field(default=1, gt=0, le=100, description="what breaking one costs")
+    criterion: CriterionId = Field(
+        default="G.2", description="the criterion they protect (collateral damage)"
+    )
+    competence: CompetenceId | None = Field(
+        default=None, description="for a general criterion; default: the scenario's first"
+    )
+    directory: bool = Field(
+        default=True,
+        description="each directory user and group no check, fault or solution step names "
+        "stays the same object (objectGUID), where and as it was",
+    )
+    addresses: bool = Field(
+        default=True,
+        description="each fixed address of a Linux-based node that no fault, check or "
+        "solution step on that node names stays on its interface",
+    )
+    policy: bool = Field(
+        default=True,
+        description="the domain's password and lockout policy stays as it was at exam start "
+        "(unless a check or solution step is about it)",
+    )
+    why_off: str | None = Field(
+        default=None, description="why a family is turned off (required when one is)"
+    )
+
+    @model_validator(mode="after")
+    def _off_says_why(self) -> Invariants:
+        if not (self.directory and self.addresses and self.policy) and not self.why_off:
+            raise ValueError("a default invariant family turned off needs 'why_off: <reason>'")
+        return self
+
+
 class Scenario(_Model):
     """A whole scenario, rendered for one candidate."""
 
@@ -414,6 +451,7 @@ class Scenario(_Model):
     hints: list[Hint] = []
     checks: list[CheckUse] = Field(min_length=1)
     solution: Solution
+    invariants: Invariants = Invariants()
 
     @property
     def id(self) -> str:
