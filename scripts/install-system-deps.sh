@@ -28,6 +28,8 @@ packages=(
   krb5-user
   # the jury's SMB probe: the host's own smbclient in a node's network namespace
   smbclient
+  # the jury's web probe: the host's own curl in a node's network namespace (providers/httpprobe.py)
+  curl
   # tests only: a real MIT KDC for that proof (tests/integration/test_host_kinit.py runs
   # its own krb5kdc in a private namespace; the packaged services stay unconfigured)
   krb5-kdc krb5-admin-server

@@ -18,7 +18,13 @@ from tai_labs.providers.base import NODE_ENV, ExecResult
 from tai_labs.providers.errors import EngineError, ExecTimeoutError
 
 #: The host package of each tool that is not iproute2's.
-_PACKAGES = {"kinit": "krb5-user", "klist": "krb5-user", "nsenter": "util-linux"}
+_PACKAGES = {
+    "kinit": "krb5-user",
+    "klist": "krb5-user",
+    "nsenter": "util-linux",
+    "smbclient": "smbclient",
+    "curl": "curl",
+}
 
 
 def host_tool(name: str, package: str | None = None) -> str:
