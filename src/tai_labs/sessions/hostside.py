@@ -12,7 +12,11 @@ Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 
   the node's files;
 - a DHCP exchange on the node's segment is asked by the host itself from the jury's own
   probe point (``dhcp_probe``, ``providers.lanprobe``, ``via="lan"``), each answer named by
-  the port it came in on.
+  the port it came in on;
+- name resolution (every record type), reachability, a web page, an SMB share and a Kerberos
+  logon are asked from the node's network namespace by the host's own code or binaries
+  (``curl``, ``smbclient``, ``kinit``), the node's settings read from its disk; each answer
+  records who gave it.
 
 Nothing of the node (its binaries, ``ld.so.preload``, its shell) takes part, and the
 evidence says ``source="host"``. Anything else, and paths on the node's kernel file systems
