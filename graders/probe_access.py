@@ -300,6 +300,14 @@ class Http(Probe["Http.Params"]):
         contains: str | None = None
 
     def collect(self, session: CommandSession, params: Params) -> Evidence:
+        # The host's own curl from the node's network, the node's proxy settings read from
+        # its disk (container nodes): a curl the node's root replaced takes no part.
+        jury = session.http_probe(params.url)
+        if jury is not None:
+            ev = Evidence()
+            ev.add(jury)
+            ev.facts.setdefault("outputs", {})["curl"] = 0
+            return ev
         return run_script(session, "curl", HTTP_SCRIPT, params.url, timeout=30)
 
     def judge(self, ev: Evidence, params: Params) -> Judgement:
@@ -311,6 +319,10 @@ class Http(Probe["Http.Params"]):
             return p.not_run(r, "curl")
         code, body = int(m.group(1)), r.stdout[: m.start()]
         proxy = next((ln for ln in r.stderr.splitlines() if ln.startswith("proxy:")), "")
+        # The jury's probe says who answered each request (the last one decided).
+        who = [ln.removeprefix("jury: ") for ln in r.stderr.splitlines() if ln.startswith("jury:")]
+        if who:
+            proxy = f"{proxy} ; {who[-1]}"
         if code == 0:
             err = next((ln for ln in r.stderr.splitlines() if ln.startswith("curl:")), p.quote(r))
             return Judgement.failed(

@@ -45,6 +45,13 @@ class Dns(Probe["Dns.Params"]):
                 ev.add(jury)
                 ev.facts.setdefault("outputs", {})["jury"] = 0
                 return ev
+        if params.type != "A":
+            server = None if params.server is None else str(params.server)
+            records = session.dns_probe(params.query, params.type, server)
+            if records is not None:
+                ev.add(records)
+                ev.facts.setdefault("outputs", {})["jury_records"] = 0
+                return ev
         if params.type == "A" and params.server is None:
             # what applications see: nsswitch, so /etc/hosts as well as DNS
             p.run(ev, session, "getent", ["getent", "ahostsv4", "--", params.query])
@@ -64,6 +71,9 @@ class Dns(Probe["Dns.Params"]):
         jury = p.output(ev, "jury")
         if jury is not None:
             return judge_jury_dns(jury, params)
+        records = p.output(ev, "jury_records")
+        if records is not None:
+            return judge_jury_records(records, params)
         g, d = p.output(ev, "getent"), p.output(ev, "dig")
         answers: list[str] = []
         decisive = ""
@@ -197,6 +207,69 @@ def judge_jury_dns(r: CommandResult, params: Dns.Params) -> Judgement:
         "no DNS server answered, cannot judge",
         decisive,
     )
+
+
+def judge_jury_records(r: CommandResult, params: Dns.Params) -> Judgement:
+    """PTR, SRV or CNAME records asked by the host's code from the node's namespace (as the
+    node's ``dig`` would ask them), each answer with the server that gave it."""
+    try:
+        report = p.parse_json(r.stdout) if r.ok else None
+    except ValueError:
+        report = None
+    res = report.get("resolution") if isinstance(report, dict) else None
+    if not isinstance(res, dict):
+        return p.not_run(r, "requête DNS du jury")
+    decisive = _records_text(res, params.type)
+    q = params.query
+    answers = [a for a in res.get("answers") or [] if isinstance(a, dict)]
+    answered = next((a for a in answers if a.get("rcode")), None)
+    if answered is None:
+        if params.resolves:
+            return Judgement.failed(
+                f"aucun serveur DNS ne répond pour {q}", f"no DNS server answers for {q}", decisive
+            )
+        return Judgement.error(
+            f"aucun serveur DNS ne répond : impossible de dire si {q} est absent",
+            "no DNS server answered, cannot judge",
+            decisive,
+        )
+    status = str(answered["rcode"])
+    if status not in ("NOERROR", "NXDOMAIN"):
+        if params.resolves:
+            return Judgement.failed(
+                f"le serveur DNS refuse de résoudre {q} ({status})",
+                f"server said {status}",
+                decisive,
+            )
+        return Judgement.error(
+            f"réponse DNS {status} : impossible de dire si {q} est absent",
+            f"DNS status {status}, cannot judge",
+            decisive,
+        )
+    found = [
+        str(rec.get("data"))
+        for rec in answered.get("records") or []
+        if isinstance(rec, dict) and rec.get("type") == params.type
+    ]
+    return _judge_answers(params, found, not found, decisive)
+
+
+def _records_text(res: dict[str, Any], rtype: str) -> str:
+    parts = []
+    for a in res.get("answers") or []:
+        if not isinstance(a, dict):
+            continue
+        records = [
+            str(rec.get("data"))
+            for rec in a.get("records") or []
+            if isinstance(rec, dict) and rec.get("type") == rtype
+        ]
+        got = " | ".join(records) or a.get("rcode") or a.get("error", "?")
+        if records:
+            got = f"{a.get('rcode')} ; {got}"
+        by = f" (réponse de {a['answered_by']})" if a.get("answered_by") else ""
+        parts.append(f"{a.get('name')} {rtype} @{a.get('server')}: {got}{by}")
+    return "DNS " + (" ; ".join(parts) or "aucun serveur dans /etc/resolv.conf")
 
 
 def _is_ip(text: str) -> bool:

@@ -30,6 +30,8 @@ packages=(
   smbclient
   # the jury's print-queue reading: the host's own lpstat asks a node's cupsd over its loopback
   cups-client
+  # the jury's web probe: the host's own curl in a node's network namespace (providers/httpprobe.py)
+  curl
   # tests only: a real MIT KDC for that proof (tests/integration/test_host_kinit.py runs
   # its own krb5kdc in a private namespace; the packaged services stay unconfigured)
   krb5-kdc krb5-admin-server

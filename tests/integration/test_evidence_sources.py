@@ -328,3 +328,59 @@ def test_a_lying_systemctl_is_caught_by_the_units_cgroup(
         assert judged.verdict.value == "error" and "vu de l'hôte" in judged.why_fr
     finally:
         node.sh("mv /usr/bin/systemctl.real /usr/bin/systemctl && systemctl start cron")
+
+
+# -- the jury's web and DNS probes: the host's curl and DNS code, the node's settings ----------
+
+FAKE_CURL = '#!/bin/sh\nprintf "<h1>Bienvenue</h1>\\n\\n== status 200"\n'
+FAKE_DIG = """#!/bin/sh
+echo ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1'
+echo '_ldap._tcp.forged.lan. 900 IN SRV 0 100 389 dc1.forged.lan.'
+"""
+PAGE = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>Bienvenue</h1>\n"
+
+
+def _grade(session: HostSideSession | ExecSession, check: str, **params: object) -> object:
+    plugin = CHECKS.get(check)
+    p_ = plugin.Params.model_validate(params)  # type: ignore[attr-defined]
+    evidence = plugin().collect(session, p_)
+    return plugin().judge(evidence, p_), evidence
+
+
+def test_a_faked_curl_or_dig_in_the_node_does_not_answer_the_jury(
+    node: Node, host_session: HostSideSession
+) -> None:
+    url = "http://10.0.0.1:8080/"
+    node.sh("cp /etc/environment /etc/environment.orig")
+    try:
+        node.write("/usr/local/bin/curl", FAKE_CURL, "755")
+        node.sh("cp /usr/bin/dig /usr/bin/dig.real 2>/dev/null; true")
+        node.write("/usr/bin/dig", FAKE_DIG, "755")
+        node.sh(
+            "echo 'PATH=\"/usr/local/bin:/usr/bin:/bin\"' >> /etc/environment && "
+            "echo 'http_proxy=\"http://10.0.0.250:3128\"' >> /etc/environment"
+        )
+        # the forgeries fool the node-side probes (so this test proves something)
+        naive, _ = _grade(node.exec, "probe.http", url=url, contains="Bienvenue")
+        assert naive.verdict.value == "pass"  # type: ignore[attr-defined]
+        srv = {"query": "_ldap._tcp.forged.lan", "type": "SRV", "expect": ["dc1.forged.lan"]}
+        naive, _ = _grade(node.exec, "probe.dns", server="10.0.0.99", **srv)
+        assert naive.verdict.value == "pass"  # type: ignore[attr-defined]
+        # the jury's: the host's curl meets the dead proxy, the host's query a dead server
+        j, ev = _grade(host_session, "probe.http", url=url, contains="Bienvenue")
+        assert j.verdict.value == "fail", j  # type: ignore[attr-defined]
+        assert [(c.source, c.via) for c in ev.commands] == [("host", "netns")]  # type: ignore[attr-defined]
+        assert "10.0.0.250:3128" in j.decisive  # type: ignore[attr-defined]
+        j, ev = _grade(host_session, "probe.dns", server="10.0.0.99", **srv)
+        assert j.verdict.value == "fail" and "10.0.0.99" in j.decisive  # type: ignore[attr-defined]
+        # the proxy removed, a real page served from the node's own address: the host's curl
+        # gets it, and says who answered
+        node.sh("sed -i /10.0.0.250/d /etc/environment")
+        node.sh(f"(printf '%s' '{PAGE}' | nc -l -N -p 8080 >/dev/null 2>&1 &) ; sleep 0.3")
+        j, _ = _grade(host_session, "probe.http", url=url, contains="Bienvenue")
+        assert j.verdict.value == "pass", j  # type: ignore[attr-defined]
+        assert "de 10.0.0.1:8080" in j.decisive  # type: ignore[attr-defined]
+    finally:
+        node.sh("mv /etc/environment.orig /etc/environment; rm -f /usr/local/bin/curl")
+        node.sh("if [ -e /usr/bin/dig.real ]; then mv /usr/bin/dig.real /usr/bin/dig; "
+                "else rm -f /usr/bin/dig; fi; pkill -x nc; true")  # fmt: skip

@@ -268,3 +268,17 @@ def test_lxc_config_layers() -> None:
     config = "lxc.arch = linux64\nlxc.rootfs.path = overlay:/img/rootfs:/labs/x/lxc/pc1/delta0\n"
     assert _rootfs_layers(config) == [Path("/labs/x/lxc/pc1/delta0"), Path("/img/rootfs")]
     assert _rootfs_layers("lxc.rootfs.path = dir:/nowhere/mounted\n") == [Path("/nowhere/mounted")]
+
+
+@needs_root
+def test_a_folder_lists_what_the_node_sees(layers: tuple[Path, Path]) -> None:
+    upper, lower = layers
+    put(lower, "etc/profile.d/01-locale.sh", "")
+    put(lower, "etc/profile.d/proxy.sh", "export http_proxy=http://10.0.0.1:3128\n")
+    put(upper, "etc/profile.d/zz-mine.sh", "")
+    whiteout(upper, "etc/profile.d/proxy.sh")  # deleted by the candidate
+    assert tree(layers).listdir("/etc/profile.d") == ["01-locale.sh", "zz-mine.sh"]
+    os.setxattr(upper / "etc/profile.d", "trusted.overlay.opaque", b"y")
+    assert tree(layers).listdir("/etc/profile.d") == ["zz-mine.sh"]
+    with pytest.raises(NotADirectoryError):
+        tree(layers).listdir("/etc/motd")

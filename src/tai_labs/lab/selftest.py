@@ -8,7 +8,8 @@ For each variant (each option of the choice variables its conditions use):
 2. back to exam start, inject the faults again twice: nothing changes (same verdicts);
 3. back to exam start, the reference solution: every check passes, no fault is in place;
 4. each alternative solution: every check passes; each wrong solution: its ``must_fail``
-   checks still fail;
+   checks are judged ``fail`` (not ``error``: a grader that could not judge is no jury's
+   fail), its ``must_pass`` checks pass;
 5. down: nothing of the lab is left.
 
 Every grading has the restart phase (``lab/restart.py``): a persistent check that passes is
@@ -177,6 +178,28 @@ def start_problems(scenario: Scenario, report: GradeReport) -> list[str]:
     return out
 
 
+def not_failing(
+    scenario: Scenario,
+    verdicts: dict[str, Verdict],
+    must_fail: Sequence[str],
+    must_pass: Sequence[str] = (),
+) -> list[str]:
+    """The checks a wrong solution does not leave as a jury would: each of ``must_fail`` must
+    be judged ``fail``. An ``error`` is a grader that could not judge, not the jury's fail; a
+    ``skipped`` check counts only when every check it depends on failed (it cannot be judged
+    without them, and the jury's fail is theirs). Each of ``must_pass`` must pass."""
+    depends = {c.id: c.depends_on for c in scenario.checks}
+    bad = []
+    for i in must_fail:
+        verdict = verdicts[i]
+        behind_fail = bool(depends.get(i)) and all(
+            verdicts.get(d) is Verdict.FAIL for d in depends[i]
+        )
+        if verdict is not Verdict.FAIL and not (verdict is Verdict.SKIPPED and behind_fail):
+            bad.append(i)
+    return bad + [i for i in must_pass if verdicts[i] is not Verdict.PASS]
+
+
 def _describe(report: GradeReport, ids: list[str]) -> str:
     by_id = {c.id: c for c in report.checks}
     return "; ".join(f"{i}: {by_id[i].verdict.value} ({by_id[i].why_en})" for i in ids)
@@ -284,8 +307,7 @@ def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool
                 if left:
                     detail += f"; faults still in place: {left}"
                 return not bad and not left, detail or "every check passes"
-            bad = [i for i in must_fail if verdicts[i] is Verdict.PASS]
-            bad += [i for i in must_pass if verdicts[i] is not Verdict.PASS]
+            bad = not_failing(scenario, verdicts, must_fail, must_pass)
             said = f"{', '.join(must_fail)} still fail"
             lost = [c.id for c in report.checks if c.after_restart is Verdict.FAIL]
             if lost:  # passed on the end state, failed once the node restarted

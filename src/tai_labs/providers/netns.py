@@ -23,6 +23,8 @@ _PACKAGES = {
     "klist": "krb5-user",
     "nsenter": "util-linux",
     "lpstat": "cups-client",
+    "smbclient": "smbclient",
+    "curl": "curl",
 }
 
 

@@ -109,12 +109,29 @@ def tcp_connect(address: str, port: int, *, wait: float = 3.0) -> dict[str, Any]
         return {"state": "open", "local": s.getsockname()[0]}
 
 
-def build_query(name: str, ident: int) -> bytes:
-    """A DNS query for the A records of ``name`` (recursion desired)."""
+#: The record types the probes ask for, by their number on the wire.
+QTYPES = {"A": 1, "CNAME": 5, "PTR": 12, "SRV": 33}
+_TYPE_NAMES = {v: k for k, v in QTYPES.items()}
+#: Compression pointers followed at most per name (a loop of pointers is no name).
+_MAX_JUMPS = 32
+
+
+def build_query(name: str, ident: int, rtype: str = "A") -> bytes:
+    """A DNS query for the ``rtype`` records of ``name`` (recursion desired)."""
     labels = b"".join(
         bytes([len(part)]) + part.encode("ascii") for part in name.rstrip(".").split(".")
     )
-    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + b"\0\x01\0\x01"
+    return (
+        struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack("!HH", QTYPES[rtype], 1)
+    )
+
+
+def reverse_name(address: str) -> str:
+    """The in-addr.arpa name a PTR query for an IPv4 address asks (what ``dig -x`` asks)."""
+    return ipaddress.IPv4Address(address).reverse_pointer
 
 
 def _skip_name(data: bytes, at: int) -> int:
@@ -128,8 +145,44 @@ def _skip_name(data: bytes, at: int) -> int:
     raise ValueError("name runs past the message")
 
 
+def _read_name(data: bytes, at: int) -> str:
+    """The domain name at ``at``, compression pointers followed, as dig prints it (``a.b.``)."""
+    labels: list[str] = []
+    for _ in range(_MAX_JUMPS):
+        while True:
+            if at >= len(data):
+                raise ValueError("name runs past the message")
+            length = data[at]
+            if length & 0xC0 == 0xC0:
+                if at + 1 >= len(data):
+                    raise ValueError("pointer runs past the message")
+                at = ((length & 0x3F) << 8) | data[at + 1]
+                break
+            if length == 0:
+                return ".".join(labels) + "."
+            label = data[at + 1 : at + 1 + length]
+            if len(label) != length:
+                raise ValueError("label runs past the message")
+            labels.append(label.decode("ascii", errors="replace"))
+            at += 1 + length
+    raise ValueError("too many compression pointers")
+
+
+def _rdata(data: bytes, rtype: int, at: int, length: int) -> str | None:
+    """A record's data as dig prints it, for the types the probes know; None otherwise."""
+    if rtype == 1 and length == 4:
+        return str(ipaddress.IPv4Address(data[at : at + 4]))
+    if rtype in (5, 12):
+        return _read_name(data, at)
+    if rtype == 33 and length >= 7:
+        priority, weight, port = struct.unpack("!HHH", data[at : at + 6])
+        return f"{priority} {weight} {port} {_read_name(data, at + 6)}"
+    return None
+
+
 def parse_answer(data: bytes, ident: int) -> dict[str, Any] | None:
-    """The rcode and A records of a DNS answer to ``ident``, or None if it is not one."""
+    """The rcode, A records and every known record of a DNS answer to ``ident``, or None if
+    it is not one."""
     if len(data) < 12:
         return None
     rid, flags, qd, an, _, _ = struct.unpack("!HHHHHH", data[:12])
@@ -140,26 +193,38 @@ def parse_answer(data: bytes, ident: int) -> dict[str, Any] | None:
         for _ in range(qd):
             at = _skip_name(data, at) + 4
         addresses: list[str] = []
+        records: list[dict[str, str]] = []
         for _ in range(an):
+            owner = _read_name(data, at)
             at = _skip_name(data, at)
             rtype, _, _, length = struct.unpack("!HHIH", data[at : at + 10])
             at += 10
-            if rtype == 1 and length == 4:
-                addresses.append(str(ipaddress.IPv4Address(data[at : at + 4])))
+            if at + length > len(data):
+                raise ValueError("record runs past the message")
+            value = _rdata(data, rtype, at, length)
+            if rtype == 1 and value is not None:
+                addresses.append(value)
+            if value is not None:
+                records.append({"name": owner, "type": _TYPE_NAMES[rtype], "data": value})
             at += length
     except (ValueError, struct.error):
         return None
     rcode = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(flags & 0xF)
-    return {"rcode": rcode or f"RCODE{flags & 0xF}", "addresses": addresses}
+    return {"rcode": rcode or f"RCODE{flags & 0xF}", "addresses": addresses, "records": records}
 
 
-def dns_query(server: str, name: str, *, wait: float = 2.0, tries: int = 2) -> dict[str, Any]:
-    """Ask ``server`` for the A records of ``name`` from here; who answered is recorded."""
+def dns_query(
+    server: str, name: str, *, rtype: str = "A", wait: float = 2.0, tries: int = 2
+) -> dict[str, Any]:
+    """Ask ``server`` for the ``rtype`` records of ``name`` from here; who answered is
+    recorded. An answer from another address is not taken (a resolver drops it too), but
+    listed under ``unexpected``."""
+    unexpected: list[str] = []
     for _ in range(tries):
         ident = int.from_bytes(os.urandom(2), "big")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
-                s.sendto(build_query(name, ident), (server, 53))
+                s.sendto(build_query(name, ident, rtype), (server, 53))
             except OSError as exc:
                 return {"server": server, "error": os.strerror(exc.errno or 0) or str(exc)}
             until = time.monotonic() + wait
@@ -168,9 +233,13 @@ def dns_query(server: str, name: str, *, wait: float = 2.0, tries: int = 2) -> d
                     break
                 data, (source, _) = s.recvfrom(4096)
                 parsed = parse_answer(data, ident)
-                if parsed is not None:
+                if parsed is not None and source != server:
+                    unexpected.append(source)
+                elif parsed is not None:
                     return {"server": server, "answered_by": source, **parsed}
-    return {"server": server, "error": "no answer"}
+    return {"server": server, "error": "no answer"} | (
+        {"unexpected": unexpected} if unexpected else {}
+    )
 
 
 def hosts_lookup(text: str, name: str) -> str | None:

@@ -253,6 +253,26 @@ class OverlayTree:
             raise _oserror(errno.EINVAL, path)
         return self._readlink(layer, parts)
 
+    def listdir(self, path: str, limit: int = 4096) -> list[str]:
+        """The names in the directory ``path`` as the node sees it (every layer's, minus what
+        a whiteout or an opaque directory above hides), sorted; at most ``limit`` names."""
+        _, parts, st = self._resolve(path, follow=True)
+        if not stat.S_ISDIR(st.st_mode):
+            raise _oserror(errno.ENOTDIR, path)
+        seen: set[str] = set()
+        for layer in self.layers:
+            try:
+                fd = self._walk(layer, parts)
+            except OSError:
+                continue
+            try:
+                seen.update(os.listdir(fd))
+            finally:
+                os.close(fd)
+            if len(seen) > limit:
+                raise _oserror(errno.E2BIG, path)
+        return sorted(n for n in seen if self._entry([*parts, n]) is not None)
+
     # -- resolution ------------------------------------------------------------------------
 
     def _open(self, path: str) -> BinaryIO:

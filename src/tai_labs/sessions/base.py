@@ -65,6 +65,18 @@ class CommandSession(ABC):
         the host's own code, as JSON; None when the session cannot (the node's tools then)."""
         return None
 
+    def dns_probe(self, query: str, rtype: str, server: str | None = None) -> CommandResult | None:
+        """The ``rtype`` records of ``query`` asked as the node's ``dig`` would (its
+        nameservers, or ``server``) by the host's own code, as JSON; None when the session
+        cannot (the node's ``dig`` then)."""
+        return None
+
+    def http_probe(self, url: str) -> CommandResult | None:
+        """``url`` fetched by the host's own curl from the node's network through the node's
+        proxy settings; the output is the node-side probe script's. None when the session
+        cannot (the node's curl then)."""
+        return None
+
     def reach_probe(self, host: str, port: int | None = None) -> CommandResult | None:
         """Ping (or a TCP connection to ``port``) from the node's network, sent and read by
         the host's own code, as JSON; None when the session cannot (the node's tools then)."""

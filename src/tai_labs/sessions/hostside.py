@@ -14,7 +14,11 @@ Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 
   loopback (``providers.cupsprobe``, ``via="netns"``);
 - a DHCP exchange on the node's segment is asked by the host itself from the jury's own
   probe point (``dhcp_probe``, ``providers.lanprobe``, ``via="lan"``), each answer named by
-  the port it came in on.
+  the port it came in on;
+- name resolution (every record type), reachability, a web page, an SMB share and a Kerberos
+  logon are asked from the node's network namespace by the host's own code or binaries
+  (``curl``, ``smbclient``, ``kinit``), the node's settings read from its disk; each answer
+  records who gave it.
 
 Nothing of the node (its binaries, ``ld.so.preload``, its shell) takes part, and the
 evidence says ``source="host"``. Anything else, and paths on the node's kernel file systems
@@ -34,7 +38,7 @@ from typing import TypeVar
 
 from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
-from tai_labs.providers import cupsprobe, netprobe, rootfs
+from tai_labs.providers import cupsprobe, httpprobe, netprobe, rootfs
 from tai_labs.providers.base import HostView
 from tai_labs.providers.cgroups import node_cgroup_procs
 from tai_labs.providers.errors import EngineError
@@ -58,6 +62,10 @@ _NAMES_LIMIT = 1024 * 1024
 _STAT_FIELDS = set("FaUGugs")
 #: Longest keytab handed to the host's kinit (a machine's holds a few entries).
 KEYTAB_LIMIT = 64 * 1024
+#: Redirects the jury's web probe follows (as ``curl -L`` did on the node, bounded).
+HTTP_REDIRECTS = 5
+#: Longest /etc/environment or profile.d script read for proxy settings.
+PROFILE_LIMIT = 256 * 1024
 
 Answer = Callable[[HostView, list[str]], CommandResult | None]
 T = TypeVar("T")
@@ -212,6 +220,32 @@ class HostSideSession(CommandSession):
         return CommandResult(0, text, "", f"{command} (réseau de {self.node})", source="host",
                              via="netns")  # fmt: skip
 
+    def dns_probe(self, query: str, rtype: str, server: str | None = None) -> CommandResult | None:
+        """The ``rtype`` records of ``query`` (an address for PTR: its in-addr.arpa name), as
+        ``dig`` on the node would ask them: from ``server``, else the nameservers of its
+        ``/etc/resolv.conf`` (read from its disk by the host) in order, no search list, until
+        one answers. Each query is sent by the host's code from the node's namespace and
+        records who answered. JSON."""
+        name = netprobe.reverse_name(query) if rtype == "PTR" and _literal(query) else query
+        if server is not None:
+            servers = [server]
+        else:
+            conf = host_answer(self.view, ["cat", "--", "/etc/resolv.conf"])
+            servers = netprobe.resolver_config(conf.stdout if conf and conf.ok else "")[0]
+        asked: list[dict[str, object]] = []
+        for ns in servers:
+            query_ns = functools.partial(netprobe.dns_query, ns, name, rtype=rtype)
+            answer = self._in_node(query_ns)
+            asked.append({"name": name, **answer})
+            if "rcode" in answer:
+                break
+        resolution = {"source": "dns", "servers": servers, "answers": asked}
+        report = {"query": name, "type": rtype, "resolution": resolution}
+        command = f"jury dig {name} {rtype}" + (f" @{server}" if server else "")
+        return CommandResult(0, json.dumps(report, ensure_ascii=False) + "\n", "",
+                             f"{command} (réseau de {self.node})", source="host",
+                             via="netns")  # fmt: skip
+
     def _resolve(
         self, name: str, report: dict[str, object], *, server: str | None = None
     ) -> str | None:
@@ -333,6 +367,80 @@ class HostSideSession(CommandSession):
         who = f"jury: {server} -> {address} (via {hop.get('via')}, MAC {hop.get('mac')})\n"
         return CommandResult(got.rc, got.stdout, got.stderr + who, command, got.truncated,
                              source="host", via="netns")  # fmt: skip
+
+    def http_probe(self, url: str) -> CommandResult | None:
+        """``url`` fetched by the host's curl in this node's network namespace, through the
+        proxy the node's system-wide settings name (read from its disk by the host), every
+        name resolved as the node would; redirects followed the same way. The output is the
+        node-side probe script's (body, then ``== status CODE``; the ``proxy:`` line and, per
+        request, who answered, on stderr)."""
+        command = f"jury curl {url} (réseau de {self.node})"
+        settings = httpprobe.read_settings(self._proxy_sources())
+        said = [settings.summary()] + [f"jury: non lu (calculé) : {u}" for u in settings.unread]
+        current, hop = url, None
+        for _ in range(HTTP_REDIRECTS + 1):
+            try:
+                scheme, host, port = httpprobe.endpoint(current)
+                proxy = settings.proxy_for(scheme, host)
+                ends = [(host, port)] + ([httpprobe.endpoint(proxy)[1:]] if proxy else [])
+            except EngineError as exc:
+                return CommandResult(1, "", exc.message + "\n", command, source="host",
+                                     via="netns")  # fmt: skip
+            resolve: dict[tuple[str, int], str] = {}
+            for name, name_port in ends:
+                if _literal(name) is not None:
+                    continue
+                report: dict[str, object] = {}
+                address = self._resolve(name, report)
+                if address is None:
+                    lookup = json.dumps(report.get("resolution"), ensure_ascii=False)
+                    said.append(f"curl: (6) Could not resolve host: {name}")
+                    said.append(f"jury: {name} non résolu : {lookup}")
+                    return CommandResult(6, "\n== status 000", "\n".join(said) + "\n",
+                                         command, source="host", via="netns")  # fmt: skip
+                resolve[(name, name_port)] = address
+            try:
+                hop = httpprobe.fetch(self.netns, current, proxy=proxy, resolve=resolve,
+                                      timeout=budget(20.0, command))  # fmt: skip
+            except EngineError as exc:
+                return CommandResult(1, "", exc.message + "\n", command, source="host",
+                                     via="netns")  # fmt: skip
+            pinned = "".join(f", {n} -> {a}" for (n, _), a in resolve.items())
+            said.append(
+                f"jury: GET {current} {'via ' + proxy if proxy else 'en direct'}{pinned} : "
+                f"HTTP {hop.status:03d} de {hop.peer or '(personne)'}"
+            )
+            location = str(hop.info.get("redirect_url") or "")
+            if hop.status not in (301, 302, 303, 307, 308) or not location:
+                break
+            current = location
+        assert hop is not None
+        return CommandResult(
+            hop.rc,
+            f"{hop.body}\n== status {hop.status:03d}",
+            hop.stderr + "\n".join(said) + "\n",
+            command,
+            hop.truncated,
+            source="host",
+            via="netns",
+        )
+
+    def _proxy_sources(self) -> list[tuple[str, str]]:
+        """/etc/environment then /etc/profile.d/*.sh (a login's order), read from the disk."""
+        paths = ["/etc/environment"]
+        try:
+            names = self.view.files.listdir("/etc/profile.d")
+        except (OSError, NotOnDisk):
+            names = []
+        paths += [f"/etc/profile.d/{n}" for n in names if n.endswith(".sh")]
+        sources = []
+        for path in paths:
+            try:
+                data = self.view.files.read(path, PROFILE_LIMIT)
+            except (OSError, NotOnDisk):
+                continue
+            sources.append((path, data.decode(errors="replace")))
+        return sources
 
     def close(self) -> None:
         self.netns.close()
