@@ -56,7 +56,8 @@ def tai(*args: str, timeout: float = 7200) -> subprocess.CompletedProcess[str]:
 
 def must(step: str, out: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     if out.returncode != 0:
-        raise RuntimeError(f"{step} failed ({out.returncode}):\n{out.stderr.strip()}")
+        said = f"{out.stdout.strip()}\n{out.stderr.strip()}".strip()
+        raise RuntimeError(f"{step} failed ({out.returncode}):\n{said}")
     return out
 
 
