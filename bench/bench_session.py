@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -161,8 +162,12 @@ def run_session(n: int, scenario: str, parallel: int | None, folder: Path) -> di
         must("end", tai("session", "end", name, "--no-grade", "--parallel", str(parallel or 2)))
         figures["freeze_s"] = since(start)
         start = time.monotonic()
-        must("grade", tai("session", "grade", name, "--parallel", str(parallel or 2)))
+        graded = must("grade", tai("session", "grade", name, "--parallel", str(parallel or 2)))
         figures["grade_s"] = since(start)
+        # Each candidate's line: `noté LOGIN : SCENARIO 0/10 (18 s)`.
+        figures["grade_each_s"] = sorted(
+            int(m) for m in re.findall(r"\((\d+) s\)$", graded.stdout, re.MULTILINE)
+        )
         figures["host_graded"] = host_now()
         grid = json.loads(must("report", tai("session", "report", name, "-f", "json")).stdout)
         figures["graded_labs"] = sum(
