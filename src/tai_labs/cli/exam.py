@@ -809,7 +809,9 @@ def end(
         list[str] | None,
         typer.Option("--candidate", "-c", help="Only this login; repeat for several."),
     ] = None,
-    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+    parallel: Annotated[
+        int, typer.Option(help="Candidates frozen, then graded, at once.", min=1)
+    ] = 2,
     grade: Annotated[
         bool, typer.Option("--grade/--no-grade", help="Grade the frozen labs (default).")
     ] = True,
@@ -828,11 +830,12 @@ def end(
     )
     _gate_note(gate)
     _print_ended(ended)
+    # The session's state first: a grading that fails leaves it ended all the same.
+    if finish_if_all_ended(clocks, session.name):
+        console.print(f"session {session.name} terminée : tous les labs sont figés")
     if grade:
         todo = [login for login in ungraded(clocks, session.name) if login in logins]
         _grade_and_print(clocks, session.name, todo, parallel)
-    if finish_if_all_ended(clocks, session.name):
-        console.print(f"session {session.name} terminée : tous les labs sont figés")
 
 
 def _grade_and_print(clocks: ClockStore, name: str, logins: list[str], parallel: int) -> None:
@@ -885,7 +888,9 @@ def grade_cmd(
 @app.command("run")
 def run(
     name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
-    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+    parallel: Annotated[
+        int, typer.Option(help="Candidates frozen, then graded, at once.", min=1)
+    ] = 2,
 ) -> None:
     """Run the session's clock in the foreground: start it at its planned `--start`, end
     each candidate at their deadline (extra time included). Ctrl-C stops it safely: run it
