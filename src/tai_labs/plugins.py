@@ -40,6 +40,9 @@ ACTIONS_GROUP = "tai_labs.actions"
 ROLES_GROUP = "tai_labs.roles"
 ENGINES_GROUP = "tai_labs.engines"
 
+#: Held while any group imports its plugin modules (see ``_Group.load``).
+_LOADING = threading.RLock()
+
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -150,7 +153,6 @@ def _normalise(name: str) -> str:
 
 
 _GROUPS: dict[str, _Group] = {}
-_LOADING = threading.RLock()
 
 
 class Registry(Generic[T]):

@@ -165,3 +165,35 @@ def test_every_engine_takes_the_constructor_the_lab_engine_calls() -> None:
     for name in ENGINES.names():
         init = inspect.signature(ENGINES.get(name).__init__)
         init.bind(object(), "lab", data=None, probe_image=None)
+
+
+def test_a_lookup_waits_for_a_module_another_thread_is_importing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deadline grades labs in threads, each loading its scenario: a thread must not find
+    the entry point marked loaded while the other still imports it, and call a name unknown."""
+    import threading
+
+    registry: Registry[Plugin[Any]] = Registry("thing", "tai_labs.tests.threads", Plugin)
+    importing, go_on = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        importing.set()
+        go_on.wait(5)
+        registry.register(type("Slow", (Plugin,), {"name": "x.slow", "summary": "slow"}))
+
+    monkeypatch.setattr(
+        "tai_labs.plugins.entry_points", lambda group: [_EntryPoint("slow", "tai-labs", slow)]
+    )
+    first = threading.Thread(target=registry.names)
+    first.start()
+    assert importing.wait(5)
+    found: list[Any] = []
+    second = threading.Thread(target=lambda: found.append(registry.get("x.slow")))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waiting for the import, not failing on an unknown name
+    go_on.set()
+    first.join(5)
+    second.join(5)
+    assert [c.name for c in found] == ["x.slow"]

@@ -16,6 +16,7 @@ from rich.text import Text
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, markup, print_json
 from tai_labs.errors import TaiLabsError
+from tai_labs.exam.batch import ungraded
 from tai_labs.exam.clock import format_left
 from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.create import SessionRequest, create_session
@@ -792,11 +793,17 @@ def end(
         list[str] | None,
         typer.Option("--candidate", "-c", help="Only this login; repeat for several."),
     ] = None,
-    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+    parallel: Annotated[
+        int, typer.Option(help="Candidates frozen, then graded, at once.", min=1)
+    ] = 2,
+    grade: Annotated[
+        bool, typer.Option("--grade/--no-grade", help="Grade the frozen labs (default).")
+    ] = True,
 ) -> None:
     """End the épreuve now (or only for `--candidate`): access closes at once, then each lab
-    is frozen as left (an `exam-end` snapshot, its nodes stopped). Grade from that frozen
-    state with `session report`. Run again, it changes nothing (or finishes a crashed end).
+    is frozen as left (an `exam-end` snapshot, its nodes stopped) and graded from that frozen
+    state, `--parallel` candidates at once; `session report` gives the grid. Run again, it
+    changes nothing (or finishes a crashed end, grading what was not graded).
     """
     clocks = ClockStore()
     session = clocks.exams.get(session_name(name))
@@ -807,14 +814,67 @@ def end(
     )
     _gate_note(gate)
     _print_ended(ended)
+    # The session's state first: a grading that fails leaves it ended all the same.
     if finish_if_all_ended(clocks, session.name):
         console.print(f"session {session.name} terminée : tous les labs sont figés")
+    if grade:
+        todo = [login for login in ungraded(clocks, session.name) if login in logins]
+        _grade_and_print(clocks, session.name, todo, parallel)
+
+
+def _grade_and_print(clocks: ClockStore, name: str, logins: list[str], parallel: int) -> None:
+    """Grade these ended candidates' frozen labs, one line each; exit 1 if one failed."""
+    from tai_labs.exam.batch import Graded, grade_ended
+    from tai_labs.reports.grid import fr_num
+
+    def said(got: Graded) -> None:
+        if got.error is not None:
+            console.print(
+                markup("[red]échec[/red] {} : non noté ({})", got.login, got.error), soft_wrap=True
+            )
+            return
+        marks = ", ".join(
+            f"{sc} {fr_num(r.points)}/{fr_num(r.max_points)}" for sc, r in got.reports.items()
+        )
+        console.print(f"noté {got.login} : {marks or 'aucun lab'} ({got.seconds:.0f} s)")
+
+    graded = grade_ended(clocks, name, logins, parallel=parallel, on_graded=said)
+    failed = [g.login for g in graded if g.error is not None]
+    if failed:
+        err_console.print(
+            f"error: {len(failed)} candidate(s) not graded: {', '.join(failed)}\n"
+            f"  hint: fix the cause, then `tai-labs session grade {name} --candidate LOGIN`"
+        )
+        raise typer.Exit(1)
+
+
+@app.command("grade")
+def grade_cmd(
+    name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option("--candidate", "-c", help="Only this login; repeat for several."),
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="Candidates graded at once.", min=1)] = 2,
+) -> None:
+    """Grade again the frozen labs of ended candidates (all of them, or `--candidate`), from
+    their `exam-end` snapshots: the same state every time, whatever was done after the end.
+    `session end` already grades; this is for a jury's second reading or a failed grading."""
+    clocks = ClockStore()
+    session = clocks.exams.get(session_name(name))
+    clock = clocks.clock(session.name)
+    logins = candidate or [
+        c.login for c in session.candidates if clock.of(c.login).ended_at is not None
+    ]
+    _grade_and_print(clocks, session.name, logins, parallel)
 
 
 @app.command("run")
 def run(
     name: Annotated[str, typer.Argument(help="Session name.", autocompletion=session_names)],
-    parallel: Annotated[int, typer.Option(help="Candidates frozen at once.", min=1)] = 2,
+    parallel: Annotated[
+        int, typer.Option(help="Candidates frozen, then graded, at once.", min=1)
+    ] = 2,
 ) -> None:
     """Run the session's clock in the foreground: start it at its planned `--start`, end
     each candidate at their deadline (extra time included). Ctrl-C stops it safely: run it
@@ -844,3 +904,6 @@ def run(
     except KeyboardInterrupt:
         err_console.print(f"interrompu : relancez `tai-labs session run {name}` pour reprendre")
         raise typer.Exit(130) from None
+    # Every candidate ended: the frozen labs not graded yet (all, or what a crash left).
+    clocks = ClockStore()
+    _grade_and_print(clocks, session_name(name), ungraded(clocks, session_name(name)), parallel)

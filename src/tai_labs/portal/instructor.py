@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from tai_labs.errors import TaiLabsError
 from tai_labs.exam.access import gateway_gate
+from tai_labs.exam.batch import grade_ended, ungraded
 from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.day import CandidateStatus, extend, start_session, status
 from tai_labs.exam.freeze import end_candidates, finish_if_all_ended
@@ -379,6 +380,16 @@ class _Desk:
                 now=portal.now,
             )
             finish_if_all_ended(clocks, session.name)
+            # Graded from the frozen state at once, as `session end` does: the grid reads it.
+            logins = {c.login for c in chosen}
+            todo = [x for x in ungraded(clocks, session.name) if x in logins]
+            graded = grade_ended(clocks, session.name, todo, parallel=self.config.parallel)
+            failed = [g.login for g in graded if g.error is not None]
+            if failed:
+                raise TaiLabsError(
+                    f"labs frozen but not graded for: {', '.join(failed)}",
+                    hint=f"tai-labs session grade {session.name} --candidate LOGIN",
+                )
 
         try:
             future = self.ends.start(session.name, work)
