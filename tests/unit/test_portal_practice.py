@@ -5,7 +5,7 @@ no lab secret nor grading evidence in anything the candidate receives.
 No lab runs here: the practice library (``tai_labs.exam.practice``) is real, record included,
 and only the three calls it makes into a running lab are replaced (``FakeLabLayer``: open,
 grade, reset), the scenario being the real ``compte-verrouille`` rendered for the lab. The
-browser test on a real lab is tests/e2e/test_portal_practice.py.
+browser test on a real lab is tests/e2e/test_portal_practice_lab.py.
 """
 
 from __future__ import annotations
