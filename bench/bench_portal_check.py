@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from tai_labs.exam.model import SessionState
+from tai_labs.exam.practice import read_record
 from tai_labs.exam.store import ExamStore
 from tai_labs.locations import locations
 
@@ -175,6 +176,9 @@ def main() -> None:
             http.append(http_check(client, lab, token.group(1)))
             cli.append(cli_check(session))
         load_after = os.getloadavg()
+        attempts = len(read_record(session, LOGIN).attempts)
+        if attempts != 2 * (rounds + 1):  # each click, each command: one grading recorded
+            raise RuntimeError(f"{attempts} attempts recorded for {2 * (rounds + 1)} checks")
         results = {
             "lab": lab,
             "nodes": 3,
