@@ -395,6 +395,17 @@ async def labs(request: Request) -> Response:
 async def lab_page(request: Request) -> Response:
     portal = _portal(request)
     session, lab = candidate_lab(request, request.path_params["lab_id"])
+    practice = None
+    if session.practice:  # reads the record and renders the scenario's hints: off the loop
+        practice = await run_in_threadpool(
+            practice_view,
+            portal.practice,
+            session.name,
+            lab.candidate,
+            lab,
+            portal.config.data,
+            request.query_params.get("m"),
+        )
     return _page(
         request,
         "lab.html",
@@ -402,18 +413,7 @@ async def lab_page(request: Request) -> Response:
         lab=views.lab_view(portal.store, session, lab),
         brief=views.brief_html(lab.id, portal.config.data),
         seconds_left=views.seconds_left(session, portal.now()),
-        practice=(
-            practice_view(
-                portal.practice,
-                session.name,
-                lab.candidate,
-                lab,
-                portal.config.data,
-                request.query_params.get("m"),
-            )
-            if session.practice
-            else None
-        ),
+        practice=practice,
     )
 
 

@@ -151,9 +151,6 @@ class PracticeDesk:
                 self._hints[lab.id] = found
         return found
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
 
 async def wait_for(future: Future[Any], seconds: float) -> bool:
     """Wait up to ``seconds`` for a job, without cancelling it; True when it is done."""
