@@ -425,3 +425,36 @@ def lab_layer_exam(portal_world: PortalWorld, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(practice, "grade_lab", fake.grade_lab)
     monkeypatch.setattr(practice, "reset_lab", fake.reset_lab)
     return fake
+
+
+# -- self-service practice accounts ---------------------------------------------------------------
+
+
+def test_a_self_service_lab_has_the_practice_panel_and_only_its_owner_uses_it(
+    portal_world: PortalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_selfservice_portal import Portal, start
+
+    monkeypatch.setenv("TAI_LABS_DATA", str(portal_world.data))
+    fake = FakeLabLayer(portal_world.data)
+    monkeypatch.setattr(practice, "open_lab", fake.open_lab)
+    monkeypatch.setattr(practice, "grade_lab", fake.grade_lab)
+    monkeypatch.setattr(practice, "reset_lab", fake.reset_lab)
+    portal = Portal(portal_world)
+    lea = portal.client("lea-martin")
+    lab = start(lea, "compte-verrouille").rsplit("/", 1)[1]
+    portal.ops.finish(0)
+    page = lea.get(f"/lab/{lab}")
+    assert page.status_code == 200 and "Révéler l'indice 1" in page.text
+    token = csrf_of(page.text)
+    assert lea.post(f"/lab/{lab}/check", data={"csrf": token}).status_code == 303
+    assert lea.post(f"/lab/{lab}/hint", data={"csrf": token}).status_code == 303
+    page = lea.get(f"/lab/{lab}").text
+    assert "Le compte est toujours verrouillé." in page and "onglet « Compte »" in page
+    assert fake.graded == [lab]
+    paul = portal.client("paul-dubois")
+    paul_token = csrf_of(paul.get("/practice").text)
+    for action in ("check", "hint", "reset"):
+        answer = paul.post(f"/lab/{lab}/{action}", data={"csrf": paul_token, "confirm": "oui"})
+        assert answer.status_code == 404, action
+    assert fake.graded == [lab] and fake.reset == []
