@@ -11,7 +11,7 @@ import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from portal_world import PortalWorld, make_portal_world
+from portal_world import PortalWorld
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
@@ -269,17 +269,6 @@ def test_exam_mode_refuses_check_hint_reset(portal_world: PortalWorld) -> None:
         answer = c.post(f"/lab/{lab}/{action}", data={"csrf": token})
         assert answer.status_code == 403, action
         assert "examen" in answer.text
-
-
-def test_practice_mode_shows_the_buttons_and_answers_not_yet(tmp_path: Path) -> None:
-    world = make_portal_world(tmp_path / "data", practice=True)
-    c = as_candidate(world)
-    lab = world.labs["alice"]
-    page = c.get(f"/lab/{lab}")
-    assert "Vérifier mon travail" in page.text
-    token = csrf_of(page.text)
-    for action in ("check", "hint", "reset"):
-        assert c.post(f"/lab/{lab}/{action}", data={"csrf": token}).status_code == 501
 
 
 # -- instructors ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,11 +37,12 @@ from tai_labs.exam.store import ExamStore
 from tai_labs.lab import graphics
 from tai_labs.lab.store import LabRecord, NodeRecord, Store
 from tai_labs.locations import locations
-from tai_labs.portal import selfservice_pages, views
+from tai_labs.portal import practice_pages, selfservice_pages, views
 from tai_labs.portal.accounts import Accounts
 from tai_labs.portal.console import console_routes
 from tai_labs.portal.instructor import DeskConfig, instructor_routes, session_seconds_left
 from tai_labs.portal.logins import Login, Logins
+from tai_labs.portal.practice import PracticeDesk, practice_view
 from tai_labs.portal.pty_sessions import TerminalSessions
 from tai_labs.portal.ratelimit import LoginLimiter
 from tai_labs.portal.terminal_pages import PortalSeams, TerminalPages
@@ -95,6 +97,8 @@ class _Portal:
     limiter: LoginLimiter
     templates: Environment
     signer: TimestampSigner = field(init=False)
+    #: Practice gradings and resets, off the event loop (portal.practice).
+    practice: PracticeDesk = field(default_factory=PracticeDesk)
 
     def __post_init__(self) -> None:
         self.signer = TimestampSigner(self.config.secret_key, salt="tai-labs-portal")
@@ -391,6 +395,17 @@ async def labs(request: Request) -> Response:
 async def lab_page(request: Request) -> Response:
     portal = _portal(request)
     session, lab = candidate_lab(request, request.path_params["lab_id"])
+    practice = None
+    if session.practice:  # reads the record and renders the scenario's hints: off the loop
+        practice = await run_in_threadpool(
+            practice_view,
+            portal.practice,
+            session.name,
+            lab.candidate,
+            lab,
+            portal.config.data,
+            request.query_params.get("m"),
+        )
     return _page(
         request,
         "lab.html",
@@ -398,6 +413,7 @@ async def lab_page(request: Request) -> Response:
         lab=views.lab_view(portal.store, session, lab),
         brief=views.brief_html(lab.id, portal.config.data),
         seconds_left=views.seconds_left(session, portal.now()),
+        practice=practice,
     )
 
 
@@ -416,15 +432,25 @@ async def lab_state(request: Request) -> Response:
     )
 
 
-def _practice(action: str) -> Callable[[Request], Awaitable[Response]]:
+def _practice(
+    handler: Callable[[practice_pages.PracticeCall], Awaitable[Response]], post: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
+    """A practice route: CSRF token (POST), then the candidate's own lab (else 404), then a
+    practice session (an exam's is refused, 403), then ``handler`` (portal.practice_pages)."""
+
     async def endpoint(request: Request) -> Response:
-        login = _current(request)
-        await _form(request, login.csrf if login else None)
-        session, _lab = candidate_lab(request, request.path_params["lab_id"])
+        form = None
+        if post:
+            login = _current(request)
+            form = await _form(request, login.csrf if login else None)
+        session, lab = candidate_lab(request, request.path_params["lab_id"])
         if not session.practice:
-            raise HTTPException(403, "Indisponible pendant une épreuve d'examen.")
-        # The practice API (grade on demand, hints, reset) comes with issue 14's sessions.
-        raise HTTPException(501, f"« {action} » n'est pas encore disponible.")
+            raise HTTPException(403, practice_pages.EXAM_REFUSAL)
+        portal = _portal(request)
+        call = practice_pages.PracticeCall(
+            form, session, lab, portal.exams, portal.practice, partial(_page, request)
+        )
+        return await handler(call)
 
     return endpoint
 
@@ -488,9 +514,10 @@ def create_app(config: PortalConfig) -> Starlette:
         Route("/lab", labs),
         Route("/lab/{lab_id}", lab_page),
         Route("/lab/{lab_id}/state", lab_state),
-        Route("/lab/{lab_id}/check", _practice("Vérifier mon travail"), methods=["POST"]),
-        Route("/lab/{lab_id}/hint", _practice("Indice"), methods=["POST"]),
-        Route("/lab/{lab_id}/reset", _practice("Remettre le lab à zéro"), methods=["POST"]),
+        Route("/lab/{lab_id}/check", _practice(practice_pages.check), methods=["POST"]),
+        Route("/lab/{lab_id}/hint", _practice(practice_pages.hint), methods=["POST"]),
+        Route("/lab/{lab_id}/reset", _practice(practice_pages.reset), methods=["POST"]),
+        Route("/lab/{lab_id}/practice/state", _practice(practice_pages.state, post=False)),
         Route("/instructor", instructor_home),
         *instructor_routes(lambda request: _need(request, "instructor"), _form, _page, config.desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
