@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tai_labs.errors import TaiLabsError
 from tai_labs.portal.pty_sessions import Attachment, TerminalError, TerminalSessions
+from tai_labs.portal.ws_gate import authorized, origin_ok, refuse
 
 #: Largest message a client may send (a paste): past it the WebSocket is closed.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -96,10 +92,10 @@ def terminal_routes(
         lab = websocket.path_params["lab"]
         node = websocket.path_params["node"]
         target = None
-        if _origin_ok(websocket, allowed_origins):
-            target = await _authorized(authorize, websocket, lab, node)
+        if origin_ok(websocket, allowed_origins):
+            target = await authorized(authorize, websocket, lab, node, NodeTarget)
         if target is None:
-            await _refuse(websocket)
+            await refuse(websocket)
             return
         key = (target.owner, lab, node)
         if target.read_only:
@@ -127,39 +123,6 @@ def terminal_routes(
         await _serve(websocket, view, pool.grace)
 
     return [WebSocketRoute("/lab/{lab}/node/{node}/terminal/ws", endpoint, name="terminal_ws")]
-
-
-async def _authorized(
-    authorize: Authorize, websocket: WebSocket, lab: str, node: str
-) -> NodeTarget | None:
-    try:
-        if inspect.iscoroutinefunction(authorize):
-            result = await authorize(websocket, lab, node)
-        else:
-            result = await run_in_threadpool(authorize, websocket, lab, node)
-            if inspect.isawaitable(result):
-                result = await result
-    except TaiLabsError:
-        return None  # no such lab or node, or not running: refused like a foreign one
-    return result if isinstance(result, NodeTarget) else None
-
-
-def _origin_ok(websocket: WebSocket, allowed: Sequence[str]) -> bool:
-    """No cross-site WebSocket: a page of another site cannot drive a candidate's shell."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser; the session cookie still has to be valid
-    if origin.rstrip("/") in {a.rstrip("/") for a in allowed}:
-        return True
-    return urlsplit(origin).netloc == websocket.headers.get("host", "")
-
-
-async def _refuse(websocket: WebSocket) -> None:
-    """Not found, whether the lab does not exist or is someone else's (nothing to guess)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(PlainTextResponse("introuvable", 404))
-    else:
-        await websocket.close(code=1008)
 
 
 def _int_param(websocket: WebSocket, name: str) -> int | None:

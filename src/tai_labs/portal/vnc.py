@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tai_labs.errors import TaiLabsError
-from tai_labs.portal.terminal import _origin_ok, _refuse
+from tai_labs.portal.ws_gate import authorized, origin_ok, refuse
 
 #: Largest message a client may send (RFB client messages are a few bytes; a clipboard
 #: paste is the largest): past it the connection is closed.
@@ -71,17 +68,17 @@ def vnc_routes(
         lab = websocket.path_params["lab"]
         node = websocket.path_params["node"]
         display = None
-        if _origin_ok(websocket, allowed_origins):
-            display = await _authorized(authorize, websocket, lab, node)
+        if origin_ok(websocket, allowed_origins):
+            display = await authorized(authorize, websocket, lab, node, Display)
         if display is None:
-            await _refuse(websocket)
+            await refuse(websocket)
             return
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(display.host, display.port, limit=CHUNK), timeout=10
             )
         except (OSError, TimeoutError):
-            await _refuse(websocket)  # the display went away between the two
+            await refuse(websocket)  # the display went away between the two
             return
         offered = websocket.scope.get("subprotocols", [])
         try:
@@ -93,27 +90,12 @@ def vnc_routes(
         async def still_allowed() -> None:
             while True:
                 await asyncio.sleep(recheck or RECHECK_SECONDS)
-                if await _authorized(authorize, websocket, lab, node) != display:
+                if await authorized(authorize, websocket, lab, node, Display) != display:
                     return
 
         await _relay(websocket, reader, writer, still_allowed())
 
     return [WebSocketRoute("/lab/{lab}/node/{node}/console/ws", endpoint, name="console_ws")]
-
-
-async def _authorized(
-    authorize: Authorize, websocket: WebSocket, lab: str, node: str
-) -> Display | None:
-    try:
-        if inspect.iscoroutinefunction(authorize):
-            result = await authorize(websocket, lab, node)
-        else:
-            result = await run_in_threadpool(authorize, websocket, lab, node)
-            if inspect.isawaitable(result):
-                result = await result
-    except TaiLabsError:
-        return None  # no such lab or node, no display, not running: as a foreign one
-    return result if isinstance(result, Display) else None
 
 
 async def _relay(
