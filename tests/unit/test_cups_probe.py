@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,20 +54,6 @@ def test_the_default_line_of_an_lpoptions_file() -> None:
     assert lpoptions_default("Dest other\ndefault q1/draft\n") == "q1"
     assert lpoptions_default("Dest q2 media=a4\n") is None
     assert lpoptions_default("") is None
-
-
-@pytest.fixture
-def fresh_netns() -> Iterator[int]:
-    proc = subprocess.Popen(["unshare", "--net", "sleep", "60"])
-    try:
-        for _ in range(100):
-            if os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @can_enter

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,21 +61,6 @@ def test_reading_network_commands_go_to_the_host(argv: list[str]) -> None:
 )
 def test_anything_else_is_not_run_by_the_host(argv: list[str]) -> None:
     assert not network_read(argv)
-
-
-@pytest.fixture
-def fresh_netns() -> Iterator[int]:
-    """A process alone in a new network namespace (only a down loopback in it)."""
-    proc = subprocess.Popen(["unshare", "--net", "sleep", "60"])
-    try:
-        for _ in range(100):
-            if os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @can_enter
