@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tai_labs.locations import locations
 from tai_labs.providers import naming
@@ -68,3 +76,64 @@ def leftovers(lab_id: str) -> list[str]:
     if lab_id in ls.stdout:
         found.append("state row")
     return found
+
+
+# -- the portal's end-to-end tests ---------------------------------------------------------------
+
+
+def forget_session(name: str) -> None:
+    """Drop an exam session's records and its logins (a session whose labs the test made
+    with `tai-labs up`, not `session up`: `session down` has nothing of it to remove)."""
+    with sqlite3.connect(locations().store) as db:
+        db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
+        db.execute("DELETE FROM exam_sessions WHERE name = ?", (name,))
+        db.execute("DELETE FROM portal_logins WHERE session = ?", (name,))
+
+
+def slip_and_seed(tmp_path: Path, session: str) -> tuple[str, int]:
+    """The one candidate's password as printed on their slip, and their drawn seed."""
+    slips = tmp_path / "billets.html"
+    tai("session", "slips", session, "-o", str(slips))
+    found = re.search(r"<dt>Mot de passe</dt><dd>([^<]+)</dd>", slips.read_text())
+    assert found, "no password on the slip"
+    shown = json.loads(tai("session", "show", session, "--json").stdout)
+    return found.group(1).strip(), int(shown["candidates"][0]["draws"][0]["seed"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Portal:
+    """`tai-labs serve` on a free local port, its output in ``serve.log`` of the test."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: IO[str]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+def start_portal(tmp_path: Path, *options: str) -> Portal:
+    """Start the portal and return once it answers its login page."""
+    port = free_port()
+    tai_labs = shutil.which("tai-labs", path=str(Path(sys.executable).parent))
+    assert tai_labs
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}", *options], stdout=log, stderr=log
+    )
+    portal = Portal(f"http://127.0.0.1:{port}", process, log)
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{portal.url}/login", timeout=2).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return portal

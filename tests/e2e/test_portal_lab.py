@@ -7,20 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from labtools import tai
+from labtools import forget_session, slip_and_seed, start_portal, tai
 
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
@@ -35,16 +27,7 @@ def session_name() -> Iterator[str]:
     name = f"portail-e2e-{os.getpid()}"
     yield name
     # An exam session past `created` has no `rm` yet (issue 14 brings `session down`).
-    with sqlite3.connect(locations().store) as db:
-        db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
-        db.execute("DELETE FROM exam_sessions WHERE name = ?", (name,))
-        db.execute("DELETE FROM portal_logins WHERE session = ?", (name,))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    forget_session(name)
 
 
 def test_candidate_reads_the_real_brief_and_no_secret(
@@ -71,13 +54,7 @@ def test_candidate_reads_the_real_brief_and_no_secret(
         "--start",
         start,
     )
-    slips = tmp_path / "billets.html"
-    tai("session", "slips", session_name, "-o", str(slips))
-    found = re.search(r"<dt>Mot de passe</dt><dd>([^<]+)</dd>", slips.read_text())
-    assert found
-    password = found.group(1).strip()
-    shown = json.loads(tai("session", "show", session_name, "--json").stdout)
-    seed = shown["candidates"][0]["draws"][0]["seed"]
+    password, seed = slip_and_seed(tmp_path, session_name)
     info = json.loads(
         tai("up", SCENARIO, "--candidate", "i15-portal", "--seed", str(seed), "--json").stdout
     )
@@ -97,21 +74,9 @@ def test_candidate_reads_the_real_brief_and_no_secret(
     secrets += [line for line in key.splitlines() if line and "PRIVATE KEY" not in line]
     assert len(secrets) >= 3
 
-    port = _free_port()
-    tai_labs = shutil.which("tai-labs", path=str(Path(sys.executable).parent))
-    assert tai_labs
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start_portal(tmp_path)
+    url = server.url
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{url}/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         bodies: list[str] = []
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
@@ -137,9 +102,7 @@ def test_candidate_reads_the_real_brief_and_no_secret(
             finally:
                 browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+        server.stop()
     assert len(bodies) >= 3
     for body in bodies:
         for secret in secrets:

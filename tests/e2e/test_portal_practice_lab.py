@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labtools import tai
+from labtools import forget_session, slip_and_seed, start_portal, tai
 
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
@@ -44,17 +37,8 @@ def session_name() -> Iterator[str]:
     name = f"entrainement-e2e-{os.getpid()}"
     yield name
     tai("session", "rm", name, check=False)
-    with sqlite3.connect(locations().store) as db:  # in case `rm` refused a session past `up`
-        db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
-        db.execute("DELETE FROM exam_sessions WHERE name = ?", (name,))
-        db.execute("DELETE FROM portal_logins WHERE session = ?", (name,))
+    forget_session(name)  # in case `rm` refused a session past `up`
     shutil.rmtree(locations().data / "practice" / name, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _lab_secrets(lab_id: str) -> list[str]:
@@ -80,13 +64,7 @@ def test_candidate_checks_reads_a_hint_and_resets_in_the_browser(
     roster = tmp_path / "classe.csv"
     roster.write_text(f"nom;prenom;identifiant;email\nMartin;Alice;{LOGIN};\n", encoding="utf-8")
     tai("session", "create", session_name, "-s", SCENARIO, "--roster", str(roster), "--practice")
-    slips = tmp_path / "billets.html"
-    tai("session", "slips", session_name, "-o", str(slips))
-    found = re.search(r"<dt>Mot de passe</dt><dd>([^<]+)</dd>", slips.read_text())
-    assert found
-    password = found.group(1).strip()
-    shown = json.loads(tai("session", "show", session_name, "--json").stdout)
-    seed = shown["candidates"][0]["draws"][0]["seed"]
+    password, seed = slip_and_seed(tmp_path, session_name)
     info = json.loads(
         tai("up", SCENARIO, "--candidate", LOGIN, "--seed", str(seed), "--json").stdout
     )
@@ -100,22 +78,10 @@ def test_candidate_checks_reads_a_hint_and_resets_in_the_browser(
     secrets = _lab_secrets(lab_id)
     assert len(secrets) >= 3
 
-    port = _free_port()
-    tai_labs = shutil.which("tai-labs", path=str(Path(sys.executable).parent))
-    assert tai_labs
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start_portal(tmp_path)
+    url = server.url
     bodies: list[str] = []
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{url}/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
             try:
@@ -188,9 +154,7 @@ def test_candidate_checks_reads_a_hint_and_resets_in_the_browser(
             finally:
                 browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+        server.stop()
     record = json.loads(
         (locations().data / "practice" / session_name / f"{LOGIN}.json").read_text()
     )

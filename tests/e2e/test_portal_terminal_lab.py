@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import tai
+from labtools import forget_session, slip_and_seed, start_portal, tai
 
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
@@ -56,10 +51,7 @@ SCREEN = """(() => { const el = document.querySelector('[data-terminal]');
 def session_name() -> Iterator[str]:
     name = f"terminal-e2e-{os.getpid()}"
     yield name
-    with sqlite3.connect(locations().store) as db:
-        db.execute("DELETE FROM exam_candidates WHERE session = ?", (name,))
-        db.execute("DELETE FROM exam_sessions WHERE name = ?", (name,))
-        db.execute("DELETE FROM portal_logins WHERE session = ?", (name,))
+    forget_session(name)
 
 
 @pytest.fixture
@@ -70,12 +62,6 @@ def instructor() -> Iterator[tuple[str, str]]:
     with sqlite3.connect(locations().store) as db:
         db.execute("DELETE FROM portal_logins WHERE name = ?", (name,))
         db.execute("DELETE FROM portal_users WHERE name = ?", (name,))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _log_in(page: Any, url: str, session: str, login: str, password: str) -> None:
@@ -129,13 +115,7 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
         "--start",
         start,
     )
-    slips = tmp_path / "billets.html"
-    tai("session", "slips", session_name, "-o", str(slips))
-    found = re.search(r"<dt>Mot de passe</dt><dd>([^<]+)</dd>", slips.read_text())
-    assert found
-    password = found.group(1).strip()
-    shown = json.loads(tai("session", "show", session_name, "--json").stdout)
-    seed = shown["candidates"][0]["draws"][0]["seed"]
+    password, seed = slip_and_seed(tmp_path, session_name)
     info = json.loads(
         tai("up", SCENARIO, "--candidate", LOGIN, "--seed", str(seed), "--json").stdout
     )
@@ -149,22 +129,10 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
     hostname = open_lab(lab_id).exec("pc1", ["hostname"]).stdout.strip()
     assert hostname and hostname != socket.gethostname()
 
-    port = _free_port()
-    tai_labs = shutil.which("tai-labs", path=str(Path(sys.executable).parent))
-    assert tai_labs
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [tai_labs, "serve", "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start_portal(tmp_path)
+    url = server.url
     problems: list[str] = []
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{url}/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
             try:
@@ -211,9 +179,7 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
             finally:
                 browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+        server.stop()
     assert "INTRUS" not in candidate_screen  # the read-only viewer's keys never arrived
     assert candidate_csp == [] and watch_csp == [], (candidate_csp, watch_csp)
     assert problems == [], problems  # no CSP report, no script error in the console
