@@ -184,9 +184,15 @@ def judge_jury_dns(r: CommandResult, params: Dns.Params) -> Judgement:
         return _judge_answers(params, [str(x) for x in found["addresses"]], False, decisive)
     if any(a.get("rcode") in ("NXDOMAIN", "NOERROR") for a in answers):
         return _judge_answers(params, [], True, decisive)
+    status = next((str(a["rcode"]) for a in answers if a.get("rcode")), None)
+    return _unanswered(params, status, decisive)
+
+
+def _unanswered(params: Dns.Params, status: str | None, decisive: str) -> Judgement:
+    """No usable answer: no server answered (``status`` None), or one refused (SERVFAIL,
+    REFUSED...). A failure when the name must resolve; else nobody can say it is absent."""
     q = params.query
-    if any(a.get("rcode") for a in answers):
-        status = next(str(a["rcode"]) for a in answers if a.get("rcode"))
+    if status is not None:
         if params.resolves:
             return Judgement.failed(
                 f"le serveur DNS refuse de résoudre {q} ({status})",
@@ -220,32 +226,13 @@ def judge_jury_records(r: CommandResult, params: Dns.Params) -> Judgement:
     if not isinstance(res, dict):
         return p.not_run(r, "requête DNS du jury")
     decisive = _records_text(res, params.type)
-    q = params.query
     answers = [a for a in res.get("answers") or [] if isinstance(a, dict)]
     answered = next((a for a in answers if a.get("rcode")), None)
     if answered is None:
-        if params.resolves:
-            return Judgement.failed(
-                f"aucun serveur DNS ne répond pour {q}", f"no DNS server answers for {q}", decisive
-            )
-        return Judgement.error(
-            f"aucun serveur DNS ne répond : impossible de dire si {q} est absent",
-            "no DNS server answered, cannot judge",
-            decisive,
-        )
+        return _unanswered(params, None, decisive)
     status = str(answered["rcode"])
     if status not in ("NOERROR", "NXDOMAIN"):
-        if params.resolves:
-            return Judgement.failed(
-                f"le serveur DNS refuse de résoudre {q} ({status})",
-                f"server said {status}",
-                decisive,
-            )
-        return Judgement.error(
-            f"réponse DNS {status} : impossible de dire si {q} est absent",
-            f"DNS status {status}, cannot judge",
-            decisive,
-        )
+        return _unanswered(params, status, decisive)
     found = [
         str(rec.get("data"))
         for rec in answered.get("records") or []
