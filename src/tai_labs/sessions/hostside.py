@@ -139,7 +139,9 @@ class HostSideSession(CommandSession):
         node's loopback (``providers.cupsprobe``); ``-d`` also reads the node's
         ``/etc/cups/lpoptions`` from its disk, as the node's own lpstat would."""
         command = shlex.join(words) + f" (jury, cupsd de {self.node})"
-        options = host_answer(self.view, ["cat", "--", "/etc/cups/lpoptions"])
+        options = None
+        if words[1:] == ["-d"]:  # only the default depends on the node's lpoptions
+            options = host_answer(self.view, ["cat", "--", "/etc/cups/lpoptions"])
         try:
             result = cupsprobe.lpstat(
                 self.netns,
