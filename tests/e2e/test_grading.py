@@ -9,10 +9,15 @@ from pathlib import Path
 from labtools import tai
 
 
-def verdicts(lab: str) -> tuple[int, dict[str, str]]:
+def verdicts(lab: str) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Exit code, the scenario's own checks' verdicts, and the default invariants' (``keep-*``:
+    what the candidate must not break)."""
     out = tai("grade", lab, "--format", "json", check=False)
     report = json.loads(out.stdout)
-    return out.returncode, {c["id"]: c["verdict"] for c in report["checks"]}
+    got = {c["id"]: c["verdict"] for c in report["checks"]}
+    kept = {k: v for k, v in got.items() if k.startswith("keep-")}
+    assert kept, "a lab with a directory and fixed addresses has default invariants"
+    return out.returncode, {k: v for k, v in got.items() if k not in kept}, kept
 
 
 def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
@@ -25,8 +30,8 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
 
     # As the candidate gets it: the account is locked and out of its group (the faults), and
     # no password change is forced yet (judged on its own, not behind the unlock).
-    rc, got = verdicts(lab)
-    assert rc == 1
+    rc, got, kept = verdicts(lab)
+    assert rc == 1 and set(kept.values()) == {"pass"}
     assert got == {
         "unlocked": "fail",
         "enabled": "pass",
@@ -56,25 +61,28 @@ def test_grade_follows_the_real_state(labs: list[str], tmp_path: Path) -> None:
         "--must-change-at-next-login",
     )
     tai("exec", lab, "dc1", "--", "samba-tool", "group", "addmembers", "Comptabilite", login)
-    rc, got = verdicts(lab)
-    assert rc == 0 and set(got.values()) == {"pass"}
+    rc, got, kept = verdicts(lab)
+    assert rc == 0 and set(got.values()) == {"pass"} and set(kept.values()) == {"pass"}
 
     # A broken prerequisite: the user leaves the group, the membership check fails.
     tai("exec", lab, "dc1", "--", "samba-tool", "group", "removemembers", "Comptabilite", login)
-    rc, got = verdicts(lab)
-    assert rc == 1 and got["member"] == "fail"
+    rc, got, kept = verdicts(lab)
+    assert rc == 1 and got["member"] == "fail" and set(kept.values()) == {"pass"}
 
     # Reports a jury and a CI system read.
     junit, html = tmp_path / "grade.xml", tmp_path / "grade.html"
     tai("grade", lab, "--format", "junit", "--output", str(junit), check=False)
     tai("grade", lab, "--format", "html", "--output", str(html), check=False)
     suite = ET.parse(junit).getroot()
-    assert suite.get("failures") == "1" and suite.get("tests") == "6"
+    assert suite.get("failures") == "1" and suite.get("tests") == str(len(got) + len(kept))
     page = html.read_text()
     assert "non acquise" in page or "acquise" in page
     assert login in page and "memberOf" in page
 
     # The DC's directory service stopped: its checks cannot be judged -> error, exit 3.
     tai("exec", lab, "dc1", "--", "systemctl", "stop", "samba-ad-dc")
-    rc, got = verdicts(lab)
+    rc, got, kept = verdicts(lab)
     assert rc == 3 and set(got.values()) == {"error"}
+    # what the directory holds cannot be judged either; the machines' addresses still can
+    assert {v for k, v in kept.items() if not k.startswith("keep-address-")} == {"error"}
+    assert {v for k, v in kept.items() if k.startswith("keep-address-")} == {"pass"}
