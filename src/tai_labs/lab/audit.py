@@ -372,13 +372,14 @@ def audit_directory(
 
 
 def _names_for(lab: Lab, node: str) -> set[str]:
-    """Every plain string the checks and solution steps on ``node`` name."""
+    """Every plain string the checks to earn and solution steps on ``node`` name (not the
+    invariants': what they name must not change, it is no target of the candidate's)."""
     names: set[str] = set()
     for step in _solution_steps(lab):
         if step.target == node:
             names |= _strings(step.params)
     for check in lab.loaded.scenario.checks:
-        if node in check.targets:
+        if node in check.targets and not check.invariant:
             names |= _strings(check.params)
     return names
 
