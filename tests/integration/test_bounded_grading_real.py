@@ -20,6 +20,7 @@ from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.grading.base import CHECKS, Check
 from tai_labs.grading.model import Evidence, Judgement, Verdict
 from tai_labs.grading.runner import grade
+from tai_labs.lab.grading import lab_identities
 from tai_labs.lab.sessions import SessionPool
 from tai_labs.plugins import PluginParams
 from tai_labs.scenario.model import CheckUse
@@ -166,6 +167,7 @@ def test_grading_a_real_lab_stops_a_stalled_check_and_goes_on(
         lab=lab.id,
         candidate="bounded",
         seed=0,
+        identities=lab_identities(lab),  # what the invariants compare with, as `grade` does
     )
     elapsed = time.monotonic() - started
     by_id = {c.id: c for c in report.checks}

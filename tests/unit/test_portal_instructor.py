@@ -353,6 +353,8 @@ def test_live_progress_grades_each_live_lab_once_within_its_ttl(
         "checks": 5,
         "points": 4.0,
         "max_points": 10.0,
+        "broken": 0,
+        "text": "2/5",
     }
     assert sorted(grader.graded) == sorted(world.labs.values())
     c.get(url)  # a refresh: kept, not graded again

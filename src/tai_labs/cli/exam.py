@@ -712,7 +712,7 @@ def status_cmd(
             for lab_id in row.lab_ids.values():
                 try:
                     got = lab_progress(lab_id)
-                    parts.append(f"{got.passing}/{got.checks}")
+                    parts.append(got.text())
                 except TaiLabsError as exc:
                     parts.append(f"? ({exc.message})")
             live[row.login] = ", ".join(parts) or "-"

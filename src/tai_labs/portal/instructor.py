@@ -298,11 +298,12 @@ class _Desk:
                             "checks": p.checks,
                             "points": p.points,
                             "max_points": p.max_points,
+                            "broken": p.broken,
+                            "text": p.text(),
                         }
                     )
             text = ", ".join(
-                f"{lab['passing']}/{lab['checks']}" if "passing" in lab else f"? ({lab['error']})"
-                for lab in labs
+                lab["text"] if "passing" in lab else f"? ({lab['error']})" for lab in labs
             )
             out[r.login] = {"text": text or "—", "labs": labs}
         return JSONResponse({"session": session.name, "live": live, "candidates": out})
