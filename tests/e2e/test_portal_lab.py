@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from labtools import forget_session, slip_and_seed, start_portal, tai
 
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.locations import locations
@@ -62,7 +63,7 @@ def test_candidate_reads_the_real_brief_and_no_secret(
     lab_id = info["id"]
     exams = ExamStore()
     exams.set_state(session_name, SessionState.UP)
-    exams.set_state(session_name, SessionState.STARTED)
+    ClockStore(exams).start(session_name, datetime.now(UTC))  # as `session start` does
 
     folder = locations().lab(lab_id)
     brief = (folder / "brief.md").read_text(encoding="utf-8")
@@ -93,6 +94,9 @@ def test_candidate_reads_the_real_brief_and_no_secret(
                 expect(page.locator("article.brief h1").first).to_have_text(
                     first_line.lstrip("# ").strip()
                 )
+                # the portal's brief: the page's buttons, not host commands
+                expect(page.locator("article.brief")).to_contain_text("bouton « Terminal »")
+                expect(page.locator("article.brief")).not_to_contain_text("tai-labs console")
                 for node in ("dc1", "box", "pc1"):
                     expect(page.locator(f"li[data-node={node}]")).to_contain_text("prête")
                 page.screenshot(path=str(tmp_path / "candidat-lab-reel.png"), full_page=True)

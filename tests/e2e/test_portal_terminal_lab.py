@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from labtools import forget_session, slip_and_seed, start_portal, tai
 
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
@@ -123,7 +124,7 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
     lab_id = info["id"]
     exams = ExamStore()
     exams.set_state(session_name, SessionState.UP)
-    exams.set_state(session_name, SessionState.STARTED)
+    ClockStore(exams).start(session_name, datetime.now(UTC))  # as `session start` does
     from tai_labs.lab.runtime import open_lab
 
     hostname = open_lab(lab_id).exec("pc1", ["hostname"]).stdout.strip()

@@ -5,6 +5,7 @@ secret of a lab in anything a candidate receives."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
 from portal_world import PortalWorld
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
@@ -248,12 +250,57 @@ def test_an_ended_session_closes_its_logins(portal_world: PortalWorld) -> None:
     assert answer.status_code == 403 and "terminée" in answer.text  # type: ignore[attr-defined]
 
 
-def test_the_login_cookie_expires_at_the_deadline(portal_world: PortalWorld) -> None:
-    c = client(portal_world)
-    answer = log_in(c, portal_world.session, "alice", portal_world.passwords["alice"])
-    cookie = answer.headers["set-cookie"]  # type: ignore[attr-defined]
-    age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
-    assert 109 * 60 < age <= 110 * 60
+def _clocks(world: PortalWorld) -> ClockStore:
+    return ClockStore(ExamStore(Store(locations(world.data).store)))
+
+
+def test_the_time_left_is_the_clocks_not_the_planned_start(portal_world: PortalWorld) -> None:
+    """Started 5 minutes late (``session start`` at 10:05 for a 10:00 plan): the candidate
+    loses none of their 2 hours, on the page, its refreshes and the login's lifetime."""
+    clocks = _clocks(portal_world)
+    late = datetime.fromtimestamp(portal_world.now[0], UTC) - timedelta(minutes=5)
+    with clocks.exams.store.writing() as db:
+        db.execute(
+            "UPDATE exam_clock SET started_at = ? WHERE session = ?",
+            (late.timestamp(), portal_world.session),
+        )
+    c = as_candidate(portal_world)
+    lab = portal_world.labs["alice"]
+    state = c.get(f"/lab/{lab}/state").json()
+    assert 114 * 60 < state["seconds_left"] <= 115 * 60
+    portal_world.now[0] += 112 * 60  # past the planned end, not the real one
+    assert c.get(f"/lab/{lab}").status_code == 200
+    portal_world.now[0] += 4 * 60
+    assert c.get(f"/lab/{lab}").status_code == 303
+
+
+def test_extra_time_keeps_that_candidate_in_past_the_others_end(
+    portal_world: PortalWorld,
+) -> None:
+    alice, bruno = as_candidate(portal_world), as_candidate(portal_world, "bruno")
+    # given after they logged in: the login, not capped at the old deadline, follows it
+    _clocks(portal_world).set_extra(portal_world.session, "alice", 30)
+    state = alice.get(f"/lab/{portal_world.labs['alice']}/state").json()
+    assert 139 * 60 < state["seconds_left"] <= 140 * 60
+    portal_world.now[0] += 111 * 60
+    assert alice.get(f"/lab/{portal_world.labs['alice']}").status_code == 200
+    assert bruno.get(f"/lab/{portal_world.labs['bruno']}").status_code == 303
+    portal_world.now[0] += 30 * 60
+    assert alice.get(f"/lab/{portal_world.labs['alice']}").status_code == 303
+
+
+def test_a_candidate_ended_early_is_out_though_time_is_left(portal_world: PortalWorld) -> None:
+    c = as_candidate(portal_world)
+    now = datetime.fromtimestamp(portal_world.now[0], UTC)
+    _clocks(portal_world).mark_ended(portal_world.session, "alice", now)
+    assert c.get(f"/lab/{portal_world.labs['alice']}").status_code == 303
+    answer = log_in(
+        client(portal_world), portal_world.session, "alice", portal_world.passwords["alice"]
+    )
+    assert answer.status_code == 403 and "figés" in answer.text  # type: ignore[attr-defined]
+    # the other candidate's épreuve goes on
+    bruno = as_candidate(portal_world, "bruno")
+    assert bruno.get(f"/lab/{portal_world.labs['bruno']}").status_code == 200
 
 
 # -- exam mode: no practice calls -----------------------------------------------------------------
@@ -367,6 +414,18 @@ def test_the_brief_cannot_inject_html(portal_world: PortalWorld) -> None:
     page = c.get(f"/lab/{portal_world.labs['alice']}").text
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page
+
+
+def test_the_page_shows_the_portals_own_brief_once_written(portal_world: PortalWorld) -> None:
+    c = as_candidate(portal_world)
+    lab = portal_world.labs["alice"]
+    assert "tai-labs console" in c.get(f"/lab/{lab}").text  # a lab from before: the host's
+    folder = locations(portal_world.data).lab(lab)
+    (folder / "brief-web.md").write_text(
+        "# Compte verrouillé\n\n- **pc1** : bouton « Terminal »\n", encoding="utf-8"
+    )
+    page = c.get(f"/lab/{lab}").text
+    assert "bouton « Terminal »" in page and "tai-labs console" not in page
 
 
 # -- the seam for the terminal: candidate_node over HTTP and WebSocket ----------------------------

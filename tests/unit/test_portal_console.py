@@ -268,6 +268,9 @@ def test_the_candidate_opens_their_console_page(world: PortalWorld) -> None:
     lab_page = c.get(f"/lab/{alice}").text
     assert f'href="/lab/{alice}/node/win1/console"' in lab_page
     assert f'href="/lab/{alice}/node/pc1/console"' not in lab_page  # a container: no desktop
+    # and a Windows node has no text terminal to offer: its desktop is its way in
+    assert f'href="/lab/{alice}/node/win1/terminal"' not in lab_page
+    assert f'href="/lab/{alice}/node/pc1/terminal"' in lab_page
     page = c.get(f"/lab/{alice}/node/win1/console")
     assert page.status_code == 200
     assert f'data-ws-url="{_ws_url(alice)}"' in page.text

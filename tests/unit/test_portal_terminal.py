@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from portal_world import PortalWorld
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import SessionState
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
@@ -205,10 +207,29 @@ def test_the_shell_is_closed_when_the_candidates_time_is_up(
     with c.websocket_connect(ws_path(world.labs["alice"]), headers={"cookie": cookie}) as ws:
         hello(ws)
         read_until(ws, b"READY")
+        world.now[0] += 2  # the portal's clock, asked again when the two seconds are up
         while (message := ws.receive())["type"] == "websocket.send" and "text" not in message:
             pass  # output, if any
         assert json.loads(message["text"]) == {"type": "end", "why": "time over"}
         assert ws.receive() == {"type": "websocket.close", "code": 4000, "reason": ""}
+
+
+def test_extra_time_given_while_the_shell_is_open_moves_its_close(
+    portal: tuple[TestClient, PortalWorld], opened: list[tuple[str, str, str]]
+) -> None:
+    c, world = portal
+    cookie = candidate(c, world)
+    exams = ExamStore(Store(locations(world.data).store))
+    session = exams.get(world.session)
+    assert session.start is not None
+    world.now[0] = session.start.timestamp() + 120 * 60 - 1  # one second left
+    with c.websocket_connect(ws_path(world.labs["alice"]), headers={"cookie": cookie}) as ws:
+        hello(ws)
+        read_until(ws, b"READY")
+        ClockStore(exams).set_extra(world.session, "alice", 10)
+        time.sleep(1.5)  # past the deadline the shell was opened with
+        ws.send_bytes(b"toujours-la\n")
+        read_until(ws, b"toujours-la")  # not cut: the close moved with her time
 
 
 # -- the instructor's read-only view --------------------------------------------------------------
@@ -239,9 +260,14 @@ def test_the_instructor_watches_without_typing(
             seen = read_until(own, b"apres\n")
             own.send_bytes(b"fin\n")
             seen += read_until(own, b"fin\n")
+            # the candidate widens their window: the watcher is told, and redraws to match
+            own.send_text(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
+            while "text" not in (message := watch.receive()) or message["text"] is None:
+                pass  # output, if any
+            assert json.loads(message["text"]) == {"type": "resize", "cols": 120, "rows": 40}
         with c.websocket_connect(ws_path(lab), headers={"cookie": formateur}) as again:
             first = hello(again)
-            assert (first["cols"], first["rows"]) == (100, 30)  # the watcher's resize: dropped
+            assert (first["cols"], first["rows"]) == (120, 40)  # the watcher's resize: dropped
     assert b"INTRUS" not in seen  # never reached the shell: cat would have echoed it
     assert opened == [("alice", lab, "pc1")]  # watching starts no shell
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from tai_labs.lab.graphics import desktop_kind
 from tai_labs.lab.runtime import Lab
 
 
@@ -24,7 +25,15 @@ def ssh_command(lab: Lab, node: str) -> str:
     )
 
 
-def access_details(lab: Lab) -> dict[str, Any]:
+#: The brief a candidate reads in the portal: its access says the page's buttons, not host
+#: commands they cannot run (``brief.md`` keeps those, for whoever has the host).
+WEB_BRIEF_FILE = "brief-web.md"
+
+
+def access_details(lab: Lab, *, web: bool = False) -> dict[str, Any]:
+    """The brief's ``access``: ``how`` (Markdown) and each node's address and commands.
+
+    ``web``: for the portal, where a candidate opens a node from the page itself."""
     nodes = {
         n.name: {
             "address": str(lab.mgmt_address(n.name)),
@@ -33,11 +42,21 @@ def access_details(lab: Lab) -> dict[str, Any]:
         }
         for n in lab.plan.nodes
     }
+    if web:
+        lines = [
+            "Chaque machine s'ouvre depuis la liste « Vos machines » de cette page :",
+            "",
+        ]
+        for n in lab.plan.nodes:
+            # a Windows node has no text terminal: its desktop, in the browser
+            button = "Console graphique" if desktop_kind(n.kind.value) else "Terminal"
+            lines.append(f"- **{n.name}** : bouton « {button} »")
+        return {"how": "\n".join(lines), "nodes": nodes}
     lines = [f"Lab `{lab.id}` — ouvrez un terminal sur une machine avec :", ""]
     lines += [f"- **{name}** : `{info['console']}`" for name, info in nodes.items()]
     return {"how": "\n".join(lines), "nodes": nodes}
 
 
-def lab_brief(lab: Lab) -> str:
+def lab_brief(lab: Lab, *, web: bool = False) -> str:
     """The candidate's brief (Markdown), rendered with the lab's variables and access."""
-    return lab.loaded.render_brief({"access": access_details(lab)})
+    return lab.loaded.render_brief({"access": access_details(lab, web=web)})

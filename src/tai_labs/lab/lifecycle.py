@@ -320,11 +320,13 @@ def revert_to(lab: Lab, name: str, nodes: Sequence[str] = (), report: Reporter =
 
 
 def step_brief(lab: Lab, report: Reporter) -> None:
-    from tai_labs.lab.access import lab_brief
+    from tai_labs.lab.access import WEB_BRIEF_FILE, lab_brief
 
-    brief = lab_brief(lab)
     path = lab.folder / "brief.md"
-    write_private(path, brief)  # it gives the candidate's access: owner-only, like secrets
+    # They give the candidate's access: owner-only, like secrets. The portal's own first,
+    # so a brief.md on disk means both are there.
+    write_private(lab.folder / WEB_BRIEF_FILE, lab_brief(lab, web=True))
+    write_private(path, lab_brief(lab))
     report(Event("brief", f"written to {path}"))
 
 

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tai_labs.exam.clock_store import ClockStore
 from tai_labs.exam.model import Candidate, Session, format_duration
 from tai_labs.exam.selfservice import HostLabOps, LabOps, Policy, SelfService
 from tai_labs.exam.store import ExamStore
@@ -99,9 +100,21 @@ class _Portal:
     signer: TimestampSigner = field(init=False)
     #: Practice gradings and resets, off the event loop (portal.practice).
     practice: PracticeDesk = field(default_factory=PracticeDesk)
+    #: The exam clocks: each candidate's real start, extra time and end (``exam.clock``).
+    clocks: ClockStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.signer = TimestampSigner(self.config.secret_key, salt="tai-labs-portal")
+        self.clocks = ClockStore(self.exams)
+
+    def refusal(self, session: Session, login: str) -> str | None:
+        """Why candidate ``login`` may not be in ``session`` now (``views.refusal``)."""
+        return views.refusal(session, self.clocks.clock(session.name), login, self.now())
+
+    def seconds_left(self, session: Session, login: str) -> int | None:
+        """Candidate ``login``'s time left, extra time included (``views``)."""
+        clock = self.clocks.clock(session.name)
+        return views.candidate_seconds_left(session, clock, login, self.now())
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.config.clock(), UTC)
@@ -183,7 +196,7 @@ def _current(request: HTTPConnection) -> Login | None:
     login = portal.logins.find(sid, portal.config.clock())
     if login is not None and login.kind == "candidate":
         session = portal.exams.find(login.session or "")
-        if session is None or views.refusal(session, portal.now()) is not None:
+        if session is None or portal.refusal(session, login.name) is not None:
             portal.logins.close(sid)  # the épreuve is over for them: so is the login
             return None
     request.state.login = login
@@ -340,11 +353,11 @@ async def login_submit(request: Request) -> Response:
         if session is None:
             portal.limiter.failed(_client(request), key)
             return refuse("Session, identifiant ou mot de passe incorrect.")
-        why = views.refusal(session, portal.now())
+        why = await run_in_threadpool(portal.refusal, session, name)
         if why is not None:
             return refuse(why, 403)
-        if session.deadline is not None:
-            expires = min(expires, session.deadline.timestamp())
+        # Not capped at the deadline: extra time given later must not log them out. Every
+        # request asks ``refusal`` again, which closes the login once their time is up.
         sid = portal.logins.open("candidate", name, session_name, expires)
         target = "/lab"
     else:
@@ -412,7 +425,7 @@ async def lab_page(request: Request) -> Response:
         session=session,
         lab=views.lab_view(portal.store, session, lab),
         brief=views.brief_html(lab.id, portal.config.data),
-        seconds_left=views.seconds_left(session, portal.now()),
+        seconds_left=portal.seconds_left(session, lab.candidate),
         practice=practice,
     )
 
@@ -426,7 +439,7 @@ async def lab_state(request: Request) -> Response:
         {
             "lab": view.id,
             "status": view.status,
-            "seconds_left": views.seconds_left(session, portal.now()),
+            "seconds_left": portal.seconds_left(session, lab.candidate),
             "nodes": [{"name": n.name, "kind": n.kind, "ready": n.ready} for n in view.nodes],
         }
     )
@@ -525,7 +538,7 @@ def create_app(config: PortalConfig) -> Starlette:
     routes += console_routes(console_node, _page, data=config.data)
     # The web terminal: its pages and WebSocket, authorised by this portal's logins.
     terminal_seams = PortalSeams(
-        _current, _need, candidate_node, _page, portal.store, portal.exams, portal.now
+        _current, _need, candidate_node, _page, portal.store, portal.exams, portal.seconds_left
     )
     routes += TerminalPages(terminal_seams, config.terminals).routes()
     routes += selfservice_pages.routes(selfservice_pages.Seams(_need, _form, _page))

@@ -43,7 +43,6 @@ from tai_labs.exam.model import Session, SessionState
 from tai_labs.exam.seams import AccessGate, LabFinder, labs_by_draw
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import Store
-from tai_labs.portal import views
 from tai_labs.portal.desk_errors import in_french
 from tai_labs.portal.ending import EndBusyError, Ends
 from tai_labs.portal.live_progress import LiveProgress
@@ -234,7 +233,7 @@ class _Desk:
             session=session,
             started=_hhmm(started),
             rows=rows,
-            seconds_left=views.seconds_left(session, portal.now()),
+            seconds_left=session_seconds_left(portal.exams, session, portal.now()),
             notice=notice,
             error=error,
             gate_wired=self._gate(portal).wired,

@@ -110,8 +110,10 @@ def spawn_on_pty(
 class Attachment:
     """One WebSocket's view of a session: what it is sent, in order.
 
-    Items are output bytes, or ``None`` once the attachment ends (the shell exited, another
-    WebSocket took the session over, or a read-only view fell too far behind).
+    Items are output bytes, a new terminal size (``(cols, rows)``: the owner resized, sent
+    to read-only views so they draw at the owner's size), or ``None`` once the attachment
+    ends (the shell exited, another WebSocket took the session over, or a read-only view
+    fell too far behind).
     """
 
     session: PtySession
@@ -119,10 +121,10 @@ class Attachment:
     replay: bytes
     #: Output offset of the first replayed byte (the session's byte count since it began).
     offset: int
-    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[bytes | tuple[int, int] | None] = field(default_factory=asyncio.Queue)
     ended_because: str = ""
 
-    async def next(self) -> bytes | None:
+    async def next(self) -> bytes | tuple[int, int] | None:
         item = await self.queue.get()
         self.session.drained(self)
         return item
@@ -242,8 +244,13 @@ class PtySession:
     def resize(self, cols: int, rows: int) -> None:
         if self.closed:
             return
-        self.size = (max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
-        set_winsize(self.child.master_fd, *self.size)
+        size = (max(1, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS)))
+        if size == self.size:
+            return
+        self.size = size
+        set_winsize(self.child.master_fd, *size)
+        for view in list(self.observers):  # watchers redraw at the owner's new size
+            view.queue.put_nowait(size)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -278,11 +285,29 @@ class PtySession:
 
     # -- end -------------------------------------------------------------------------------
 
-    def close_at(self, seconds: float, why: str) -> None:
-        """Close in ``seconds`` (the owner's time left), replacing an earlier such deadline."""
+    def close_at(
+        self, seconds: float, why: str, again: Callable[[], float | None] | None = None
+    ) -> None:
+        """Close in ``seconds`` (the owner's time left), replacing an earlier such deadline.
+
+        ``again`` asks for the owner's time left when that moment comes: extra time given
+        meanwhile moves the close later instead of cutting the shell at the old deadline.
+        """
         if self.deadline is not None:
             self.deadline.cancel()
-        self.deadline = self._loop.call_later(max(0.0, seconds), self.close, why)
+        self.deadline = self._loop.call_later(max(0.0, seconds), self._time_up, why, again)
+
+    def _time_up(self, why: str, again: Callable[[], float | None] | None) -> None:
+        left = None
+        if again is not None:
+            try:
+                left = again()
+            except Exception:  # the store unreadable: the last deadline known stands
+                left = None
+        if left is not None and left > 0:
+            self.close_at(left, why, again)
+        else:
+            self.close(why)
 
     def close(self, why: str) -> None:
         if self.closed:

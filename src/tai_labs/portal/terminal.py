@@ -50,13 +50,15 @@ class NodeTarget:
     the lab: ``lxc-attach`` into the node as its ``console_user``). ``read_only``: watch the
     owner's live session without typing (an instructor assisting); no shell is started.
     ``seconds_left``: the owner's time (an épreuve's end): the shell is closed when it runs
-    out, whether or not a WebSocket shows it.
+    out, whether or not a WebSocket shows it; ``time_left``, asked again then, moves that
+    close later when extra time was given meanwhile.
     """
 
     owner: str
     argv: tuple[str, ...] = ()
     read_only: bool = False
     seconds_left: float | None = None
+    time_left: Callable[[], float | None] | None = None
 
 
 Authorize = Callable[[WebSocket, str, str], "NodeTarget | Awaitable[NodeTarget | None] | None"]
@@ -118,7 +120,7 @@ def terminal_routes(
                 await _end(websocket, CLOSE_REFUSED, str(exc))
                 return
             if target.seconds_left is not None:
-                view.session.close_at(target.seconds_left, "time over")
+                view.session.close_at(target.seconds_left, "time over", target.time_left)
         await websocket.accept()
         await _serve(websocket, view, pool.grace)
 
@@ -160,8 +162,12 @@ async def _serve(websocket: WebSocket, view: Attachment, grace: float) -> None:
 
 
 async def _pump_output(websocket: WebSocket, view: Attachment) -> None:
-    while (data := await view.next()) is not None:
-        await websocket.send_bytes(data)
+    while (item := await view.next()) is not None:
+        if isinstance(item, tuple):
+            cols, rows = item
+            await websocket.send_text(json.dumps({"type": "resize", "cols": cols, "rows": rows}))
+        else:
+            await websocket.send_bytes(item)
     code = CLOSE_TAKEN_OVER if view.ended_because == "taken over" else CLOSE_ENDED
     await _end(websocket, code, view.ended_because)
 

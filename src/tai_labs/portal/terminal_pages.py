@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from functools import partial
 
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.websockets import WebSocket
 
+from tai_labs.exam.model import Session
 from tai_labs.exam.store import ExamStore
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.portal import views
@@ -63,7 +64,8 @@ class PortalSeams:
     render: Callable[..., HTMLResponse]
     store: Store
     exams: ExamStore
-    now: Callable[[], datetime]
+    #: A candidate's time left in their session, extra time included (None: no limit).
+    seconds_left: Callable[[Session, str], int | None]
 
 
 class TerminalPages:
@@ -84,12 +86,12 @@ class TerminalPages:
         raise HTTPException(404)
 
     def _seconds_left(self, login: Login) -> int | None:
+        if login.kind == "practice":
+            return None  # a self-service lab has an idle time-to-live, not an épreuve's end
         session = self.seams.exams.find(login.session or "")
         if session is None:
             return 0
-        return views.candidate_seconds_left(
-            session, session.candidate(login.name), self.seams.now()
-        )
+        return self.seams.seconds_left(session, login.name)
 
     def authorize(self, websocket: WebSocket, lab_id: str, node: str) -> NodeTarget | None:
         """The WebSocket's authorisation (run in a thread: it reads the store, opens the lab)."""
@@ -104,7 +106,11 @@ class TerminalPages:
         except HTTPException:
             return None  # not theirs, no such node, nobody logged in, épreuve over
         target = lab_node_target(lab.candidate, lab.id, name)
-        return replace(target, seconds_left=self._seconds_left(login))
+        return replace(
+            target,
+            seconds_left=self._seconds_left(login),
+            time_left=partial(self._seconds_left, login),
+        )
 
     # -- pages --------------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
+from tai_labs.exam import clock as exam_clock
+from tai_labs.exam.clock import SessionClock
 from tai_labs.exam.model import Candidate, Session, SessionState
+from tai_labs.lab.access import WEB_BRIEF_FILE
 from tai_labs.lab.store import LabRecord, Store
 from tai_labs.locations import locations
 
@@ -56,37 +59,28 @@ class LabView:
     nodes: tuple[NodeView, ...]
 
 
-@dataclass(frozen=True)
-class CandidateRow:
-    login: str
-    full_name: str
-    labs: tuple[LabView, ...]
-    seconds_left: int | None
+def candidate_seconds_left(
+    session: Session, clock: SessionClock, login: str, now: datetime
+) -> int | None:
+    """This candidate's time left (0 once ended or past their deadline), from the exam clock:
+    the real start, the duration and their own extra time (``exam.clock``), never the
+    planned start. None without a duration (practice)."""
+    left = exam_clock.time_left(session, clock, login, now)
+    return None if left is None else int(left.total_seconds())
 
 
-def seconds_left(session: Session, now: datetime) -> int | None:
-    """Seconds to the session's deadline (0 when past), None when it has none."""
-    deadline = session.deadline
-    if deadline is None:
-        return None
-    return max(0, int((deadline - now).total_seconds()))
-
-
-def candidate_seconds_left(session: Session, candidate: Candidate, now: datetime) -> int | None:
-    """A candidate's time left: the session's today; the place for their extra time."""
-    del candidate
-    return seconds_left(session, now)
-
-
-def refusal(session: Session, now: datetime) -> str | None:
-    """Why a candidate of ``session`` may not be in now (French), or None when they may."""
+def refusal(session: Session, clock: SessionClock, login: str, now: datetime) -> str | None:
+    """Why candidate ``login`` of ``session`` may not be in now (French), or None when they
+    may: the épreuve not started or over, their own time up or their end already made."""
     if session.practice:
         return None if session.state in PRACTICE_OPEN else "Cette session n'est pas ouverte."
     if session.state is SessionState.ENDED:
         return "L'épreuve est terminée."
-    if session.state not in EXAM_OPEN:
+    if session.state not in EXAM_OPEN or clock.started_at is None:
         return "L'épreuve n'a pas encore commencé."
-    if seconds_left(session, now) == 0:
+    if clock.of(login).ended_at is not None:
+        return "Votre épreuve est terminée : vos labs ont été figés pour le jury."
+    if candidate_seconds_left(session, clock, login, now) == 0:
         return "Le temps de l'épreuve est écoulé."
     return None
 
@@ -111,26 +105,16 @@ def lab_view(store: Store, session: Session, lab: LabRecord) -> LabView:
 
 
 def brief_html(lab_id: str, data: Path | None = None) -> str | None:
-    """The candidate's brief as HTML (what `up` wrote for them), None until it is written."""
-    path = locations(data).lab(lab_id) / BRIEF_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return _MARKDOWN.render(text)
-
-
-def session_rows(store: Store, session: Session, now: datetime) -> list[CandidateRow]:
-    """Each candidate of ``session`` with their labs and time left, for the instructor."""
-    return [
-        CandidateRow(
-            cand.login,
-            cand.full_name,
-            tuple(lab_view(store, session, lab) for lab in candidate_labs(store, session, cand)),
-            candidate_seconds_left(session, cand, now),
-        )
-        for cand in session.candidates
-    ]
+    """The candidate's brief as HTML (what `up` wrote for them), None until it is written:
+    the portal's own (its access names the page's buttons), else, for a lab brought up
+    before there was one, the host's."""
+    folder = locations(data).lab(lab_id)
+    for name in (WEB_BRIEF_FILE, BRIEF_FILE):
+        try:
+            return _MARKDOWN.render((folder / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+    return None
 
 
 def utcnow() -> datetime:

@@ -1,7 +1,7 @@
 // The web terminal: xterm.js over the portal's WebSocket (protocol: tai_labs/portal/terminal.py).
 // Keystrokes go as binary frames, resizes as JSON text; after a network blip it reconnects
 // with ?since=<bytes shown> and the server replays only what was missed (same shell).
-// A read-only view (data-read-only, an instructor's) types nothing and never resizes.
+// A read-only view (data-read-only, an instructor's) types nothing and follows the owner's size.
 (function () {
   "use strict";
   var FINAL = { 1008: true, 4000: true, 4001: true, 4003: true };
@@ -71,6 +71,9 @@
             received = msg.offset;
             known = true;
             // a watcher draws at the candidate's size (when they joined), not its window's
+            if (readOnly && msg.cols > 0 && msg.rows > 0) term.resize(msg.cols, msg.rows);
+          } else if (msg.type === "resize") {
+            // the candidate resized their window: the watcher follows, line for line
             if (readOnly && msg.cols > 0 && msg.rows > 0) term.resize(msg.cols, msg.rows);
           } else if (msg.type === "end") {
             ended = true;
