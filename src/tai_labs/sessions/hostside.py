@@ -1,12 +1,13 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 -w0`` and
-``getfacl -n -p`` (the POSIX ACL xattr parsed here) of a path, and for ``ip ... show`` and
-``ss``. On a container node:
+Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 -w0``,
+``readlink``, ``ls -1 -A`` and ``getfacl -n -p`` (the POSIX ACL xattr parsed here) of a path,
+and for ``ip ... show`` and ``ss``. On a container node:
 
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
-  (``via="rootfs"``);
+  (``via="rootfs"``); a unit's ``cgroup.procs`` and the units of a slice are read in the
+  host's cgroup hierarchy (``via="cgroup"``);
 - read-only ``ip``, ``ss`` and ``nft list ruleset`` are the host's own binaries run in the
   node's network namespace only (``providers.netns``, ``via="netns"``): same JSON, none of
   the node's files;
