@@ -47,7 +47,8 @@ def test_a_service_stopped_on_the_way_is_collateral_damage(labs: list[str]) -> N
     fake = (
         "cp /usr/bin/systemctl /root/systemctl.real"
         " && printf '#!/bin/sh\\necho active\\n' > /usr/bin/systemctl"
-        " && cp /bin/sleep /usr/local/sbin/cron && setsid -f /usr/local/sbin/cron 3000"
+        " && cp /bin/sleep /usr/local/sbin/cron"
+        " && setsid -f /usr/local/sbin/cron 3000 </dev/null >/dev/null 2>&1"
     )
     tai("exec", lab, "pc1", "--", "sh", "-c", fake)
     assert tai("exec", lab, "pc1", "--", "systemctl", "is-active", "cron").stdout == "active\n"
