@@ -16,7 +16,8 @@ from tai_labs.grading.model import Evidence, Verdict
 from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 
 CHECK = "linux.services_kept"
-CAPTURED = Path(__file__).parent / "captured" / "services_kept_pc1.json"
+# One file of every output by key, not captured/*.json (one command each, their layout).
+CAPTURED = Path(__file__).parent / "services_kept_pc1.json"
 #: What identify recorded on that node at exam start (ran, enabled, not a oneshot or timer's).
 AT_START = "cron.service cups.service ssh.service systemd-networkd.service"
 SLICE = "/sys/fs/cgroup/systemd/system.slice"
