@@ -226,9 +226,10 @@ def units_seen(ev: Evidence) -> UnitsSeen | Judgement:
 
 
 def named_by(unit: str, words: list[str]) -> bool:
-    """Whether one of the scenario's words names the unit (``cups`` names ``cups.service``
-    and ``cups-browsed.service``; ``getty`` names ``getty@tty1.service``), read generously
-    like ``scenario.invariants``: such a unit is the scenario's own business."""
+    """Whether one of the scenario's words names the unit as a whole word (``cron.d`` names
+    ``cron.service``, ``getty`` names ``getty@tty1.service``, ``cups`` does not name
+    ``cups-browsed.service``), read as ``scenario.invariants`` reads names: such a unit is
+    the scenario's own business."""
     stem = unit.removesuffix(".service")
     names = {stem, stem.split("@", 1)[0]}
     for name in names:
@@ -239,7 +240,8 @@ def named_by(unit: str, words: list[str]) -> bool:
 
 
 def _unit_file_keys(text: str, section: str, key: str) -> list[str]:
-    """The values of ``key`` in ``[section]`` of a unit file (the last one wins)."""
+    """The values of ``key`` in ``[section]`` of a unit file, in order (systemd keeps the
+    last one of a single-valued key)."""
     current, values = "", []
     for raw in text.splitlines():
         line = raw.strip()
