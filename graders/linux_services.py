@@ -6,17 +6,18 @@ How they collect and judge: ``graders/__init__.py``.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import Field
 
 from tai_labs.grading import parsers as p
+from tai_labs.grading.audit import TRANSIENT_SERVICES
 from tai_labs.grading.base import register_check
 from tai_labs.grading.linux import LinuxCheck
 from tai_labs.grading.model import Evidence, Judgement
 from tai_labs.plugins import PluginParams
-from tai_labs.sessions.base import CommandSession
+from tai_labs.sessions.base import CommandResult, CommandSession, SessionError
 
 _SPACE_SEMI = re.compile(" ;")
 
@@ -161,6 +162,222 @@ class Service(LinuxCheck["Service.Params"]):
                 f"cgroup.procs={listed}",
             )
         return None
+
+
+#: The node's system services' cgroups (v1 ``name=systemd``, as ``linux.service`` reads them)
+#: and where ``systemctl enable``/``mask`` write.
+SYSTEM_SLICE = "/sys/fs/cgroup/systemd/system.slice"
+SYSTEMD_ETC = "/etc/systemd/system"
+#: Key of the exam-start record of ``linux.services_kept`` (units, space-separated).
+KEPT_KEY = "services"
+#: At most this many units of a node are read (a node's root can make thousands of dirs).
+MAX_UNITS = 500
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9@._:\\-]+$")
+_UNIT_FILE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class UnitsSeen:
+    """A node's services as the host reads them: those with a process in their cgroup, the
+    enablement links (unit -> the ``.wants``/``.requires`` dirs holding one) and the masks."""
+
+    running: frozenset[str]
+    enabled: dict[str, list[str]]
+    masked: frozenset[str]
+
+
+def _names(result: CommandResult | None) -> list[str]:
+    if result is None or not result.ok:
+        return []
+    return [n for n in result.stdout.splitlines() if _UNIT_NAME.match(n)][:MAX_UNITS]
+
+
+def units_seen(ev: Evidence) -> UnitsSeen | Judgement:
+    """What ``ServicesKept.collect`` read, or ``error`` when the host did not read it itself
+    (a node-side answer is what a candidate with root can forge) or could not read it."""
+    slice_ls, etc_ls = p.output(ev, "slice"), p.output(ev, "etc")
+    for result, what in ((slice_ls, "cgroups des services"), (etc_ls, SYSTEMD_ETC)):
+        if result is None or not result.ok:
+            # No system.slice: the node is not running (stopped), nothing to say of its units.
+            return p.not_run(result, f"lecture de {what} depuis l'hôte")
+        if result.source != "host":
+            return Judgement.error(
+                f"{what} n'a pas été lu depuis l'hôte (nœud sans vue hôte, une VM ?) : "
+                "la réponse du nœud ne prouve rien",
+                f"{what} not read by the host: the node's own answer proves nothing",
+                p.quote(result),
+            )
+    running = set()
+    for unit in _names(slice_ls):
+        procs = p.output(ev, f"procs:{unit}")
+        # Read host-side like the listing; a cgroup gone meanwhile is a stopped unit.
+        if procs is not None and procs.ok and procs.source == "host" and procs.stdout.strip():
+            running.add(unit)
+    enabled: dict[str, list[str]] = {}
+    masked = set()
+    for name in _names(etc_ls):
+        if name.endswith((".wants", ".requires")):
+            for unit in _names(p.output(ev, f"wants:{name}")):
+                enabled.setdefault(unit, []).append(name)
+        link = p.output(ev, f"link:{name}")
+        if link is not None and link.ok and link.stdout.strip() == "/dev/null":
+            masked.add(name)
+    return UnitsSeen(frozenset(running), enabled, frozenset(masked))
+
+
+def named_by(unit: str, words: list[str]) -> bool:
+    """Whether one of the scenario's words names the unit as a whole word (``cron.d`` names
+    ``cron.service``, ``getty`` names ``getty@tty1.service``, ``cups`` does not name
+    ``cups-browsed.service``), read as ``scenario.invariants`` reads names: such a unit is
+    the scenario's own business."""
+    stem = unit.removesuffix(".service")
+    names = {stem, stem.split("@", 1)[0]}
+    for name in names:
+        pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.I)
+        if any(pattern.search(word) for word in words):
+            return True
+    return False
+
+
+def _unit_file_keys(text: str, section: str, key: str) -> list[str]:
+    """The values of ``key`` in ``[section]`` of a unit file, in order (systemd keeps the
+    last one of a single-valued key)."""
+    current, values = "", []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif current == section and line.partition("=")[0].strip() == key:
+            values.append(line.partition("=")[2].strip())
+    return values
+
+
+@register_check
+class ServicesKept(LinuxCheck["ServicesKept.Params"]):
+    """The services that ran, enabled, at exam start still run and stay enabled.
+
+    There is no right list to compare with, only the exam-start one: ``identify`` records it
+    in the ``identities`` step (after the faults), like ``ad.domain_policy`` its policy, so
+    ``judge`` gets it in ``evidence.baseline``. The change audit's baseline lists every unit
+    with a process (for the jury's list of changes); this check owns its own, narrower record.
+
+    Only what the host reads counts: a unit runs when its cgroup, in the host's hierarchy,
+    holds a process (written by the kernel: a stopped unit's cgroup is gone, a fake process
+    named like the service is elsewhere, a replaced ``systemctl`` takes no part); it is
+    enabled when its link is in a ``.wants``/``.requires`` dir of ``/etc/systemd/system`` and
+    no ``/dev/null`` link masks it, read on the node's disk by the host. What is recorded:
+    units both running and enabled, minus the oneshots and timer-activated units that may
+    run at that instant and end by themselves, minus ``TRANSIENT_SERVICES``, minus the units
+    the scenario's own work names (``words``).
+    """
+
+    name = "linux.services_kept"
+    summary = (
+        "The services enabled and running at exam start still run and stay enabled "
+        "(read from the host)"
+    )
+
+    class Params(PluginParams):
+        words: list[str] = Field(
+            default=[],
+            description="words the scenario's own work uses (checks, faults, solution "
+            "steps): a unit one of them names is not kept (its state is the scenario's)",
+        )
+
+    def collect(self, session: CommandSession, params: Params) -> Evidence:
+        ev = Evidence()
+        listing = p.run(ev, session, "slice", ["ls", "-1", "-A", "--", SYSTEM_SLICE])
+        for unit in _names(listing):
+            if unit.endswith(".service"):
+                procs = f"{SYSTEM_SLICE}/{unit}/cgroup.procs"
+                p.run(ev, session, f"procs:{unit}", ["cat", "--", procs])
+        etc = p.run(ev, session, "etc", ["ls", "-1", "-A", "--", SYSTEMD_ETC])
+        for name in _names(etc):
+            path = f"{SYSTEMD_ETC}/{name}"
+            if name.endswith((".wants", ".requires")):
+                p.run(ev, session, f"wants:{name}", ["ls", "-1", "-A", "--", path])
+            elif name.endswith(".service"):
+                p.run(ev, session, f"link:{name}", ["readlink", "--", path])
+        return ev
+
+    def identify(self, session: CommandSession, params: Params) -> dict[str, str]:
+        ev = self.collect(session, params)
+        seen = units_seen(ev)
+        if isinstance(seen, Judgement):
+            raise SessionError(f"services not recorded: {seen.why_en}")
+        kept = {
+            u
+            for u in seen.running & seen.enabled.keys()
+            if u not in seen.masked
+            and u not in TRANSIENT_SERVICES
+            and not named_by(u, params.words)
+        }
+        # A oneshot or a timer's service may be running at this instant and end by itself:
+        # keeping it would make the check flaky. Their unit files are read from the disk.
+        for unit in sorted(kept):
+            link = f"{SYSTEMD_ETC}/{seen.enabled[unit][0]}/{unit}"
+            text = self._read(session, link)
+            if text is None or "oneshot" in _unit_file_keys(text, "Service", "Type")[-1:]:
+                kept.discard(unit)
+        for timer, dirs in seen.enabled.items():
+            if not timer.endswith(".timer"):
+                continue
+            text = self._read(session, f"{SYSTEMD_ETC}/{dirs[0]}/{timer}") or ""
+            activated = _unit_file_keys(text, "Timer", "Unit") or [
+                timer.removesuffix(".timer") + ".service"
+            ]
+            kept -= set(activated)
+        return {KEPT_KEY: " ".join(sorted(kept))}
+
+    @staticmethod
+    def _read(session: CommandSession, path: str) -> str | None:
+        r = session.run(["head", "-c", str(_UNIT_FILE_LIMIT), "--", path])
+        return r.stdout if r.ok and r.source == "host" else None
+
+    def judge(self, ev: Evidence, params: Params) -> Judgement:
+        if KEPT_KEY not in ev.baseline:
+            return Judgement.error(
+                "les services du nœud n'ont pas été relevés au début de l'épreuve : "
+                "impossible de dire lesquels ont été arrêtés",
+                "the node's services were not recorded at exam start",
+            )
+        seen = units_seen(ev)
+        if isinstance(seen, Judgement):
+            return seen
+        was = [u for u in ev.baseline[KEPT_KEY].split() if not named_by(u, params.words)]
+        stopped = [u for u in was if u not in seen.running]
+        disabled = [u for u in was if u not in seen.enabled or u in seen.masked]
+        if stopped or disabled:
+            said_fr, said_en = [], []
+            if stopped:
+                said_fr.append(
+                    "service(s) arrêté(s) depuis le début de l'épreuve : " + " ".join(stopped)
+                )
+                said_en.append("stopped since exam start: " + " ".join(stopped))
+            if disabled:
+                said_fr.append(
+                    "service(s) désactivé(s) ou masqué(s) au démarrage : " + " ".join(disabled)
+                )
+                said_en.append("disabled or masked: " + " ".join(disabled))
+            return Judgement.failed(
+                " ; ".join(said_fr) + " : dommage collatéral",
+                "; ".join(said_en),
+                f"{SYSTEM_SLICE} (lu depuis l'hôte) : {len(seen.running)} service(s) avec "
+                f"un processus ; attendus : {' '.join(was)}",
+            )
+        if not was:
+            return Judgement.passed(
+                "aucun service actif et activé n'avait été relevé au début de l'épreuve "
+                "(hors ceux que l'intervention concerne) : rien à garder",
+                "no service was recorded at exam start: nothing to keep",
+                "relevé vide",
+            )
+        return Judgement.passed(
+            f"les {len(was)} service(s) actifs et activés au début de l'épreuve ont toujours "
+            "un processus dans leur cgroup (lu depuis l'hôte) et restent activés",
+            f"the {len(was)} services of exam start still have a process and stay enabled",
+            " ".join(was),
+        )
 
 
 @register_check

@@ -80,15 +80,20 @@ def test_the_audit_lists_what_changed_and_only_that(labs: list[str], tmp_path: P
     assert not objects[("Direction", "deleted")]["expected"]
     fix = objects[(login, "modified")]
     assert fix["expected"] and "lockouttime" in fix["attributes"]
-    # The audit informs, never scores: the unlock earns its points; what costs points is the
-    # default invariant on the deleted group (collateral damage), not the audit's list.
+    # The audit informs, never scores: the unlock earns its points; what costs points are the
+    # default invariants on the deleted group and on pc1's services (collateral damage: cron
+    # stopped and disabled), not the audit's list.
     checks = {c["id"]: c for c in report["checks"]}
     unlocked = checks["unlocked"]
     assert unlocked["verdict"] == "pass"
     broken = {
         i: c["penalty"] for i, c in checks.items() if c["invariant"] and c["verdict"] == "fail"
     }
-    assert list(broken) == [i for i in checks if i.startswith("keep-group-") and "direction" in i]
+    assert list(broken) == [
+        *(i for i in checks if i.startswith("keep-group-") and "direction" in i),
+        "keep-services-pc1",
+    ]
+    assert "cron.service" in checks["keep-services-pc1"]["why_fr"]
     assert report["points"] == max(0, points_before + unlocked["max_points"] - sum(broken.values()))
 
     text = tai("grade", lab, check=False).stdout

@@ -156,6 +156,8 @@ def test_work_after_the_end_does_not_change_the_frozen_grade(lab: Any) -> None:
     now = lab_progress(lab_id)
     assert now.passing == 3 and now.points > before.points  # blocks, lets SSH in, persistent
     assert (sorted(history.glob("*.json")) if history.exists() else []) == kept
+    # ...and stops the printing service on the way, leaving it enabled (it lived in memory).
+    assert _sh(lab_id, "systemctl stop cups.socket cups.path cups").ok
 
     [ended] = end_candidates(clocks, NAME, [LOGIN], gate=gate, find_labs=labs_by_draw)
     assert ended.frozen == {"securiser-poste": lab_id} and not ended.already
@@ -184,6 +186,10 @@ def test_work_after_the_end_does_not_change_the_frozen_grade(lab: Any) -> None:
     assert verdicts["firewall-persistent"] is Verdict.PASS
     assert verdicts["user-not-admin"] is Verdict.FAIL  # done after the end: not counted
     assert verdicts["ssh-root"] is Verdict.FAIL
+    # Graded from the exam-end snapshot, booted: cups, stopped by hand but enabled, runs
+    # again as after a reboot, so the services invariant holds (docs/grading.md).
+    services = {k: v for k, v in verdicts.items() if k.startswith("keep-services-")}
+    assert services == {"keep-services-box": Verdict.PASS, "keep-services-pc1": Verdict.PASS}
     assert all(the_lab.engine.state(r) is NodeState.STOPPED for r in resources)
 
     second = grade_frozen(NAME, LOGIN, clocks=clocks)["securiser-poste"]

@@ -61,6 +61,8 @@ def test_untouched_objects_and_addresses_become_invariants_under_g2(tmp_path: Pa
         "keep-group-compta-fournisseurs",
         "keep-group-direction",
         "keep-group-touched",
+        "keep-services-dc1",
+        "keep-services-pc1",
         "keep-user-a-martin",
     ]
     user = load_scenario(_case(tmp_path / "again")).scenario
@@ -189,3 +191,59 @@ def test_a_directory_stopped_by_a_fault_holds_no_invariant() -> None:
     assert not kept["directory"] & (directory_ids | {"keep-domain-policy"})
     assert "keep-address-dc1-eth1" in kept["directory"]  # the node itself is still there
     assert invariants._unit_name(" Samba-AD-DC.service") in invariants.DIRECTORY_UNITS
+
+
+def test_each_container_node_keeps_its_services_with_the_words_the_work_uses(
+    tmp_path: Path,
+) -> None:
+    extra = """
+  alternatives:
+    - name: restart
+      steps:
+        - action: linux.exec
+          target: pc1
+          params: {argv: [systemctl, restart, cups-browsed.service, --now]}
+"""
+    found = _defaults(_case(tmp_path, extra))
+    services = {i: c for i, c in found.items() if c.grader == invariants.SERVICES_CHECK}
+    assert sorted(services) == ["keep-services-dc1", "keep-services-pc1"]
+    pc1 = services["keep-services-pc1"]
+    assert (pc1.target, pc1.invariant, pc1.criterion) == ("pc1", True, "G.2")
+    # One check per node, the same words for all (the units are only known at exam start):
+    # every name-like word of the checks, faults and solutions, options and numbers left out.
+    words = pc1.params["words"]
+    assert words == services["keep-services-dc1"].params["words"]
+    assert {"systemctl", "restart", "cups-browsed.service", "jdupont"} <= set(words)
+    assert "--now" not in words and "now" not in words and words == sorted(set(words))
+
+
+def test_a_vm_node_or_a_switch_gets_no_services_invariant(tmp_path: Path) -> None:
+    file = _case(tmp_path)
+    mini = tmp_path / "_topologies" / "mini.yaml"
+    mini.write_text(
+        mini.read_text().replace("kind: linux-client\n", "kind: linux-client\n      engine: vm\n")
+    )
+    found = _defaults(file)
+    assert [i for i in found if i.startswith("keep-services")] == ["keep-services-dc1"]
+
+
+def test_the_services_family_can_be_turned_off_saying_why(tmp_path: Path) -> None:
+    said = "invariants: {services: false, why_off: the call is about stopping services}\n"
+    found = _defaults(_case(tmp_path, invariants_block=said))
+    assert found and not [i for i in found if i.startswith("keep-services")]
+    unsaid = "invariants: {services: false}\n"
+    with pytest.raises(ScenarioError, match="why_off"):
+        load_scenario(_case(tmp_path / "unsaid", invariants_block=unsaid))
+
+
+def test_a_unit_is_named_by_a_word_as_the_invariants_read_names() -> None:
+    from graders.linux_services import named_by
+
+    words = ["cups", "/etc/cron.d/x", "samba-tool", "getty"]
+    assert named_by("cups.service", words) and named_by("cups.service", ["cups.service"])
+    assert not named_by("cups-browsed.service", words)  # "cups" does not name it
+    assert named_by("cron.service", ["cron.d"])  # read generously, as _mentions reads
+    assert named_by("getty@tty1.service", words)
+    assert not named_by("samba-ad-dc.service", words)
+    assert not named_by("ssh.service", ["sshd_config.d", "openssh"])
+    assert not named_by("cupsd.service", ["cups"])

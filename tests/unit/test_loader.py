@@ -56,7 +56,8 @@ def test_expected_verdicts_at_exam_start() -> None:
         "member": "fail",
         "same-ou": "pass",
         "temp-password": "fail",
-        # Default invariants: the groups and fixed addresses the scenario does not touch.
+        # Default invariants: the groups and fixed addresses the scenario does not touch, and
+        # each container node's services.
         "keep-group-direction": "pass",
         "keep-group-commercial": "pass",
         "keep-domain-policy": "pass",
@@ -64,6 +65,9 @@ def test_expected_verdicts_at_exam_start() -> None:
         "keep-address-box-eth1": "pass",
         "keep-address-box-eth2": "pass",
         "keep-address-pc1-eth1": "pass",
+        "keep-services-dc1": "pass",
+        "keep-services-box": "pass",
+        "keep-services-pc1": "pass",
     }
 
 

@@ -44,6 +44,7 @@ CHECK_KINDS = {
     "linux.resolver": LINUX_ALL,
     "linux.route": LINUX_ALL,
     "linux.service": LINUX_ALL,
+    "linux.services_kept": LINUX_ALL,
     "linux.sshd": LINUX_ALL,
     "linux.timezone": LINUX_ALL,
     "linux.user": LINUX_ALL,

@@ -153,3 +153,39 @@ def test_a_read_past_the_output_bound_says_stdout_was_cut(root: Path) -> None:
     assert cat is not None and cat.truncated == ("stdout",) and len(cat.stdout) == MAX_OUTPUT_BYTES
     head = host_answer(view, ["head", "-c", str(MAX_OUTPUT_BYTES), "--", "/var/big"])
     assert head is not None and head.truncated == () and len(head.stdout) == MAX_OUTPUT_BYTES
+
+
+def test_ls_and_readlink_answer_as_the_tools_do(root: Path) -> None:
+    (root / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True)
+    (root / "etc/systemd/system/multi-user.target.wants/cron.service").symlink_to(
+        "/lib/systemd/system/cron.service"
+    )
+    (root / "etc/systemd/system/cups.service").symlink_to("/dev/null")
+    (root / "etc/systemd/system/.hidden").write_text("")
+    view = HostView(OverlayTree([root]), 1)
+    for path in ("/etc/systemd/system", "/etc/systemd/system/multi-user.target.wants"):
+        argv = [*p.C_LOCALE, "ls", "-1", "-A", "--", path]
+        host = host_answer(view, argv)
+        assert host is not None and (host.source, host.via) == ("host", "rootfs")
+        assert (host.rc, host.stdout) == (0, real(argv, root).stdout)
+    masked = host_answer(view, ["readlink", "--", "/etc/systemd/system/cups.service"])
+    assert masked is not None and masked.stdout == "/dev/null\n"
+    plain = host_answer(view, ["readlink", "--", "/etc/motd"])
+    assert plain is not None and (plain.rc, plain.stdout) == (1, "")
+    missing = host_answer(view, ["ls", "-1", "-A", "--", "/etc/nope"])
+    assert missing is not None and missing.rc == 2 and p.says_no_such_file(missing)
+    # Another layout (a file, other options) is the node's own ls to answer.
+    assert host_answer(view, ["ls", "-1", "-A", "--", "/etc/motd"]) is None
+    assert host_answer(view, ["ls", "-la", "/etc"]) is None
+
+
+def test_a_cgroup_listing_outside_the_node_or_its_units_is_not_answered(root: Path) -> None:
+    view = HostView(OverlayTree([root]), 1, cgroup_dir="tai-labs/lab/pc1")
+    for path in (
+        "/sys/fs/cgroup/systemd/../../etc",
+        "/sys/fs/cgroup/memory/system.slice",
+        "/sys/fs/cgroup/systemd/system.slice/a b",
+    ):
+        assert host_answer(view, ["ls", "-1", "-A", "--", path]) is None, path
+    gone = host_answer(view, ["ls", "-1", "-A", "--", "/sys/fs/cgroup/systemd/system.slice"])
+    assert gone is not None and (gone.rc, gone.source, gone.via) == (2, "host", "cgroup")

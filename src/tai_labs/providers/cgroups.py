@@ -145,6 +145,31 @@ def node_cgroup_procs(container_dir: str, node_path: str) -> list[int] | None:
     return pids
 
 
+def node_cgroup_entries(container_dir: str, node_path: str) -> list[str] | None:
+    """The names in one of the node's own cgroup dirs (sub-cgroups and the kernel's files),
+    read from the host's hierarchy, sorted; None when ``node_path`` is not such a dir.
+
+    ``node_path`` is what the node calls it (``/sys/fs/cgroup/systemd/system.slice``), as for
+    ``node_cgroup_procs``. Raises FileNotFoundError if it is absent (the node is stopped, or
+    systemd removed the slice)."""
+    parts = node_path.rstrip("/").split("/")
+    if parts[:4] != ["", "sys", "fs", "cgroup"] or len(parts) < 5:
+        return None
+    hierarchy, rest = parts[4], parts[5:]
+    if hierarchy not in _UNIT_HIERARCHIES:
+        return None
+    if any(name in (".", "..") or not _CGROUP_NAME.fullmatch(name) for name in rest):
+        return None
+    host = Path("/sys/fs/cgroup", hierarchy, container_dir, *rest)
+    fd = os.open(host, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        names = os.listdir(fd)
+    finally:
+        os.close(fd)
+    # A node's root can make thousands of dirs: as many as running_services would look at.
+    return sorted(names)[: MAX_SERVICES * 4]
+
+
 def _innermost_pid(host_pid: int) -> int | None:
     """The pid a host process has in its own (the node's) pid namespace, None if gone."""
     try:

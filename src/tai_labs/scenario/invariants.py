@@ -13,7 +13,12 @@ step), graded and reported like any other:
 - ``policy``: an ``ad.domain_policy`` (the password and lockout policy as recorded at exam
   start), unless the scenario's own work is that policy;
 - ``addresses``: a ``linux.address`` per fixed address of a Linux-based node that no fault,
-  check or solution step on that node names (by interface or address).
+  check or solution step on that node names (by interface or address);
+- ``services``: a ``linux.services_kept`` per Linux-based container node: the services
+  running and enabled at exam start (recorded then, from the host's view of the node) still
+  run and stay enabled, except those the scenario's work names (its words are passed to the
+  check, which can only match them against units at exam start). Not for VM nodes: the host
+  does not see a VM's cgroups, and the VM's own systemctl is what a candidate can forge.
 
 "Names" is read generously (the name anywhere in a parameter, a key or a command line): an
 object the candidate's work may touch is the scenario's own business, never a default.
@@ -42,6 +47,10 @@ from tai_labs.scenario.model import (
 PREFIX = "keep-"
 #: The check of the domain's password and lockout policy (graders/directory_policy.py).
 POLICY_CHECK = "ad.domain_policy"
+#: The check of a node's running services (graders/linux_services.py).
+SERVICES_CHECK = "linux.services_kept"
+#: The engine whose nodes' cgroups the host reads (``linux.services_kept``'s evidence).
+CONTAINER_ENGINE = "container"
 #: Node kinds whose addresses ``linux.address`` reads (switches carry no scenario address).
 ADDRESSED_KINDS = frozenset(
     {NodeKind.LINUX_CLIENT, NodeKind.LINUX_SERVER, NodeKind.AD_DC, NodeKind.ROUTER}
@@ -68,7 +77,7 @@ def expand(scenario: Scenario) -> Scenario:
 
 def default_checks(scenario: Scenario) -> list[CheckUse]:
     config = scenario.invariants
-    if not (config.directory or config.addresses or config.policy):
+    if not (config.directory or config.addresses or config.policy or config.services):
         return []
     named = _NamedIn(scenario)
     taken = {c.id for c in scenario.checks}
@@ -102,6 +111,11 @@ def default_checks(scenario: Scenario) -> list[CheckUse]:
                 if named.on_node(node.name, nic, str(iface.address.ip)):
                     continue
                 add(f"address-{node.name}-{nic}", _address_fields(node, nic, str(iface.address)))
+    if config.services:
+        words = named.words()
+        for node in scenario.topology.nodes:
+            if node.kind in ADDRESSED_KINDS and node.effective_engine == CONTAINER_ENGINE:
+                add(f"services-{node.name}", _services_fields(node, words))
     return out
 
 
@@ -189,6 +203,22 @@ def _address_fields(node: Node, nic: str, address: str) -> dict[str, Any]:
     }
 
 
+def _services_fields(node: Node, words: list[str]) -> dict[str, Any]:
+    return {
+        "title": f"Les services de {node.name} qui tournaient au début de l'épreuve tournent "
+        "toujours",
+        "grader": SERVICES_CHECK,
+        "target": node.name,
+        "params": {"words": words},
+        "messages": {
+            "pass": f"Les services actifs et activés de {node.name} au début de l'épreuve "
+            "tournent toujours et restent activés.",
+            "fail": f"Un service de {node.name} que l'intervention ne concernait pas a été "
+            "arrêté ou désactivé : dommage collatéral.",
+        },
+    }
+
+
 def _free_id(slug: str, taken: set[str]) -> str:
     base = (PREFIX + re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-"))[:60].rstrip("-")
     check_id, n = base, 2
@@ -234,9 +264,21 @@ class _NamedIn:
     def any_of(self, name: str) -> bool:
         return any(_mentions(text, name) for text in self._all)
 
+    def words(self) -> list[str]:
+        """Every name-like word of the scenario's work (``cups``, ``smbd.service``,
+        ``/etc/cups/cupsd.conf`` gives ``etc``, ``cups``, ``cupsd.conf``), for a check that
+        only learns the names to match at exam start; lower case, sorted, once each."""
+        found = {w.lower() for text in self._all for w in _WORD.findall(text)}
+        return sorted(w for w in found if len(w) > 1 and any(c.isalpha() for c in w))
+
     def on_node(self, node: str, *names: str) -> bool:
         texts = self._by_node.get(node, [])
         return any(_mentions(text, name) for text in texts for name in names)
+
+
+#: A run of the characters of a unit name (``samba-ad-dc``, ``getty@tty1.service``).
+#: (Options such as ``--now`` are no unit: a unit name starts with a letter or a digit.)
+_WORD = re.compile(r"(?<![A-Za-z0-9@._-])[A-Za-z0-9][A-Za-z0-9@._-]*")
 
 
 def _strings(value: Any) -> Iterator[str]:

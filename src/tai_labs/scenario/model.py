@@ -427,13 +427,20 @@ class Invariants(_Model):
         description="the domain's password and lockout policy stays as it was at exam start "
         "(unless a check or solution step is about it)",
     )
+    services: bool = Field(
+        default=True,
+        description="on each Linux-based container node, the services running and enabled at "
+        "exam start (read from the host) still run and stay enabled, except those a check, "
+        "fault or solution step names",
+    )
     why_off: str | None = Field(
         default=None, description="why a family is turned off (required when one is)"
     )
 
     @model_validator(mode="after")
     def _off_says_why(self) -> Invariants:
-        if not (self.directory and self.addresses and self.policy) and not self.why_off:
+        families = (self.directory, self.addresses, self.policy, self.services)
+        if not all(families) and not self.why_off:
             raise ValueError("a default invariant family turned off needs 'why_off: <reason>'")
         return self
 

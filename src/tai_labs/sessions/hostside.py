@@ -1,12 +1,13 @@
 """A container node's command session whose reading commands the host answers itself.
 
-Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 -w0`` and
-``getfacl -n -p`` (the POSIX ACL xattr parsed here) of a path, and for ``ip ... show`` and
-``ss``. On a container node:
+Graders keep asking for ``stat``, ``head -c``, ``cat``, ``sha256sum``, ``base64 -w0``,
+``readlink``, ``ls -1 -A`` and ``getfacl -n -p`` (the POSIX ACL xattr parsed here) of a path,
+and for ``ip ... show`` and ``ss``. On a container node:
 
 - file reads are answered from the node's layers on the host's disk (``providers.rootfs``),
   parsed by our code, with the output those tools print, so judges are unchanged
-  (``via="rootfs"``);
+  (``via="rootfs"``); a unit's ``cgroup.procs`` and the units of a slice are read in the
+  host's cgroup hierarchy (``via="cgroup"``);
 - read-only ``ip``, ``ss`` and ``nft list ruleset`` are the host's own binaries run in the
   node's network namespace only (``providers.netns``, ``via="netns"``): same JSON, none of
   the node's files;
@@ -40,7 +41,7 @@ from tai_labs.bounded_output import MAX_OUTPUT_BYTES
 from tai_labs.errors import TaiLabsError
 from tai_labs.providers import cupsprobe, httpprobe, netprobe, rootfs
 from tai_labs.providers.base import HostView
-from tai_labs.providers.cgroups import node_cgroup_procs
+from tai_labs.providers.cgroups import node_cgroup_entries, node_cgroup_procs
 from tai_labs.providers.errors import EngineError
 from tai_labs.providers.kerberos import machine_ticket, user_ticket
 from tai_labs.providers.lanprobe import JuryLan, dhcp_exchange
@@ -634,6 +635,45 @@ def _cgroup_procs(cgroup_dir: str, path: str) -> CommandResult | None:
     return CommandResult(0, "".join(f"{pid}\n" for pid in pids), "", "cgroup")
 
 
+def _ls(view: HostView, words: list[str]) -> CommandResult | None:
+    """``ls -1 -A -- DIR``: the names in a directory of the node's disk, or in one of its
+    cgroup dirs seen in the host's hierarchy (which sub-cgroups, hence units, exist)."""
+    if words[1:3] != ["-1", "-A"]:
+        return None
+    path = _path_arg(words, 2)
+    if path is None:
+        return None
+    try:
+        if path.startswith("/sys/fs/cgroup/"):
+            if view.cgroup_dir is None:
+                return None
+            names = node_cgroup_entries(view.cgroup_dir, path)
+            if names is None:
+                return None
+            command = "cgroup"
+        else:
+            names = view.files.listdir(path)
+            command = ""
+    except NotADirectoryError:
+        return None  # ls of a file names the file: the node's own ls can say it
+    except OSError as exc:
+        text = f"ls: cannot access {shlex.quote(path)}: {_reason(exc)}\n"
+        return CommandResult(2, "", text, "cgroup" if path.startswith("/sys/") else "")
+    return CommandResult(0, "".join(f"{name}\n" for name in names), "", command)
+
+
+def _readlink(view: HostView, words: list[str]) -> CommandResult | None:
+    """``readlink -- PATH``: where a link of the node's disk points (``/dev/null``: masked)."""
+    path = _path_arg(words, 0)
+    if path is None:
+        return None
+    try:
+        target = view.files.readlink(path)
+    except OSError:
+        return CommandResult(1, "", "", "")  # not a link, or absent: readlink says nothing
+    return CommandResult(0, target + "\n", "", "")
+
+
 def _sha256sum(view: HostView, words: list[str]) -> CommandResult | None:
     files = view.files
     path = _path_arg(words, 0)
@@ -710,4 +750,6 @@ _ANSWERS: dict[str, Answer] = {
     "cat": _cat,
     "sha256sum": _sha256sum,
     "base64": _base64,
+    "ls": _ls,
+    "readlink": _readlink,
 }

@@ -16,7 +16,7 @@ PASS, FAIL, ERROR = Verdict.PASS, Verdict.FAIL, Verdict.ERROR
 
 def test_every_check_here_is_runnable() -> None:
     names = [c.name for c in CHECKS if c.name.split(".")[0] in ("linux", "probe", "record")]
-    assert len(names) == 28  # 20 linux, 6 probe, 2 record
+    assert len(names) == 29  # 21 linux, 6 probe, 2 record
     assert all(not CHECKS.get(n).missing_parts() for n in names)
 
 
