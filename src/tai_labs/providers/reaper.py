@@ -8,7 +8,9 @@ such orphans under the tool, which reaps them here.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
+import subprocess
 from collections.abc import Iterable
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -41,11 +43,28 @@ def _zombie_children() -> list[int]:
     return found
 
 
+def _waited_by_popen() -> set[int]:
+    """Pids of children a ``subprocess.Popen`` of this process has yet to wait for."""
+    return {
+        o.pid
+        for o in gc.get_objects()
+        if isinstance(o, subprocess.Popen) and o.returncode is None and o.pid
+    }
+
+
 def reap_orphans(keep: Iterable[int] = ()) -> list[int]:
-    """Reap zombie children that are not ours to wait for (keep: pids owned by Popen objects)."""
+    """Reap zombie children that are not ours to wait for (keep: pids owned by Popen objects).
+
+    Children of a live ``Popen`` (another thread's ``subprocess.run`` between its child's exit
+    and its wait) are never reaped here: their status would be lost, and ``Popen.wait`` would
+    then report 0 for a command that failed.
+    """
     keep = set(keep)
+    zombies = [pid for pid in _zombie_children() if pid not in keep]
+    if zombies:  # the scan of live objects only when there is something to reap
+        keep |= _waited_by_popen()
     reaped = []
-    for pid in _zombie_children():
+    for pid in zombies:
         if pid in keep:
             continue
         try:

@@ -1,0 +1,39 @@
+"""The subreaper's sweep leaves alone the children a `subprocess.Popen` still waits for."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from tai_labs.providers.reaper import reap_orphans
+
+
+def _is_zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_child_another_thread_waits_for_keeps_its_exit_status() -> None:
+    # Another worker's `subprocess.run(["false"])`: the child has exited, its wait is next.
+    proc = subprocess.Popen(["false"])
+    deadline = time.monotonic() + 10
+    while not _is_zombie(proc.pid):
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    # A lab's cleanup sweeps zombies meanwhile (lxc-stop's loop, `down`).
+    assert proc.pid not in reap_orphans()
+    # Reaped by the sweep, the status would be lost and `wait` would say 0.
+    assert proc.wait(timeout=10) == 1
+
+
+def test_a_zombie_no_popen_waits_for_is_reaped() -> None:
+    proc = subprocess.Popen(["true"])
+    pid = proc.pid
+    deadline = time.monotonic() + 10
+    while not _is_zombie(pid):
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    proc.returncode = 0  # as if its Popen were gone: an adopted orphan
+    assert pid in reap_orphans()
+    assert not Path(f"/proc/{pid}").exists()
