@@ -12,8 +12,20 @@ from rich.text import Text
 
 from tai_labs.cli.completion import scenario_names
 from tai_labs.cli.output import console, err_console, print_json, styled
-from tai_labs.lab.selftest import run_selftest, selftest_plan
+from tai_labs.exam.fleet import AdmissionError, admit_at_once, host_capacity, plan_lab
+from tai_labs.lab.selftest import CANDIDATE, Unit, run_selftest, selftest_plan, selftest_units
 from tai_labs.reports.selftest import selftest_junit
+
+
+def _admit(units: list[Unit], parallel: int) -> None:
+    """As `session up`: the labs up at once must fit beside what the host runs already."""
+    labs = [plan_lab(CANDIDATE, u.file.parent.name, u.file, u.seed) for u in units]
+    problems = admit_at_once(labs, parallel, host_capacity()).problems()
+    if problems:
+        raise AdmissionError(
+            f"this host cannot hold {parallel} selftest labs at once: " + "; ".join(problems),
+            hint="a smaller --parallel, or free memory or disk first",
+        )
 
 
 def selftest(
@@ -25,6 +37,12 @@ def selftest(
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel", "-j", min=1, help="Labs proven at once, each in its own worker thread."
+        ),
+    ] = 1,
 ) -> None:
     """Prove scenarios right on real labs, in every variant of their drawn faults.
 
@@ -33,12 +51,20 @@ def selftest(
     pass; wrong solutions leave their checks failing; down leaves nothing. Exit code 1 on any
     mismatch. Every grading has the restart phase of `grade` (persistent checks judged again
     after a restart of their nodes), so a runtime-only fix fails as it would at the exam.
+
+    With `--parallel N`, N labs at once (results in the catalogue's order); refused before
+    any lab is made if the N largest labs together do not fit in the host's memory or disk.
+
+        tai-labs selftest --parallel 2 --junit out/selftest.xml
     """
     plan = selftest_plan(scenarios or ())
     for file, draft in plan.drafts:
         err_console.print(f"skip {file.parent.name}: draft ({draft})")
+    units = selftest_units(plan.files)
+    if parallel > 1:
+        _admit(units, parallel)
     started = time.monotonic()
-    results = run_selftest(plan.files, err_console.print)
+    results = run_selftest(units, err_console.print, parallel=parallel)
     if junit:
         junit.write_text(selftest_junit(results), encoding="utf-8")
     if as_json:

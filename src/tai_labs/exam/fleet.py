@@ -110,14 +110,19 @@ def planned_nodes(plan: LabPlan) -> tuple[PlannedNode, ...]:
 def plan_session(session: Session) -> list[PlannedLab]:
     """Every lab of the session, in roster order then scenario order, with its nodes as the
     lab layer plans them for that candidate's variant (memory and disks may depend on it)."""
-    labs = []
-    for cand in session.candidates:
-        for sc in session.scenarios:
-            seed = cand.draw(sc.id).seed
-            loaded = load_scenario(Path(sc.file), candidate=cand.login, seed=seed)
-            plan = make_plan(loaded.scenario, "planned")
-            labs.append(PlannedLab(cand.login, sc.id, Path(sc.file), seed, planned_nodes(plan)))
-    return labs
+    return [
+        plan_lab(cand.login, sc.id, Path(sc.file), cand.draw(sc.id).seed)
+        for cand in session.candidates
+        for sc in session.scenarios
+    ]
+
+
+def plan_lab(login: str, scenario: str, file: Path, seed: int) -> PlannedLab:
+    """One lab of ``file`` for ``login`` in the variant ``seed`` draws, as the lab layer
+    plans it."""
+    loaded = load_scenario(file, candidate=login, seed=seed)
+    plan = make_plan(loaded.scenario, "planned")
+    return PlannedLab(login, scenario, file, seed, planned_nodes(plan))
 
 
 # -- admission ----------------------------------------------------------------------------
@@ -203,6 +208,13 @@ def admit(labs: Sequence[PlannedLab], capacity: HostCapacity) -> Admission:
         by_kind=dict(Counter((n.kind, n.memory_mib) for n in nodes)),
         capacity=capacity,
     )
+
+
+def admit_at_once(labs: Sequence[PlannedLab], at_once: int, capacity: HostCapacity) -> Admission:
+    """The figures of the ``at_once`` largest labs together: what labs built and kept up
+    ``at_once`` at a time (each removed before the next starts) can need at worst."""
+    largest = sorted(labs, key=lambda lab: (lab.memory_mib, lab.disk_mib), reverse=True)
+    return admit(largest[:at_once], capacity)
 
 
 def default_parallel(labs: Sequence[PlannedLab], capacity: HostCapacity) -> int:

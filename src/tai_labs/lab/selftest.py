@@ -12,6 +12,12 @@ For each variant (each option of the choice variables its conditions use):
    fail), its ``must_pass`` checks pass;
 5. down: nothing of the lab is left.
 
+Each variant is one unit of work with its own lab, so ``run_selftest(..., parallel=N)`` runs
+N of them at once in worker threads (labs spend most of their time waiting on their nodes)
+and still reports in the catalogue's order. A failure outside the phases in one worker, or
+Ctrl-C, stops the others at their next phase (or their `up`'s next step), and every lab
+started is brought down before the error goes on.
+
 Every grading has the restart phase (``lab/restart.py``): a persistent check that passes is
 judged again after a restart of its nodes, so a runtime-only wrong solution fails it.
 """
@@ -21,14 +27,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tai_labs.actions.base import run_step
-from tai_labs.errors import TaiLabsError
+from tai_labs.errors import TaiLabsError, UsageError
 from tai_labs.faults.base import FAULTS
 from tai_labs.grading.model import Verdict
 from tai_labs.grading.result import GradeReport
@@ -41,6 +49,9 @@ from tai_labs.providers.naming import new_lab_id
 from tai_labs.scenario import catalog
 from tai_labs.scenario.loader import load_scenario, variable_specs
 from tai_labs.scenario.model import Scenario, Step
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 CANDIDATE = "selftest"
 SEED_SEARCH = 400
@@ -66,6 +77,13 @@ class SelftestResult:
     @property
     def ok(self) -> bool:
         return bool(self.phases) and all(p.ok for p in self.phases)
+
+    @property
+    def label(self) -> str:
+        """The scenario, and its variant if it has one: ``partage-x[os=debian]``."""
+        if not self.variant:
+            return self.scenario
+        return f"{self.scenario}[{','.join(f'{k}={v}' for k, v in self.variant.items())}]"
 
     def to_dict(self) -> dict[str, Any]:
         """As `selftest --json` prints it (the lab id is left out: it is gone)."""
@@ -102,11 +120,75 @@ def selftest_plan(scenarios: Sequence[str] = ()) -> SelftestPlan:
     return plan
 
 
-def run_selftest(files: Sequence[Path], say: Callable[[str], None]) -> list[SelftestResult]:
-    """Every variant of every scenario file, each on its own lab, one after the other."""
-    return [
-        run_variant(file, seed, variant, say) for file in files for seed, variant in variants(file)
-    ]
+@dataclass(frozen=True)
+class Unit:
+    """One lab to prove: a scenario file in one variant."""
+
+    file: Path
+    seed: int
+    variant: dict[str, Any]
+
+
+def selftest_units(files: Sequence[Path]) -> list[Unit]:
+    """Every variant of every file, in the catalogue's order; drawn before any lab is made,
+    so a scenario whose variants cannot be drawn fails the run before anything is built."""
+    return [Unit(file, seed, variant) for file in files for seed, variant in variants(file)]
+
+
+def run_selftest(
+    units: Sequence[Unit], say: Callable[[str], None], *, parallel: int = 1
+) -> list[SelftestResult]:
+    """Each unit on its own lab, ``parallel`` at a time; results in the units' order
+    whatever the order they finish in."""
+    stop = threading.Event()
+    return run_ordered(
+        units, lambda u: run_variant(u.file, u.seed, u.variant, say, stop=stop), parallel, stop
+    )
+
+
+def run_ordered(
+    items: Sequence[_T], work: Callable[[_T], _R], parallel: int, stop: threading.Event
+) -> list[_R]:
+    """``work`` on each item, ``parallel`` at once, results in the items' order.
+
+    An exception escaping ``work`` in a worker, or Ctrl-C here, sets ``stop`` so that the
+    running items wind down, cancels the items not started, waits for the running ones (each
+    cleans up after itself) and is raised: the first to happen, not those of the items it
+    stopped.
+    """
+    if parallel < 1:
+        raise UsageError("--parallel takes 1 or more")
+    if parallel == 1:  # today's behaviour, in this thread: no pool to wait for
+        return [work(item) for item in items]
+    cause: list[BaseException] = []
+    guard = threading.Lock()
+
+    def guarded(item: _T) -> _R:
+        if stop.is_set():  # stopped before its turn came: never started
+            raise KeyboardInterrupt
+        try:
+            return work(item)
+        except BaseException as exc:
+            # Set here, not by the waiting thread: the pool would start the next item first.
+            with guard:
+                if not stop.is_set():
+                    cause.append(exc)  # the failure; the others fail by being stopped
+                    stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="selftest")
+    futures: list[Future[_R]] = []
+    try:
+        futures = [pool.submit(guarded, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)
+    except BaseException:  # Ctrl-C while waiting
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=stop.is_set())
+    if cause:
+        raise cause[0]
+    return [f.result() for f in futures]
 
 
 def variants(file: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -222,21 +304,32 @@ def _apply(lab: Lab, steps: list[Step]) -> None:
 
 
 def run_variant(
-    file: Path, seed: int, variant: dict[str, Any], say: Callable[[str], None]
+    file: Path,
+    seed: int,
+    variant: dict[str, Any],
+    say: Callable[[str], None],
+    *,
+    stop: threading.Event | None = None,
 ) -> SelftestResult:
+    """One lab: up, phases 1 to 4, down (always). Once ``stop`` is set, no further phase
+    starts (nor `up` step: KeyboardInterrupt, as Ctrl-C would) and the lab is brought down."""
     start = time.monotonic()
     result = SelftestResult(file.parent.name, variant, seed)
 
     def phase(name: str, fn: Callable[[], tuple[bool, str]]) -> bool:
+        if name != "down":
+            _check_stop(stop)
         t0 = time.monotonic()
         try:
             ok, detail = fn()
         except Exception as exc:  # a phase that crashes fails, and says how
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         result.phases.append(Phase(name, ok, detail, round(time.monotonic() - t0, 2)))
-        say(f"{'ok  ' if ok else 'FAIL'} {result.scenario} {variant or ''} {name} {detail}")
+        # The lab's name first: with --parallel, the lines of several labs interleave.
+        say(f"{result.label}: {'ok  ' if ok else 'FAIL'} {name} {detail}")
         return ok
 
+    _check_stop(stop)  # stopped before it began: no lab to bring down
     # The id is chosen here so that a lab whose `up` fails half-way is still brought down.
     result.lab = new_lab_id()
     lab: Lab | None = None
@@ -244,7 +337,13 @@ def run_variant(
 
         def bring_up() -> tuple[bool, str]:
             nonlocal lab
-            lab = lifecycle.up(file, candidate=CANDIDATE, seed=seed, lab_id=result.lab)
+            lab = lifecycle.up(
+                file,
+                candidate=CANDIDATE,
+                seed=seed,
+                lab_id=result.lab,
+                report=lambda _: _check_stop(stop),
+            )
             return True, f"lab {lab.id}"
 
         if phase("up", bring_up):
@@ -259,6 +358,12 @@ def run_variant(
         phase("down", bring_down)
         result.seconds = round(time.monotonic() - start, 1)
     return result
+
+
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        # As Ctrl-C: phases do not catch it, `up` records its step as interrupted.
+        raise KeyboardInterrupt
 
 
 def _prove(lab: Lab, phase: Callable[[str, Callable[[], tuple[bool, str]]], bool]) -> None:
