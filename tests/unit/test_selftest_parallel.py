@@ -136,9 +136,7 @@ def test_every_lab_a_crashed_run_brought_up_is_brought_down(
     assert labs.up and set(labs.up) <= set(labs.down) and len(labs.down) <= 2
 
 
-def test_a_mismatch_is_a_result_not_a_stop(
-    labs: FakeLabs, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_mismatch_is_a_result_not_a_stop(labs: FakeLabs, monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
 
     def prove(lab: Any, phase: Any) -> None:
