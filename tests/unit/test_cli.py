@@ -138,6 +138,11 @@ def test_selftest_json_row_keeps_its_shape() -> None:
     )
 
 
+def test_selftest_parallel_below_one_is_a_usage_error() -> None:
+    out = tai("selftest", "--parallel", "0", "securiser-poste")
+    assert out.returncode == 2 and "--parallel" in out.stderr
+
+
 def test_doctor_json_has_a_fix_for_every_problem() -> None:
     out = tai("doctor", "--json")
     rows = json.loads(out.stdout)

@@ -172,3 +172,22 @@ def test_a_variant_stopped_before_it_began_makes_no_lab(labs: FakeLabs) -> None:
 def test_a_variant_is_named_in_its_label() -> None:
     assert SelftestResult("s", {}, 0).label == "s"
     assert SelftestResult("s", {"os": "debian", "n": 2}, 0).label == "s[os=debian,n=2]"
+
+
+def test_labs_at_once_that_do_not_fit_are_refused_before_any_lab(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tai_labs.cli import selftest as cli
+    from tai_labs.exam.fleet import AdmissionError, HostCapacity
+    from tai_labs.scenario import catalog
+
+    # compte-verrouille plans 1,152 MiB (DC, router, client), securiser-poste 384 MiB; the
+    # host keeps 1,024 MiB for itself: 1,376 MiB usable holds one at a time, not both.
+    monkeypatch.setattr(cli, "host_capacity", lambda: HostCapacity(2400, 10**6, 2))
+    found = selftest.selftest_units(
+        [catalog.find("compte-verrouille"), catalog.find("securiser-poste")]
+    )
+    cli._admit(found, 1)
+    with pytest.raises(AdmissionError, match="2 selftest labs at once") as refused:
+        cli._admit(found, 2)
+    assert "1.5 GiB" in str(refused.value)  # what the two largest need together
