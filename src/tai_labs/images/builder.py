@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from tai_labs.images import offline
-from tai_labs.images.chroot import mounted_chroot, stream
+from tai_labs.images.chroot import cache_lock, mounted_chroot, stream
 from tai_labs.images.disk import remove_disk_image
 from tai_labs.images.errors import ImageBuildError, ImageInUseError, ImageNotBuiltError
 from tai_labs.images.progress import (
@@ -285,7 +285,8 @@ class ImageBuilder:
             if fraction is not None:
                 tracker.update(fraction, line[3:])
 
-        stream(argv, log, on_line=on_line)
+        with cache_lock(self.apt_cache):  # it fills the shared cache too
+            stream(argv, log, on_line=on_line)
         # debootstrap leaves its .debs in the tree; the shared cache already has them.
         _empty_dir(rootfs / "var/cache/apt/archives", "*.deb")
 

@@ -6,6 +6,7 @@ fails or the build is interrupted, so a build folder never keeps the host's /dev
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import threading
@@ -121,35 +122,51 @@ def _mount(argv: list[str], target: Path, done: list[Path]) -> None:
 
 
 @contextmanager
-def mounted_chroot(root: Path, apt_cache: Path, log: IO[bytes]) -> Iterator[Chroot]:
-    """Mount proc, sys, dev, dev/pts and the .deb cache into root for the block's duration."""
+def cache_lock(apt_cache: Path) -> Iterator[None]:
+    """The right to use the shared .deb cache: apt locks ``archives/lock`` without waiting,
+    so two builds at once (two images for two labs' `up`, in threads or processes) would
+    fail on it. A lock file of ours beside apt's; flock on a fresh open file, threads wait."""
     apt_cache.mkdir(parents=True, exist_ok=True)
-    (apt_cache / "partial").mkdir(exist_ok=True)
-    policy = root / "usr/sbin/policy-rc.d"
-    resolv = root / "etc/resolv.conf"
-    saved_resolv = _read_resolv(resolv)
-    done: list[Path] = []
-    try:
-        policy.write_text(POLICY_RC_D)
-        policy.chmod(0o755)
-        # apt needs the host's resolver; the image keeps its own file afterwards.
-        resolv.unlink(missing_ok=True)
-        resolv.write_bytes(Path("/etc/resolv.conf").read_bytes())
-        _mount(["mount", "-t", "proc", "proc"], root / "proc", done)
-        _mount(["mount", "-t", "sysfs", "-o", "ro", "sysfs"], root / "sys", done)
-        _mount(["mount", "--bind", "/dev"], root / "dev", done)
-        _mount(["mount", "--bind", "/dev/pts"], root / "dev/pts", done)
-        archives = root / "var/cache/apt/archives"
-        archives.mkdir(parents=True, exist_ok=True)
-        _mount(["mount", "--bind", str(apt_cache)], archives, done)
-        yield Chroot(root, log)
-    finally:
-        for mnt in reversed(done):
-            unmount(mnt)
-        # Anything a maintainer script mounted (binfmt_misc, ...) goes too.
-        unmount_tree(root)
-        policy.unlink(missing_ok=True)
-        _restore_resolv(resolv, saved_resolv)
+    with open(apt_cache / ".tai-labs.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def mounted_chroot(root: Path, apt_cache: Path, log: IO[bytes]) -> Iterator[Chroot]:
+    """Mount proc, sys, dev, dev/pts and the .deb cache into root for the block's duration;
+    one such chroot at a time (``cache_lock``)."""
+    with cache_lock(apt_cache):
+        apt_cache.mkdir(parents=True, exist_ok=True)
+        (apt_cache / "partial").mkdir(exist_ok=True)
+        policy = root / "usr/sbin/policy-rc.d"
+        resolv = root / "etc/resolv.conf"
+        saved_resolv = _read_resolv(resolv)
+        done: list[Path] = []
+        try:
+            policy.write_text(POLICY_RC_D)
+            policy.chmod(0o755)
+            # apt needs the host's resolver; the image keeps its own file afterwards.
+            resolv.unlink(missing_ok=True)
+            resolv.write_bytes(Path("/etc/resolv.conf").read_bytes())
+            _mount(["mount", "-t", "proc", "proc"], root / "proc", done)
+            _mount(["mount", "-t", "sysfs", "-o", "ro", "sysfs"], root / "sys", done)
+            _mount(["mount", "--bind", "/dev"], root / "dev", done)
+            _mount(["mount", "--bind", "/dev/pts"], root / "dev/pts", done)
+            archives = root / "var/cache/apt/archives"
+            archives.mkdir(parents=True, exist_ok=True)
+            _mount(["mount", "--bind", str(apt_cache)], archives, done)
+            yield Chroot(root, log)
+        finally:
+            for mnt in reversed(done):
+                unmount(mnt)
+            # Anything a maintainer script mounted (binfmt_misc, ...) goes too.
+            unmount_tree(root)
+            policy.unlink(missing_ok=True)
+            _restore_resolv(resolv, saved_resolv)
 
 
 def _read_resolv(path: Path) -> tuple[str, str] | None:
