@@ -12,6 +12,7 @@ VM nodes, children of libvirtd, are not counted, so the default subset has none)
     python bench/bench_selftest.py                        # 1, 2, 3 at a time, default subset
     python bench/bench_selftest.py --parallel 1 2 compte-verrouille securiser-poste
 
+The progress lines of each run go to ``--logs`` (``out/selftest-parallel-N.log``).
 Bounded: each run has --timeout seconds; past it, Ctrl-C (SIGINT) lets the selftest bring its
 labs down, and a run that still does not end is killed and its labs removed with `down`.
 """
@@ -115,14 +116,15 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_selftest(parallel: int, scenarios: list[str], timeout: float) -> dict[str, Any]:
+def run_selftest(parallel: int, scenarios: list[str], timeout: float, logs: Path) -> dict[str, Any]:
     argv = [sys.executable, "-m", "tai_labs", "selftest", "--json", "--parallel", str(parallel)]
     figures: dict[str, Any] = {"parallel": parallel, "load_before": load()}
     available_before = mem_available_mib()
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [*argv, *scenarios], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    log = logs / f"selftest-parallel-{parallel}.log"
+    figures["log"] = str(log)
+    with open(log, "w") as err:  # the progress lines: what failed, and why
+        proc = subprocess.Popen([*argv, *scenarios], stdout=subprocess.PIPE, stderr=err, text=True)
     sampler = Sampler(proc.pid)
     sampler.start()
     try:
@@ -145,12 +147,20 @@ def run_selftest(parallel: int, scenarios: list[str], timeout: float) -> dict[st
     figures["peak_labs_mib"] = round(sampler.peak_labs)
     figures["peak_tool_rss_mib"] = round(sampler.peak_rss)
     figures["mem_taken_mib"] = round(available_before - sampler.min_available)
-    try:
-        results = json.loads(out)
+    try:  # the JSON, then the closing line "selftest: N passed, M failed"
+        results, _ = json.JSONDecoder().raw_decode(out.lstrip())
     except ValueError:
         results = []
     figures["passed"] = sum(1 for r in results if r["ok"])
     figures["proven"] = len(results)
+    # Against the wall time: how many labs were at work at once, on average.
+    figures["labs_s"] = round(sum(r["seconds"] for r in results), 1)
+    figures["failed"] = [
+        f"{r['scenario']} {r['variant'] or ''} {p['name']}: {p['detail']}"
+        for r in results
+        for p in r["phases"]
+        if not p["ok"]
+    ]
     figures["exit"] = proc.returncode
     left = [lab for lab in sampler.labs if (MEMORY_CGROUP / "tai-labs" / lab).exists()]
     for lab in left:  # a run killed past its bound: nothing of it stays
@@ -166,9 +176,11 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=list(SUBSET))
     parser.add_argument("--parallel", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--timeout", type=float, default=3600, help="bound of each run (s)")
+    parser.add_argument("--logs", type=Path, default=Path("out"), help="progress lines here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    runs = [run_selftest(n, args.scenarios, args.timeout) for n in args.parallel]
+    args.logs.mkdir(parents=True, exist_ok=True)
+    runs = [run_selftest(n, args.scenarios, args.timeout, args.logs) for n in args.parallel]
     if args.json:
         print(json.dumps(runs, indent=2))
         return
@@ -186,6 +198,8 @@ def main() -> None:
             + ("  TIMED OUT" if r.get("timed_out") else "")
             + (f"  LEFT {r['left_behind']}" if r["left_behind"] else "")
         )
+        for failure in r["failed"]:
+            print(f"{'':>8} FAIL {failure}")
 
 
 if __name__ == "__main__":
