@@ -28,9 +28,12 @@ demo: python-deps  ## the main job: check the catalogue, bring a lab up, show it
 test: python-deps  ## every test tier; tiers that need something absent skip and say why
 	$(BIN)/python -m pytest
 
+# Labs proven at once: 2 on the CI machine (2 cores, 24 GiB), from bench/bench_selftest.py
+# (README, Performance); SELFTEST_PARALLEL=1 for one at a time.
+SELFTEST_PARALLEL ?= 2
 selftest: python-deps  ## every non-draft scenario proven on real labs, every variant (root)
 	mkdir -p out
-	$(BIN)/tai-labs selftest --junit out/selftest.xml
+	$(BIN)/tai-labs selftest --parallel $(SELFTEST_PARALLEL) --junit out/selftest.xml
 
 unit: python-deps  ## pure unit tests only (no lab, no root)
 	$(BIN)/python -m pytest tests/unit
