@@ -64,7 +64,12 @@ def selftest(
     if parallel > 1:
         _admit(units, parallel)
     started = time.monotonic()
-    results = run_selftest(units, err_console.print, parallel=parallel)
+
+    def say(line: str) -> None:
+        # One line each, never wrapped: interleaved labs' lines each start with their lab.
+        err_console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+    results = run_selftest(units, say, parallel=parallel)
     if junit:
         junit.write_text(selftest_junit(results), encoding="utf-8")
     if as_json:
