@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 from tai_labs.providers.reaper import reap_orphans
@@ -37,3 +38,33 @@ def test_a_zombie_no_popen_waits_for_is_reaped() -> None:
     proc.returncode = 0  # as if its Popen were gone: an adopted orphan
     assert pid in reap_orphans()
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_dead_weak_proxy_among_live_objects_does_not_stop_the_sweep() -> None:
+    class Thing:
+        pass
+
+    thing = Thing()
+    proxy = weakref.proxy(thing)
+    del thing  # the proxy stays, dead: asking its type raises ReferenceError
+    child = subprocess.Popen(["false"])
+    deadline = time.monotonic() + 10
+    while not _is_zombie(child.pid):
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    reap_orphans()  # scans every live object, the proxy among them
+    assert child.returncode == 1  # polled, so reaped with its status, not lost
+    assert proxy is not None
+
+
+def test_a_popen_nobody_waits_for_leaves_no_zombie() -> None:
+    # An abandoned Popen (never waited, still referenced): its exited child is reaped
+    # through it, so its status is kept and no zombie lingers under the tool.
+    abandoned = [subprocess.Popen(["true"])]
+    deadline = time.monotonic() + 10
+    while not _is_zombie(abandoned[0].pid):
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    reap_orphans()
+    assert not Path(f"/proc/{abandoned[0].pid}").exists()
+    assert abandoned[0].returncode == 0

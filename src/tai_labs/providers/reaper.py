@@ -12,6 +12,7 @@ import gc
 import os
 import subprocess
 from collections.abc import Iterable
+from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -43,13 +44,31 @@ def _zombie_children() -> list[int]:
     return found
 
 
+def _popens() -> list[subprocess.Popen[Any]]:
+    found = []
+    for o in gc.get_objects():
+        try:
+            if isinstance(o, subprocess.Popen):
+                found.append(o)
+        except ReferenceError:
+            continue  # a weak proxy whose object is gone: isinstance asks it, and it raises
+    return found
+
+
 def _waited_by_popen() -> set[int]:
-    """Pids of children a ``subprocess.Popen`` of this process has yet to wait for."""
-    return {
-        o.pid
-        for o in gc.get_objects()
-        if isinstance(o, subprocess.Popen) and o.returncode is None and o.pid
-    }
+    """Pids of children a ``subprocess.Popen`` of this process has yet to wait for.
+
+    Each such Popen is polled first: one whose child has exited reaps it itself and keeps
+    its status (another thread's ``wait`` then returns it), so a Popen nobody waits for (an
+    abandoned one, or one in ``subprocess``'s own list of those still running when freed)
+    leaves no zombie. ``poll`` never blocks, nor races a thread in ``wait``: it skips a
+    child whose wait lock is held.
+    """
+    kept = set()
+    for popen in _popens():
+        if popen.returncode is None and popen.pid and popen.poll() is None:
+            kept.add(popen.pid)
+    return kept
 
 
 def reap_orphans(keep: Iterable[int] = ()) -> list[int]:
