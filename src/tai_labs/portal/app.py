@@ -475,7 +475,7 @@ async def instructor_home(request: Request) -> Response:
     return _page(
         request,
         "instructor_sessions.html",
-        sessions=[(s, session_seconds_left(portal.exams, s, portal.now())) for s in sessions],
+        sessions=[(s, session_seconds_left(portal.clocks, s, portal.now())) for s in sessions],
     )
 
 

@@ -81,6 +81,8 @@ class DeskConfig:
 class _Portal(Protocol):
     store: Store
     exams: ExamStore
+    #: One for the server: building one creates its tables, under the store's write lock.
+    clocks: ClockStore
 
     def now(self) -> datetime: ...
 
@@ -150,10 +152,10 @@ def _row(store: Store, session: Session, got: CandidateStatus) -> DeskRow:
     )
 
 
-def session_seconds_left(exams: ExamStore, session: Session, now: datetime) -> int | None:
+def session_seconds_left(clocks: ClockStore, session: Session, now: datetime) -> int | None:
     """The épreuve's own time left (the clock's start + duration, no one's extra time): what
     the sessions' list shows; None when it has no duration or has not started."""
-    clock = ClockStore(exams).clock(session.name)
+    clock = clocks.clock(session.name)
     if session.duration is None or clock.started_at is None:
         return None
     end = clock.started_at + timedelta(minutes=session.duration)
@@ -201,7 +203,7 @@ class _Desk:
 
     def _rows(self, portal: _Portal, name: str) -> tuple[Session, datetime | None, list[DeskRow]]:
         session, clock, got = status(
-            ClockStore(portal.exams),
+            portal.clocks,
             name,
             find_labs=self._find_labs(portal),
             now=portal.now,
@@ -233,7 +235,7 @@ class _Desk:
             session=session,
             started=_hhmm(started),
             rows=rows,
-            seconds_left=session_seconds_left(portal.exams, session, portal.now()),
+            seconds_left=session_seconds_left(portal.clocks, session, portal.now()),
             notice=notice,
             error=error,
             gate_wired=self._gate(portal).wired,
@@ -324,7 +326,7 @@ class _Desk:
 
         def work() -> str:
             started = start_session(
-                ClockStore(portal.exams), session.name, gate=self._gate(portal), now=portal.now
+                portal.clocks, session.name, gate=self._gate(portal), now=portal.now
             )
             return "deja" if started.already and not started.opened else "demarree"
 
@@ -345,7 +347,7 @@ class _Desk:
             )
 
         def work() -> str:
-            extend(ClockStore(portal.exams), session.name, who, int(text), now=portal.now)
+            extend(portal.clocks, session.name, who, int(text), now=portal.now)
             return "prolonge"
 
         return await self._action(request, portal, session, work)
@@ -369,7 +371,7 @@ class _Desk:
             )
 
         def work() -> None:
-            clocks = ClockStore(portal.exams)
+            clocks = portal.clocks
             end_candidates(
                 clocks,
                 session.name,
