@@ -83,6 +83,12 @@ def _wait_screen(page: Any, text: str, timeout: float = 30) -> str:
     return screen
 
 
+def _grid_width(page: Any) -> float:
+    """The width of the page terminal's grid in pixels: its columns times the cell width,
+    the same in both pages (same font), so equal widths are equal column counts."""
+    return float(page.evaluate("document.querySelector('.xterm-screen').offsetWidth"))
+
+
 def _watched(page: Any, problems: list[str]) -> Any:
     page.add_init_script(CSP_WATCH)
     page.on("pageerror", lambda exc: problems.append(f"pageerror {exc}"))
@@ -174,6 +180,15 @@ def test_candidate_types_in_the_portal_terminal_instructor_watches(
                 page.keyboard.press("Enter")
                 _wait_screen(watch, "APRES42\n")  # live
                 _wait_screen(page, "APRES42\n")
+                # the candidate narrows their window: the watcher redraws at their new width
+                before = _grid_width(watch)
+                assert before == _grid_width(page)
+                page.set_viewport_size({"width": 640, "height": 720})
+                deadline = time.monotonic() + 15
+                while not (_grid_width(page) < before and _grid_width(watch) == _grid_width(page)):
+                    got = (before, _grid_width(page), _grid_width(watch))
+                    assert time.monotonic() < deadline, got
+                    time.sleep(0.2)
                 watch.screenshot(path=str(tmp_path / "terminal-formateur.png"), full_page=True)
                 candidate_screen = str(page.evaluate(SCREEN))
                 watch_csp = watch.evaluate("window.__csp")
